@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { type ErrorBody, ErrorCode, HalError } from './errors.ts';
+import { PROTOCOL_VERSION } from './events.ts';
+
+export const CommandType = {
+  START: 'start',
+  INJECT: 'inject',
+  RESUME: 'resume',
+  RESTART: 'restart',
+  KILL: 'kill',
+  STATUS: 'status',
+  LOGS: 'logs',
+  PERMISSION: 'permission',
+} as const;
+export type CommandType = (typeof CommandType)[keyof typeof CommandType];
+
+export const PermissionResponse = { ONCE: 'once', ALWAYS: 'always', REJECT: 'reject' } as const;
+export type PermissionResponse = (typeof PermissionResponse)[keyof typeof PermissionResponse];
+
+const sessionId = z.string().min(1).max(256);
+const prompt = z.string().min(1).max(100_000);
+
+export const commandSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('start'), project: z.string().min(1), prompt: prompt.optional(), title: z.string().max(256).optional() }).strict(),
+  z.object({ type: z.literal('inject'), session: sessionId, prompt }).strict(),
+  z.object({ type: z.literal('resume'), session: sessionId, prompt: prompt.optional() }).strict(),
+  z.object({ type: z.literal('restart'), session: sessionId, prompt: prompt.optional() }).strict(),
+  z.object({ type: z.literal('kill'), session: sessionId }).strict(),
+  z.object({ type: z.literal('status'), session: sessionId.optional() }).strict(),
+  z.object({ type: z.literal('logs'), session: sessionId, limit: z.number().int().positive().max(10_000).optional() }).strict(),
+  z
+    .object({
+      type: z.literal('permission'),
+      session: sessionId,
+      permission_id: z.string().min(1).max(256),
+      response: z.enum(['once', 'always', 'reject']),
+    })
+    .strict(),
+]);
+export type Command = z.infer<typeof commandSchema>;
+
+export const actorSchema = z.object({
+  kind: z.enum(['user', 'policy', 'discord', 'system', 'agent']),
+  id: z.string().min(1).max(256),
+});
+export type Actor = z.infer<typeof actorSchema>;
+
+/** Body of a `hal.cmd.<node>` request. */
+export const commandRequestSchema = z.object({
+  version: z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION),
+  command: commandSchema,
+  actor: actorSchema,
+  timeout_ms: z.number().int().positive().max(600_000).default(30_000),
+});
+export type CommandRequest = z.infer<typeof commandRequestSchema>;
+export type CommandRequestInput = z.input<typeof commandRequestSchema>;
+
+export const errorBodySchema = z.object({
+  code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
+  message: z.string(),
+  details: z.unknown().optional(),
+});
+
+/** Every reply on the bus: callers branch on `ok`, then on `error.code`. */
+export type Reply<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };
+
+export function replySchema<T extends z.ZodType>(data: T) {
+  return z.discriminatedUnion('ok', [
+    z.object({ ok: z.literal(true), data }),
+    z.object({ ok: z.literal(false), error: errorBodySchema }),
+  ]);
+}
+
+export function okReply<T>(data: T): Reply<T> {
+  return { ok: true, data };
+}
+
+export function errorReply(err: HalError | ErrorBody): Reply<never> {
+  return { ok: false, error: err instanceof HalError ? err.toBody() : err };
+}
+
+/** Unwraps a reply, throwing the HalError it carries. */
+export function unwrapReply<T>(reply: Reply<T>): T {
+  if (reply.ok) return reply.data;
+  throw HalError.fromBody(reply.error);
+}
+
+export const commandResultSchema = replySchema(z.unknown());
+export type CommandResult = Reply<unknown>;
+

@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { actorSchema, commandSchema, errorBodySchema } from './commands.ts';
+import { eventRecordSchema, PROTOCOL_VERSION, sessionSnapshotSchema } from './events.ts';
+
+/** Limits of the agent ↔ gateway protocol, shared by both ends. */
+export const WS_LIMITS = {
+  /** Largest frame the gateway accepts; larger ones close the socket with 1009. */
+  maxFrameBytes: 1024 * 1024,
+  /** Most events in one `events` frame. */
+  maxBatch: 500,
+} as const;
+
+export const WsType = {
+  HELLO: 'hello',
+  EVENTS: 'events',
+  HEARTBEAT: 'heartbeat',
+  SNAPSHOT: 'snapshot',
+  COMMAND_RESULT: 'command.result',
+  WELCOME: 'welcome',
+  ACK: 'ack',
+  COMMAND: 'command',
+  ERROR: 'error',
+} as const;
+export type WsType = (typeof WsType)[keyof typeof WsType];
+
+/** The outer shape of every frame, checked before the payload. */
+export const envelopeSchema = z.object({
+  version: z.number().int(),
+  type: z.string().min(1).max(64),
+  request_id: z.string().min(1).max(128),
+  timestamp: z.iso.datetime({ offset: true }),
+  payload: z.unknown(),
+});
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+const projectSchema = z.object({ name: z.string().min(1).max(256), directory: z.string().min(1).max(4096) });
+
+export const helloPayloadSchema = z.object({
+  node: z.string().min(1).max(256),
+  agent_version: z.string().min(1).max(64),
+  projects: z.array(projectSchema).max(1000),
+  /** Highest seq the agent saw acked, so the gateway can tell a resend from a gap. */
+  last_acked_seq: z.number().int().nonnegative(),
+});
+
+export const eventsPayloadSchema = z.object({
+  /** Validated one by one by the gateway, so one bad event never sinks its neighbours. */
+  events: z.array(z.unknown()).min(1).max(WS_LIMITS.maxBatch),
+});
+
+export const heartbeatPayloadSchema = z.object({
+  load: z.array(z.number()).max(3),
+  mem_total_bytes: z.number().nonnegative(),
+  mem_free_bytes: z.number().nonnegative(),
+  disk_total_bytes: z.number().nonnegative().optional(),
+  disk_free_bytes: z.number().nonnegative().optional(),
+  cpus: z.number().int().nonnegative().optional(),
+  opencode_ok: z.boolean(),
+  sessions: z.number().int().nonnegative(),
+  spool_depth: z.number().int().nonnegative(),
+  uptime_sec: z.number().nonnegative().optional(),
+});
+export type HeartbeatPayload = z.infer<typeof heartbeatPayloadSchema>;
+
+export const snapshotPayloadSchema = z.object({ sessions: z.array(sessionSnapshotSchema).max(100_000) });
+
+export const commandResultPayloadSchema = z.discriminatedUnion('ok', [
+  z.object({ command_id: z.string().min(1), ok: z.literal(true), data: z.unknown() }),
+  z.object({ command_id: z.string().min(1), ok: z.literal(false), error: errorBodySchema }),
+]);
+
+export const welcomePayloadSchema = z.object({
+  node: z.string(),
+  gateway: z.string(),
+  heartbeat_interval_sec: z.number().positive(),
+  heartbeat_timeout_count: z.number().int().positive(),
+  max_batch: z.number().int().positive(),
+  max_frame_bytes: z.number().int().positive(),
+});
+
+export const ackPayloadSchema = z.object({
+  /** Every event with seq ≤ this is durable in JetStream and may leave the spool. */
+  seq: z.number().int().nonnegative(),
+});
+
+export const commandPayloadSchema = z.object({
+  command_id: z.string().min(1),
+  command: commandSchema,
+  actor: actorSchema,
+  timeout_ms: z.number().int().positive(),
+});
+
+export const errorPayloadSchema = z.object({
+  code: errorBodySchema.shape.code,
+  message: z.string(),
+  /** Where in the frame the problem is, like `payload.events[3].type`. */
+  path: z.string().optional(),
+  /** Seqs of the events that were rejected, so the agent can drop them from its spool. */
+  rejected_seqs: z.array(z.number().int().nonnegative()).optional(),
+});
+
+/** Payload schema per frame type; a type missing here is answered with UNKNOWN_COMMAND/BAD_FRAME. */
+export const wsPayloadSchemas = {
+  hello: helloPayloadSchema,
+  events: eventsPayloadSchema,
+  heartbeat: heartbeatPayloadSchema,
+  snapshot: snapshotPayloadSchema,
+  'command.result': commandResultPayloadSchema,
+  welcome: welcomePayloadSchema,
+  ack: ackPayloadSchema,
+  command: commandPayloadSchema,
+  error: errorPayloadSchema,
+} as const;
+
+export type WsPayload<T extends WsType> = z.infer<(typeof wsPayloadSchemas)[T]>;
+
+/** Builds a frame; the caller gives the payload of its type, the rest is filled in. */
+export function makeEnvelope<T extends WsType>(type: T, payload: WsPayload<T>, requestId?: string): Envelope {
+  return {
+    version: PROTOCOL_VERSION,
+    type,
+    request_id: requestId ?? crypto.randomUUID(),
+    timestamp: new Date().toISOString(),
+    payload,
+  };
+}
+

@@ -1,0 +1,195 @@
+import { z } from 'zod';
+import { isEventType } from './subjects.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+/** The event types HAL itself understands. Anything opencode sends that is not mapped travels as `opencode.<its type>`. */
+export const EventType = {
+  SESSION_CREATED: 'session.created',
+  SESSION_UPDATED: 'session.updated',
+  SESSION_DELETED: 'session.deleted',
+  SESSION_BUSY: 'session.busy',
+  SESSION_IDLE: 'session.idle',
+  SESSION_RETRY: 'session.retry',
+  SESSION_COMPACTED: 'session.compacted',
+  SESSION_ERROR: 'session.error',
+  MESSAGE_COMPLETED: 'message.completed',
+  MESSAGE_PART: 'message.part',
+  PERMISSION_ASKED: 'permission.asked',
+  PERMISSION_REPLIED: 'permission.replied',
+  QUESTION_ASKED: 'question.asked',
+  QUESTION_REPLIED: 'question.replied',
+  AGENT_SPOOL_OVERFLOW: 'agent.spool_overflow',
+  AGENT_OPENCODE_DOWN: 'agent.opencode_down',
+  AGENT_OPENCODE_UP: 'agent.opencode_up',
+  NODE_ONLINE: 'node.online',
+  NODE_OFFLINE: 'node.offline',
+  NODE_SNAPSHOT: 'node.snapshot',
+  COMMAND_EXECUTED: 'command.executed',
+  POLICY_ACTION: 'policy.action',
+  COST_BUDGET_WARNING: 'cost.budget_warning',
+  COST_BUDGET_EXCEEDED: 'cost.budget_exceeded',
+  COST_FORECAST_EXCEEDS_BUDGET: 'cost.forecast_exceeds_budget',
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+
+/** Prefix of events that carry an opencode event HAL does not interpret (`opencode.file.edited`). */
+export const RAW_OPENCODE_PREFIX = 'opencode.';
+
+export const SessionState = {
+  STARTING: 'starting',
+  RUNNING: 'running',
+  IDLE: 'idle',
+  WAITING_INPUT: 'waiting_input',
+  COMPACTED: 'compacted',
+  ERROR: 'error',
+  COMPLETED: 'completed',
+  KILLED: 'killed',
+  UNREACHABLE: 'unreachable',
+} as const;
+export type SessionState = (typeof SessionState)[keyof typeof SessionState];
+export const sessionStateSchema = z.enum(Object.values(SessionState) as [SessionState, ...SessionState[]]);
+
+const id = z.string().min(1).max(256);
+
+/** The opencode ids an event concerns, so anyone can trace it back to opencode. */
+export const opencodeRefsSchema = z
+  .object({
+    event_id: z.string().max(256).optional(),
+    type: z.string().max(256).optional(),
+    session_id: z.string().max(256).optional(),
+    message_id: z.string().max(256).optional(),
+    part_id: z.string().max(256).optional(),
+    permission_id: z.string().max(256).optional(),
+  })
+  .strict();
+export type OpencodeRefs = z.infer<typeof opencodeRefsSchema>;
+
+/**
+ * One event, as the agent spools it, the gateway publishes it and every consumer reads it.
+ * `id` is the JetStream `Nats-Msg-Id` (dedup); `seq` orders one agent's events.
+ * `project` is '' and `session` null for events that concern the node itself.
+ */
+export const eventRecordSchema = z
+  .object({
+    version: z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION),
+    id: z.uuid(),
+    seq: z.number().int().nonnegative(),
+    node: id,
+    project: z.string().max(256),
+    session: id.nullable(),
+    type: z.string().max(128).refine(isEventType, 'must be lowercase words separated by dots, like "session.idle"'),
+    time: z.iso.datetime({ offset: true }),
+    data: z.record(z.string(), z.unknown()).default({}),
+    refs: opencodeRefsSchema.optional(),
+  })
+  .strict();
+export type EventRecord = z.infer<typeof eventRecordSchema>;
+export type EventRecordInput = z.input<typeof eventRecordSchema>;
+
+// ---- data of the event types that services interpret -------------------------------------
+
+const nonNegInt = z.number().int().nonnegative();
+
+export const tokenUsageSchema = z.object({
+  input: nonNegInt.default(0),
+  output: nonNegInt.default(0),
+  reasoning: nonNegInt.default(0),
+  cache_read: nonNegInt.default(0),
+  cache_write: nonNegInt.default(0),
+});
+export type TokenUsage = z.infer<typeof tokenUsageSchema>;
+
+export const sessionInfoDataSchema = z.object({
+  title: z.string().optional(),
+  directory: z.string().optional(),
+  parent_session: z.string().nullable().optional(),
+  created_at: z.string().optional(),
+});
+
+export const sessionRetryDataSchema = z.object({
+  attempt: nonNegInt.optional(),
+  message: z.string().optional(),
+  /** When opencode retries the provider (ISO time), e.g. at a usage-limit reset. */
+  next_at: z.string().optional(),
+});
+
+export const sessionErrorDataSchema = z.object({
+  /** opencode's error name: ProviderAuthError, APIError, ContextOverflowError, MessageAbortedError, … */
+  kind: z.string(),
+  message: z.string().optional(),
+  status_code: z.number().int().optional(),
+  retryable: z.boolean().optional(),
+  /** For usage/rate limits: when the provider says the limit resets (ISO time). */
+  reset_at: z.string().optional(),
+});
+
+export const messageCompletedDataSchema = z.object({
+  message_id: z.string(),
+  model: z.string(),
+  provider: z.string(),
+  tokens: tokenUsageSchema,
+  /** USD as reported by opencode; 0 when opencode does not know the model's price. */
+  cost_usd: z.number().nonnegative(),
+  finish: z.string().optional(),
+  error: z.string().optional(),
+});
+
+export const messagePartDataSchema = z.object({
+  message_id: z.string(),
+  part_id: z.string(),
+  role: z.enum(['user', 'assistant']).default('assistant'),
+  part_type: z.string(),
+  text: z.string().optional(),
+  tool: z.string().optional(),
+  tool_status: z.string().optional(),
+  tool_input: z.unknown().optional(),
+  tool_output: z.string().optional(),
+});
+
+export const permissionAskedDataSchema = z.object({
+  permission_id: z.string(),
+  permission: z.string(),
+  patterns: z.array(z.string()).default([]),
+  title: z.string().optional(),
+  tool: z.string().optional(),
+});
+
+export const permissionRepliedDataSchema = z.object({
+  permission_id: z.string(),
+  response: z.string(),
+});
+
+export const spoolOverflowDataSchema = z.object({
+  dropped: nonNegInt,
+  oldest_dropped_seq: nonNegInt.optional(),
+  newest_dropped_seq: nonNegInt.optional(),
+});
+
+export const nodeOnlineDataSchema = z.object({
+  agent_version: z.string(),
+  projects: z.array(z.object({ name: z.string(), directory: z.string() })),
+  gateway: z.string(),
+});
+
+export const nodeOfflineDataSchema = z.object({
+  reason: z.enum(['socket_closed', 'heartbeat_timeout', 'replaced', 'gateway_stopped']),
+  gateway: z.string().optional(),
+});
+
+/** One session as the agent sees it after a (re)connect. */
+export const sessionSnapshotSchema = z.object({
+  session: z.string(),
+  project: z.string(),
+  state: sessionStateSchema,
+  title: z.string().optional(),
+  directory: z.string().optional(),
+  tokens: tokenUsageSchema.optional(),
+  cost_usd: z.number().nonnegative().optional(),
+  model: z.string().optional(),
+  updated_at: z.string().optional(),
+  pending_permissions: z.array(z.string()).optional(),
+});
+export type SessionSnapshot = z.infer<typeof sessionSnapshotSchema>;
+
+export const nodeSnapshotDataSchema = z.object({ sessions: z.array(sessionSnapshotSchema) });

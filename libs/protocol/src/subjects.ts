@@ -1,0 +1,158 @@
+import { ErrorCode, HalError } from './errors.ts';
+
+/**
+ * Every NATS subject and stream name of HAL-O-SWARM is built here and nowhere else.
+ *
+ * Ids (nodes, projects, sessions, routes) come from users and hosts, so they may hold `.`,
+ * `*`, `>` or spaces, which would split a token or turn it into a wildcard. `escapeToken`
+ * keeps `[A-Za-z0-9_-]` as is and writes every other byte of the UTF-8 form as `%XX`, so a
+ * token is always one literal subject token and `unescapeToken` gives the id back. The empty
+ * id (an event that belongs to no project) is the lone token `%`, which no escaped id can be.
+ */
+const SAFE = /^[A-Za-z0-9_-]$/;
+const EMPTY_TOKEN = '%';
+
+export function escapeToken(id: string): string {
+  if (id === '') return EMPTY_TOKEN;
+  let out = '';
+  for (const ch of id) {
+    if (SAFE.test(ch)) {
+      out += ch;
+      continue;
+    }
+    for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+export function unescapeToken(token: string): string {
+  if (token === EMPTY_TOKEN) return '';
+  if (!/^(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+$/.test(token)) {
+    throw new HalError(ErrorCode.VALIDATION_FAILED, `subject token "${token}" is not an escaped id`);
+  }
+  return decodeURIComponent(token);
+}
+
+/** Event types are a dotted vocabulary (`session.idle`, `opencode.file.edited`): lowercase words only. */
+const TYPE_PATTERN = /^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/;
+/** A type filter may also use `*` for one word and a final `>` for the rest. */
+const TYPE_FILTER_PATTERN = /^(?:[a-z][a-z0-9_]*|\*)(?:\.(?:[a-z][a-z0-9_]*|\*))*(?:\.>)?$|^>$/;
+
+export function isEventType(type: string): boolean {
+  return TYPE_PATTERN.test(type);
+}
+
+function checkType(type: string): string {
+  if (!TYPE_PATTERN.test(type)) {
+    throw new HalError(
+      ErrorCode.VALIDATION_FAILED,
+      `event type "${type}" must be lowercase words separated by dots, like "session.idle"`,
+    );
+  }
+  return type;
+}
+
+const PREFIX = 'hal';
+
+export const StreamName = {
+  EVENTS: 'HAL_EVENTS',
+  NOTIFY: 'HAL_NOTIFY',
+  AUDIT: 'HAL_AUDIT',
+} as const;
+export type StreamName = (typeof StreamName)[keyof typeof StreamName];
+
+/** The subjects each stream captures. */
+export const streamSubjects: Readonly<Record<StreamName, readonly string[]>> = {
+  HAL_EVENTS: [`${PREFIX}.evt.>`],
+  HAL_NOTIFY: [`${PREFIX}.notify.>`],
+  HAL_AUDIT: [`${PREFIX}.audit.>`],
+};
+
+/** NATS KV bucket holding policy state per (session, policy). */
+export const POLICY_KV_BUCKET = 'HAL_POLICY';
+
+/** Queue groups: every instance of a service joins the same group, so each request is answered once. */
+export const QueueGroup = {
+  TRACKER: 'hal-tracker',
+  COST: 'hal-cost',
+  POLICY: 'hal-policy',
+} as const;
+
+export interface EventFilter {
+  node?: string | undefined;
+  project?: string | undefined;
+  /** An exact type, or a filter with `*` / trailing `>` such as `session.*` or `cost.>`. */
+  type?: string | undefined;
+}
+
+export const subjects = {
+  /** `hal.evt.<node>.<project>.<type>` — one agent or system event, into HAL_EVENTS. */
+  event(node: string, project: string, type: string): string {
+    return `${PREFIX}.evt.${escapeToken(node)}.${escapeToken(project)}.${checkType(type)}`;
+  },
+  /** A subscription/consumer filter over events; absent parts match everything. */
+  eventFilter(filter: EventFilter = {}): string {
+    const type = filter.type ?? '>';
+    if (!TYPE_FILTER_PATTERN.test(type)) {
+      throw new HalError(ErrorCode.VALIDATION_FAILED, `event type filter "${type}" is not a type or glob`);
+    }
+    const node = filter.node === undefined ? '*' : escapeToken(filter.node);
+    const project = filter.project === undefined ? '*' : escapeToken(filter.project);
+    return `${PREFIX}.evt.${node}.${project}.${type}`;
+  },
+  /** `hal.hb.<node>` — core heartbeat with host resources. */
+  heartbeat(node: string): string {
+    return `${PREFIX}.hb.${escapeToken(node)}`;
+  },
+  heartbeatAll: `${PREFIX}.hb.*`,
+  /** `hal.cmd.<node>` — request/reply command, answered by the gateway that holds the node. */
+  command(node: string): string {
+    return `${PREFIX}.cmd.${escapeToken(node)}`;
+  },
+  /** `hal.gw.claim.<node>` — a gateway announces it now holds a node; others drop their hold. */
+  nodeClaim(node: string): string {
+    return `${PREFIX}.gw.claim.${escapeToken(node)}`;
+  },
+  /** `hal.q.tracker.<query>` — read queries answered by the tracker queue group. */
+  trackerQuery(query: string): string {
+    return `${PREFIX}.q.tracker.${escapeToken(query)}`;
+  },
+  /** `hal.q.cost.<query>` — read queries answered by the cost service. */
+  costQuery(query: string): string {
+    return `${PREFIX}.q.cost.${escapeToken(query)}`;
+  },
+  /** `hal.q.policy.<query>` — policy listing and enable/disable, answered by the policy service. */
+  policyQuery(query: string): string {
+    return `${PREFIX}.q.policy.${escapeToken(query)}`;
+  },
+  /** `hal.notify.<channel>.<route>` — a message for people, into HAL_NOTIFY. */
+  notify(channel: string, route: string): string {
+    return `${PREFIX}.notify.${escapeToken(channel)}.${escapeToken(route)}`;
+  },
+  notifyFilter(channel?: string): string {
+    return `${PREFIX}.notify.${channel === undefined ? '*' : escapeToken(channel)}.*`;
+  },
+  /** `hal.audit.<actor-kind>` — every mutating action, into HAL_AUDIT. */
+  audit(actorKind: string): string {
+    return `${PREFIX}.audit.${escapeToken(actorKind)}`;
+  },
+} as const;
+
+export interface ParsedEventSubject {
+  node: string;
+  project: string;
+  type: string;
+}
+
+/** The inverse of `subjects.event`: what a consumer needs to route without parsing the payload. */
+export function parseEventSubject(subject: string): ParsedEventSubject {
+  const parts = subject.split('.');
+  if (parts.length < 5 || parts[0] !== PREFIX || parts[1] !== 'evt') {
+    throw new HalError(ErrorCode.VALIDATION_FAILED, `"${subject}" is not an event subject`);
+  }
+  return {
+    node: unescapeToken(parts[2]!),
+    project: unescapeToken(parts[3]!),
+    type: checkType(parts.slice(4).join('.')),
+  };
+}
