@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { actorSchema } from './commands.ts';
-import { PROTOCOL_VERSION } from './events.ts';
 import { heartbeatPayloadSchema } from './envelope.ts';
+import { PROTOCOL_VERSION } from './events.ts';
 
 /** `hal.hb.<node>`: the agent's heartbeat as the gateway republishes it. */
 export const heartbeatMessageSchema = heartbeatPayloadSchema.extend({
@@ -58,7 +58,11 @@ export const notificationSchema = z.object({
       z.object({
         label: z.string(),
         /** The command to run, as the HTTP API takes it. */
-        command: z.object({ method: z.enum(['POST']), path: z.string(), body: z.record(z.string(), z.unknown()).optional() }),
+        command: z.object({
+          method: z.enum(['POST']),
+          path: z.string(),
+          body: z.record(z.string(), z.unknown()).optional(),
+        }),
       }),
     )
     .default([]),

@@ -21,13 +21,26 @@ const sessionId = z.string().min(1).max(256);
 const prompt = z.string().min(1).max(100_000);
 
 export const commandSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('start'), project: z.string().min(1), prompt: prompt.optional(), title: z.string().max(256).optional() }).strict(),
+  z
+    .object({
+      type: z.literal('start'),
+      project: z.string().min(1),
+      prompt: prompt.optional(),
+      title: z.string().max(256).optional(),
+    })
+    .strict(),
   z.object({ type: z.literal('inject'), session: sessionId, prompt }).strict(),
   z.object({ type: z.literal('resume'), session: sessionId, prompt: prompt.optional() }).strict(),
   z.object({ type: z.literal('restart'), session: sessionId, prompt: prompt.optional() }).strict(),
   z.object({ type: z.literal('kill'), session: sessionId }).strict(),
   z.object({ type: z.literal('status'), session: sessionId.optional() }).strict(),
-  z.object({ type: z.literal('logs'), session: sessionId, limit: z.number().int().positive().max(10_000).optional() }).strict(),
+  z
+    .object({
+      type: z.literal('logs'),
+      session: sessionId,
+      limit: z.number().int().positive().max(10_000).optional(),
+    })
+    .strict(),
   z
     .object({
       type: z.literal('permission'),
@@ -87,4 +100,3 @@ export function unwrapReply<T>(reply: Reply<T>): T {
 
 export const commandResultSchema = replySchema(z.unknown());
 export type CommandResult = Reply<unknown>;
-

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { actorSchema, commandSchema, errorBodySchema } from './commands.ts';
-import { eventRecordSchema, PROTOCOL_VERSION, sessionSnapshotSchema } from './events.ts';
+import { PROTOCOL_VERSION, sessionSnapshotSchema } from './events.ts';
 
 /** Limits of the agent ↔ gateway protocol, shared by both ends. */
 export const WS_LIMITS = {
@@ -124,4 +124,3 @@ export function makeEnvelope<T extends WsType>(type: T, payload: WsPayload<T>, r
     payload,
   };
 }
-

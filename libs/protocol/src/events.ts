@@ -78,7 +78,10 @@ export const eventRecordSchema = z
     node: id,
     project: z.string().max(256),
     session: id.nullable(),
-    type: z.string().max(128).refine(isEventType, 'must be lowercase words separated by dots, like "session.idle"'),
+    type: z
+      .string()
+      .max(128)
+      .refine(isEventType, 'must be lowercase words separated by dots, like "session.idle"'),
     time: z.iso.datetime({ offset: true }),
     data: z.record(z.string(), z.unknown()).default({}),
     refs: opencodeRefsSchema.optional(),

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { type ErrorCode, ErrorCode as Codes, HalError } from './errors.ts';
+import { ErrorCode as Codes, type ErrorCode, HalError } from './errors.ts';
 
 export interface IssueDetail {
   path: string;
@@ -17,7 +17,10 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 export function issuesOf(error: z.ZodError, prefix: readonly PropertyKey[] = []): IssueDetail[] {
-  return error.issues.map((issue) => ({ path: formatPath([...prefix, ...issue.path]), message: issue.message }));
+  return error.issues.map((issue) => ({
+    path: formatPath([...prefix, ...issue.path]),
+    message: issue.message,
+  }));
 }
 
 /**
@@ -35,5 +38,7 @@ export function parseOrThrow<T extends z.ZodType>(
   const issues = issuesOf(result.error);
   const first = issues[0];
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-  throw new HalError(code, `invalid ${what}: ${first?.path}: ${first?.message}${more}`, { details: { issues } });
+  throw new HalError(code, `invalid ${what}: ${first?.path}: ${first?.message}${more}`, {
+    details: { issues },
+  });
 }

@@ -1,0 +1,23 @@
+import { type AuditRecordInput, auditRecordSchema, type EventRecord, subjects } from '@hal/protocol';
+import { type JetStreamClient, jetstream, type PubAck } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+
+/**
+ * Publishes one event into HAL_EVENTS with its id as `Nats-Msg-Id`, so a resend after a crash
+ * is stored once. Resolves only when JetStream has the event on disk.
+ */
+export function publishEvent(js: JetStreamClient, event: EventRecord): Promise<PubAck> {
+  return js.publish(subjects.event(event.node, event.project, event.type), JSON.stringify(event), {
+    msgID: event.id,
+  });
+}
+
+/** Records a mutating action in HAL_AUDIT (`hal.audit.<actor-kind>`). */
+export async function publishAudit(js: JetStreamClient, input: AuditRecordInput): Promise<PubAck> {
+  const record = auditRecordSchema.parse(input);
+  return js.publish(subjects.audit(record.actor.kind), JSON.stringify(record), { msgID: record.id });
+}
+
+export function jetstreamClient(nc: NatsConnection): JetStreamClient {
+  return jetstream(nc);
+}

@@ -1,0 +1,15 @@
+// The public surface of @hal/bus: connecting, streams, typed request/reply and publishing.
+
+export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/jetstream';
+export type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+export { type BusOptions, connectBus, natsReadinessCheck } from './connect.ts';
+export { jetstreamClient, publishAudit, publishEvent } from './events.ts';
+export {
+  type RequestOptions,
+  request,
+  type ServeOptions,
+  type Server,
+  serve,
+  toBusError,
+} from './request-reply.ts';
+export { ensureStreams, type StreamLimits, streamConfigs, streamsReadinessCheck } from './streams.ts';

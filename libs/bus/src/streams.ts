@@ -1,0 +1,97 @@
+import { StreamName, streamSubjects } from '@hal/protocol';
+import {
+  DiscardPolicy,
+  JetStreamApiError,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+
+const DAY_NS = 24 * 3600 * 1e9;
+/** JSStreamNameExistErr: another process created the stream between our look-up and our add. */
+const STREAM_NAME_IN_USE = 10058;
+const GiB = 1024 ** 3;
+
+export interface StreamLimits {
+  eventsMaxAgeDays?: number;
+  eventsMaxBytes?: number;
+  notifyMaxAgeDays?: number;
+  notifyMaxBytes?: number;
+  auditMaxAgeDays?: number;
+  auditMaxBytes?: number;
+  /**
+   * How long JetStream remembers a `Nats-Msg-Id`. An agent resends what was not acked after a
+   * reconnect, so the window must outlast a gateway restart plus the agent's reconnect backoff.
+   */
+  duplicateWindowSec?: number;
+}
+
+export function streamConfigs(limits: StreamLimits = {}): Array<Partial<StreamConfig> & { name: string }> {
+  const dup = (limits.duplicateWindowSec ?? 15 * 60) * 1e9;
+  const base = {
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    // Old events go first when full: refusing new publishes would stall every agent.
+    discard: DiscardPolicy.Old,
+    num_replicas: 1,
+    duplicate_window: dup,
+  } as const;
+  return [
+    {
+      ...base,
+      name: StreamName.EVENTS,
+      subjects: [...streamSubjects.HAL_EVENTS],
+      max_age: (limits.eventsMaxAgeDays ?? 30) * DAY_NS,
+      max_bytes: limits.eventsMaxBytes ?? 4 * GiB,
+    },
+    {
+      ...base,
+      name: StreamName.NOTIFY,
+      subjects: [...streamSubjects.HAL_NOTIFY],
+      max_age: (limits.notifyMaxAgeDays ?? 7) * DAY_NS,
+      max_bytes: limits.notifyMaxBytes ?? 256 * 1024 ** 2,
+    },
+    {
+      ...base,
+      name: StreamName.AUDIT,
+      subjects: [...streamSubjects.HAL_AUDIT],
+      max_age: (limits.auditMaxAgeDays ?? 90) * DAY_NS,
+      max_bytes: limits.auditMaxBytes ?? GiB,
+    },
+  ];
+}
+
+/**
+ * Creates or updates the three streams. Safe to call from every service at start, in any order
+ * and at the same time: a lost creation race turns into an update to the same config.
+ */
+export async function ensureStreams(nc: NatsConnection, limits: StreamLimits = {}): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (const config of streamConfigs(limits)) {
+    try {
+      await jsm.streams.add(config);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
+      await jsm.streams.update(config.name, config);
+    }
+  }
+}
+
+export function streamsReadinessCheck(nc: NatsConnection) {
+  return async (): Promise<{ ok: boolean; detail?: string }> => {
+    const jsm = await jetstreamManager(nc);
+    const missing: string[] = [];
+    for (const name of Object.values(StreamName)) {
+      try {
+        await jsm.streams.info(name);
+      } catch {
+        missing.push(name);
+      }
+    }
+    return missing.length === 0
+      ? { ok: true }
+      : { ok: false, detail: `missing streams: ${missing.join(', ')}` };
+  };
+}
