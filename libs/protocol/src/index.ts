@@ -91,4 +91,17 @@ export {
   subjects,
   unescapeToken,
 } from './subjects.ts';
+export {
+  type LogEntry,
+  logEntrySchema,
+  NodeStatus,
+  type NodeView,
+  nodeViewSchema,
+  type SessionView,
+  type StoredEvent,
+  sessionViewSchema,
+  storedEventSchema,
+  TrackerQuery,
+  trackerQuerySchemas,
+} from './tracker-queries.ts';
 export { formatPath, type IssueDetail, issuesOf, parseOrThrow } from './validation.ts';

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { eventRecordSchema, sessionStateSchema, tokenUsageSchema } from './events.ts';
+
+/** Queries the tracker answers on `hal.q.tracker.<query>` (queue group `hal-tracker`). */
+export const TrackerQuery = {
+  NODES_LIST: 'nodes_list',
+  NODES_GET: 'nodes_get',
+  SESSIONS_LIST: 'sessions_list',
+  SESSIONS_GET: 'sessions_get',
+  SESSIONS_LOGS: 'sessions_logs',
+  EVENTS_LIST: 'events_list',
+} as const;
+export type TrackerQuery = (typeof TrackerQuery)[keyof typeof TrackerQuery];
+
+export const NodeStatus = { ONLINE: 'online', OFFLINE: 'offline' } as const;
+export type NodeStatus = (typeof NodeStatus)[keyof typeof NodeStatus];
+
+export const nodeViewSchema = z.object({
+  node: z.string(),
+  status: z.enum(['online', 'offline']),
+  gateway: z.string().nullable(),
+  agent_version: z.string().nullable(),
+  projects: z.array(z.object({ name: z.string(), directory: z.string() })),
+  last_heartbeat_at: z.string().nullable(),
+  online_since: z.string().nullable(),
+  resources: z
+    .object({
+      load: z.array(z.number()),
+      mem_total_bytes: z.number(),
+      mem_free_bytes: z.number(),
+      disk_total_bytes: z.number().optional(),
+      disk_free_bytes: z.number().optional(),
+      opencode_ok: z.boolean(),
+      spool_depth: z.number(),
+    })
+    .nullable(),
+  sessions: z.number().int().nonnegative(),
+});
+export type NodeView = z.infer<typeof nodeViewSchema>;
+
+export const sessionViewSchema = z.object({
+  session: z.string(),
+  node: z.string(),
+  project: z.string(),
+  state: sessionStateSchema,
+  title: z.string().nullable(),
+  model: z.string().nullable(),
+  provider: z.string().nullable(),
+  /** The first user prompt: what the session was asked to do. */
+  current_task: z.string().nullable(),
+  tokens: tokenUsageSchema,
+  cost_usd: z.number(),
+  compactions: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+  last_error: z.string().nullable(),
+  pending_permissions: z.array(z.string()),
+  started_at: z.string().nullable(),
+  last_activity_at: z.string().nullable(),
+});
+export type SessionView = z.infer<typeof sessionViewSchema>;
+
+export const logEntrySchema = z.object({
+  stream_seq: z.number().int().nonnegative(),
+  time: z.string(),
+  message_id: z.string(),
+  part_id: z.string(),
+  role: z.enum(['user', 'assistant']),
+  kind: z.string(),
+  text: z.string().nullable(),
+  tool: z.string().nullable(),
+  tool_status: z.string().nullable(),
+});
+export type LogEntry = z.infer<typeof logEntrySchema>;
+
+/** An event as stored in HAL_EVENTS, with its stream sequence (the SSE `id`). */
+export const storedEventSchema = eventRecordSchema.extend({ stream_seq: z.number().int().positive() });
+export type StoredEvent = z.infer<typeof storedEventSchema>;
+
+const limit = (max: number, def: number) => z.coerce.number().int().min(1).max(max).default(def);
+
+export const trackerQuerySchemas = {
+  nodes_list: {
+    request: z.object({ status: z.enum(['online', 'offline']).optional() }),
+    response: z.object({ nodes: z.array(nodeViewSchema) }),
+  },
+  nodes_get: {
+    request: z.object({ node: z.string().min(1) }),
+    response: nodeViewSchema,
+  },
+  sessions_list: {
+    request: z.object({
+      node: z.string().optional(),
+      project: z.string().optional(),
+      state: sessionStateSchema.optional(),
+      limit: limit(500, 50),
+      /** Opaque, from `next_cursor` of the previous page. */
+      cursor: z.string().optional(),
+    }),
+    response: z.object({
+      sessions: z.array(sessionViewSchema),
+      next_cursor: z.string().nullable(),
+      total: z.number(),
+    }),
+  },
+  sessions_get: {
+    request: z.object({ session: z.string().min(1) }),
+    response: sessionViewSchema,
+  },
+  sessions_logs: {
+    request: z.object({
+      session: z.string().min(1),
+      limit: limit(5000, 500),
+      after_seq: z.coerce.number().int().min(0).optional(),
+    }),
+    response: z.object({ entries: z.array(logEntrySchema) }),
+  },
+  events_list: {
+    request: z.object({
+      node: z.string().optional(),
+      project: z.string().optional(),
+      session: z.string().optional(),
+      /** Exact type or glob (`session.*`). */
+      type: z.string().optional(),
+      since: z.iso.datetime({ offset: true }).optional(),
+      after_seq: z.coerce.number().int().min(0).optional(),
+      limit: limit(1000, 100),
+    }),
+    response: z.object({ events: z.array(storedEventSchema), next_after_seq: z.number().nullable() }),
+  },
+} as const satisfies Record<TrackerQuery, { request: z.ZodType; response: z.ZodType }>;
