@@ -1,0 +1,80 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { logLevelSchema, secretSchema } from './log-level.ts';
+import { tokenSchema } from './security.ts';
+
+export const agentProjectSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, ".", "_" or "-"'),
+  directory: z.string().min(1),
+});
+
+const agentShape = z.strictObject({
+  node_id: z
+    .string()
+    .min(1)
+    .default(() => hostname()),
+  supervisor_url: z
+    .string()
+    .regex(/^wss?:\/\/[^\s]+$/, 'must be a ws:// or wss:// URL')
+    .default('ws://127.0.0.1:8420'),
+  auth_token: tokenSchema,
+  opencode_port: z.number().int().min(1).max(65535).default(4096),
+  opencode: z
+    .strictObject({
+      /** Default: http://127.0.0.1:<opencode_port>. */
+      url: z.url({ protocol: /^https?$/ }).optional(),
+      /** true: the agent starts `opencode serve` itself and restarts it when it dies. */
+      manage: z.boolean().default(false),
+      binary: z.string().min(1).default('opencode'),
+      password: secretSchema.optional(),
+    })
+    .prefault({}),
+  projects: z
+    .array(agentProjectSchema)
+    .min(1, 'needs at least one project: the agent has nothing to watch without one')
+    .superRefine((projects, ctx) => {
+      const seen = new Set<string>();
+      projects.forEach((p, i) => {
+        if (seen.has(p.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'name'],
+            message: `duplicate project name "${p.name}": events of the two could not be told apart`,
+          });
+        }
+        seen.add(p.name);
+      });
+    }),
+  data_dir: z.string().min(1).default('./.hal/agent'),
+  heartbeat_interval_sec: z.number().int().positive().default(30),
+  spool: z
+    .strictObject({
+      max_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(256 * 1024 * 1024),
+    })
+    .prefault({}),
+  reconnect: z
+    .strictObject({
+      initial_ms: z.number().int().positive().default(500),
+      max_ms: z.number().int().positive().default(30_000),
+    })
+    .prefault({})
+    .refine((r) => r.max_ms >= r.initial_ms, {
+      message: 'max_ms must be at least initial_ms: the backoff could never grow',
+      path: ['max_ms'],
+    }),
+  command_timeout_ms: z.number().int().positive().default(60_000),
+  log_level: logLevelSchema,
+});
+
+/** The agent config, with `opencode.url` filled in from `opencode_port` when absent. */
+export const agentConfigSchema = agentShape.transform((c) => ({
+  ...c,
+  opencode: { ...c.opencode, url: c.opencode.url ?? `http://127.0.0.1:${c.opencode_port}` },
+}));
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type AgentProject = z.output<typeof agentProjectSchema>;

@@ -1,0 +1,73 @@
+// The public surface of @hal/config: schemas, loading, validation output and secret masking.
+export {
+  type AgentConfig,
+  type AgentProject,
+  agentConfigSchema,
+  agentProjectSchema,
+} from './agent-schema.ts';
+export { ConfigError, type ConfigProblem } from './config-error.ts';
+export {
+  type Budget,
+  budgetSchema,
+  type CostConfig,
+  type CostProjectMapping,
+  CostProvider,
+  type CostProviderConfig,
+  costConfigSchema,
+  costProjectMappingSchema,
+  costProviderSchema,
+  type ModelRate,
+  modelRateSchema,
+} from './cost.ts';
+export type { EnvSource } from './env-overrides.ts';
+export {
+  type ConfigOf,
+  type ConfigResult,
+  type ConfigRole,
+  type LoadConfigOptions,
+  loadConfig,
+  parseConfig,
+  readConfig,
+} from './load-config.ts';
+export { LogLevel, logLevelSchema } from './log-level.ts';
+export { isSecretKey, MASK, maskSecrets } from './mask-secrets.ts';
+export {
+  DEFAULT_ROUTES,
+  errorLoopSchema,
+  escalateWaitingInputSchema,
+  killOnCostSchema,
+  nodeOfflineSchema,
+  type PoliciesConfig,
+  PolicyName,
+  policiesSchema,
+  ROUTE_TARGET_PATTERN,
+  type RouteRule,
+  restartOnCompactionSchema,
+  resumeAfterLimitSchema,
+  resumeOnIdleSchema,
+  routeRuleSchema,
+  routesSchema,
+  routeTargetProblems,
+  type WebhookConfig,
+  webhookSchema,
+  webhooksSchema,
+} from './policies.ts';
+export { runValidate, type TextSink } from './run-validate.ts';
+export {
+  type ApiToken,
+  ApiTokenRole,
+  apiTokenSchema,
+  MIN_TOKEN_LENGTH,
+  type SecurityConfig,
+  securityConfigSchema,
+} from './security.ts';
+export {
+  type DiscordConfig,
+  discordConfigSchema,
+  type NatsConfig,
+  natsConfigSchema,
+  type ServerConfig,
+  type SupervisorConfig,
+  serverConfigSchema,
+  supervisorConfigSchema,
+} from './supervisor-schema.ts';

@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+/** pino's levels; `silent` turns logging off (tests). */
+export const LogLevel = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+  FATAL: 'fatal',
+  SILENT: 'silent',
+} as const;
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
+
+export const logLevelSchema = z.enum(Object.values(LogLevel) as [LogLevel, ...LogLevel[]]).default('info');
+
+/** A secret: a non-empty string; where the minimum length matters the caller adds it. */
+export const secretSchema = z.string().min(1);
+
+/** Numbers that count seconds, minutes or bytes: never negative, and finite. */
+export const nonNegative = () => z.number().finite().nonnegative();
+export const positiveInt = () => z.number().int().positive();

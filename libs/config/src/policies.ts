@@ -1,0 +1,177 @@
+import { Severity } from '@hal/protocol';
+import { z } from 'zod';
+import type { ConfigProblem } from './config-error.ts';
+
+/**
+ * `policies`, `routes` and `webhooks` of the supervisor config. Kept in their own file so the
+ * policy service can extend them (new thresholds, new policies) in one place.
+ */
+export const PolicyName = {
+  RESUME_ON_IDLE: 'resume_on_idle',
+  RESTART_ON_COMPACTION: 'restart_on_compaction',
+  KILL_ON_COST: 'kill_on_cost',
+  RESUME_AFTER_LIMIT: 'resume_after_limit',
+  ERROR_LOOP: 'error_loop',
+  ESCALATE_WAITING_INPUT: 'escalate_waiting_input',
+  NODE_OFFLINE: 'node_offline',
+} as const;
+export type PolicyName = (typeof PolicyName)[keyof typeof PolicyName];
+
+interface CommonDefaults {
+  enabled: boolean;
+  max_retries: number;
+  retry_reset_seconds: number;
+  cooldown_seconds: number;
+}
+
+/** The knobs every policy has; each policy picks its own defaults. */
+function commonShape(d: CommonDefaults) {
+  return {
+    enabled: z.boolean().default(d.enabled),
+    max_retries: z.number().int().nonnegative().default(d.max_retries),
+    retry_reset_seconds: z.number().int().nonnegative().default(d.retry_reset_seconds),
+    cooldown_seconds: z.number().int().nonnegative().default(d.cooldown_seconds),
+    dry_run: z.boolean().default(false),
+  };
+}
+
+const seconds = (value: number) => z.number().int().positive().default(value);
+
+// Policies that act on sessions start disabled: nobody should find their agents resumed or
+// killed by a default. Policies that only alert start enabled.
+export const resumeOnIdleSchema = z.strictObject({
+  ...commonShape({ enabled: false, max_retries: 3, retry_reset_seconds: 3600, cooldown_seconds: 60 }),
+  idle_threshold_seconds: seconds(300),
+  prompt: z.string().min(1).default('Continue with the task. If it is finished, say so and stop.'),
+});
+
+export const restartOnCompactionSchema = z.strictObject({
+  ...commonShape({ enabled: false, max_retries: 1, retry_reset_seconds: 3600, cooldown_seconds: 300 }),
+  compactions: z.number().int().positive().default(2),
+  token_threshold: z.number().int().positive().optional(),
+  handoff_prompt: z
+    .string()
+    .min(1)
+    .default('You are taking over a session that ran out of context. Continue the task below.'),
+});
+
+export const killOnCostSchema = z.strictObject({
+  ...commonShape({ enabled: false, max_retries: 1, retry_reset_seconds: 86400, cooldown_seconds: 0 }),
+  /** Absent: act on the cost budgets' events only. */
+  cost_threshold_usd: z.number().finite().positive().optional(),
+  action: z.enum(['kill', 'pause']).default('kill'),
+});
+
+export const resumeAfterLimitSchema = z.strictObject({
+  ...commonShape({ enabled: false, max_retries: 3, retry_reset_seconds: 86400, cooldown_seconds: 0 }),
+  fallback_seconds: seconds(900),
+  prompt: z.string().min(1).default('The usage limit has reset. Continue with the task.'),
+});
+
+export const errorLoopSchema = z.strictObject({
+  ...commonShape({ enabled: true, max_retries: 1, retry_reset_seconds: 3600, cooldown_seconds: 600 }),
+  errors: z.number().int().positive().default(5),
+  window_seconds: seconds(600),
+});
+
+export const escalateWaitingInputSchema = z.strictObject({
+  ...commonShape({ enabled: true, max_retries: 1, retry_reset_seconds: 3600, cooldown_seconds: 900 }),
+  after_seconds: seconds(300),
+});
+
+export const nodeOfflineSchema = z.strictObject({
+  ...commonShape({ enabled: true, max_retries: 1, retry_reset_seconds: 3600, cooldown_seconds: 900 }),
+  after_seconds: seconds(120),
+});
+
+/** Strict: an unknown policy name is a mistake, not a silently ignored section. */
+export const policiesSchema = z
+  .strictObject({
+    resume_on_idle: resumeOnIdleSchema.prefault({}),
+    restart_on_compaction: restartOnCompactionSchema.prefault({}),
+    kill_on_cost: killOnCostSchema.prefault({}),
+    resume_after_limit: resumeAfterLimitSchema.prefault({}),
+    error_loop: errorLoopSchema.prefault({}),
+    escalate_waiting_input: escalateWaitingInputSchema.prefault({}),
+    node_offline: nodeOfflineSchema.prefault({}),
+  })
+  .prefault({});
+
+/** `discord#<route>` or `webhook#<name>`. */
+export const ROUTE_TARGET_PATTERN = /^(discord|webhook)#([A-Za-z0-9_-]+)$/;
+
+export const routeRuleSchema = z.strictObject({
+  /** A glob on the event type: `session.error`, `cost.*`, `*`. */
+  match: z.string().min(1),
+  where: z
+    .strictObject({
+      node: z.string().min(1).optional(),
+      project: z.string().min(1).optional(),
+      severity: z.enum([Severity.INFO, Severity.WARNING, Severity.CRITICAL]).optional(),
+    })
+    .optional(),
+  target: z.string().regex(ROUTE_TARGET_PATTERN, 'must be "discord#<route>" or "webhook#<name>"'),
+});
+
+/** Errors, waiting-for-input, budget and node alerts to `alerts`; session lifecycle to `dev-log`. */
+export const DEFAULT_ROUTES: readonly RouteRule[] = [
+  { match: 'session.error', target: 'discord#alerts' },
+  { match: 'permission.asked', target: 'discord#alerts' },
+  { match: 'question.asked', target: 'discord#alerts' },
+  { match: 'cost.*', target: 'discord#alerts' },
+  { match: 'node.offline', target: 'discord#alerts' },
+  { match: 'policy.action', where: { severity: Severity.CRITICAL }, target: 'discord#alerts' },
+  { match: 'session.created', target: 'discord#dev-log' },
+  { match: 'session.idle', target: 'discord#dev-log' },
+  { match: 'session.compacted', target: 'discord#dev-log' },
+  { match: 'session.deleted', target: 'discord#dev-log' },
+];
+
+export const routesSchema = z.array(routeRuleSchema).default(() => DEFAULT_ROUTES.map((r) => ({ ...r })));
+
+export const webhookSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  headers: z.record(z.string().min(1), z.string()).optional(),
+});
+
+export const webhooksSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), webhookSchema).default({});
+
+export type PoliciesConfig = z.output<typeof policiesSchema>;
+export type RouteRule = z.output<typeof routeRuleSchema>;
+export type WebhookConfig = z.output<typeof webhookSchema>;
+
+/**
+ * Routes pointing at nothing: checked on the raw input apart from the schema, so an unknown
+ * target is reported together with every other mistake rather than after they are fixed.
+ */
+export function routeTargetProblems(raw: unknown): ConfigProblem[] {
+  if (!isRecord(raw) || !Array.isArray(raw.routes)) return [];
+  const webhooks = isRecord(raw.webhooks) ? raw.webhooks : {};
+  const discord = isRecord(raw.channels) && isRecord(raw.channels.discord) ? raw.channels.discord : undefined;
+  const discordRoutes = discord && isRecord(discord.channels) ? discord.channels : {};
+  const problems: ConfigProblem[] = [];
+  raw.routes.forEach((rule, i) => {
+    if (!isRecord(rule) || typeof rule.target !== 'string') return;
+    const m = ROUTE_TARGET_PATTERN.exec(rule.target);
+    if (!m) return;
+    const [, kind, name] = m;
+    const path = `routes[${i}].target`;
+    if (kind === 'webhook' && !Object.hasOwn(webhooks, name as string)) {
+      problems.push({
+        path,
+        message: `unknown target "${rule.target}": no webhooks.${name} is configured, so these notifications would go nowhere`,
+      });
+    }
+    if (kind === 'discord' && discord && !Object.hasOwn(discordRoutes, name as string)) {
+      problems.push({
+        path,
+        message: `unknown target "${rule.target}": channels.discord.channels has no "${name}" route, so these notifications would go nowhere`,
+      });
+    }
+  });
+  return problems;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,27 @@
+import { type ConfigRole, type LoadConfigOptions, readConfig } from './load-config.ts';
+import { maskSecrets } from './mask-secrets.ts';
+
+export interface TextSink {
+  write(chunk: string): unknown;
+}
+
+/**
+ * `--validate`: every problem as `path: message` on `err` and exit code 1, or the effective
+ * config (secrets masked) as JSON on `out` and exit code 0.
+ */
+export function runValidate(
+  role: ConfigRole,
+  file: string | undefined,
+  out: TextSink,
+  err: TextSink,
+  options: Omit<LoadConfigOptions, 'file'> = {},
+): number {
+  const result = readConfig(role, { ...options, ...(file === undefined ? {} : { file }) });
+  if (!result.ok) {
+    for (const p of result.problems) err.write(`${p.path}: ${p.message}\n`);
+    err.write(`${result.problems.length} problem(s) found in the ${role} config\n`);
+    return 1;
+  }
+  out.write(`${JSON.stringify(maskSecrets(result.config), null, 2)}\n`);
+  return 0;
+}

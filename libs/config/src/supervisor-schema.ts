@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { costConfigSchema } from './cost.ts';
+import { logLevelSchema, secretSchema } from './log-level.ts';
+import { policiesSchema, routesSchema, webhooksSchema } from './policies.ts';
+import { securityConfigSchema, tokenSchema } from './security.ts';
+
+const port = (value: number) => z.number().int().min(0).max(65535).default(value);
+const host = z.string().min(1).default('127.0.0.1');
+
+export const natsConfigSchema = z
+  .strictObject({
+    /** Absent: the supervisor starts its own nats-server, bound to 127.0.0.1. */
+    url: z
+      .string()
+      .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'must be a URL like nats://host:4222')
+      .optional(),
+    token: secretSchema.optional(),
+    /** Port of the embedded nats-server; taken by something else → a free port is used. 0 = any free port. */
+    embedded_port: port(4222),
+  })
+  .prefault({});
+
+export const serverConfigSchema = z
+  .strictObject({
+    host,
+    port: port(8420),
+    http_host: host,
+    http_port: port(8421),
+    auth_token: tokenSchema,
+    metrics_public: z.boolean().default(false),
+    max_body_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024),
+  })
+  // Prefault even though auth_token is required: a missing `server` section is then reported
+  // as the missing `server.auth_token`, the one key the person must actually write.
+  .prefault({} as { auth_token: string });
+
+export const discordConfigSchema = z.strictObject({
+  bot_token: secretSchema,
+  guild_id: z.string().regex(/^\d+$/, 'must be a Discord snowflake (digits only)'),
+  /** route (`alerts`, `dev-log`, …) → channel id */
+  channels: z.record(
+    z.string().regex(/^[A-Za-z0-9_-]+$/),
+    z.string().regex(/^\d+$/, 'must be a Discord channel id (digits only)'),
+  ),
+});
+
+export const supervisorConfigSchema = z.strictObject({
+  data_dir: z.string().min(1).default('./.hal/data'),
+  nats: natsConfigSchema,
+  server: serverConfigSchema,
+  heartbeat_interval_sec: z.number().int().positive().default(30),
+  heartbeat_timeout_count: z.number().int().positive().default(3),
+  channels: z
+    .strictObject({
+      discord: discordConfigSchema.optional(),
+    })
+    .prefault({}),
+  cost: costConfigSchema,
+  policies: policiesSchema,
+  routes: routesSchema,
+  webhooks: webhooksSchema,
+  security: securityConfigSchema,
+  log_level: logLevelSchema,
+});
+
+export type SupervisorConfig = z.output<typeof supervisorConfigSchema>;
+export type NatsConfig = z.output<typeof natsConfigSchema>;
+export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type DiscordConfig = z.output<typeof discordConfigSchema>;

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MASK, maskSecrets, parseConfig, runValidate } from '@hal/config';
+import { memorySink, TOKEN, tempDir } from './fixtures.ts';
+
+const full = {
+  nats: { url: 'nats://user:natspass@10.0.0.1:4222', token: 'nats-token-value' },
+  server: { auth_token: TOKEN },
+  channels: { discord: { bot_token: 'bot-token-value', guild_id: '1', channels: { alerts: '2' } } },
+  cost: { providers: { openai: { admin_api_key: 'sk-admin-value' } } },
+  webhooks: { pager: { url: 'https://pager.example/hook', headers: { authorization: 'Bearer xyz' } } },
+  security: {
+    tls: { enabled: true, cert_path: '/etc/hal/cert.pem', key_path: '/etc/hal/key.pem' },
+    node_tokens: { 'node-a': 'n'.repeat(20) },
+    api_tokens: [{ name: 'ops', token: 'o'.repeat(20), role: 'operator' }],
+  },
+};
+
+test('config mask - every secret is replaced by *** and nothing else is', () => {
+  const config = parseConfig('supervisor', full, { cwd: '/' });
+  const masked = maskSecrets(config);
+  assert.equal(masked.server.auth_token, MASK);
+  assert.equal(masked.nats.token, MASK);
+  assert.equal(masked.nats.url, 'nats://user:***@10.0.0.1:4222');
+  assert.equal(masked.channels.discord?.bot_token, MASK);
+  assert.equal(masked.channels.discord?.guild_id, '1');
+  assert.equal(masked.cost.providers.openai?.admin_api_key, MASK);
+  assert.deepEqual(masked.webhooks.pager?.headers, { authorization: MASK });
+  assert.equal(masked.webhooks.pager?.url, 'https://pager.example/hook');
+  assert.deepEqual(masked.security.node_tokens, { 'node-a': MASK });
+  assert.deepEqual(masked.security.api_tokens, [{ name: 'ops', token: MASK, role: 'operator' }]);
+  assert.equal(masked.security.tls.key_path, '/etc/hal/key.pem');
+  assert.equal(config.server.auth_token, TOKEN, 'the original is untouched');
+  const text = JSON.stringify(masked);
+  for (const secret of [
+    TOKEN,
+    'natspass',
+    'bot-token-value',
+    'sk-admin-value',
+    'Bearer xyz',
+    'n'.repeat(20),
+  ]) {
+    assert.equal(text.includes(secret), false, secret);
+  }
+});
+
+test('config mask - a valid file validates with exit 0 and prints the effective config masked', (t) => {
+  const { dir, write } = tempDir(t);
+  write('key.pem', 'x');
+  const file = write('s.json', JSON.stringify(full));
+  const out = memorySink();
+  const err = memorySink();
+  assert.equal(runValidate('supervisor', file, out, err, { env: {}, cwd: dir }), 0);
+  assert.equal(err.text(), '');
+  const printed = JSON.parse(out.text());
+  assert.equal(printed.server.auth_token, MASK);
+  assert.equal(printed.server.port, 8420);
+  assert.equal(printed.data_dir, `${dir}/.hal/data`);
+  assert.equal(out.text().includes(TOKEN), false);
+});
