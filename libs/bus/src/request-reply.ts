@@ -108,7 +108,8 @@ export function serve<T extends z.ZodType>(nc: NatsConnection, opts: ServeOption
   });
   return {
     async stop() {
-      await sub.drain();
+      // Already closed with its connection: nothing left to drain.
+      if (!sub.isClosed()) await sub.drain();
       await Promise.allSettled([...inFlight]);
     },
   };
