@@ -1,0 +1,368 @@
+import type { Socket } from 'node:net';
+import type { JetStreamClient, NatsConnection } from '@hal/bus';
+import type { Clock, HalMetrics, Logger } from '@hal/observability';
+import {
+  type CommandRequest,
+  ErrorCode,
+  type EventRecord,
+  HalError,
+  makeEnvelope,
+  type Reply,
+  WS_LIMITS,
+  type WsPayload,
+  WsType,
+} from '@hal/protocol';
+import type { RawData, WebSocket } from 'ws';
+import { EventIngest } from './event-ingest.ts';
+import { type AgentFrame, errorFrame, type FrameProblem, parseFrame } from './frames.ts';
+import type { GatewayConfig, GatewayLimits } from './gateway-config.ts';
+import { type HeartbeatWatch, republishHeartbeat, watchHeartbeats } from './heartbeats.ts';
+import type { HeldConnection, NodeInfo, NodeRegistry } from './node-registry.ts';
+import type { PublishBudget } from './publish-budget.ts';
+import {
+  nodeOfflineEvent,
+  nodeOnlineEvent,
+  nodeSnapshotEvent,
+  type OfflineReason,
+  publishSystemEvent,
+} from './system-events.ts';
+
+/** Close codes of the protocol. */
+export const CloseCode = {
+  GOING_AWAY: 1001,
+  POLICY_VIOLATION: 1008,
+  REPLACED: 4001,
+  HEARTBEAT_TIMEOUT: 4002,
+} as const;
+
+export interface AgentConnectionDeps {
+  ws: WebSocket;
+  /** The node the upgrade authenticated; hello must name the same one. */
+  node: string;
+  remoteAddress: string | null;
+  gatewayId: string;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  log: Logger;
+  metrics: HalMetrics;
+  config: Pick<GatewayConfig, 'heartbeat_interval_sec' | 'heartbeat_timeout_count'>;
+  limits: GatewayLimits;
+  budget: PublishBudget;
+  registry: NodeRegistry;
+  clock: Clock;
+}
+
+interface PendingCommand {
+  resolve(reply: Reply<unknown>): void;
+  reject(err: HalError): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One agent socket, from hello to close: validates every frame, publishes events with
+ * pipelined JetStream publishes, acks in order, relays heartbeats and commands, and publishes
+ * node.online/offline/snapshot.
+ */
+export class AgentConnection implements HeldConnection {
+  readonly node: string;
+  readonly id = crypto.randomUUID();
+  claimedAt = 0;
+  /** Resolves once the socket is closed and node.offline (if due) is published. */
+  readonly done: Promise<void>;
+
+  readonly #d: AgentConnectionDeps;
+  readonly #log: Logger;
+  readonly #ingest: EventIngest;
+  readonly #commands = new Map<string, PendingCommand>();
+  readonly #badFrames: number[] = [];
+  #hello: WsPayload<'hello'> | undefined;
+  #connectedAt: Date;
+  #lastHeartbeat: Date | null = null;
+  #heartbeats: HeartbeatWatch | undefined;
+  #closed = false;
+  /** Why this side ended the connection; unset means the peer or the network did. */
+  #endReason: OfflineReason | undefined;
+  #resolveDone!: () => void;
+
+  constructor(deps: AgentConnectionDeps) {
+    this.#d = deps;
+    this.node = deps.node;
+    this.#connectedAt = new Date(deps.clock.now());
+    this.#log = deps.log.child({ component: 'agent-connection', node: deps.node, connection: this.id });
+    this.#ingest = new EventIngest({
+      node: deps.node,
+      js: deps.js,
+      log: this.#log,
+      metrics: deps.metrics,
+      limits: deps.limits,
+      budget: deps.budget,
+      // ws offers no public pause: its socket is the only lever for TCP backpressure.
+      socket: (deps.ws as unknown as { _socket?: Socket })._socket,
+      send: (frame) => this.#sendText(frame),
+      isClosed: () => this.#closed,
+    });
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+    deps.metrics.connectionsActive.inc();
+    deps.ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    deps.ws.on('close', (code, reason) => void this.#onClose(code, reason.toString()));
+    deps.ws.on('error', (err) => this.#log.warn({ err }, 'agent socket error'));
+  }
+
+  info(): NodeInfo {
+    return {
+      node: this.node,
+      gateway: this.#d.gatewayId,
+      connection: this.id,
+      agent_version: this.#hello?.agent_version ?? '',
+      projects: this.#hello?.projects ?? [],
+      connected_at: this.#connectedAt.toISOString(),
+      last_heartbeat_at: this.#lastHeartbeat?.toISOString() ?? null,
+      remote_address: this.#d.remoteAddress,
+    };
+  }
+
+  command(request: CommandRequest): Promise<Reply<unknown>> {
+    if (this.#closed) {
+      return Promise.reject(new HalError(ErrorCode.NODE_OFFLINE, `node "${this.node}" is not connected`));
+    }
+    const commandId = crypto.randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#commands.delete(commandId);
+        reject(
+          new HalError(
+            ErrorCode.TIMEOUT,
+            `node "${this.node}" did not answer the ${request.command.type} command within ${request.timeout_ms} ms`,
+          ),
+        );
+      }, request.timeout_ms);
+      this.#commands.set(commandId, { resolve, reject, timer });
+      this.#send(
+        makeEnvelope(WsType.COMMAND, {
+          command_id: commandId,
+          command: request.command,
+          actor: request.actor,
+          timeout_ms: request.timeout_ms,
+        }),
+      );
+    });
+  }
+
+  replace(by: { gateway: string; connection: string }): void {
+    if (this.#closed) return;
+    this.#log.info({ by }, 'connection replaced');
+    this.#endReason = 'replaced';
+    this.#d.ws.close(CloseCode.REPLACED, 'replaced');
+  }
+
+  /** Gateway shutdown: close politely, and force it if the peer does not answer. */
+  shutdown(graceMs: number): void {
+    if (this.#closed) return;
+    this.#endReason ??= 'gateway_stopped';
+    this.#d.ws.close(CloseCode.GOING_AWAY, 'gateway stopping');
+    setTimeout(() => this.#d.ws.terminate(), graceMs).unref();
+  }
+
+  #send(frame: unknown): void {
+    this.#sendText(JSON.stringify(frame));
+  }
+
+  #sendText(frame: string): void {
+    if (this.#d.ws.readyState === this.#d.ws.OPEN) this.#d.ws.send(frame);
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#closed) return;
+    if (isBinary) {
+      this.#badFrame({ code: ErrorCode.BAD_FRAME, message: 'frames must be JSON text, not binary' });
+      return;
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString();
+    const parsed = parseFrame(text);
+    if (!parsed.ok) {
+      this.#badFrame(parsed.problem);
+      return;
+    }
+    const frame = parsed.frame;
+    if (frame.type === WsType.HELLO) {
+      this.#onHello(frame);
+      return;
+    }
+    if (this.#hello === undefined) {
+      this.#badFrame({
+        code: ErrorCode.BAD_FRAME,
+        message: `the first frame must be hello, got ${frame.type}`,
+        path: 'type',
+        requestId: frame.requestId,
+      });
+      return;
+    }
+    switch (frame.type) {
+      case WsType.EVENTS:
+        this.#ingest.ingest(frame.payload.events, frame.requestId);
+        break;
+      case WsType.HEARTBEAT:
+        this.#lastHeartbeat = new Date(this.#d.clock.now());
+        this.#heartbeats?.beat();
+        republishHeartbeat(
+          this.#d.nc,
+          {
+            node: this.node,
+            gateway: this.#d.gatewayId,
+            agentVersion: this.#hello.agent_version,
+            projects: this.#hello.projects,
+          },
+          frame.payload,
+          this.#lastHeartbeat,
+        );
+        break;
+      case WsType.SNAPSHOT:
+        this.#publishSystem(
+          nodeSnapshotEvent(this.node, frame.payload.sessions, new Date(this.#d.clock.now())),
+        );
+        break;
+      case WsType.COMMAND_RESULT:
+        this.#onCommandResult(frame.payload);
+        break;
+    }
+  }
+
+  #onHello(frame: Extract<AgentFrame, { type: 'hello' }>): void {
+    if (this.#hello !== undefined) {
+      this.#badFrame({
+        code: ErrorCode.BAD_FRAME,
+        message: 'hello was already received on this connection',
+        path: 'type',
+        requestId: frame.requestId,
+      });
+      return;
+    }
+    if (frame.payload.node !== this.node) {
+      this.#send(
+        makeEnvelope(
+          WsType.ERROR,
+          {
+            code: ErrorCode.UNAUTHORIZED,
+            message: `hello names node "${frame.payload.node}" but this connection authenticated as "${this.node}"`,
+            path: 'payload.node',
+          },
+          frame.requestId,
+        ),
+      );
+      this.#d.ws.close(CloseCode.POLICY_VIOLATION, 'node mismatch');
+      return;
+    }
+    this.#hello = frame.payload;
+    this.claimedAt = this.#d.clock.now();
+    this.#d.registry.hold(this);
+    const { config } = this.#d;
+    this.#send(
+      makeEnvelope(
+        WsType.WELCOME,
+        {
+          node: this.node,
+          gateway: this.#d.gatewayId,
+          heartbeat_interval_sec: config.heartbeat_interval_sec,
+          heartbeat_timeout_count: config.heartbeat_timeout_count,
+          max_batch: WS_LIMITS.maxBatch,
+          max_frame_bytes: WS_LIMITS.maxFrameBytes,
+        },
+        frame.requestId,
+      ),
+    );
+    this.#heartbeats = watchHeartbeats({
+      intervalSec: config.heartbeat_interval_sec,
+      timeoutCount: config.heartbeat_timeout_count,
+      onTimeout: () => this.#onHeartbeatTimeout(),
+    });
+    this.#log.info({ agent_version: frame.payload.agent_version }, 'node online');
+    this.#publishSystem(
+      nodeOnlineEvent(
+        this.node,
+        {
+          agent_version: frame.payload.agent_version,
+          projects: frame.payload.projects,
+          gateway: this.#d.gatewayId,
+        },
+        new Date(this.#d.clock.now()),
+      ),
+    );
+  }
+
+  #onCommandResult(payload: WsPayload<'command.result'>): void {
+    const pending = this.#commands.get(payload.command_id);
+    if (pending === undefined) {
+      this.#log.debug({ command_id: payload.command_id }, 'result for an unknown or expired command');
+      return;
+    }
+    this.#commands.delete(payload.command_id);
+    clearTimeout(pending.timer);
+    pending.resolve(payload.ok ? { ok: true, data: payload.data } : { ok: false, error: payload.error });
+  }
+
+  #badFrame(problem: FrameProblem): void {
+    this.#sendText(errorFrame(problem));
+    this.#d.metrics.eventsRejectedTotal.inc({ code: problem.code });
+    const now = this.#d.clock.now();
+    this.#badFrames.push(now);
+    while (this.#badFrames.length > 0 && this.#badFrames[0]! <= now - this.#d.limits.badFrameWindowMs) {
+      this.#badFrames.shift();
+    }
+    if (this.#badFrames.length >= this.#d.limits.badFrameBudget) {
+      this.#log.warn(
+        { bad_frames: this.#badFrames.length },
+        'closing connection that keeps sending bad frames',
+      );
+      this.#d.ws.close(CloseCode.POLICY_VIOLATION, 'too many bad frames');
+    }
+  }
+
+  #onHeartbeatTimeout(): void {
+    if (this.#closed) return;
+    this.#log.warn('heartbeat timeout');
+    this.#endReason = 'heartbeat_timeout';
+    // Offline is published now, not after the close handshake, which a dead peer never finishes.
+    if (this.#d.registry.release(this)) this.#publishOffline('heartbeat_timeout');
+    this.#d.ws.close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+    setTimeout(() => this.#d.ws.terminate(), 1_000).unref();
+  }
+
+  async #onClose(code: number, reason: string): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#heartbeats?.stop();
+    this.#ingest.close();
+    this.#d.metrics.connectionsActive.dec();
+    for (const [id, pending] of this.#commands) {
+      clearTimeout(pending.timer);
+      pending.reject(
+        new HalError(ErrorCode.NODE_OFFLINE, `node "${this.node}" disconnected before answering`),
+      );
+      this.#commands.delete(id);
+    }
+    this.#log.info({ code, reason, end: this.#endReason ?? 'peer' }, 'agent connection closed');
+    try {
+      const held = this.#d.registry.release(this);
+      if (held && (this.#endReason === undefined || this.#endReason === 'gateway_stopped')) {
+        await this.#publishOffline(this.#endReason ?? 'socket_closed');
+      }
+    } finally {
+      this.#resolveDone();
+    }
+  }
+
+  #publishOffline(reason: OfflineReason): Promise<void> {
+    this.#log.info({ reason }, 'node offline');
+    return this.#publishSystem(
+      nodeOfflineEvent(this.node, { reason, gateway: this.#d.gatewayId }, new Date(this.#d.clock.now())),
+    );
+  }
+
+  #publishSystem(event: EventRecord): Promise<void> {
+    return publishSystemEvent(this.#d.js, event).catch((err: unknown) => {
+      this.#log.error({ err, type: event.type }, 'system event publish failed');
+    });
+  }
+}

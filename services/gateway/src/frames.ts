@@ -1,0 +1,117 @@
+import {
+  type Envelope,
+  ErrorCode,
+  envelopeSchema,
+  formatPath,
+  makeEnvelope,
+  PROTOCOL_VERSION,
+  type WsPayload,
+  WsType,
+  wsPayloadSchemas,
+} from '@hal/protocol';
+
+/** The frame types an agent may send; the gateway's own types coming back are unknown commands. */
+const AGENT_TYPES = [
+  WsType.HELLO,
+  WsType.EVENTS,
+  WsType.HEARTBEAT,
+  WsType.SNAPSHOT,
+  WsType.COMMAND_RESULT,
+] as const;
+type AgentType = (typeof AGENT_TYPES)[number];
+
+export type AgentFrame = {
+  [T in AgentType]: { type: T; requestId: string; payload: WsPayload<T> };
+}[AgentType];
+
+export interface FrameProblem {
+  code: ErrorCode;
+  message: string;
+  /** Where in the frame, like `payload.projects[0].name`. */
+  path?: string;
+  requestId?: string;
+}
+
+export type ParsedFrame = { ok: true; frame: AgentFrame } | { ok: false; problem: FrameProblem };
+
+function isAgentType(type: string): type is AgentType {
+  return (AGENT_TYPES as readonly string[]).includes(type);
+}
+
+/**
+ * Parses one text frame in the order the protocol fixes the codes: JSON, envelope, version,
+ * type, payload. The first problem wins, reported with the path of what was wrong.
+ */
+export function parseFrame(text: string): ParsedFrame {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, problem: { code: ErrorCode.BAD_FRAME, message: 'frame is not valid JSON' } };
+  }
+  const env = envelopeSchema.safeParse(raw);
+  if (!env.success) {
+    const issue = env.error.issues[0];
+    const path = formatPath(issue?.path ?? []);
+    const requestId =
+      typeof raw === 'object' && raw !== null && typeof (raw as Envelope).request_id === 'string'
+        ? (raw as Envelope).request_id.slice(0, 128)
+        : undefined;
+    return {
+      ok: false,
+      problem: {
+        code: ErrorCode.BAD_FRAME,
+        message: `invalid envelope: ${path}: ${issue?.message ?? 'invalid'}`,
+        path,
+        ...(requestId === undefined ? {} : { requestId }),
+      },
+    };
+  }
+  const { version, type, request_id: requestId, payload } = env.data;
+  if (version !== PROTOCOL_VERSION) {
+    return {
+      ok: false,
+      problem: {
+        code: ErrorCode.UNSUPPORTED_VERSION,
+        message: `protocol version ${version} is not supported; this gateway speaks version ${PROTOCOL_VERSION}`,
+        path: 'version',
+        requestId,
+      },
+    };
+  }
+  if (!isAgentType(type)) {
+    return {
+      ok: false,
+      problem: {
+        code: ErrorCode.UNKNOWN_COMMAND,
+        message: `unknown frame type "${type}"; an agent may send ${AGENT_TYPES.join(', ')}`,
+        path: 'type',
+        requestId,
+      },
+    };
+  }
+  const parsed = wsPayloadSchemas[type].safeParse(payload);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = formatPath(['payload', ...(issue?.path ?? [])]);
+    const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more)` : '';
+    return {
+      ok: false,
+      problem: {
+        code: ErrorCode.VALIDATION_FAILED,
+        message: `invalid ${type} payload: ${path}: ${issue?.message ?? 'invalid'}${more}`,
+        path,
+        requestId,
+      },
+    };
+  }
+  return { ok: true, frame: { type, requestId, payload: parsed.data } as AgentFrame };
+}
+
+/** The `error` frame for a problem; `rejectedSeqs` tells the agent which events to drop. */
+export function errorFrame(problem: FrameProblem, rejectedSeqs?: number[]): string {
+  const payload: WsPayload<'error'> = { code: problem.code, message: problem.message };
+  if (problem.path !== undefined) payload.path = problem.path;
+  if (rejectedSeqs !== undefined && rejectedSeqs.length > 0) payload.rejected_seqs = rejectedSeqs;
+  return JSON.stringify(makeEnvelope(WsType.ERROR, payload, problem.requestId));
+}

@@ -1,0 +1,176 @@
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { jetstreamClient, type NatsConnection } from '@hal/bus';
+import {
+  type Clock,
+  createHalMetrics,
+  type Logger,
+  type Readiness,
+  type Registry,
+  systemClock,
+} from '@hal/observability';
+import { ErrorCode, WS_LIMITS } from '@hal/protocol';
+import { WebSocketServer } from 'ws';
+import { AgentConnection } from './agent-connection.ts';
+import { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';
+import { createNodeRegistry, type NodeInfo } from './node-registry.ts';
+import { PublishBudget } from './publish-budget.ts';
+import { authenticateUpgrade, refuseUpgrade } from './ws-auth.ts';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  /** Owned by the caller: the gateway never closes it. */
+  nc: NatsConnection;
+  log: Logger;
+  /** prom-client registry the `hal_o_swarm_*` metrics go on. */
+  registry: Registry;
+  readiness?: Readiness;
+  clock?: Clock;
+  /** Names this instance in claims, heartbeats and node events; default `<hostname>-<random>`. */
+  gatewayId?: string;
+  limits?: Partial<GatewayLimits>;
+  /** How long stop() waits for agents to finish the close handshake. Default 2 s. */
+  stopGraceMs?: number;
+}
+
+export interface Gateway {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Nodes whose agent is connected to this instance. */
+  nodes(): NodeInfo[];
+  /** The bound port (useful with port 0). */
+  address(): { port: number };
+  readonly id: string;
+}
+
+/**
+ * The WebSocket side of the gateway: agents dial in on `server.host:server.port`, are
+ * authenticated before the upgrade, and each socket becomes an AgentConnection.
+ */
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { config, nc } = deps;
+  const id = deps.gatewayId ?? `${hostname()}-${crypto.randomUUID().slice(0, 8)}`;
+  const log = deps.log.child({ component: 'gateway', gateway: id });
+  const clock = deps.clock ?? systemClock;
+  const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const metrics = createHalMetrics(deps.registry);
+  const js = jetstreamClient(nc);
+  const budget = new PublishBudget(limits.maxInFlightGlobal);
+  const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics });
+  const connections = new Set<AgentConnection>();
+  // maxPayload makes ws refuse oversized frames with 1009 before buffering them whole.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: WS_LIMITS.maxFrameBytes,
+    clientTracking: false,
+  });
+  let server: Server | undefined;
+  let accepting = false;
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', (err) => log.debug({ err }, 'upgrade socket error'));
+    if (!accepting) {
+      refuseUpgrade(socket, 503, ErrorCode.UNAVAILABLE, 'gateway is stopping');
+      return;
+    }
+    const auth = authenticateUpgrade(req, config);
+    if (!auth.ok) {
+      log.warn(
+        { code: auth.code, remote: req.socket.remoteAddress, url: req.url?.split('?')[0] },
+        'upgrade refused',
+      );
+      refuseUpgrade(socket, auth.status, auth.code, auth.message);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new AgentConnection({
+        ws,
+        node: auth.node,
+        remoteAddress: req.socket.remoteAddress ?? null,
+        gatewayId: id,
+        nc,
+        js,
+        log,
+        metrics,
+        config,
+        limits,
+        budget,
+        registry: nodeRegistry,
+        clock,
+      });
+      connections.add(conn);
+      void conn.done.then(() => connections.delete(conn));
+    });
+  };
+
+  const createServer = async (): Promise<Server> => {
+    const tls = config.security.tls;
+    if (!tls.enabled) return createHttpServer();
+    if (tls.cert_path === undefined || tls.key_path === undefined) {
+      throw new Error('security.tls.enabled is true but cert_path or key_path is missing');
+    }
+    const [cert, key] = await Promise.all([readFile(tls.cert_path), readFile(tls.key_path)]);
+    return createHttpsServer({ cert, key });
+  };
+
+  return {
+    id,
+    async start() {
+      const srv = await createServer();
+      // Plain HTTP on the agent port gets a pointer, not a hang: the API lives on http_port.
+      srv.on('request', (_req, res) => {
+        res.writeHead(426, { 'content-type': 'application/json', upgrade: 'websocket' });
+        res.end(
+          JSON.stringify({
+            error: { code: ErrorCode.BAD_FRAME, message: 'this port speaks WebSocket only' },
+          }),
+        );
+      });
+      srv.on('upgrade', onUpgrade);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(config.server.port, config.server.host, () => {
+          srv.off('error', reject);
+          resolve();
+        });
+      });
+      srv.on('error', (err) => log.error({ err }, 'gateway server error'));
+      server = srv;
+      accepting = true;
+      deps.readiness?.register('gateway-ws', () =>
+        accepting && srv.listening ? { ok: true } : { ok: false, detail: 'agent WebSocket not listening' },
+      );
+      log.info(
+        { port: (srv.address() as AddressInfo).port, tls: config.security.tls.enabled },
+        'gateway listening',
+      );
+    },
+    async stop() {
+      if (server === undefined) return;
+      const srv = server;
+      server = undefined;
+      accepting = false;
+      deps.readiness?.unregister('gateway-ws');
+      const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
+      // Close agents first: each publishes node.offline while NATS is still ours to use.
+      const grace = deps.stopGraceMs ?? 2_000;
+      for (const conn of connections) conn.shutdown(grace);
+      await Promise.allSettled([...connections].map((c) => c.done));
+      await nodeRegistry.stop();
+      srv.closeAllConnections();
+      await closed;
+      log.info('gateway stopped');
+    },
+    nodes: () => nodeRegistry.nodes(),
+    address() {
+      const addr = server?.address();
+      if (addr === null || addr === undefined || typeof addr === 'string')
+        throw new Error('gateway is not listening');
+      return { port: addr.port };
+    },
+  };
+}

@@ -1,0 +1,6 @@
+// The public surface of @hal/gateway (WebSocket side): the supervisor and main.ts build it from here.
+
+export { CloseCode } from './agent-connection.ts';
+export { createGateway, type Gateway, type GatewayDeps } from './gateway.ts';
+export { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';
+export type { NodeInfo } from './node-registry.ts';

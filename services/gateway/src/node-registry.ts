@@ -1,0 +1,170 @@
+import { type NatsConnection, type Server, type Subscription, serve } from '@hal/bus';
+import type { HalMetrics, Logger } from '@hal/observability';
+import {
+  type CommandRequest,
+  commandRequestSchema,
+  ErrorCode,
+  HalError,
+  type NodeClaim,
+  nodeClaimSchema,
+  type Reply,
+  subjects,
+  toHalError,
+} from '@hal/protocol';
+
+/** What this gateway knows about a node it holds. */
+export interface NodeInfo {
+  node: string;
+  gateway: string;
+  connection: string;
+  agent_version: string;
+  projects: Array<{ name: string; directory: string }>;
+  connected_at: string;
+  last_heartbeat_at: string | null;
+  remote_address: string | null;
+}
+
+/** The side of an agent connection the registry needs. */
+export interface HeldConnection {
+  readonly node: string;
+  readonly id: string;
+  /** When this connection claimed the node (ms since epoch), to settle simultaneous claims. */
+  readonly claimedAt: number;
+  info(): NodeInfo;
+  /** Forwards a command to the agent; resolves with the agent's reply or rejects with a HalError. */
+  command(request: CommandRequest): Promise<Reply<unknown>>;
+  /** Another connection took the node: close without publishing node.offline. */
+  replace(by: { gateway: string; connection: string }): void;
+}
+
+interface Hold {
+  conn: HeldConnection;
+  commands: Server;
+  claims: Subscription;
+}
+
+export interface NodeRegistry {
+  /** Takes the node for `conn`: replaces a local holder, answers `hal.cmd.<node>`, tells other gateways. */
+  hold(conn: HeldConnection): void;
+  /** Drops the hold if `conn` still has it; true when it did (so the caller publishes node.offline). */
+  release(conn: HeldConnection): boolean;
+  nodes(): NodeInfo[];
+  stop(): Promise<void>;
+}
+
+export function createNodeRegistry(deps: {
+  nc: NatsConnection;
+  gatewayId: string;
+  log: Logger;
+  metrics: HalMetrics;
+}): NodeRegistry {
+  const { nc, gatewayId, metrics } = deps;
+  const log = deps.log.child({ component: 'node-registry' });
+  const holds = new Map<string, Hold>();
+  const stopping = new Set<Promise<void>>();
+
+  const unhold = (node: string): void => {
+    const hold = holds.get(node);
+    if (hold === undefined) return;
+    holds.delete(node);
+    hold.claims.unsubscribe();
+    // Draining lets a command already being answered finish; the holder's close rejects it.
+    const p = hold.commands
+      .stop()
+      .catch((err: unknown) => log.warn({ err, node }, 'command subscription stop failed'));
+    stopping.add(p);
+    void p.finally(() => stopping.delete(p));
+  };
+
+  const answerCommand = async (node: string, request: CommandRequest): Promise<unknown> => {
+    const started = performance.now();
+    let status: string = 'ok';
+    try {
+      const holder = holds.get(node)?.conn;
+      if (holder === undefined) throw new HalError(ErrorCode.NODE_OFFLINE, `node "${node}" is not connected`);
+      const reply = await holder.command(request);
+      if (!reply.ok) throw HalError.fromBody(reply.error);
+      return reply.data;
+    } catch (err) {
+      status = toHalError(err).code;
+      throw err;
+    } finally {
+      metrics.commandsTotal.inc({ type: request.command.type, status });
+      metrics.commandDuration.observe({ type: request.command.type }, (performance.now() - started) / 1000);
+    }
+  };
+
+  const onClaim = (node: string, claim: NodeClaim): void => {
+    // Our own claims (and a local replacement, already handled in hold()) never drop a hold.
+    if (claim.gateway === gatewayId) return;
+    const hold = holds.get(node);
+    if (hold === undefined) return;
+    const theirs = Date.parse(claim.time);
+    const ours = hold.conn.claimedAt;
+    // Latest claim wins; two claims in the same millisecond are settled by connection id.
+    if (ours > theirs || (ours === theirs && hold.conn.id > claim.connection)) return;
+    log.info({ node, gateway: claim.gateway, connection: claim.connection }, 'node moved to another gateway');
+    const conn = hold.conn;
+    unhold(node);
+    conn.replace({ gateway: claim.gateway, connection: claim.connection });
+  };
+
+  return {
+    hold(conn) {
+      const { node } = conn;
+      const previous = holds.get(node);
+      if (previous !== undefined) {
+        // Same gateway, new socket: keep the subscriptions, swap the holder.
+        previous.conn.replace({ gateway: gatewayId, connection: conn.id });
+        previous.conn = conn;
+      } else {
+        const claims = nc.subscribe(subjects.nodeClaim(node), {
+          callback: (err, msg) => {
+            if (err) return;
+            const parsed = nodeClaimSchema.safeParse(safeJson(msg.data));
+            if (!parsed.success) {
+              log.warn({ node, subject: msg.subject }, 'ignored malformed node claim');
+              return;
+            }
+            onClaim(node, parsed.data);
+          },
+        });
+        const commands = serve(nc, {
+          subject: subjects.command(node),
+          schema: commandRequestSchema,
+          log,
+          handler: (request) => answerCommand(node, request),
+        });
+        holds.set(node, { conn, commands, claims });
+      }
+      const claim: NodeClaim = {
+        node,
+        gateway: gatewayId,
+        connection: conn.id,
+        time: new Date(conn.claimedAt).toISOString(),
+      };
+      nc.publish(subjects.nodeClaim(node), JSON.stringify(claim));
+    },
+    release(conn) {
+      const hold = holds.get(conn.node);
+      if (hold === undefined || hold.conn !== conn) return false;
+      unhold(conn.node);
+      return true;
+    },
+    nodes() {
+      return [...holds.values()].map((h) => h.conn.info());
+    },
+    async stop() {
+      for (const node of [...holds.keys()]) unhold(node);
+      await Promise.allSettled([...stopping]);
+    },
+  };
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}
