@@ -1,0 +1,304 @@
+import {
+  type EventRecord,
+  EventType,
+  eventRecordSchema,
+  messageCompletedDataSchema,
+  messagePartDataSchema,
+  nodeOfflineDataSchema,
+  nodeOnlineDataSchema,
+  nodeSnapshotDataSchema,
+  permissionAskedDataSchema,
+  permissionRepliedDataSchema,
+  SessionState,
+  sessionErrorDataSchema,
+  sessionInfoDataSchema,
+  sessionRetryDataSchema,
+} from '@hal/protocol';
+import type Database from 'better-sqlite3';
+import type { z } from 'zod';
+import { createTrackerStore, normaliseTime, type TrackerStore } from './tracker-store.ts';
+
+/** opencode's error name when a prompt was aborted — what a `kill` command produces. */
+const ABORTED = 'MessageAbortedError';
+/** The log keeps what people read: text and tool calls, not step markers or snapshots. */
+const LOGGED_PARTS = new Set(['text', 'tool']);
+const MAX_TASK_CHARS = 4000;
+
+/** One message read from HAL_EVENTS: its stream sequence and raw payload. */
+export interface RawEvent {
+  streamSeq: number;
+  data: string;
+}
+
+export interface BatchResult {
+  applied: number;
+  /** Already applied before (seq ≤ applied seq, or the same event id at another seq). */
+  duplicates: number;
+  /** Unparseable payloads or data that does not fit its type's schema. */
+  rejected: Array<{ streamSeq: number; reason: string }>;
+  appliedSeq: number;
+}
+
+export interface Projection {
+  store: TrackerStore;
+  /** Applies a batch in one transaction, including the new applied sequence. */
+  applyBatch(batch: readonly RawEvent[]): BatchResult;
+  appliedSeq(): number;
+}
+
+/** Builds the projection of HAL_EVENTS into the tracker tables. Pure apart from the database it writes. */
+export function createProjection(sqlite: Database.Database): Projection {
+  const store = createTrackerStore(sqlite);
+  const st = store.statements;
+
+  function parseData<T extends z.ZodType>(schema: T, event: EventRecord): z.infer<T> {
+    const result = schema.safeParse(event.data);
+    if (!result.success) {
+      throw new DataError(
+        `data of ${event.type} does not fit its schema: ${result.error.issues[0]?.message}`,
+      );
+    }
+    return result.data;
+  }
+
+  /** Moves a session to `state` unless it is in a state that this kind of event must not leave. */
+  function transition(session: string, state: SessionState, sticky: ReadonlySet<string>): void {
+    const row = store.getSession(session);
+    if (row === undefined || sticky.has(row.state)) return;
+    st.setState.run(state, session);
+  }
+
+  const FINAL = new Set<string>([SessionState.COMPLETED]);
+  const STOPPED = new Set<string>([SessionState.COMPLETED, SessionState.KILLED]);
+  // opencode ends an errored or aborted prompt with session.idle: the error/kill must stay visible.
+  const AFTER_FAILURE = new Set<string>([SessionState.COMPLETED, SessionState.KILLED, SessionState.ERROR]);
+
+  function applySessionEvent(event: EventRecord, session: string, seq: number, time: string): void {
+    switch (event.type) {
+      case EventType.SESSION_CREATED:
+      case EventType.SESSION_UPDATED: {
+        const info = parseData(sessionInfoDataSchema, event);
+        st.setInfo.run({ session, title: info.title ?? null, directory: info.directory ?? null });
+        return;
+      }
+      case EventType.SESSION_BUSY:
+        transition(session, SessionState.RUNNING, FINAL);
+        return;
+      case EventType.SESSION_IDLE:
+        transition(session, SessionState.IDLE, AFTER_FAILURE);
+        st.setRetry.run(null, session);
+        return;
+      case EventType.SESSION_RETRY: {
+        const retry = parseData(sessionRetryDataSchema, event);
+        transition(session, SessionState.RUNNING, STOPPED);
+        st.setRetry.run(JSON.stringify(retry), session);
+        return;
+      }
+      case EventType.SESSION_COMPACTED:
+        transition(session, SessionState.COMPACTED, STOPPED);
+        st.addCompaction.run(session);
+        return;
+      case EventType.SESSION_ERROR: {
+        const err = parseData(sessionErrorDataSchema, event);
+        if (err.kind === ABORTED) {
+          transition(session, SessionState.KILLED, FINAL);
+          return;
+        }
+        transition(session, SessionState.ERROR, STOPPED);
+        st.addError.run(err.message ? `${err.kind}: ${err.message}` : err.kind, session);
+        return;
+      }
+      case EventType.SESSION_DELETED:
+        st.setState.run(SessionState.COMPLETED, session);
+        return;
+      case EventType.MESSAGE_COMPLETED: {
+        const m = parseData(messageCompletedDataSchema, event);
+        st.upsertMessage.run({
+          session,
+          messageId: m.message_id,
+          input: m.tokens.input,
+          output: m.tokens.output,
+          reasoning: m.tokens.reasoning,
+          cacheRead: m.tokens.cache_read,
+          cacheWrite: m.tokens.cache_write,
+          cost: m.cost_usd,
+          model: m.model,
+          provider: m.provider,
+          seq,
+        });
+        st.rollUp.run({ session, model: m.model, provider: m.provider });
+        return;
+      }
+      case EventType.MESSAGE_PART: {
+        const p = parseData(messagePartDataSchema, event);
+        if (!LOGGED_PARTS.has(p.part_type)) return;
+        st.upsertLog.run({
+          seq,
+          session,
+          messageId: p.message_id,
+          partId: p.part_id,
+          role: p.role,
+          kind: p.part_type,
+          text: p.text ?? null,
+          tool: p.tool ?? null,
+          toolStatus: p.tool_status ?? null,
+          time,
+        });
+        if (p.role === 'user' && p.part_type === 'text' && p.text) {
+          st.setTaskIfEmpty.run(p.text.slice(0, MAX_TASK_CHARS), session);
+        }
+        return;
+      }
+      case EventType.PERMISSION_ASKED: {
+        const ask = parseData(permissionAskedDataSchema, event);
+        const pending = pendingOf(session);
+        if (!pending.includes(ask.permission_id)) pending.push(ask.permission_id);
+        st.setPending.run(JSON.stringify(pending), session);
+        transition(session, SessionState.WAITING_INPUT, STOPPED);
+        return;
+      }
+      case EventType.PERMISSION_REPLIED: {
+        const reply = parseData(permissionRepliedDataSchema, event);
+        const pending = pendingOf(session).filter((id) => id !== reply.permission_id);
+        st.setPending.run(JSON.stringify(pending), session);
+        if (pending.length === 0) resumeFromWaiting(session);
+        return;
+      }
+      case EventType.QUESTION_ASKED:
+        transition(session, SessionState.WAITING_INPUT, STOPPED);
+        return;
+      case EventType.QUESTION_REPLIED:
+        if (pendingOf(session).length === 0) resumeFromWaiting(session);
+        return;
+      default:
+        return;
+    }
+  }
+
+  function resumeFromWaiting(session: string): void {
+    if (store.getSession(session)?.state === SessionState.WAITING_INPUT) {
+      st.setState.run(SessionState.RUNNING, session);
+    }
+  }
+
+  function pendingOf(session: string): string[] {
+    const raw = store.getSession(session)?.pending_permissions ?? '[]';
+    try {
+      const value: unknown = JSON.parse(raw);
+      return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+    } catch {
+      // A damaged column is rebuilt from the events that follow; the next reply fixes it.
+      return [];
+    }
+  }
+
+  function applyNodeEvent(event: EventRecord, time: string): void {
+    switch (event.type) {
+      case EventType.NODE_ONLINE: {
+        const info = parseData(nodeOnlineDataSchema, event);
+        store.markNodeOnline(event.node, time, {
+          gateway: info.gateway,
+          agentVersion: info.agent_version,
+          projects: info.projects,
+        });
+        return;
+      }
+      case EventType.NODE_OFFLINE:
+        parseData(nodeOfflineDataSchema, event);
+        store.markNodeOffline(event.node, time);
+        return;
+      case EventType.NODE_SNAPSHOT: {
+        const snap = parseData(nodeSnapshotDataSchema, event);
+        store.markNodeOnline(event.node, time);
+        const seen = new Set<string>();
+        for (const s of snap.sessions) {
+          seen.add(s.session);
+          store.applySnapshotSession(event.node, time, s);
+        }
+        // The agent reports every session it watches: a live one it no longer has has ended.
+        for (const { session } of st.nodeSessionIds.all(event.node)) {
+          if (!seen.has(session)) st.setState.run(SessionState.COMPLETED, session);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  function applyOne(raw: RawEvent, result: BatchResult): void {
+    let event: EventRecord;
+    try {
+      event = eventRecordSchema.parse(JSON.parse(raw.data));
+    } catch (err) {
+      result.rejected.push({ streamSeq: raw.streamSeq, reason: reasonOf(err) });
+      return;
+    }
+    const time = normaliseTime(event.time) ?? new Date(0).toISOString();
+    const inserted = st.insertEvent.run({
+      seq: raw.streamSeq,
+      id: event.id,
+      node: event.node,
+      project: event.project,
+      session: event.session,
+      type: event.type,
+      time,
+      record: raw.data,
+    });
+    if (inserted.changes === 0) {
+      result.duplicates++;
+      return;
+    }
+    try {
+      if (event.session !== null) {
+        store.ensureSession(event.session, event.node, event.project, time);
+        applySessionEvent(event, event.session, raw.streamSeq, time);
+      } else {
+        st.ensureNode.run(event.node, time);
+        applyNodeEvent(event, time);
+      }
+      result.applied++;
+    } catch (err) {
+      if (!(err instanceof DataError)) throw err;
+      // The event stays indexed (it is a valid record); only its effect on the tables is skipped.
+      result.rejected.push({ streamSeq: raw.streamSeq, reason: err.message });
+    }
+  }
+
+  const applyTx = sqlite.transaction((batch: readonly RawEvent[], result: BatchResult) => {
+    let applied = store.appliedSeq();
+    for (const raw of batch) {
+      if (raw.streamSeq <= applied) {
+        result.duplicates++;
+        continue;
+      }
+      applyOne(raw, result);
+      applied = raw.streamSeq;
+    }
+    // Stored in the same transaction as the rows: a crash after commit but before the acks
+    // reach JetStream redelivers messages that are then recognised as applied.
+    store.setAppliedSeq(applied);
+    result.appliedSeq = applied;
+  });
+
+  return {
+    store,
+    applyBatch(batch) {
+      const result: BatchResult = { applied: 0, duplicates: 0, rejected: [], appliedSeq: 0 };
+      applyTx(batch, result);
+      return result;
+    },
+    appliedSeq: () => store.appliedSeq(),
+  };
+}
+
+class DataError extends Error {}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof SyntaxError) return `not JSON: ${err.message}`;
+  if (err && typeof err === 'object' && 'issues' in err && Array.isArray(err.issues)) {
+    const issue = err.issues[0] as { path?: PropertyKey[]; message?: string } | undefined;
+    return `not an event record: ${issue?.path?.join('.') ?? ''}: ${issue?.message ?? ''}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,235 @@
+import type { SessionSnapshot } from '@hal/protocol';
+import type Database from 'better-sqlite3';
+
+export interface NodeOnlineInfo {
+  gateway?: string | null | undefined;
+  agentVersion?: string | null | undefined;
+  projects?: ReadonlyArray<{ name: string; directory: string }> | undefined;
+}
+
+export interface HeartbeatInfo extends NodeOnlineInfo {
+  resources: unknown;
+}
+
+export interface SessionRow {
+  session: string;
+  node: string;
+  project: string;
+  state: string;
+  prior_state: string | null;
+  title: string | null;
+  directory: string | null;
+  model: string | null;
+  provider: string | null;
+  current_task: string | null;
+  tokens_input: number;
+  tokens_output: number;
+  tokens_reasoning: number;
+  tokens_cache_read: number;
+  tokens_cache_write: number;
+  cost_usd: number;
+  compactions: number;
+  errors: number;
+  last_error: string | null;
+  pending_permissions: string;
+  retry: string | null;
+  started_at: string | null;
+  last_activity_at: string;
+}
+
+export interface NodeRow {
+  node: string;
+  status: string;
+  gateway: string | null;
+  agent_version: string | null;
+  projects: string;
+  last_heartbeat_at: string | null;
+  online_since: string | null;
+  resources: string | null;
+}
+
+/**
+ * Row-level writes shared by the event projection and node liveness, as prepared statements
+ * (the projection runs them thousands of times a second). Callers own the transaction.
+ */
+export function createTrackerStore(sqlite: Database.Database) {
+  const s = {
+    getMeta: sqlite.prepare<[string], { value: string }>('select value from meta where key = ?'),
+    setMeta: sqlite.prepare(
+      'insert into meta (key, value) values (?, ?) on conflict(key) do update set value = excluded.value',
+    ),
+    insertEvent: sqlite.prepare(
+      `insert into events (stream_seq, id, node, project, session, type, time, record)
+       values (@seq, @id, @node, @project, @session, @type, @time, @record) on conflict do nothing`,
+    ),
+    ensureNode: sqlite.prepare(
+      "insert into nodes (node, status, online_since) values (?, 'online', ?) on conflict do nothing",
+    ),
+    getNode: sqlite.prepare<[string], NodeRow>('select * from nodes where node = ?'),
+    nodeOnline: sqlite.prepare(
+      `update nodes set status = 'online',
+         online_since = case when status = 'online' and online_since is not null then online_since else @time end,
+         gateway = coalesce(@gateway, gateway), agent_version = coalesce(@agentVersion, agent_version),
+         projects = coalesce(@projects, projects)
+       where node = @node`,
+    ),
+    nodeHeartbeat: sqlite.prepare(
+      'update nodes set last_heartbeat_at = @time, resources = @resources where node = @node',
+    ),
+    nodeOffline: sqlite.prepare("update nodes set status = 'offline', online_since = null where node = ?"),
+    sessionsUnreachable: sqlite.prepare(
+      `update sessions set prior_state = state, state = 'unreachable'
+       where node = ? and state not in ('completed', 'killed', 'unreachable')`,
+    ),
+    sessionsReachable: sqlite.prepare(
+      `update sessions set state = coalesce(prior_state, 'idle'), prior_state = null
+       where node = ? and state = 'unreachable'`,
+    ),
+    ensureSession: sqlite.prepare(
+      `insert into sessions (session, node, project, state, started_at, last_activity_at)
+       values (@session, @node, @project, 'starting', @time, @time)
+       on conflict(session) do update set
+         last_activity_at = max(last_activity_at, excluded.last_activity_at),
+         node = excluded.node, project = excluded.project`,
+    ),
+    getSession: sqlite.prepare<[string], SessionRow>('select * from sessions where session = ?'),
+    setState: sqlite.prepare('update sessions set state = ?, prior_state = null where session = ?'),
+    setInfo: sqlite.prepare(
+      `update sessions set title = coalesce(@title, title), directory = coalesce(@directory, directory)
+       where session = @session`,
+    ),
+    setRetry: sqlite.prepare('update sessions set retry = ? where session = ?'),
+    addCompaction: sqlite.prepare('update sessions set compactions = compactions + 1 where session = ?'),
+    addError: sqlite.prepare('update sessions set errors = errors + 1, last_error = ? where session = ?'),
+    setPending: sqlite.prepare('update sessions set pending_permissions = ? where session = ?'),
+    setTaskIfEmpty: sqlite.prepare(
+      'update sessions set current_task = ? where session = ? and current_task is null',
+    ),
+    upsertMessage: sqlite.prepare(
+      `insert into session_messages (session, message_id, tokens_input, tokens_output, tokens_reasoning,
+         tokens_cache_read, tokens_cache_write, cost_usd, model, provider, stream_seq)
+       values (@session, @messageId, @input, @output, @reasoning, @cacheRead, @cacheWrite, @cost, @model,
+         @provider, @seq)
+       on conflict(session, message_id) do update set tokens_input = excluded.tokens_input,
+         tokens_output = excluded.tokens_output, tokens_reasoning = excluded.tokens_reasoning,
+         tokens_cache_read = excluded.tokens_cache_read, tokens_cache_write = excluded.tokens_cache_write,
+         cost_usd = excluded.cost_usd, model = excluded.model, provider = excluded.provider,
+         stream_seq = excluded.stream_seq`,
+    ),
+    // Totals are recomputed from the per-message rows: a repeated message.completed replaces its
+    // row instead of adding to a running sum, so nothing is counted twice.
+    rollUp: sqlite.prepare(
+      `update sessions set
+         tokens_input = t.i, tokens_output = t.o, tokens_reasoning = t.r, tokens_cache_read = t.cr,
+         tokens_cache_write = t.cw, cost_usd = t.c, model = @model, provider = @provider
+       from (select coalesce(sum(tokens_input), 0) as i, coalesce(sum(tokens_output), 0) as o,
+               coalesce(sum(tokens_reasoning), 0) as r, coalesce(sum(tokens_cache_read), 0) as cr,
+               coalesce(sum(tokens_cache_write), 0) as cw, coalesce(sum(cost_usd), 0) as c
+             from session_messages where session = @session) as t
+       where sessions.session = @session`,
+    ),
+    upsertLog: sqlite.prepare(
+      `insert into session_log (stream_seq, session, message_id, part_id, role, kind, text, tool, tool_status, time)
+       values (@seq, @session, @messageId, @partId, @role, @kind, @text, @tool, @toolStatus, @time)
+       on conflict(session, message_id, part_id) do update set text = coalesce(excluded.text, text),
+         tool = coalesce(excluded.tool, tool), tool_status = coalesce(excluded.tool_status, tool_status)`,
+    ),
+    snapshotSession: sqlite.prepare(
+      `insert into sessions (session, node, project, state, title, directory, model, pending_permissions,
+         started_at, last_activity_at)
+       values (@session, @node, @project, @state, @title, @directory, @model, coalesce(@pending, '[]'), @time, @time)
+       on conflict(session) do update set node = excluded.node, project = excluded.project,
+         state = excluded.state, prior_state = null, title = coalesce(excluded.title, title),
+         directory = coalesce(excluded.directory, directory), model = coalesce(excluded.model, model),
+         pending_permissions = coalesce(@pending, pending_permissions),
+         last_activity_at = max(last_activity_at, excluded.last_activity_at)`,
+    ),
+    nodeSessionIds: sqlite.prepare<[string], { session: string }>(
+      "select session from sessions where node = ? and state not in ('completed', 'killed')",
+    ),
+    staleNodes: sqlite.prepare<[string, string], { node: string }>(
+      `select node from nodes where status = 'online'
+         and max(coalesce(last_heartbeat_at, online_since, ''), ?) < ?`,
+    ),
+    countStates: sqlite.prepare<[], { state: string; n: number }>(
+      'select state, count(*) as n from sessions group by state',
+    ),
+    countOnline: sqlite.prepare<[], { n: number }>("select count(*) as n from nodes where status = 'online'"),
+  };
+
+  function markNodeOnline(node: string, time: string, info: NodeOnlineInfo = {}): void {
+    s.ensureNode.run(node, time);
+    s.nodeOnline.run({
+      node,
+      time,
+      gateway: info.gateway ?? null,
+      agentVersion: info.agentVersion ?? null,
+      projects: info.projects === undefined ? null : JSON.stringify(info.projects),
+    });
+    s.sessionsReachable.run(node);
+  }
+
+  return {
+    statements: s,
+    appliedSeq(): number {
+      return Number(s.getMeta.get('applied_seq')?.value ?? 0);
+    },
+    setAppliedSeq(seq: number): void {
+      s.setMeta.run('applied_seq', String(seq));
+    },
+    markNodeOnline,
+    /** A node is gone: its live sessions become `unreachable`, never `killed`. */
+    markNodeOffline(node: string, time: string): void {
+      s.ensureNode.run(node, time);
+      s.nodeOffline.run(node);
+      s.sessionsUnreachable.run(node);
+    },
+    recordHeartbeat(node: string, time: string, info: HeartbeatInfo): void {
+      const before = s.getNode.get(node);
+      if (before?.status !== 'online') markNodeOnline(node, time, info);
+      else if (info.projects !== undefined || info.agentVersion !== undefined || info.gateway !== undefined) {
+        markNodeOnline(node, time, info);
+      }
+      s.nodeHeartbeat.run({ node, time, resources: JSON.stringify(info.resources) });
+    },
+    /** Nodes online whose last sign of life (or `notBefore`) is older than `cutoff`. */
+    staleNodes(cutoff: string, notBefore: string): string[] {
+      return s.staleNodes.all(notBefore, cutoff).map((r) => r.node);
+    },
+    ensureSession(session: string, node: string, project: string, time: string): void {
+      s.ensureNode.run(node, time);
+      s.ensureSession.run({ session, node, project, time });
+    },
+    getSession(session: string): SessionRow | undefined {
+      return s.getSession.get(session);
+    },
+    applySnapshotSession(node: string, time: string, snap: SessionSnapshot): void {
+      s.snapshotSession.run({
+        session: snap.session,
+        node,
+        project: snap.project,
+        state: snap.state,
+        title: snap.title ?? null,
+        directory: snap.directory ?? null,
+        model: snap.model ?? null,
+        pending: snap.pending_permissions === undefined ? null : JSON.stringify(snap.pending_permissions),
+        time: normaliseTime(snap.updated_at) ?? time,
+      });
+    },
+    countsByState(): Map<string, number> {
+      return new Map(s.countStates.all().map((r) => [r.state, r.n]));
+    },
+    nodesOnline(): number {
+      return s.countOnline.get()?.n ?? 0;
+    },
+  };
+}
+
+export type TrackerStore = ReturnType<typeof createTrackerStore>;
+
+/** ISO time in UTC, so string comparison is time comparison; undefined for absent or invalid input. */
+export function normaliseTime(value: string | undefined | null): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openDatabase } from '@hal/db';
+import type { EventRecord } from '@hal/protocol';
+import { migrationsFolder } from '../src/migrations.ts';
+import { createProjection, type RawEvent } from '../src/projection.ts';
+import * as schema from '../src/schema.ts';
+import { eventFactory, usage } from './event-factory.ts';
+
+async function setup(t: { after(fn: () => Promise<void> | void): void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'hal-tracker-proj-'));
+  const database = openDatabase({ file: join(dir, 'tracker.sqlite'), migrationsFolder, schema });
+  t.after(async () => {
+    database.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const projection = createProjection(database.sqlite);
+  let streamSeq = 0;
+  const apply = (...events: Array<EventRecord | string>) =>
+    projection.applyBatch(
+      events.map(
+        (e): RawEvent => ({ streamSeq: ++streamSeq, data: typeof e === 'string' ? e : JSON.stringify(e) }),
+      ),
+    );
+  return {
+    projection,
+    apply,
+    sqlite: database.sqlite,
+    session: (id: string) => projection.store.getSession(id),
+  };
+}
+
+test('projection - session lifecycle through running, waiting_input, idle and killed', async (t) => {
+  const { apply, session } = await setup(t);
+  const ev = eventFactory();
+  apply(ev('session.created', 's1', { title: 'Fix bug', directory: '/p' }));
+  assert.equal(session('s1')?.state, 'starting');
+  assert.equal(session('s1')?.title, 'Fix bug');
+  apply(ev('session.busy', 's1'));
+  assert.equal(session('s1')?.state, 'running');
+  apply(ev('permission.asked', 's1', { permission_id: 'perm1', permission: 'bash' }));
+  assert.equal(session('s1')?.state, 'waiting_input');
+  assert.equal(session('s1')?.pending_permissions, '["perm1"]');
+  apply(ev('permission.replied', 's1', { permission_id: 'perm1', response: 'once' }));
+  assert.equal(session('s1')?.state, 'running');
+  assert.equal(session('s1')?.pending_permissions, '[]');
+  apply(ev('session.idle', 's1'));
+  assert.equal(session('s1')?.state, 'idle');
+  apply(
+    ev('session.busy', 's1'),
+    ev('session.error', 's1', { kind: 'MessageAbortedError' }),
+    ev('session.idle', 's1'),
+  );
+  assert.equal(session('s1')?.state, 'killed');
+  assert.equal(session('s1')?.errors, 0);
+});
+
+test('projection - errors, retries and compactions are counted and the error stays visible after idle', async (t) => {
+  const { apply, session } = await setup(t);
+  const ev = eventFactory();
+  apply(
+    ev('session.busy', 's1'),
+    ev('session.retry', 's1', { attempt: 2, message: 'rate limited' }),
+    ev('session.compacted', 's1'),
+    ev('session.error', 's1', { kind: 'APIError', message: 'boom' }),
+    ev('session.idle', 's1'),
+  );
+  const row = session('s1');
+  assert.equal(row?.state, 'error');
+  assert.equal(row?.errors, 1);
+  assert.equal(row?.compactions, 1);
+  assert.equal(row?.last_error, 'APIError: boom');
+  apply(ev('session.busy', 's1'), ev('session.deleted', 's1'));
+  assert.equal(session('s1')?.state, 'completed');
+});
+
+test('projection - a repeated message.completed replaces its figures instead of adding them', async (t) => {
+  const { apply, session } = await setup(t);
+  const ev = eventFactory();
+  const done = (id: string, input: number, output: number, cost: number, model = 'gpt-x') =>
+    ev('message.completed', 's1', {
+      message_id: id,
+      model,
+      provider: 'openai',
+      tokens: usage(input, output, 5),
+      cost_usd: cost,
+    });
+  apply(done('m1', 100, 10, 0.5), done('m2', 200, 20, 0.25));
+  apply(done('m1', 100, 10, 0.5));
+  apply(done('m2', 300, 30, 0.75, 'gpt-y'));
+  const row = session('s1');
+  assert.equal(row?.tokens_input, 400);
+  assert.equal(row?.tokens_output, 40);
+  assert.equal(row?.tokens_cache_read, 10);
+  assert.equal(row?.cost_usd, 1.25);
+  assert.equal(row?.model, 'gpt-y');
+  assert.equal(row?.provider, 'openai');
+});
+
+test('projection - log keeps text and tool parts in order and the first user prompt is the task', async (t) => {
+  const { apply, session, sqlite } = await setup(t);
+  const ev = eventFactory();
+  const part = (messageId: string, partId: string, role: string, partType: string, extra = {}) =>
+    ev('message.part', 's1', { message_id: messageId, part_id: partId, role, part_type: partType, ...extra });
+  apply(
+    part('u1', 'p1', 'user', 'text', { text: 'Write tests' }),
+    part('a1', 'p2', 'assistant', 'step-start'),
+    part('a1', 'p3', 'assistant', 'text', { text: 'Sure' }),
+    part('a1', 'p4', 'assistant', 'tool', { tool: 'bash', tool_status: 'running' }),
+    part('a1', 'p4', 'assistant', 'tool', { tool: 'bash', tool_status: 'completed' }),
+    part('u2', 'p5', 'user', 'text', { text: 'Also lint' }),
+  );
+  const rows = sqlite
+    .prepare('select part_id, kind, text, tool_status from session_log order by stream_seq')
+    .all();
+  assert.deepEqual(rows, [
+    { part_id: 'p1', kind: 'text', text: 'Write tests', tool_status: null },
+    { part_id: 'p3', kind: 'text', text: 'Sure', tool_status: null },
+    { part_id: 'p4', kind: 'tool', text: null, tool_status: 'completed' },
+    { part_id: 'p5', kind: 'text', text: 'Also lint', tool_status: null },
+  ]);
+  assert.equal(session('s1')?.current_task, 'Write tests');
+});
+
+test('projection - node offline makes live sessions unreachable; a snapshot restores and completes', async (t) => {
+  const { apply, session, projection } = await setup(t);
+  const ev = eventFactory();
+  apply(
+    ev('node.online', null, {
+      agent_version: '1.0.0',
+      projects: [{ name: 'proj', directory: '/p' }],
+      gateway: 'gw1',
+    }),
+    ev('session.busy', 's1'),
+    ev('session.idle', 's2'),
+    ev('session.busy', 's3'),
+    ev('session.deleted', 's4'),
+    ev('node.offline', null, { reason: 'socket_closed' }),
+  );
+  assert.deepEqual(
+    ['s1', 's2', 's3', 's4'].map((s) => session(s)?.state),
+    ['unreachable', 'unreachable', 'unreachable', 'completed'],
+  );
+  assert.equal(projection.store.statements.getNode.get('node-a')?.status, 'offline');
+  apply(
+    ev('node.online', null, { agent_version: '1.0.0', projects: [], gateway: 'gw2' }),
+    ev('node.snapshot', null, {
+      sessions: [
+        { session: 's1', project: 'proj', state: 'waiting_input', pending_permissions: ['p9'] },
+        { session: 's2', project: 'proj', state: 'idle', title: 'Two' },
+      ],
+    }),
+  );
+  assert.deepEqual(
+    ['s1', 's2', 's3', 's4'].map((s) => session(s)?.state),
+    ['waiting_input', 'idle', 'completed', 'completed'],
+  );
+  assert.equal(session('s1')?.pending_permissions, '["p9"]');
+  assert.equal(session('s2')?.title, 'Two');
+});
+
+test('projection - replays, duplicate ids and unparseable payloads change nothing', async (t) => {
+  const { apply, session, projection } = await setup(t);
+  const ev = eventFactory();
+  const busy = ev('session.compacted', 's1');
+  const r1 = apply(busy, '{not json', JSON.stringify({ ...busy, id: 'nope' }), busy);
+  assert.equal(r1.applied, 1);
+  assert.equal(r1.duplicates, 1);
+  assert.deepEqual(
+    r1.rejected.map((r) => r.streamSeq),
+    [2, 3],
+  );
+  assert.match(r1.rejected[0]?.reason ?? '', /^not JSON/);
+  assert.equal(session('s1')?.compactions, 1);
+  assert.equal(projection.appliedSeq(), 4);
+  // The same stream sequences again (a redelivery after a crash before the acks): all skipped.
+  const r2 = projection.applyBatch([{ streamSeq: 1, data: JSON.stringify(busy) }]);
+  assert.equal(r2.duplicates, 1);
+  assert.equal(session('s1')?.compactions, 1);
+  // Data that does not fit its type: indexed, counted as rejected, tables untouched.
+  const bad = apply(ev('session.error', 's1', { message: 'no kind' }));
+  assert.equal(bad.rejected.length, 1);
+  assert.equal(session('s1')?.errors, 0);
+});
