@@ -1,0 +1,9 @@
+import { defineConfig } from 'drizzle-kit';
+
+// bench/ is not a package, so drizzle-kit runs at the repository root:
+// `npx drizzle-kit generate --config bench/db/drizzle.config.ts`.
+export default defineConfig({
+  dialect: 'sqlite',
+  schema: './bench/db/schema.ts',
+  out: './bench/db/drizzle',
+});

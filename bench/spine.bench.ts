@@ -1,0 +1,34 @@
+// The gateway's ingest path without the WebSocket: parse a frame's event, validate it with the
+// protocol schema, publish it through @hal/bus into HAL_EVENTS (dedup id), window 1,000.
+import { randomUUID } from 'node:crypto';
+import { ensureStreams, jetstreamClient, publishEvent } from '@hal/bus';
+import { eventRecordSchema } from '@hal/protocol';
+import { connect } from '@nats-io/transport-node';
+import type { BenchContext } from './harness.ts';
+import { jsonPayload, perSecond, runWindowed } from './stats.ts';
+
+export default async function spine(ctx: BenchContext): Promise<void> {
+  const count = ctx.size(40_000, 1_000);
+  const nats = await ctx.nats();
+  const nc = await connect({ servers: nats.url });
+  ctx.defer(() => nc.close());
+  await ensureStreams(nc);
+  const js = jetstreamClient(nc);
+  // Frames are prepared before timing: the agent, not the gateway, pays for ids and JSON.
+  const template = JSON.parse(new TextDecoder().decode(jsonPayload())) as Record<string, unknown>;
+  const frames = Array.from({ length: count }, (_, i) =>
+    JSON.stringify({ ...template, id: randomUUID(), seq: i }),
+  );
+  const { sent, elapsedMs } = await runWindowed(
+    (i) => publishEvent(js, eventRecordSchema.parse(JSON.parse(frames[i]!))),
+    { count, budgetMs: 3_000, window: 1_000 },
+  );
+  ctx.record({
+    name: 'bus.publishEvent.validated',
+    value: perSecond(sent, elapsedMs),
+    unit: 'msg/s',
+    baseline: 'jetstream.publish.async',
+    // Validation and subject building must not cost more than a fifth of the raw publish.
+    goal: { op: '>=', value: 0.8 },
+  });
+}
