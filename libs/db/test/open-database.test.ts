@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -77,6 +77,27 @@ test('db - a file that is not a database throws DatabaseUnreadableError', (t) =>
   const rebuilt = openDatabase({ file, migrationsFolder });
   t.after(() => rebuilt.close());
   assert.equal(rebuilt.sqlite.pragma('journal_mode', { simple: true }), 'wal');
+});
+
+test('db - a database whose schema page is damaged throws DatabaseUnreadableError (SQLITE_CORRUPT)', (t) => {
+  const file = join(tempDir(t), 'damaged.sqlite');
+  const database = openDatabase({ file, migrationsFolder });
+  // Move everything from the WAL into the main file so the damage below hits real content.
+  database.sqlite.pragma('wal_checkpoint(TRUNCATE)');
+  database.close();
+  // Keep the 100-byte file header (so it still looks like SQLite) and overwrite the schema page.
+  const fd = openSync(file, 'r+');
+  writeSync(fd, Buffer.alloc(2000, 0xab), 0, 2000, 100);
+  closeSync(fd);
+  assert.throws(
+    () => openDatabase({ file, migrationsFolder }),
+    (err: unknown) => {
+      assert.ok(err instanceof DatabaseUnreadableError);
+      assert.equal(err.sqliteCode, 'SQLITE_CORRUPT');
+      assert.equal(err.message, `database file ${file} is unreadable (SQLITE_CORRUPT)`);
+      return true;
+    },
+  );
 });
 
 test('db - a missing migrations folder is an ordinary error, not unreadable', (t) => {
