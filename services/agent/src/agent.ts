@@ -1,0 +1,176 @@
+import { join } from 'node:path';
+import type { Logger } from '@hal/observability';
+import { EventType } from '@hal/protocol';
+import { createCommandRunner } from './commands.ts';
+import { type Connection, createConnection } from './connection.ts';
+import { collectHostStats } from './host-stats.ts';
+import { createOpencodeClient } from './opencode-client.ts';
+import { createOpencodeEvents, type ProjectEvent, type ProjectRef } from './opencode-events.ts';
+import { createOpencodeProcess, type OpencodeProcess } from './opencode-process.ts';
+import { createSessionRegistry } from './session-registry.ts';
+import { type EventDraft, openSpool, type Spool } from './spool.ts';
+
+export const AGENT_VERSION = '0.1.0';
+
+/** The config keys the agent reads (a subset of @hal/config's AgentConfig, so that type fits). */
+export interface AgentSettings {
+  node_id: string;
+  supervisor_url: string;
+  auth_token: string;
+  opencode_port: number;
+  opencode: { url: string; manage: boolean; binary: string; password?: string };
+  projects: readonly ProjectRef[];
+  data_dir: string;
+  heartbeat_interval_sec: number;
+  spool: { max_bytes: number };
+  reconnect: { initial_ms: number; max_ms: number };
+  command_timeout_ms: number;
+}
+
+export interface AgentDeps {
+  config: AgentSettings;
+  log: Logger;
+  clock?: { now(): number };
+  random?: () => number;
+  /** opencode SSE re-subscribe backoff (tests shorten it). */
+  sseBackoff?: { initialMs: number; maxMs: number };
+}
+
+export interface Agent {
+  start(): Promise<void>;
+  /** Closes the socket and the SSE stream; the spool stays on disk and opencode keeps running. */
+  stop(): Promise<void>;
+  /** For tests and the supervisor's status: the spool and the live connection. */
+  readonly spool: Spool;
+  connection(): Connection | undefined;
+}
+
+/** Wires opencode → mapper → spool → WebSocket, and gateway commands → opencode. */
+export function createAgent(deps: AgentDeps): Agent {
+  const { config, log } = deps;
+  const now = () => new Date((deps.clock ?? Date).now()).toISOString();
+  const node = config.node_id;
+  const draft = (
+    project: string,
+    session: string | null,
+    type: string,
+    data: Record<string, unknown>,
+    refs?: EventDraft['refs'],
+  ): EventDraft => {
+    const d: EventDraft = {
+      version: 1,
+      id: crypto.randomUUID(),
+      node,
+      project,
+      session,
+      type,
+      time: now(),
+      data,
+    };
+    if (refs !== undefined) d.refs = refs;
+    return d;
+  };
+
+  const spool = openSpool({
+    file: join(config.data_dir, 'spool.db'),
+    maxBytes: config.spool.max_bytes,
+    overflowDraft: (data) => draft('', null, EventType.AGENT_SPOOL_OVERFLOW, data),
+    log,
+  });
+  const registry = createSessionRegistry();
+  const client = createOpencodeClient({ url: config.opencode.url, password: config.opencode.password });
+  let connection: Connection | undefined;
+  let opencodeUp: boolean | undefined;
+
+  /** The single entry of events: registry first (snapshot truth), then the spool, then the socket. */
+  function emit(events: ProjectEvent[]): void {
+    const drafts = events.map((e) => draft(e.project, e.session, e.type, e.data, e.refs));
+    for (const d of drafts) registry.apply(d);
+    spool.append(drafts);
+    connection?.notify();
+  }
+
+  function reachable(up: boolean): void {
+    if (up === opencodeUp) return;
+    // The first "up" at start is not news; a first "down" is.
+    const first = opencodeUp === undefined;
+    opencodeUp = up;
+    if (first && up) return;
+    const type = up ? EventType.AGENT_OPENCODE_UP : EventType.AGENT_OPENCODE_DOWN;
+    log[up ? 'info' : 'warn'](
+      { url: config.opencode.url },
+      up ? 'opencode reachable' : 'opencode unreachable',
+    );
+    emit([{ project: '', session: null, type, data: { url: config.opencode.url }, refs: {} }]);
+  }
+
+  const events = createOpencodeEvents({
+    client,
+    projects: config.projects,
+    registry,
+    log: log.child({ component: 'opencode-events' }),
+    emit,
+    onReachable: reachable,
+    backoff: deps.sseBackoff,
+    random: deps.random,
+  });
+  const commands = createCommandRunner({
+    client,
+    projects: config.projects,
+    registry,
+    log: log.child({ component: 'commands' }),
+    defaultTimeoutMs: config.command_timeout_ms,
+  });
+  let process: OpencodeProcess | undefined;
+
+  return {
+    spool,
+    connection: () => connection,
+    async start() {
+      if (config.opencode.manage) {
+        process = createOpencodeProcess({
+          binary: config.opencode.binary,
+          port: config.opencode_port,
+          cwd: config.projects[0]?.directory ?? config.data_dir,
+          logFile: join(config.data_dir, 'opencode.log'),
+          password: config.opencode.password,
+          log: log.child({ component: 'opencode-process' }),
+          onState: reachable,
+          health: () => client.health(),
+        });
+        await process.start();
+      }
+      connection = createConnection({
+        url: config.supervisor_url,
+        token: config.auth_token,
+        node,
+        agentVersion: AGENT_VERSION,
+        projects: config.projects,
+        spool,
+        log: log.child({ component: 'connection' }),
+        reconnect: { initialMs: config.reconnect.initial_ms, maxMs: config.reconnect.max_ms },
+        heartbeatIntervalSec: config.heartbeat_interval_sec,
+        snapshot: () => registry.snapshot(),
+        heartbeat: () =>
+          collectHostStats({
+            dataDir: config.data_dir,
+            opencodeOk: () => client.health(),
+            sessions: () => registry.count(),
+            spoolDepth: () => spool.depth(),
+          }),
+        runCommand: (cmd, timeoutMs) => commands.run(cmd, timeoutMs),
+        random: deps.random,
+      });
+      await events.start();
+      await connection.start();
+    },
+    async stop() {
+      // Socket first so no command starts against a half-stopped agent; the spool closes last
+      // because the SSE loop may still append while it winds down. Sessions are never aborted.
+      await connection?.stop();
+      await events.stop();
+      await process?.stop();
+      spool.close();
+    },
+  };
+}

@@ -1,0 +1,227 @@
+import type { Logger } from '@hal/observability';
+import {
+  type Command,
+  ErrorCode,
+  errorReply,
+  HalError,
+  okReply,
+  type Reply,
+  toHalError,
+} from '@hal/protocol';
+import type { OpencodeClient } from './opencode-client.ts';
+import type { ProjectRef } from './opencode-events.ts';
+import type { OcMessage } from './opencode-schemas.ts';
+import type { SessionRegistry } from './session-registry.ts';
+
+export const DEFAULT_RESUME_PROMPT = 'Continue with the task.';
+
+export interface CommandRunnerDeps {
+  client: OpencodeClient;
+  projects: readonly ProjectRef[];
+  registry: SessionRegistry;
+  log: Logger;
+  /** Upper bound of any command; the gateway's own `timeout_ms` may be shorter. */
+  defaultTimeoutMs: number;
+}
+
+export interface CommandRunner {
+  run(command: Command, timeoutMs?: number): Promise<Reply<unknown>>;
+}
+
+interface Located {
+  project: ProjectRef;
+  session: string;
+}
+
+/** The hand-off prompt that seeds a restarted session with the old one's task. */
+export function handOffPrompt(old: { id: string; title?: string; task?: string }, extra?: string): string {
+  const lines = [
+    `This session continues session ${old.id}${old.title ? ` ("${old.title}")` : ''}, which was stopped and restarted.`,
+    old.task ? `The task, as first given there:\n\n${old.task}` : 'The original task text was not available.',
+    'Check the current state of the work in this directory and carry on from where it stopped.',
+  ];
+  if (extra !== undefined) lines.push(extra);
+  return lines.join('\n\n');
+}
+
+function firstUserText(messages: readonly OcMessage[]): string | undefined {
+  for (const m of messages) {
+    if (m.info.role !== 'user') continue;
+    const text = m.parts
+      .filter((p) => p.type === 'text' && p.synthetic !== true)
+      .map((p) => p.text ?? '')
+      .join('\n')
+      .trim();
+    if (text !== '') return text;
+  }
+  return undefined;
+}
+
+/** One compact line per part of a message, for `logs`. */
+function logEntries(messages: readonly OcMessage[]) {
+  const out: Array<Record<string, unknown>> = [];
+  for (const m of messages) {
+    const time = m.info.time?.created === undefined ? undefined : new Date(m.info.time.created).toISOString();
+    for (const p of m.parts) {
+      if (p.type === 'text' && p.text !== undefined) {
+        out.push({ time, role: m.info.role, message_id: m.info.id, kind: 'text', text: p.text });
+      } else if (p.type === 'tool') {
+        out.push({
+          time,
+          role: m.info.role,
+          message_id: m.info.id,
+          kind: 'tool',
+          tool: p.tool,
+          status: p.state?.status,
+          title: p.state?.title,
+        });
+      }
+    }
+    if (m.info.role === 'assistant' && m.info.time?.completed !== undefined) {
+      out.push({
+        time,
+        role: 'assistant',
+        message_id: m.info.id,
+        kind: 'usage',
+        model: m.info.modelID,
+        tokens: m.info.tokens,
+        cost_usd: m.info.cost ?? 0,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs gateway commands against opencode. Each command gets a deadline; failures come back as
+ * error replies with a stable code, never as exceptions, so the read loop is never disturbed.
+ */
+export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
+  const { client, registry } = deps;
+
+  function projectByName(name: string): ProjectRef {
+    const p = deps.projects.find((x) => x.name === name);
+    if (p === undefined) {
+      throw new HalError(ErrorCode.PROJECT_NOT_FOUND, `project "${name}" is not configured on this node`, {
+        details: { project: name, known: deps.projects.map((x) => x.name) },
+      });
+    }
+    return p;
+  }
+
+  /** Finds which project a session lives in: the registry first, else ask opencode per project. */
+  async function locate(session: string): Promise<Located> {
+    const known = registry.get(session);
+    const order = known === undefined ? deps.projects : [projectByName(known.project), ...deps.projects];
+    for (const project of order) {
+      try {
+        await client.getSession(project.directory, session);
+        return { project, session };
+      } catch (err) {
+        if (!(err instanceof HalError && err.code === ErrorCode.SESSION_NOT_FOUND)) throw err;
+      }
+    }
+    throw new HalError(ErrorCode.SESSION_NOT_FOUND, `session "${session}" not found on this node`, {
+      details: { session },
+    });
+  }
+
+  async function execute(cmd: Command): Promise<unknown> {
+    switch (cmd.type) {
+      case 'start': {
+        const project = projectByName(cmd.project);
+        const created = await client.createSession(project.directory, cmd.title ? { title: cmd.title } : {});
+        if (cmd.prompt !== undefined) await client.promptAsync(project.directory, created.id, cmd.prompt);
+        return {
+          session: created.id,
+          project: project.name,
+          title: created.title,
+          prompted: cmd.prompt !== undefined,
+        };
+      }
+      case 'inject': {
+        const at = await locate(cmd.session);
+        await client.promptAsync(at.project.directory, at.session, cmd.prompt);
+        return { session: at.session, injected: true };
+      }
+      case 'resume': {
+        const at = await locate(cmd.session);
+        await client.promptAsync(at.project.directory, at.session, cmd.prompt ?? DEFAULT_RESUME_PROMPT);
+        return { session: at.session, resumed: true };
+      }
+      case 'kill': {
+        // opencode answers `true` to an abort of an unknown id, so locate first for an honest 404.
+        const at = await locate(cmd.session);
+        const aborted = await client.abort(at.project.directory, at.session);
+        return { session: at.session, aborted };
+      }
+      case 'restart': {
+        const at = await locate(cmd.session);
+        const old = await client.getSession(at.project.directory, at.session);
+        const messages = await client.messages(at.project.directory, at.session);
+        await client.abort(at.project.directory, at.session);
+        const created = await client.createSession(at.project.directory, {
+          title: old.title ? `${old.title} (restarted)` : `restart of ${at.session}`,
+        });
+        const prompt = handOffPrompt(
+          { id: at.session, title: old.title, task: firstUserText(messages) },
+          cmd.prompt,
+        );
+        await client.promptAsync(at.project.directory, created.id, prompt);
+        return { session: created.id, previous_session: at.session, project: at.project.name };
+      }
+      case 'status': {
+        if (cmd.session === undefined) return { sessions: registry.snapshot() };
+        const entry = registry.snapshot().find((s) => s.session === cmd.session);
+        if (entry !== undefined) return entry;
+        const at = await locate(cmd.session);
+        const s = await client.getSession(at.project.directory, at.session);
+        const statuses = await client.sessionStatus(at.project.directory);
+        const st = statuses[at.session]?.type;
+        return {
+          session: s.id,
+          project: at.project.name,
+          title: s.title,
+          state: st === undefined || st === 'idle' ? 'idle' : 'running',
+        };
+      }
+      case 'logs': {
+        const at = await locate(cmd.session);
+        const messages = await client.messages(at.project.directory, at.session, cmd.limit);
+        const entries = logEntries(messages);
+        return {
+          session: at.session,
+          entries: cmd.limit === undefined ? entries : entries.slice(-cmd.limit),
+        };
+      }
+      case 'permission': {
+        const at = await locate(cmd.session);
+        await client.replyPermission(at.project.directory, at.session, cmd.permission_id, cmd.response);
+        return { session: at.session, permission_id: cmd.permission_id, response: cmd.response };
+      }
+    }
+  }
+
+  return {
+    async run(cmd, timeoutMs) {
+      const limit = Math.min(timeoutMs ?? deps.defaultTimeoutMs, deps.defaultTimeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(new HalError(ErrorCode.TIMEOUT, `command ${cmd.type} did not finish within ${limit} ms`)),
+          limit,
+        );
+      });
+      try {
+        return okReply(await Promise.race([execute(cmd), deadline]));
+      } catch (err) {
+        const e = toHalError(err);
+        deps.log.warn({ err: e, command: cmd.type, code: e.code }, 'command failed');
+        return errorReply(e);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}

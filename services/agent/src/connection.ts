@@ -1,0 +1,307 @@
+import type { Logger } from '@hal/observability';
+import {
+  ackPayloadSchema,
+  type Command,
+  CommandType,
+  commandPayloadSchema,
+  ErrorCode,
+  envelopeSchema,
+  errorPayloadSchema,
+  errorReply,
+  HalError,
+  type HeartbeatPayload,
+  issuesOf,
+  makeEnvelope,
+  PROTOCOL_VERSION,
+  type Reply,
+  type SessionSnapshot,
+  WS_LIMITS,
+  WsType,
+  welcomePayloadSchema,
+} from '@hal/protocol';
+import WebSocket from 'ws';
+import type { ProjectRef } from './opencode-events.ts';
+import type { Spool } from './spool.ts';
+
+export interface ConnectionDeps {
+  url: string;
+  token: string;
+  node: string;
+  agentVersion: string;
+  projects: readonly ProjectRef[];
+  spool: Spool;
+  log: Logger;
+  reconnect: { initialMs: number; maxMs: number };
+  heartbeatIntervalSec: number;
+  snapshot(): SessionSnapshot[];
+  heartbeat(): Promise<HeartbeatPayload>;
+  runCommand(command: Command, timeoutMs: number): Promise<Reply<unknown>>;
+  random?: () => number;
+  /** Batches sent but not yet acked before the agent waits for an ack. */
+  window?: number;
+  welcomeTimeoutMs?: number;
+}
+
+export interface Connection {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** New events are in the spool: send them if the window allows. */
+  notify(): void;
+  /** True between a welcome and the socket closing. */
+  ready(): boolean;
+}
+
+/** The delay before reconnect attempt `attempt` (0-based): full jitter over a capped exponential. */
+export function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  random: () => number,
+): number {
+  return Math.floor(random() * Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30)));
+}
+
+/**
+ * The agent's outbound WebSocket to a gateway (protocol in /docs and libs/protocol): hello → welcome →
+ * snapshot → events from the spool in pipelined batches; deletes from the spool only on `ack`;
+ * heartbeats; commands run concurrently off the read loop; reconnects with jittered backoff.
+ */
+export function createConnection(deps: ConnectionDeps): Connection {
+  const { spool, log } = deps;
+  const random = deps.random ?? Math.random;
+  const windowSize = deps.window ?? 4;
+  let ws: WebSocket | undefined;
+  let stopping = false;
+  let attempt = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let welcomeTimer: NodeJS.Timeout | undefined;
+  let isReady = false;
+  let sentUpTo = 0;
+  let inflight: number[] = [];
+  let maxBatch: number = WS_LIMITS.maxBatch;
+  let maxFrame: number = WS_LIMITS.maxFrameBytes;
+
+  function send(socket: WebSocket, text: string): void {
+    if (socket.readyState === WebSocket.OPEN) socket.send(text);
+  }
+
+  /** Sends spooled events while fewer than `window` batches wait for their ack. */
+  function pump(): void {
+    const socket = ws;
+    if (!isReady || socket === undefined) return;
+    while (inflight.length < windowSize) {
+      const rows = spool.pending(sentUpTo, maxBatch);
+      if (rows.length === 0) return;
+      // The frame is assembled from the stored JSON, so a resend is byte-identical to the first send.
+      const env = makeEnvelope(WsType.EVENTS, { events: [{}] });
+      const head = JSON.stringify({ ...env, payload: undefined }).slice(0, -1);
+      const budget = maxFrame - head.length - 64;
+      const parts: string[] = [];
+      let size = 0;
+      let last = sentUpTo;
+      for (const row of rows) {
+        if (parts.length > 0 && size + row.bytes + 1 > budget) break;
+        parts.push(row.json);
+        size += row.bytes + 1;
+        last = row.seq;
+      }
+      send(socket, `${head},"payload":{"events":[${parts.join(',')}]}}`);
+      sentUpTo = last;
+      inflight.push(last);
+    }
+  }
+
+  async function handleCommand(socket: WebSocket, payload: unknown): Promise<void> {
+    const p = (payload ?? {}) as Record<string, unknown>;
+    const commandId = typeof p.command_id === 'string' && p.command_id !== '' ? p.command_id : undefined;
+    let reply: Reply<unknown>;
+    const type = (p.command as Record<string, unknown> | undefined)?.type;
+    if (typeof type !== 'string' || !Object.values<string>(CommandType).includes(type)) {
+      reply = errorReply(
+        new HalError(ErrorCode.UNKNOWN_COMMAND, `unknown command "${String(type)}"`, {
+          details: { known: Object.values(CommandType) },
+        }),
+      );
+    } else {
+      const parsed = commandPayloadSchema.safeParse(payload);
+      if (!parsed.success) {
+        const issues = issuesOf(parsed.error, ['payload']);
+        reply = errorReply(
+          new HalError(
+            ErrorCode.VALIDATION_FAILED,
+            `invalid command: ${issues[0]?.path}: ${issues[0]?.message}`,
+            {
+              details: { issues },
+            },
+          ),
+        );
+      } else {
+        reply = await deps.runCommand(parsed.data.command, parsed.data.timeout_ms);
+      }
+    }
+    if (commandId === undefined) {
+      log.warn('command without command_id, no result can be sent');
+      return;
+    }
+    const result = reply.ok
+      ? { command_id: commandId, ok: true as const, data: reply.data ?? null }
+      : { command_id: commandId, ok: false as const, error: reply.error };
+    send(socket, JSON.stringify(makeEnvelope(WsType.COMMAND_RESULT, result)));
+  }
+
+  function onFrame(socket: WebSocket, text: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      log.warn({ size: text.length }, 'gateway sent a non-JSON frame, ignored');
+      return;
+    }
+    const env = envelopeSchema.safeParse(json);
+    if (!env.success || env.data.version !== PROTOCOL_VERSION) {
+      log.warn(
+        { issues: env.success ? undefined : issuesOf(env.error) },
+        'gateway sent a bad envelope, ignored',
+      );
+      return;
+    }
+    const { type, payload } = env.data;
+    switch (type) {
+      case WsType.WELCOME: {
+        const w = welcomePayloadSchema.safeParse(payload);
+        if (!w.success) {
+          log.warn({ issues: issuesOf(w.error) }, 'bad welcome, ignored');
+          return;
+        }
+        clearTimeout(welcomeTimer);
+        attempt = 0;
+        maxBatch = Math.min(w.data.max_batch, WS_LIMITS.maxBatch);
+        maxFrame = Math.min(w.data.max_frame_bytes, WS_LIMITS.maxFrameBytes);
+        isReady = true;
+        // Resend starts at the oldest unacked row: what was in flight on the old socket may be lost.
+        sentUpTo = spool.ackedSeq();
+        inflight = [];
+        log.info(
+          { gateway: w.data.gateway, from_seq: sentUpTo + 1, depth: spool.depth() },
+          'connected to gateway',
+        );
+        send(socket, JSON.stringify(makeEnvelope(WsType.SNAPSHOT, { sessions: deps.snapshot() })));
+        startHeartbeat(socket, w.data.heartbeat_interval_sec);
+        pump();
+        return;
+      }
+      case WsType.ACK: {
+        const a = ackPayloadSchema.safeParse(payload);
+        if (!a.success) return;
+        spool.ack(a.data.seq);
+        inflight = inflight.filter((s) => s > a.data.seq);
+        pump();
+        return;
+      }
+      case WsType.COMMAND:
+        void handleCommand(socket, payload).catch((err: unknown) =>
+          log.error({ err }, 'command handling failed'),
+        );
+        return;
+      case WsType.ERROR: {
+        const e = errorPayloadSchema.safeParse(payload);
+        log.warn({ error: e.success ? e.data : payload }, 'gateway reported an error');
+        return;
+      }
+      default:
+        log.warn({ type }, 'gateway sent an unknown frame type, ignored');
+    }
+  }
+
+  function startHeartbeat(socket: WebSocket, intervalSec: number): void {
+    clearInterval(heartbeatTimer);
+    const beat = async () => {
+      try {
+        send(socket, JSON.stringify(makeEnvelope(WsType.HEARTBEAT, await deps.heartbeat())));
+      } catch (err) {
+        log.warn({ err }, 'heartbeat failed');
+      }
+    };
+    void beat();
+    heartbeatTimer = setInterval(() => void beat(), intervalSec * 1000);
+  }
+
+  function dial(): void {
+    if (stopping) return;
+    const socket = new WebSocket(deps.url, {
+      headers: { authorization: `Bearer ${deps.token}`, 'x-hal-node': deps.node },
+      maxPayload: WS_LIMITS.maxFrameBytes,
+      handshakeTimeout: 10_000,
+    });
+    ws = socket;
+    socket.on('open', () => {
+      send(
+        socket,
+        JSON.stringify(
+          makeEnvelope(WsType.HELLO, {
+            node: deps.node,
+            agent_version: deps.agentVersion,
+            projects: deps.projects.map((p) => ({ name: p.name, directory: p.directory })),
+            last_acked_seq: spool.ackedSeq(),
+          }),
+        ),
+      );
+      welcomeTimer = setTimeout(() => {
+        log.warn('no welcome from gateway, reconnecting');
+        socket.terminate();
+      }, deps.welcomeTimeoutMs ?? 10_000);
+    });
+    socket.on('message', (data, isBinary) => {
+      if (!isBinary) onFrame(socket, data.toString());
+    });
+    socket.on('unexpected-response', (_req, res) => {
+      log.error({ status: res.statusCode }, 'gateway refused the connection');
+      socket.terminate();
+    });
+    socket.on('error', (err) => log.warn({ err }, 'gateway socket error'));
+    socket.on('close', (code) => {
+      clearTimeout(welcomeTimer);
+      clearInterval(heartbeatTimer);
+      if (ws === socket) {
+        ws = undefined;
+        isReady = false;
+        inflight = [];
+      }
+      if (stopping) return;
+      const delay = backoffDelay(attempt, deps.reconnect.initialMs, deps.reconnect.maxMs, random);
+      attempt += 1;
+      log.warn({ code, delay_ms: delay, attempt }, 'gateway connection closed, reconnecting');
+      reconnectTimer = setTimeout(dial, delay);
+    });
+  }
+
+  return {
+    async start() {
+      stopping = false;
+      dial();
+    },
+    async stop() {
+      stopping = true;
+      clearTimeout(reconnectTimer);
+      clearTimeout(welcomeTimer);
+      clearInterval(heartbeatTimer);
+      const socket = ws;
+      if (socket === undefined || socket.readyState === WebSocket.CLOSED) return;
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          socket.terminate();
+          resolve();
+        }, 2000);
+        socket.once('close', () => {
+          clearTimeout(force);
+          resolve();
+        });
+        if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
+        else socket.close(1000, 'agent stopping');
+      });
+    },
+    notify: pump,
+    ready: () => isReady,
+  };
+}

@@ -1,0 +1,247 @@
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from '@hal/observability';
+import { EventType, SessionState } from '@hal/protocol';
+import {
+  createMapperState,
+  type MappedEvent,
+  mapOpencodeEvent,
+  permissionAskedData,
+  sessionInfoData,
+} from './event-mapper.ts';
+import type { OpencodeClient } from './opencode-client.ts';
+import { ocEventSchema, ocGlobalEventSchema } from './opencode-schemas.ts';
+import type { SessionRegistry } from './session-registry.ts';
+import { readSseData } from './sse-reader.ts';
+
+export interface ProjectRef {
+  name: string;
+  directory: string;
+}
+
+/** A mapped event with the project it belongs to. */
+export interface ProjectEvent extends MappedEvent {
+  project: string;
+}
+
+export interface OpencodeEventsDeps {
+  client: OpencodeClient;
+  projects: readonly ProjectRef[];
+  registry: SessionRegistry;
+  log: Logger;
+  /** Receives every batch of HAL events, in order; must spool them synchronously. */
+  emit(events: ProjectEvent[]): void;
+  /** Called when opencode's stream could (true) or could not (false) be opened. */
+  onReachable?(up: boolean): void;
+  backoff?: { initialMs: number; maxMs: number };
+  random?: () => number;
+}
+
+export interface OpencodeEvents {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves after the next completed reconcile (tests and start-up ordering). */
+  reconciled(): Promise<void>;
+}
+
+function canonical(dir: string): string {
+  const abs = resolve(dir);
+  try {
+    return realpathSync(abs);
+  } catch {
+    // A directory that does not exist (yet) is matched by its resolved path.
+    return abs;
+  }
+}
+
+/**
+ * One SSE subscription to `GET /global/event` for every project of the host. When the stream
+ * drops it re-subscribes with capped backoff and, because opencode does not replay, reconciles
+ * each project from `GET /session`, `GET /session/status` and `GET /permission`.
+ */
+export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
+  const { client, registry, log } = deps;
+  const initialMs = deps.backoff?.initialMs ?? 250;
+  const maxMs = deps.backoff?.maxMs ?? 10_000;
+  const random = deps.random ?? Math.random;
+  const byDirectory = new Map<string, string>();
+  for (const p of deps.projects) {
+    byDirectory.set(resolve(p.directory), p.name);
+    byDirectory.set(canonical(p.directory), p.name);
+  }
+  const state = createMapperState();
+  let stopping = false;
+  let abort: AbortController | undefined;
+  let loop: Promise<void> | undefined;
+  let waiters: Array<() => void> = [];
+  let wake: (() => void) | undefined;
+
+  function projectOf(directory: string | undefined): string | undefined {
+    if (directory === undefined) return undefined;
+    return byDirectory.get(resolve(directory)) ?? byDirectory.get(canonical(directory));
+  }
+
+  function handle(raw: string, buffer: ProjectEvent[][] | undefined): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      log.warn({ size: raw.length }, 'opencode sent a non-JSON event, ignored');
+      return;
+    }
+    const wrapped = ocGlobalEventSchema.safeParse(json);
+    const bare = wrapped.success ? undefined : ocEventSchema.safeParse(json);
+    const ev = wrapped.success ? wrapped.data.payload : bare?.success ? bare.data : undefined;
+    if (ev === undefined) return;
+    const project = projectOf(wrapped.success ? wrapped.data.directory : undefined);
+    if (project === undefined) return;
+    const mapped = mapOpencodeEvent(state, ev).map((m) => ({ ...m, project }));
+    if (mapped.length === 0) return;
+    if (buffer !== undefined) buffer.push(mapped);
+    else deps.emit(mapped);
+  }
+
+  /** Emits what changed while nobody was listening, against what the registry knows. */
+  async function reconcile(): Promise<void> {
+    for (const project of deps.projects) {
+      const [sessions, statuses, permissions] = await Promise.all([
+        client.listSessions(project.directory),
+        client.sessionStatus(project.directory),
+        client.listPermissions(project.directory).catch(() => []),
+      ]);
+      const out: ProjectEvent[] = [];
+      const refs = (session: string) => ({ type: 'reconcile', session_id: session });
+      const seen = new Set<string>();
+      for (const s of sessions) {
+        seen.add(s.id);
+        const known = registry.get(s.id);
+        if (known === undefined) {
+          out.push({
+            project: project.name,
+            session: s.id,
+            type: EventType.SESSION_CREATED,
+            data: { ...sessionInfoData(s), reconciled: true },
+            refs: refs(s.id),
+          });
+        }
+        const status = statuses[s.id]?.type ?? 'idle';
+        const busyNow = status === 'busy' || status === 'retry';
+        const wasBusy =
+          known !== undefined &&
+          (known.state === SessionState.RUNNING || known.state === SessionState.WAITING_INPUT);
+        if (busyNow && !wasBusy) {
+          out.push({
+            project: project.name,
+            session: s.id,
+            type: EventType.SESSION_BUSY,
+            data: { reconciled: true },
+            refs: refs(s.id),
+          });
+        } else if (!busyNow && (known === undefined ? false : wasBusy)) {
+          out.push({
+            project: project.name,
+            session: s.id,
+            type: EventType.SESSION_IDLE,
+            data: { reconciled: true },
+            refs: refs(s.id),
+          });
+        }
+      }
+      for (const perm of permissions) {
+        if (!seen.has(perm.sessionID) || registry.get(perm.sessionID)?.pending_permissions.has(perm.id))
+          continue;
+        const data = permissionAskedData(perm);
+        if (data === undefined) continue;
+        out.push({
+          project: project.name,
+          session: perm.sessionID,
+          type: EventType.PERMISSION_ASKED,
+          data: { ...data, reconciled: true },
+          refs: { ...refs(perm.sessionID), permission_id: perm.id },
+        });
+      }
+      for (const known of registry.all()) {
+        if (known.project === project.name && !seen.has(known.session)) {
+          out.push({
+            project: project.name,
+            session: known.session,
+            type: EventType.SESSION_DELETED,
+            data: { reconciled: true },
+            refs: refs(known.session),
+          });
+        }
+      }
+      if (out.length > 0) deps.emit(out);
+    }
+  }
+
+  async function subscribeOnce(): Promise<void> {
+    abort = new AbortController();
+    const res = await fetch(`${client.url}/global/event`, {
+      headers: { accept: 'text/event-stream', ...client.headers() },
+      signal: abort.signal,
+    });
+    if (!res.ok || res.body === null) throw new Error(`opencode event stream answered ${res.status}`);
+    deps.onReachable?.(true);
+    // Events that arrive while reconciling wait, so a stale listing never overrides a newer event.
+    let buffer: ProjectEvent[][] | undefined = [];
+    const reading = (async () => {
+      for await (const data of readSseData(res.body as ReadableStream<Uint8Array>)) handle(data, buffer);
+    })();
+    reading.catch(() => undefined);
+    try {
+      await reconcile();
+    } finally {
+      const held = buffer ?? [];
+      buffer = undefined;
+      for (const batch of held) deps.emit(batch);
+      for (const w of waiters) w();
+      waiters = [];
+    }
+    log.info({ projects: deps.projects.length }, 'opencode events subscribed and reconciled');
+    await reading;
+  }
+
+  async function run(): Promise<void> {
+    let attempt = 0;
+    while (!stopping) {
+      const started = Date.now();
+      try {
+        await subscribeOnce();
+        if (!stopping) log.warn('opencode event stream ended, re-subscribing');
+      } catch (err) {
+        if (stopping) break;
+        deps.onReachable?.(false);
+        log.warn({ err }, 'opencode event stream failed, re-subscribing');
+      }
+      abort?.abort();
+      if (stopping) break;
+      // A stream that lived a while was healthy: start the backoff over.
+      if (Date.now() - started > 5_000) attempt = 0;
+      const delay = random() * Math.min(maxMs, initialMs * 2 ** attempt);
+      attempt += 1;
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, delay);
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      wake = undefined;
+    }
+  }
+
+  return {
+    async start() {
+      stopping = false;
+      loop = run();
+    },
+    async stop() {
+      stopping = true;
+      abort?.abort();
+      wake?.();
+      await loop;
+    },
+    reconciled: () => new Promise<void>((r) => waiters.push(r)),
+  };
+}
