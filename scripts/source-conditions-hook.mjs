@@ -1,0 +1,4 @@
+// Module resolve hook (see source-loader.mjs): adds the `hal-source` export condition.
+export async function resolve(specifier, context, nextResolve) {
+  return nextResolve(specifier, { ...context, conditions: [...context.conditions, 'hal-source'] });
+}

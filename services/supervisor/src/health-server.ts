@@ -1,0 +1,53 @@
+import { timingSafeEqual } from 'node:crypto';
+import { healthPlugin, type Lifecycle, type Logger, type Readiness, type Registry } from '@hal/observability';
+import Fastify, { type FastifyInstance } from 'fastify';
+
+export interface HealthServerOptions {
+  host: string;
+  /** 0 = any free port (tests). */
+  port: number;
+  readiness: Readiness;
+  registry: Registry;
+  metricsPublic: boolean;
+  /** Bearer token that may read /metrics when it is not public. */
+  authToken: string;
+  log: Logger;
+}
+
+export interface HealthServer extends Lifecycle {
+  /** The bound port, known after start(). */
+  port(): number;
+}
+
+/**
+ * /healthz, /readyz and /metrics on server.http_port while no gateway serves them. When the
+ * gateway (which owns :8421 with the API) joins the supervisor, this module is dropped.
+ */
+export function createHealthServer(opts: HealthServerOptions): HealthServer {
+  let app: FastifyInstance | undefined;
+  let bound = 0;
+  const expected = Buffer.from(`Bearer ${opts.authToken}`);
+  return {
+    port: () => bound,
+    async start() {
+      app = Fastify({ logger: false });
+      await app.register(healthPlugin, {
+        readiness: opts.readiness,
+        registry: opts.registry,
+        metricsPublic: opts.metricsPublic,
+        authorizeMetrics: (req) => {
+          const given = Buffer.from(req.headers.authorization ?? '');
+          return given.length === expected.length && timingSafeEqual(given, expected);
+        },
+      });
+      await app.listen({ host: opts.host, port: opts.port });
+      const addr = app.server.address();
+      bound = addr !== null && typeof addr === 'object' ? addr.port : opts.port;
+      opts.log.info({ host: opts.host, port: bound }, 'health endpoints listening');
+    },
+    async stop() {
+      await app?.close();
+      app = undefined;
+    },
+  };
+}

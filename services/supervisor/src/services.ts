@@ -1,0 +1,35 @@
+import type { NatsConnection } from '@hal/bus';
+import type { SupervisorConfig } from '@hal/config';
+import type { Clock, HalMetrics, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
+
+/** What every service module gets when the supervisor runs it in-process. */
+export interface ServiceDeps {
+  config: SupervisorConfig;
+  nc: NatsConnection;
+  /** A child logger with `component: <service name>`. */
+  log: Logger;
+  registry: Registry;
+  metrics: HalMetrics;
+  readiness: Readiness;
+  /** Absolute `data_dir` (it exists); each service keeps its own SQLite file under it. */
+  dataDir: string;
+  clock: Clock;
+}
+
+export interface ServiceEntry {
+  name: string;
+  /**
+   * True for the service that owns server.http_port (the gateway): it serves /healthz, /readyz
+   * and /metrics itself, so the supervisor's own health server stays off.
+   */
+  servesHttp?: boolean;
+  create(deps: ServiceDeps): Lifecycle;
+}
+
+/**
+ * The services run by `hal-supervisor`, started in this order and stopped in reverse. A service
+ * that is not built yet is simply absent from the list — never a stub that pretends to work.
+ * Add one as `{ name: 'tracker', create: (deps) => createTracker({ ... }) }` importing
+ * `createTracker` from `@hal/tracker` (and adding the package to this package.json).
+ */
+export const SERVICES: readonly ServiceEntry[] = [];

@@ -1,0 +1,136 @@
+import { mkdir } from 'node:fs/promises';
+import {
+  connectBus,
+  ensureStreams,
+  type NatsConnection,
+  natsReadinessCheck,
+  streamsReadinessCheck,
+} from '@hal/bus';
+import type { SupervisorConfig } from '@hal/config';
+import {
+  type Clock,
+  createHalMetrics,
+  type Lifecycle,
+  type Logger,
+  Readiness,
+  type Registry,
+  systemClock,
+} from '@hal/observability';
+import { createEmbeddedNats, type EmbeddedNats } from './embedded-nats.ts';
+import { createHealthServer, type HealthServer } from './health-server.ts';
+import { SERVICES, type ServiceEntry } from './services.ts';
+
+export interface SupervisorDeps {
+  config: SupervisorConfig;
+  log: Logger;
+  registry: Registry;
+  clock?: Clock;
+  /** Default: SERVICES. */
+  services?: readonly ServiceEntry[];
+  /** nats-server binary for the embedded server (tests may point elsewhere). */
+  natsBinary?: string;
+}
+
+export interface Supervisor extends Lifecycle {
+  readonly readiness: Readiness;
+  /** The embedded nats-server, when nats.url is not set. */
+  readonly embeddedNats: EmbeddedNats | undefined;
+  /** Port of the supervisor's own health server (0 when a service serves HTTP). */
+  healthPort(): number;
+}
+
+/**
+ * Everything in one process: NATS (embedded or configured) → streams → health → services in
+ * list order. stop() undoes it in reverse, so services drain while NATS is still up.
+ */
+export function createSupervisor(deps: SupervisorDeps): Supervisor {
+  const { config, log, registry } = deps;
+  const clock = deps.clock ?? systemClock;
+  const services = deps.services ?? SERVICES;
+  const metrics = createHalMetrics(registry);
+  const readiness = new Readiness();
+  const embeddedNats =
+    config.nats.url === undefined
+      ? createEmbeddedNats({
+          dataDir: config.data_dir,
+          port: config.nats.embedded_port,
+          token: config.nats.token,
+          log,
+          ...(deps.natsBinary === undefined ? {} : { binary: deps.natsBinary }),
+        })
+      : undefined;
+  const health: HealthServer | undefined = services.some((s) => s.servesHttp)
+    ? undefined
+    : createHealthServer({
+        host: config.server.http_host,
+        port: config.server.http_port,
+        readiness,
+        registry,
+        metricsPublic: config.server.metrics_public,
+        authToken: config.server.auth_token,
+        log,
+      });
+  let nc: NatsConnection | undefined;
+  const started: { name: string; service: Lifecycle }[] = [];
+
+  return {
+    readiness,
+    embeddedNats,
+    healthPort: () => health?.port() ?? 0,
+
+    async start() {
+      await mkdir(config.data_dir, { recursive: true });
+      // Until NATS answers, /readyz says so instead of reporting an empty (ready) list.
+      readiness.register('nats', () => ({ ok: false, detail: 'starting' }));
+      await health?.start();
+      await embeddedNats?.start();
+      const url = config.nats.url ?? embeddedNats?.url ?? '';
+      nc = await connectBus({
+        url,
+        name: 'hal-supervisor',
+        log,
+        token: config.nats.token,
+        onReconnect: () => metrics.natsReconnectsTotal.inc(),
+      });
+      readiness.register('nats', natsReadinessCheck(nc));
+      await ensureStreams(nc, { auditMaxAgeDays: config.security.audit.retention_days });
+      readiness.register('streams', streamsReadinessCheck(nc));
+      for (const entry of services) {
+        const service = entry.create({
+          config,
+          nc,
+          log: log.child({ component: entry.name }),
+          registry,
+          metrics,
+          readiness,
+          dataDir: config.data_dir,
+          clock,
+        });
+        await service.start();
+        started.push({ name: entry.name, service });
+        log.info({ component: entry.name }, 'service started');
+      }
+      log.info({ services: started.map((s) => s.name), nats: url }, 'supervisor started');
+    },
+
+    async stop() {
+      // Reverse order: a service may still publish while draining, so NATS goes last.
+      for (const { name, service } of started.reverse()) {
+        try {
+          await service.stop();
+          log.info({ component: name }, 'service stopped');
+        } catch (err) {
+          log.error({ err, component: name }, 'service failed to stop cleanly');
+        }
+      }
+      started.length = 0;
+      await health?.stop();
+      if (nc) {
+        await nc.close().catch((err: unknown) => log.warn({ err }, 'nats close failed'));
+        nc = undefined;
+      }
+      await embeddedNats?.stop();
+      log.info('supervisor stopped');
+    },
+  };
+}
