@@ -28,9 +28,12 @@ const healthRoutes: FastifyPluginAsync<HealthPluginOptions> = async (app, opts) 
   app.get('/metrics', async (req, reply) => {
     const allowed = opts.metricsPublic === true || (await opts.authorizeMetrics?.(req)) === true;
     if (!allowed) {
-      return reply.code(401).send({
-        error: { code: ErrorCode.UNAUTHORIZED, message: 'metrics require a valid bearer token' },
-      });
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({
+          error: { code: ErrorCode.UNAUTHORIZED, message: 'metrics require a valid bearer token' },
+        });
     }
     const body = await opts.registry.metrics();
     return reply.code(200).header('content-type', opts.registry.contentType).send(body);

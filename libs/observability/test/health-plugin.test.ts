@@ -94,6 +94,7 @@ test('health - /metrics is 401 without authorization', async (t) => {
   t.after(() => app.close());
   const res = await app.inject({ method: 'GET', url: '/metrics' });
   assert.equal(res.statusCode, 401);
+  assert.equal(res.headers['www-authenticate'], 'Bearer');
   assert.equal(res.json().error.code, 'UNAUTHORIZED');
   assert.equal(res.json().error.message, 'metrics require a valid bearer token');
   const none = await build(new Readiness(), {});
