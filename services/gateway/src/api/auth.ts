@@ -1,0 +1,86 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ErrorCode, HalError } from '@hal/protocol';
+import type { FastifyRequest } from 'fastify';
+
+export const Role = { VIEWER: 'viewer', OPERATOR: 'operator', ADMIN: 'admin' } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+const RANK: Readonly<Record<Role, number>> = { viewer: 0, operator: 1, admin: 2 };
+
+/** Who made a request: the token's name (the audit actor id) and its role. */
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+export interface AuthConfig {
+  authToken: string;
+  apiTokens: ReadonlyArray<{ name: string; token: string; role: Role }>;
+}
+
+/** Name under which `server.auth_token` appears in audit records. */
+export const SERVER_TOKEN_NAME = 'server.auth_token';
+
+interface KnownToken {
+  digest: Buffer;
+  principal: Principal;
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+
+export interface Authenticator {
+  /** The principal for a request's bearer token; throws UNAUTHORIZED without a valid one. */
+  authenticate(req: FastifyRequest): Principal;
+  /** Same as `authenticate`, but false instead of throwing (for `/metrics`). */
+  isValid(req: FastifyRequest): boolean;
+}
+
+/**
+ * Tokens are compared as SHA-256 digests with `timingSafeEqual`: equal-length buffers whatever
+ * the token length, and every known token is checked, so timing tells nothing about how much
+ * of a guess was right or which token it was close to.
+ */
+export function createAuthenticator(config: AuthConfig): Authenticator {
+  const known: KnownToken[] = [
+    { digest: digest(config.authToken), principal: { name: SERVER_TOKEN_NAME, role: Role.ADMIN } },
+    ...config.apiTokens.map((t) => ({ digest: digest(t.token), principal: { name: t.name, role: t.role } })),
+  ];
+  const lookup = (req: FastifyRequest): Principal | undefined => {
+    const header = req.headers.authorization;
+    if (typeof header !== 'string') return undefined;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) return undefined;
+    const presented = digest(match[1]!);
+    let found: Principal | undefined;
+    for (const k of known) {
+      if (timingSafeEqual(presented, k.digest) && found === undefined) found = k.principal;
+    }
+    return found;
+  };
+  return {
+    authenticate(req) {
+      const header = req.headers.authorization;
+      const principal = lookup(req);
+      if (principal) return principal;
+      throw new HalError(
+        ErrorCode.UNAUTHORIZED,
+        header === undefined
+          ? 'missing bearer token (Authorization: Bearer <token>)'
+          : 'invalid bearer token',
+      );
+    },
+    isValid(req) {
+      return lookup(req) !== undefined;
+    },
+  };
+}
+
+/** Throws FORBIDDEN when the principal's role is below what the route needs. */
+export function requireRole(principal: Principal, needed: Role, what: string): void {
+  if (RANK[principal.role] < RANK[needed]) {
+    throw new HalError(
+      ErrorCode.FORBIDDEN,
+      `${what} needs the ${needed} role; token "${principal.name}" is ${principal.role}`,
+    );
+  }
+}

@@ -1,0 +1,14 @@
+import type { JetStreamClient, NatsConnection } from '@hal/bus';
+import type { Logger } from 'pino';
+import type { SessionCommands } from './session-commands.ts';
+import type { TrackerClient } from './tracker-client.ts';
+
+/** What the route modules need; built once by createHttpApi. */
+export interface ApiDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  tracker: TrackerClient;
+  commands: SessionCommands;
+  log: Logger;
+  sseHeartbeatMs: number;
+}

@@ -1,0 +1,92 @@
+import { once } from 'node:events';
+import type { JetStreamClient } from '@hal/bus';
+import { parseEventSubject, StreamName, subjects } from '@hal/protocol';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+
+export const SSE_HEARTBEAT_MS = 15_000;
+
+export interface EventStreamOptions {
+  node?: string | undefined;
+  project?: string | undefined;
+  type?: string | undefined;
+  session?: string | undefined;
+  /** Deliver from this stream sequence + 1 (a `Last-Event-ID` or `after_seq`). */
+  afterSeq?: number | undefined;
+  /** Deliver from this time on, when no sequence is given. */
+  since?: string | undefined;
+  heartbeatMs?: number;
+}
+
+/**
+ * Server-Sent Events straight from HAL_EVENTS. An ordered consumer delivers in stream order
+ * from exactly `afterSeq + 1`, and replay turns into live delivery inside the same consumer,
+ * so a resumed client sees no gap and no duplicate. `id` is the stream sequence, which is
+ * what the client sends back as `Last-Event-ID`.
+ */
+export async function streamEvents(
+  js: JetStreamClient,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  opts: EventStreamOptions,
+  log: Logger,
+): Promise<void> {
+  const filter = subjects.eventFilter({ node: opts.node, project: opts.project, type: opts.type });
+  // Created before the response starts: a failure here still gets a normal error envelope.
+  const consumer = await js.consumers.get(StreamName.EVENTS, {
+    filter_subjects: [filter],
+    ...(opts.afterSeq !== undefined
+      ? { deliver_policy: 'by_start_sequence' as const, opt_start_seq: opts.afterSeq + 1 }
+      : opts.since !== undefined
+        ? { deliver_policy: 'by_start_time' as const, opt_start_time: opts.since }
+        : { deliver_policy: 'new' as const }),
+  });
+  const messages = await consumer.consume({ max_messages: 256 });
+
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': req.id,
+  });
+  raw.write(': connected\n\n');
+
+  let closed = false;
+  const heartbeat = setInterval(() => raw.write(': ping\n\n'), opts.heartbeatMs ?? SSE_HEARTBEAT_MS);
+  // Stop the consumer when the client goes: an abandoned ordered consumer would keep pulling.
+  const onClose = (): void => {
+    closed = true;
+    clearInterval(heartbeat);
+    messages.stop();
+  };
+  raw.once('close', onClose);
+
+  try {
+    for await (const m of messages) {
+      if (closed) break;
+      const text = m.string();
+      if (opts.session !== undefined) {
+        let session: unknown;
+        try {
+          session = (JSON.parse(text) as { session?: unknown }).session;
+        } catch {
+          session = undefined;
+        }
+        if (session !== opts.session) continue;
+      }
+      const { type } = parseEventSubject(m.subject);
+      // JSON.stringify never emits a raw newline, so one `data:` line holds the whole record.
+      const ok = raw.write(`id: ${m.seq}\nevent: ${type}\ndata: ${text}\n\n`);
+      if (!ok && !closed) await Promise.race([once(raw, 'drain'), once(raw, 'close')]);
+    }
+  } catch (err) {
+    if (!closed) log.warn({ err, request_id: req.id }, 'event stream failed');
+  } finally {
+    onClose();
+    raw.off('close', onClose);
+    if (!raw.writableEnded) raw.end();
+  }
+}

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { jetstreamClient, type NatsConnection } from '@hal/bus';
+import { healthPlugin, type Readiness, type Registry } from '@hal/observability';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { createAuditLog } from './api/audit-log.ts';
+import { createAuthenticator, type Principal, type Role } from './api/auth.ts';
+import type { ApiDeps } from './api/deps.ts';
+import { installErrorHandlers } from './api/errors.ts';
+import { SSE_HEARTBEAT_MS } from './api/event-stream.ts';
+import { type RouteSpec, registerRoutes } from './api/route-table.ts';
+import { auditRoutes } from './api/routes/audit.ts';
+import { eventRoutes } from './api/routes/events.ts';
+import { nodeRoutes } from './api/routes/nodes.ts';
+import { openApiRoute } from './api/routes/openapi.ts';
+import { sessionRoutes } from './api/routes/sessions.ts';
+import { createSessionCommands } from './api/session-commands.ts';
+import { createTrackerClient } from './api/tracker-client.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+/** The slice of the supervisor config the HTTP API reads. */
+export interface HttpApiConfig {
+  server: {
+    http_host: string;
+    http_port: number;
+    auth_token: string;
+    max_body_bytes: number;
+    metrics_public: boolean;
+  };
+  security: {
+    api_tokens: ReadonlyArray<{ name: string; token: string; role: Role }>;
+    audit: { enabled: boolean };
+  };
+}
+
+export interface HttpApiDeps {
+  config: HttpApiConfig;
+  nc: NatsConnection;
+  log: Logger;
+  registry: Registry;
+  readiness: Readiness;
+  clock?: { now(): Date };
+  /** Tracker query timeout (default 5 s). */
+  trackerTimeoutMs?: number;
+  /** SSE keep-alive comment interval (default 15 s). */
+  sseHeartbeatMs?: number;
+}
+
+export interface HttpApi {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The fastify instance, for `inject` in tests. */
+  readonly app: FastifyInstance;
+  /** The bound address once started. */
+  address(): { host: string; port: number };
+}
+
+/** Paths that answer without a token; `/metrics` decides for itself (`metrics_public`). */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+export function createHttpApi(deps: HttpApiDeps): HttpApi {
+  const { config } = deps;
+  const log = deps.log.child({ component: 'http-api' });
+  const now = () => deps.clock?.now() ?? new Date();
+  const js = jetstreamClient(deps.nc);
+  const auth = createAuthenticator({
+    authToken: config.server.auth_token,
+    apiTokens: config.security.api_tokens,
+  });
+  const tracker = createTrackerClient(deps.nc, deps.trackerTimeoutMs);
+  const apiDeps: ApiDeps = {
+    nc: deps.nc,
+    js,
+    tracker,
+    commands: createSessionCommands({ nc: deps.nc, tracker }),
+    log,
+    sseHeartbeatMs: deps.sseHeartbeatMs ?? SSE_HEARTBEAT_MS,
+  };
+  const auditLog = createAuditLog({ js, enabled: config.security.audit.enabled, log, now });
+
+  const routes: RouteSpec[] = [];
+  routes.push(
+    ...nodeRoutes(apiDeps),
+    ...sessionRoutes(apiDeps),
+    ...eventRoutes(apiDeps),
+    ...auditRoutes(apiDeps),
+    openApiRoute(() => routes),
+  );
+
+  const app = Fastify({
+    bodyLimit: config.server.max_body_bytes,
+    genReqId: () => randomUUID(),
+    // Requests are not logged one by one (tokens stay out of logs, and the hot path stays fast);
+    // failures are logged by the error handler with the request id.
+    logger: false,
+  });
+  app.decorateRequest('principal', null);
+  installErrorHandlers(app, log);
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return;
+    req.principal = auth.authenticate(req);
+  });
+  app.register(healthPlugin, {
+    readiness: deps.readiness,
+    registry: deps.registry,
+    metricsPublic: config.server.metrics_public,
+    authorizeMetrics: (req) => auth.isValid(req),
+  });
+  app.register(async (scope) => registerRoutes(scope, routes, auditLog));
+
+  let listening = false;
+  return {
+    app,
+    async start() {
+      await app.listen({ host: config.server.http_host, port: config.server.http_port });
+      listening = true;
+      log.info(this.address(), 'http api listening');
+    },
+    async stop() {
+      // close() waits for open requests; SSE streams end when their sockets close with it.
+      await app.close();
+      listening = false;
+    },
+    address() {
+      if (!listening) throw new Error('http api is not listening');
+      const addr = app.server.address() as AddressInfo;
+      return { host: addr.address, port: addr.port };
+    },
+  };
+}
