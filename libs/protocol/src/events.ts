@@ -33,6 +33,12 @@ export const EventType = {
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
+/**
+ * The `node` of events the control plane itself emits when they concern no host (a fleet
+ * budget, a policy decision about a project). Agents may not use it: the gateway rejects it.
+ */
+export const SYSTEM_NODE = 'control-plane';
+
 /** Prefix of events that carry an opencode event HAL does not interpret (`opencode.file.edited`). */
 export const RAW_OPENCODE_PREFIX = 'opencode.';
 

@@ -74,6 +74,7 @@ export {
   sessionRetryDataSchema,
   sessionSnapshotSchema,
   sessionStateSchema,
+  SYSTEM_NODE,
   spoolOverflowDataSchema,
   type TokenUsage,
   tokenUsageSchema,
