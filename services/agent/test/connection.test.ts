@@ -1,0 +1,271 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createLogger } from '@hal/observability';
+import { okReply } from '@hal/protocol';
+import { waitFor } from '@hal/testkit';
+import {
+  backoffDelay,
+  createAgent,
+  createConnection,
+  type EventDraft,
+  openSpool,
+  type Spool,
+} from '../src/index.ts';
+import { startGatewayPeer } from './gateway-peer.ts';
+
+const log = createLogger({ service: 'agent', level: 'silent' });
+const TOKEN = 'agent-token-0123456789abcdef';
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hal-conn-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const draft = (i: number): EventDraft => ({
+  version: 1,
+  id: crypto.randomUUID(),
+  node: 'n1',
+  project: 'p',
+  session: 'ses_1',
+  type: 'session.busy',
+  time: new Date().toISOString(),
+  data: { i },
+});
+
+const overflowDraft = (data: Record<string, unknown>): EventDraft => ({
+  ...draft(0),
+  type: 'agent.spool_overflow',
+  data,
+});
+
+function connect(url: string, spool: Spool, extra: Partial<Parameters<typeof createConnection>[0]> = {}) {
+  return createConnection({
+    url,
+    token: TOKEN,
+    node: 'n1',
+    agentVersion: '0.1.0',
+    projects: [{ name: 'p', directory: '/tmp/p' }],
+    spool,
+    log,
+    reconnect: { initialMs: 50, maxMs: 200 },
+    heartbeatIntervalSec: 30,
+    snapshot: () => [{ session: 'ses_1', project: 'p', state: 'running' }],
+    heartbeat: async () => ({
+      load: [0, 0, 0],
+      mem_total_bytes: 1,
+      mem_free_bytes: 1,
+      opencode_ok: true,
+      sessions: 1,
+      spool_depth: spool.depth(),
+    }),
+    runCommand: async (cmd) => okReply({ ran: cmd.type }),
+    ...extra,
+  });
+}
+
+test('connection - hello carries the token in headers only, then snapshot and spooled events; ack empties the spool', async (t) => {
+  const peer = await startGatewayPeer();
+  t.after(() => peer.stop());
+  const spool = openSpool({ file: join(tempDir(t), 'spool.db'), maxBytes: 10_000_000, overflowDraft });
+  const sent = spool.append([draft(1), draft(2), draft(3)]);
+  const conn = connect(`${peer.url}/agent`, spool);
+  t.after(async () => {
+    await conn.stop();
+    spool.close();
+  });
+  await conn.start();
+  await waitFor(() => peer.events.length === 3, { message: 'three events at the peer' });
+  const c = peer.last();
+  assert.ok(c);
+  assert.equal(c.headers.authorization, `Bearer ${TOKEN}`);
+  assert.equal(c.headers['x-hal-node'], 'n1');
+  assert.equal(c.url, '/agent');
+  assert.ok(!c.url.includes(TOKEN), 'the token never travels in the URL');
+  assert.deepEqual(
+    c.frames.slice(0, 2).map((f) => f.type),
+    ['hello', 'snapshot'],
+  );
+  assert.deepEqual(c.frames[0]?.payload, {
+    node: 'n1',
+    agent_version: '0.1.0',
+    projects: [{ name: 'p', directory: '/tmp/p' }],
+    last_acked_seq: 0,
+  });
+  assert.deepEqual(c.frames[1]?.payload, {
+    sessions: [{ session: 'ses_1', project: 'p', state: 'running' }],
+  });
+  assert.deepEqual(
+    peer.events.map((e) => [e.seq, e.id]),
+    sent.map((e) => [e.seq, e.id]),
+  );
+  await waitFor(() => spool.depth() === 0, { message: 'acked rows leave the spool' });
+  assert.equal(spool.ackedSeq(), 3);
+  // New events are streamed as they are spooled.
+  spool.append([draft(4)]);
+  conn.notify();
+  await waitFor(() => peer.events.length === 4);
+  assert.equal(peer.framesOf('heartbeat').length >= 1, true, 'a heartbeat goes out right after welcome');
+});
+
+test('connection - after the peer drops the socket it reconnects, re-sends hello and snapshot, then every unacked event', async (t) => {
+  const peer = await startGatewayPeer({ autoAck: false });
+  t.after(() => peer.stop());
+  const spool = openSpool({ file: join(tempDir(t), 'spool.db'), maxBytes: 10_000_000, overflowDraft });
+  const sent = spool.append([draft(1), draft(2), draft(3)]);
+  const conn = connect(peer.url, spool);
+  t.after(async () => {
+    await conn.stop();
+    spool.close();
+  });
+  await conn.start();
+  await waitFor(() => peer.events.length === 3);
+  peer.ack(1);
+  await waitFor(() => spool.ackedSeq() === 1);
+  peer.dropAll();
+  await waitFor(() => peer.connections.length === 2 && peer.events.length === 5, {
+    message: 'reconnected and resent seq 2 and 3',
+  });
+  const second = peer.connections[1];
+  assert.deepEqual(
+    second?.frames.slice(0, 2).map((f) => f.type),
+    ['hello', 'snapshot'],
+  );
+  assert.equal((second?.frames[0]?.payload as { last_acked_seq?: number } | undefined)?.last_acked_seq, 1);
+  assert.deepEqual(
+    peer.events.slice(3).map((e) => [e.seq, e.id]),
+    sent.slice(1).map((e) => [e.seq, e.id]),
+    'the resent events keep their ids, so JetStream dedupes them',
+  );
+});
+
+test('connection - an agent stopped before the ack resends the same events with the same ids after restart', async (t) => {
+  const peer = await startGatewayPeer({ autoAck: false });
+  t.after(() => peer.stop());
+  const file = join(tempDir(t), 'spool.db');
+  let spool = openSpool({ file, maxBytes: 10_000_000, overflowDraft });
+  const sent = spool.append([draft(1), draft(2)]);
+  let conn = connect(peer.url, spool);
+  await conn.start();
+  await waitFor(() => peer.events.length === 2);
+  await conn.stop();
+  spool.close();
+
+  spool = openSpool({ file, maxBytes: 10_000_000, overflowDraft });
+  conn = connect(peer.url, spool);
+  t.after(async () => {
+    await conn.stop();
+    spool.close();
+  });
+  peer.autoAck = true;
+  await conn.start();
+  await waitFor(() => peer.events.length === 4);
+  assert.deepEqual(
+    peer.events.slice(2).map((e) => [e.seq, e.id]),
+    sent.map((e) => [e.seq, e.id]),
+  );
+  await waitFor(() => spool.depth() === 0);
+  assert.equal(spool.append([draft(3)])[0]?.seq, 3, 'seq continues after the restart');
+});
+
+test('connection - reconnect delays grow exponentially with full jitter and stay capped', () => {
+  assert.equal(
+    backoffDelay(0, 500, 30_000, () => 0.999),
+    499,
+  );
+  assert.equal(
+    backoffDelay(3, 500, 30_000, () => 0.5),
+    2000,
+  );
+  assert.equal(
+    backoffDelay(20, 500, 30_000, () => 0.999),
+    29_970,
+  );
+  assert.equal(
+    backoffDelay(5, 500, 30_000, () => 0),
+    0,
+  );
+});
+
+test('connection - unknown command and bad command payload get clear error codes; good ones run', async (t) => {
+  const peer = await startGatewayPeer();
+  t.after(() => peer.stop());
+  const spool = openSpool({ file: join(tempDir(t), 'spool.db'), maxBytes: 10_000_000, overflowDraft });
+  const conn = connect(peer.url, spool);
+  t.after(async () => {
+    await conn.stop();
+    spool.close();
+  });
+  await conn.start();
+  await waitFor(() => conn.ready());
+  const actor = { kind: 'user', id: 'u1' };
+  peer.sendCommand({ command_id: 'c1', command: { type: 'explode', session: 's' }, actor, timeout_ms: 1000 });
+  peer.sendCommand({
+    command_id: 'c2',
+    command: { type: 'inject', session: 'ses_1' },
+    actor,
+    timeout_ms: 1000,
+  });
+  peer.sendCommand({ command_id: 'c3', command: { type: 'status' }, actor, timeout_ms: 1000 });
+  const r1 = await peer.result('c1');
+  assert.equal(r1.ok, false);
+  assert.equal((r1.error as { code: string }).code, 'UNKNOWN_COMMAND');
+  assert.equal((r1.error as { message: string }).message, 'unknown command "explode"');
+  const r2 = await peer.result('c2');
+  assert.equal((r2.error as { code: string }).code, 'VALIDATION_FAILED');
+  assert.match((r2.error as { message: string }).message, /^invalid command: payload\.command\.prompt: /);
+  const r3 = await peer.result('c3');
+  assert.deepEqual(r3, { command_id: 'c3', ok: true, data: { ran: 'status' } });
+});
+
+test('agent - commands while opencode is down answer OPENCODE_UNREACHABLE, and agent.opencode_down is sent', async (t) => {
+  const peer = await startGatewayPeer();
+  t.after(() => peer.stop());
+  const dir = tempDir(t);
+  const agent = createAgent({
+    config: {
+      node_id: 'n1',
+      supervisor_url: peer.url,
+      auth_token: TOKEN,
+      opencode_port: 1,
+      opencode: { url: 'http://127.0.0.1:1', manage: false, binary: 'opencode' },
+      projects: [{ name: 'p', directory: dir }],
+      data_dir: join(dir, 'data'),
+      heartbeat_interval_sec: 30,
+      spool: { max_bytes: 10_000_000 },
+      reconnect: { initial_ms: 50, max_ms: 200 },
+      command_timeout_ms: 5000,
+    },
+    log,
+    sseBackoff: { initialMs: 1000, maxMs: 1000 },
+  });
+  t.after(() => agent.stop());
+  await agent.start();
+  await waitFor(() => agent.connection()?.ready());
+  const actor = { kind: 'user', id: 'u1' };
+  peer.sendCommand({
+    command_id: 'k1',
+    command: { type: 'kill', session: 'ses_x' },
+    actor,
+    timeout_ms: 5000,
+  });
+  peer.sendCommand({
+    command_id: 'k2',
+    command: { type: 'start', project: 'nope' },
+    actor,
+    timeout_ms: 5000,
+  });
+  const r1 = await peer.result('k1');
+  assert.equal((r1.error as { code: string }).code, 'OPENCODE_UNREACHABLE');
+  const r2 = await peer.result('k2');
+  assert.equal((r2.error as { code: string }).code, 'PROJECT_NOT_FOUND');
+  await waitFor(() => peer.events.find((e) => e.type === 'agent.opencode_down'), {
+    message: 'opencode_down event',
+  });
+  const hb = peer.framesOf('heartbeat')[0]?.payload as { opencode_ok: boolean; disk_total_bytes?: number };
+  assert.equal(hb.opencode_ok, false);
+  assert.ok((hb.disk_total_bytes ?? 0) > 0);
+});

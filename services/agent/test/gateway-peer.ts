@@ -1,0 +1,109 @@
+import { once } from 'node:events';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Envelope, type EventRecord, makeEnvelope, type WsPayload } from '@hal/protocol';
+import { type WebSocket, WebSocketServer } from 'ws';
+
+/** One accepted connection as the peer saw it. */
+export interface PeerConnection {
+  url: string;
+  headers: IncomingHttpHeaders;
+  frames: Envelope[];
+  socket: WebSocket;
+}
+
+/**
+ * A minimal gateway for the agent's tests (the real one is another service): answers hello with
+ * welcome, records every frame, acks events (unless told not to), sends commands, drops sockets.
+ */
+export interface GatewayPeer {
+  url: string;
+  connections: PeerConnection[];
+  /** Every event record received, across connections, in arrival order (resends included). */
+  events: EventRecord[];
+  autoAck: boolean;
+  last(): PeerConnection | undefined;
+  framesOf(type: string): Envelope[];
+  ack(seq: number): void;
+  sendCommand(payload: unknown): void;
+  /** Resolves with the command.result payload of that command id. */
+  result(commandId: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  dropAll(): void;
+  stop(): Promise<void>;
+}
+
+export async function startGatewayPeer(
+  opts: { heartbeatIntervalSec?: number; autoAck?: boolean } = {},
+): Promise<GatewayPeer> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const port = (wss.address() as AddressInfo).port;
+  const connections: PeerConnection[] = [];
+  const events: EventRecord[] = [];
+  const results = new Map<string, Record<string, unknown>>();
+  const peer: GatewayPeer = {
+    url: `ws://127.0.0.1:${port}`,
+    connections,
+    events,
+    autoAck: opts.autoAck ?? true,
+    last: () => connections.at(-1),
+    framesOf: (type) => connections.flatMap((c) => c.frames.filter((f) => f.type === type)),
+    ack(seq) {
+      const c = connections.at(-1);
+      c?.socket.send(JSON.stringify(makeEnvelope('ack', { seq })));
+    },
+    sendCommand(payload) {
+      const c = connections.at(-1);
+      c?.socket.send(JSON.stringify({ ...makeEnvelope('ack', { seq: 0 }), type: 'command', payload }));
+    },
+    async result(commandId, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const r = results.get(commandId);
+        if (r !== undefined) return r;
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      throw new Error(`no command.result for ${commandId} within ${timeoutMs} ms`);
+    },
+    dropAll() {
+      for (const c of connections) c.socket.terminate();
+    },
+    async stop() {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+  wss.on('connection', (socket, req) => {
+    const conn: PeerConnection = { url: req.url ?? '', headers: req.headers, frames: [], socket };
+    connections.push(conn);
+    socket.on('message', (data) => {
+      const env = JSON.parse(data.toString()) as Envelope;
+      conn.frames.push(env);
+      if (env.type === 'hello') {
+        const hello = env.payload as WsPayload<'hello'>;
+        socket.send(
+          JSON.stringify(
+            makeEnvelope('welcome', {
+              node: hello.node,
+              gateway: 'peer',
+              heartbeat_interval_sec: opts.heartbeatIntervalSec ?? 30,
+              heartbeat_timeout_count: 3,
+              max_batch: 500,
+              max_frame_bytes: 1024 * 1024,
+            }),
+          ),
+        );
+      } else if (env.type === 'events') {
+        const batch = (env.payload as { events: EventRecord[] }).events;
+        events.push(...batch);
+        const last = batch.at(-1);
+        if (peer.autoAck && last !== undefined)
+          socket.send(JSON.stringify(makeEnvelope('ack', { seq: last.seq })));
+      } else if (env.type === 'command.result') {
+        const r = env.payload as Record<string, unknown>;
+        results.set(String(r.command_id), r);
+      }
+    });
+  });
+  return peer;
+}
