@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Runs every node:test file of every workspace in one `node --test` run (tsx, `hal-source`).
+// Optional arguments narrow the run to files under those paths: `node scripts/run-tests.mjs libs/config`.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Files matching `<group>/*\/test/**\/*.test.ts` (Node 20 has no fs.glob). */
+function testFiles() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.test.ts')) found.push(relative(root, path));
+    }
+  };
+  for (const group of ['libs', 'services']) {
+    for (const ws of readdirSync(join(root, group), { withFileTypes: true })) {
+      if (!ws.isDirectory()) continue;
+      const testDir = join(root, group, ws.name, 'test');
+      try {
+        walk(testDir);
+      } catch (err) {
+        if (err.code !== 'ENOENT') throw err;
+      }
+    }
+  }
+  return found.sort();
+}
+
+const filters = process.argv.slice(2).map((p) => relative(root, resolve(p)));
+const files = testFiles().filter((f) => filters.length === 0 || filters.some((p) => f.startsWith(p)));
+if (files.length === 0) {
+  console.error('run-tests: no test files found');
+  process.exit(1);
+}
+
+const child = spawn(
+  process.execPath,
+  [
+    '--conditions=hal-source',
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=2',
+    '--test-timeout=180000',
+    ...files,
+  ],
+  { cwd: root, stdio: 'inherit' },
+);
+// Forward Ctrl-C/SIGTERM so the test runner (and the servers its tests started) stop too.
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+child.on('exit', (code, signal) => {
+  process.exitCode = code ?? (signal ? 1 : 0);
+});
