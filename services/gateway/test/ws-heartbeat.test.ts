@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { NatsConnection } from '@hal/bus';
+import { type EventRecord, subjects } from '@hal/protocol';
+import { waitFor } from '@hal/testkit';
+import { connectAgent, startEnv, testConfig } from './ws-harness.ts';
+
+const beat = {
+  load: [0.5, 0.4, 0.3],
+  mem_total_bytes: 16e9,
+  mem_free_bytes: 8e9,
+  opencode_ok: true,
+  sessions: 3,
+  spool_depth: 7,
+};
+
+/** Node events as they are published (core subscribers see JetStream publishes too). */
+function collectNodeEvents(nc: NatsConnection, node: string): EventRecord[] {
+  const seen: EventRecord[] = [];
+  nc.subscribe(subjects.eventFilter({ node, project: '', type: 'node.*' }), {
+    callback: (_err, msg) => seen.push(msg.json<EventRecord>()),
+  });
+  return seen;
+}
+
+test('ws heartbeat - republished on hal.hb.<node> with who relayed it', async (t) => {
+  const env = await startEnv();
+  t.after(() => env.close());
+  const got: unknown[] = [];
+  env.nc.subscribe(subjects.heartbeat('node-h'), { callback: (_e, m) => got.push(m.json()) });
+  await env.nc.flush();
+  const agent = await connectAgent(env.url, { node: 'node-h' });
+  await agent.hello();
+  agent.send('heartbeat', beat);
+  const hb = (await waitFor(() => got[0], { message: 'heartbeat on hal.hb.node-h' })) as Record<
+    string,
+    unknown
+  >;
+  assert.equal(typeof hb.time, 'string');
+  assert.deepEqual(hb, {
+    ...beat,
+    version: 1,
+    node: 'node-h',
+    gateway: 'gw-1',
+    time: hb.time,
+    agent_version: '0.1.0-test',
+    projects: [{ name: 'demo', directory: '/srv/demo' }],
+  });
+  assert.notEqual(env.gateway.nodes()[0]?.last_heartbeat_at, null);
+  await agent.close();
+});
+
+test('ws heartbeat - missed beats while the socket stays open: node.offline within the timeout, close 4002', async (t) => {
+  const env = await startEnv({
+    config: testConfig({ heartbeat_interval_sec: 0.3, heartbeat_timeout_count: 2 }),
+  });
+  t.after(() => env.close());
+  const seen = collectNodeEvents(env.nc, 'node-t');
+  await env.nc.flush();
+  const agent = await connectAgent(env.url, { node: 'node-t' });
+  const welcome = await agent.hello();
+  assert.equal((welcome.payload as { heartbeat_interval_sec: number }).heartbeat_interval_sec, 0.3);
+  agent.send('heartbeat', beat);
+  const lastBeat = Date.now();
+  // The fake agent stays connected but silent, like a hung host.
+  const offline = await waitFor(() => seen.find((e) => e.type === 'node.offline'), { timeoutMs: 3_000 });
+  const elapsed = Date.now() - lastBeat;
+  assert.ok(elapsed >= 550 && elapsed < 1_100, `offline after ${elapsed} ms, timeout is 600 ms`);
+  assert.deepEqual(offline.data, { reason: 'heartbeat_timeout', gateway: 'gw-1' });
+  assert.equal(offline.seq, 0);
+  assert.equal(offline.session, null);
+  const closed = await agent.closed;
+  assert.equal(closed.code, 4002);
+  assert.deepEqual(
+    seen.map((e) => e.type),
+    ['node.online', 'node.offline'],
+  );
+  assert.deepEqual(env.gateway.nodes(), []);
+});
+
+test('ws heartbeat - a closed socket publishes node.offline once; online and snapshot carry their data', async (t) => {
+  const env = await startEnv();
+  t.after(() => env.close());
+  const seen = collectNodeEvents(env.nc, 'node-s');
+  await env.nc.flush();
+  const agent = await connectAgent(env.url, { node: 'node-s' });
+  await agent.hello();
+  agent.send('snapshot', { sessions: [{ session: 'ses_1', project: 'demo', state: 'idle' }] });
+  await waitFor(() => seen.some((e) => e.type === 'node.snapshot'));
+  agent.ws.terminate();
+  await waitFor(() => seen.some((e) => e.type === 'node.offline'));
+  await env.nc.flush();
+  assert.deepEqual(
+    seen.map((e) => e.type),
+    ['node.online', 'node.snapshot', 'node.offline'],
+  );
+  const [online, snapshot, offline] = seen;
+  assert.deepEqual(online?.data, {
+    agent_version: '0.1.0-test',
+    projects: [{ name: 'demo', directory: '/srv/demo' }],
+    gateway: 'gw-1',
+  });
+  assert.deepEqual(snapshot?.data, { sessions: [{ session: 'ses_1', project: 'demo', state: 'idle' }] });
+  assert.deepEqual(offline?.data, { reason: 'socket_closed', gateway: 'gw-1' });
+  assert.equal(new Set(seen.map((e) => e.id)).size, 3);
+  assert.ok(seen.every((e) => e.seq === 0 && e.project === '' && e.node === 'node-s'));
+});
