@@ -55,7 +55,9 @@ test('ws cluster - a node reconnecting to the other gateway moves there and its 
   const gw2 = await env.startGateway();
   const seen: EventRecord[] = [];
   env.nc.subscribe(subjects.eventFilter({ node: 'node-m', project: '', type: 'node.*' }), {
-    callback: (_e, m) => seen.push(m.json<EventRecord>()),
+    callback: (_e, m) => {
+      seen.push(m.json<EventRecord>());
+    },
   });
   await env.nc.flush();
 

@@ -42,7 +42,7 @@ test('ws commands - hal.cmd.<node> reaches the agent and its result comes back',
     data: { got: { type: 'status', session: 'ses_1' }, by: { kind: 'user', id: 'alice' } },
   });
   const cmd = agent.frames.find((f) => f.type === 'command');
-  assert.equal((cmd?.payload as { timeout_ms: number }).timeout_ms, 2_000);
+  assert.equal((cmd?.payload as { timeout_ms: number } | undefined)?.timeout_ms, 2_000);
   await agent.close();
 });
 

@@ -18,7 +18,9 @@ const beat = {
 function collectNodeEvents(nc: NatsConnection, node: string): EventRecord[] {
   const seen: EventRecord[] = [];
   nc.subscribe(subjects.eventFilter({ node, project: '', type: 'node.*' }), {
-    callback: (_err, msg) => seen.push(msg.json<EventRecord>()),
+    callback: (_err, msg) => {
+      seen.push(msg.json<EventRecord>());
+    },
   });
   return seen;
 }
@@ -27,7 +29,11 @@ test('ws heartbeat - republished on hal.hb.<node> with who relayed it', async (t
   const env = await startEnv();
   t.after(() => env.close());
   const got: unknown[] = [];
-  env.nc.subscribe(subjects.heartbeat('node-h'), { callback: (_e, m) => got.push(m.json()) });
+  env.nc.subscribe(subjects.heartbeat('node-h'), {
+    callback: (_e, m) => {
+      got.push(m.json());
+    },
+  });
   await env.nc.flush();
   const agent = await connectAgent(env.url, { node: 'node-h' });
   await agent.hello();
