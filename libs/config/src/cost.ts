@@ -29,14 +29,36 @@ export const modelRateSchema = z.strictObject({
   cache_write: z.number().finite().nonnegative().default(0),
 });
 
-export const budgetSchema = z.strictObject({
-  name: z.string().min(1),
-  period: z.enum(['day', 'month']).default('month'),
-  limit_usd: z.number().finite().positive(),
-  /** Absent = every project / provider. */
-  project: z.string().min(1).optional(),
-  provider: z.enum([CostProvider.ANTHROPIC, CostProvider.OPENAI]).optional(),
-});
+export const BudgetScope = { SESSION: 'session', PROJECT: 'project', FLEET: 'fleet' } as const;
+export type BudgetScope = (typeof BudgetScope)[keyof typeof BudgetScope];
+
+export const budgetSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    /**
+     * What one budget counts: each session alone, one project, or the whole fleet. Absent = `project`
+     * when `project` is set, else `fleet` (the meaning budgets had before scopes existed).
+     */
+    scope: z.enum([BudgetScope.SESSION, BudgetScope.PROJECT, BudgetScope.FLEET]).optional(),
+    /** For `session` budgets the period is the session's whole life; day/month still name it in events. */
+    period: z.enum(['day', 'month']).default('month'),
+    limit_usd: z.number().finite().positive(),
+    /** Absent = every project / provider. */
+    project: z.string().min(1).optional(),
+    provider: z.enum([CostProvider.ANTHROPIC, CostProvider.OPENAI]).optional(),
+  })
+  .transform((b) => ({
+    ...b,
+    scope: b.scope ?? (b.project === undefined ? BudgetScope.FLEET : BudgetScope.PROJECT),
+  }))
+  .refine((b) => b.scope !== BudgetScope.PROJECT || b.project !== undefined, {
+    message: 'a budget with scope "project" needs "project": the project it limits',
+    path: ['project'],
+  })
+  .refine((b) => b.scope !== BudgetScope.FLEET || b.project === undefined, {
+    message: 'a budget with scope "fleet" counts every project: remove "project" or use scope "project"',
+    path: ['project'],
+  });
 
 export const costConfigSchema = z
   .strictObject({
@@ -49,8 +71,28 @@ export const costConfigSchema = z
       .prefault({}),
     projects: z.array(costProjectMappingSchema).default([]),
     model_rates: z.record(z.string().min(1), modelRateSchema).default({}),
-    budgets: z.array(budgetSchema).default([]),
+    budgets: z
+      .array(budgetSchema)
+      .default([])
+      // The name keys the "already warned this period" records: two budgets sharing one would mute each other.
+      .superRefine((budgets, ctx) => {
+        const seen = new Set<string>();
+        budgets.forEach((b, i) => {
+          if (seen.has(b.name)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [i, 'name'],
+              message: `budget name "${b.name}" is used twice`,
+            });
+          }
+          seen.add(b.name);
+        });
+      }),
     warn_share: z.number().gt(0).lte(1).default(0.8),
+    /** Publish `cost.forecast_exceeds_budget` when the projected spend breaks a budget. */
+    forecast: z.boolean().default(true),
+    /** Days re-polled each cycle (today included): providers revise recent buckets late. */
+    repoll_days: z.number().int().min(1).max(31).default(3),
   })
   .prefault({});
 
