@@ -69,16 +69,27 @@ export {
   RAW_OPENCODE_PREFIX,
   type SessionSnapshot,
   SessionState,
+  SYSTEM_NODE,
   sessionErrorDataSchema,
   sessionInfoDataSchema,
   sessionRetryDataSchema,
   sessionSnapshotSchema,
   sessionStateSchema,
-  SYSTEM_NODE,
   spoolOverflowDataSchema,
   type TokenUsage,
   tokenUsageSchema,
 } from './events.ts';
+export {
+  type PolicyActionData,
+  type PolicyActionRecord,
+  PolicyDecision,
+  PolicyQuery,
+  type PolicyView,
+  policyActionDataSchema,
+  policyActionRecordSchema,
+  policyQuerySchemas,
+  policyViewSchema,
+} from './policy-queries.ts';
 export {
   type EventFilter,
   escapeToken,
