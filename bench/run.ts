@@ -6,6 +6,7 @@ const modules: BenchEntry[] = [
   { name: 'raw', load: () => import('./raw.bench.ts') },
   { name: 'spine', load: () => import('./spine.bench.ts') },
   { name: 'db', load: () => import('./db.bench.ts') },
+  { name: 'gateway', load: () => import('./gateway.bench.ts') },
 ];
 
 // Read once here: nothing below the entry looks at the environment.

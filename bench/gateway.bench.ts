@@ -1,0 +1,213 @@
+// The gateway's WebSocket side end to end: events from N agents through the gateway into
+// JetStream, memory per idle agent connection, and the command round trip hal.cmd → gateway →
+// agent → back. Agents are plain `ws` clients speaking the protocol, as in the gateway's tests.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { connectBus, ensureStreams } from '@hal/bus';
+import { createGateway } from '@hal/gateway';
+import { createLogger, createRegistry } from '@hal/observability';
+import { makeEnvelope, subjects } from '@hal/protocol';
+import WebSocket from 'ws';
+import type { BenchContext } from './harness.ts';
+import { jsonPayload, nowMs, percentile, perSecond, sampleLatencies } from './stats.ts';
+
+const TOKEN = 'bench-token-0123456789';
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+/** Unacked events one agent lets out, like the real agent's send window. */
+const AGENT_WINDOW = 2_000;
+const BATCH = 250;
+
+interface BenchAgent {
+  ws: WebSocket;
+  acked: number;
+  onAck?: () => void;
+  onCommand?: (frame: { payload: { command_id: string } }) => void;
+}
+
+function connectAgent(url: string, node: string): Promise<BenchAgent> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}`, 'x-hal-node': node } });
+    const agent: BenchAgent = { ws, acked: 0 };
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as {
+        type: string;
+        payload: { seq: number; command_id: string };
+      };
+      if (frame.type === 'welcome') resolve(agent);
+      else if (frame.type === 'ack') {
+        agent.acked = frame.payload.seq;
+        agent.onAck?.();
+      } else if (frame.type === 'command') agent.onCommand?.(frame);
+    });
+    ws.once('error', reject);
+    ws.once('open', () =>
+      ws.send(
+        JSON.stringify(
+          makeEnvelope('hello', { node, agent_version: 'bench', projects: [], last_acked_seq: 0 }),
+        ),
+      ),
+    );
+  });
+}
+
+/** Sends `frames` (each a batch ending at seq `lastSeq[i]`) keeping at most AGENT_WINDOW unacked. */
+function stream(agent: BenchAgent, frames: string[], lastSeq: number[]): Promise<void> {
+  return new Promise((resolve) => {
+    let next = 0;
+    const total = lastSeq[lastSeq.length - 1] ?? 0;
+    const pump = (): void => {
+      while (next < frames.length && (lastSeq[next - 1] ?? 0) - agent.acked < AGENT_WINDOW) {
+        agent.ws.send(frames[next]!);
+        next++;
+      }
+      if (agent.acked >= total) resolve();
+    };
+    agent.onAck = pump;
+    pump();
+  });
+}
+
+export default async function gateway(ctx: BenchContext): Promise<void> {
+  const nats = await ctx.nats();
+  const log = createLogger({ service: 'bench', level: 'silent' });
+  const nc = await connectBus({ url: nats.url, name: 'bench-gateway', log });
+  ctx.defer(() => nc.close());
+  await ensureStreams(nc);
+  const gw = createGateway({
+    config: {
+      server: { host: '127.0.0.1', port: 0, auth_token: TOKEN },
+      heartbeat_interval_sec: 600,
+      heartbeat_timeout_count: 3,
+      security: { tls: { enabled: false }, origin_allowlist: [], node_tokens: {} },
+    },
+    nc,
+    log,
+    registry: createRegistry({ defaultMetrics: false }),
+    gatewayId: 'bench-gw',
+    stopGraceMs: 200,
+  });
+  await gw.start();
+  ctx.defer(() => gw.stop());
+  const url = `ws://127.0.0.1:${gw.address().port}`;
+
+  // --- ingest: N agents, each streaming its share in batches ------------------------------
+  const agents = ctx.size(20, 4);
+  const perAgent = ctx.size(2_000, 250);
+  const template = JSON.parse(new TextDecoder().decode(jsonPayload())) as Record<string, unknown>;
+  const conns: BenchAgent[] = [];
+  const plans: Array<{ frames: string[]; lastSeq: number[] }> = [];
+  for (let a = 0; a < agents; a++) {
+    const node = `bench-${a}`;
+    conns.push(await connectAgent(url, node));
+    // Frames are built before timing: agents run on other hosts and pay for their own JSON.
+    const frames: string[] = [];
+    const lastSeq: number[] = [];
+    for (let s = 1; s <= perAgent; s += BATCH) {
+      const events = [];
+      for (let seq = s; seq < s + BATCH && seq <= perAgent; seq++) {
+        events.push({ ...template, id: randomUUID(), seq, node });
+      }
+      frames.push(JSON.stringify(makeEnvelope('events', { events })));
+      lastSeq.push(s + events.length - 1);
+    }
+    plans.push({ frames, lastSeq });
+  }
+  const start = nowMs();
+  await Promise.all(conns.map((c, i) => stream(c, plans[i]!.frames, plans[i]!.lastSeq)));
+  const elapsed = nowMs() - start;
+  ctx.record({
+    name: `gateway.ingest.${agents}agents`,
+    value: perSecond(agents * perAgent, elapsed),
+    unit: 'msg/s',
+    baseline: 'jetstream.publish.async',
+    goal: { op: '>=', value: 0.5 },
+  });
+
+  // --- command round trip: hal.cmd.<node> → gateway → agent → back ------------------------
+  const target = conns[0]!;
+  target.onCommand = (frame) => {
+    target.ws.send(
+      JSON.stringify(
+        makeEnvelope('command.result', { command_id: frame.payload.command_id, ok: true, data: {} }),
+      ),
+    );
+  };
+  const body = JSON.stringify({
+    command: { type: 'status' },
+    actor: { kind: 'system', id: 'bench' },
+    timeout_ms: 5_000,
+  });
+  const subject = subjects.command('bench-0');
+  const samples = await sampleLatencies(
+    async () => {
+      await nc.request(subject, body, { timeout: 5_000 });
+    },
+    { count: ctx.size(3_000, 100), budgetMs: 3_000 },
+  );
+  for (const q of [50, 99] as const) {
+    const nats = ctx.raw[`nats.reqreply.p${q}`];
+    const ws = ctx.raw[`ws.roundtrip.p${q}`];
+    if (nats === undefined || ws === undefined)
+      throw new Error('raw figures nats.reqreply / ws.roundtrip missing');
+    ctx.record({
+      name: `gateway.command.roundtrip.p${q}`,
+      value: percentile(samples, q),
+      unit: 'ms',
+      baseline: { name: `nats.reqreply.p${q}+ws.roundtrip.p${q}`, value: nats.value + ws.value, unit: 'ms' },
+      goal: { op: '<=', value: 3 },
+    });
+  }
+  for (const c of conns) c.ws.close();
+
+  // --- memory per idle agent connection --------------------------------------------------
+  // The agents live in a child process, so the RSS delta here is the gateway's share only.
+  const idle = ctx.size(1_000, 50);
+  const before = process.memoryUsage().rss;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', idleAgentsScript(url, idle)], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  ctx.defer(() => child.kill('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`idle agents exited early (${code})`)));
+  });
+  if (gw.nodes().length < idle) throw new Error(`only ${gw.nodes().length} of ${idle} idle agents held`);
+  await new Promise((r) => setTimeout(r, 500));
+  const perConnKiB = (process.memoryUsage().rss - before) / idle / 1024;
+  ctx.record({
+    name: `gateway.memory.per_idle_agent.${idle}`,
+    value: perConnKiB,
+    unit: 'KiB',
+    // No raw figure measures this; 100 KiB is a round reference so the ratio reads as a fraction of it.
+    baseline: { name: 'reference.100KiB', value: 100, unit: 'KiB' },
+  });
+  child.kill('SIGKILL');
+}
+
+/** A child process opening `count` agent sockets (hello → welcome), then printing "ready". */
+function idleAgentsScript(url: string, count: number): string {
+  return `
+import WebSocket from 'ws';
+const url = ${JSON.stringify(url)};
+const open = (i) => new Promise((resolve, reject) => {
+  const ws = new WebSocket(url, { headers: { authorization: 'Bearer ${TOKEN}', 'x-hal-node': 'idle-' + i } });
+  ws.on('open', () => ws.send(JSON.stringify({ version: 1, type: 'hello', request_id: 'h' + i,
+    timestamp: new Date().toISOString(),
+    payload: { node: 'idle-' + i, agent_version: 'bench', projects: [], last_acked_seq: 0 } })));
+  ws.on('message', (d) => { if (String(d).includes('"welcome"')) resolve(ws); });
+  ws.on('error', reject);
+});
+const socks = [];
+for (let i = 0; i < ${count}; i += 50) {
+  const batch = [];
+  for (let j = i; j < Math.min(i + 50, ${count}); j++) batch.push(open(j));
+  socks.push(...(await Promise.all(batch)));
+}
+process.stdout.write('ready\\n');
+setInterval(() => {}, 1 << 30);
+`;
+}
