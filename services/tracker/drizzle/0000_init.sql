@@ -86,6 +86,6 @@ CREATE TABLE `sessions` (
 	`last_activity_at` text DEFAULT '' NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `sessions_activity_idx` ON `sessions` (`last_activity_at`,`session`);--> statement-breakpoint
+CREATE INDEX `sessions_activity_idx` ON `sessions` ("last_activity_at" desc,`session`);--> statement-breakpoint
 CREATE INDEX `sessions_node_idx` ON `sessions` (`node`);--> statement-breakpoint
 CREATE INDEX `sessions_state_idx` ON `sessions` (`state`);

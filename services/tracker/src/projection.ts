@@ -44,6 +44,8 @@ export interface Projection {
   /** Applies a batch in one transaction, including the new applied sequence. */
   applyBatch(batch: readonly RawEvent[]): BatchResult;
   appliedSeq(): number;
+  /** Empties every table (for `--rebuild` or a reset stream): the stream is then replayed from the start. */
+  reset(): void;
 }
 
 /** Builds the projection of HAL_EVENTS into the tracker tables. Pure apart from the database it writes. */
@@ -289,6 +291,11 @@ export function createProjection(sqlite: Database.Database): Projection {
       return result;
     },
     appliedSeq: () => store.appliedSeq(),
+    reset: sqlite.transaction(() => {
+      for (const table of ['events', 'session_log', 'session_messages', 'sessions', 'nodes', 'meta']) {
+        sqlite.prepare(`delete from ${table}`).run();
+      }
+    }),
   };
 }
 

@@ -1,3 +1,4 @@
+import { desc } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 // Every table is a projection of HAL_EVENTS (plus heartbeats for node liveness), so the whole
@@ -49,7 +50,8 @@ export const sessions = sqliteTable(
     lastActivityAt: text('last_activity_at').notNull().default(''),
   },
   (t) => [
-    index('sessions_activity_idx').on(t.lastActivityAt, t.session),
+    // Matches the list order (latest activity first, then id) so a page is an index range scan.
+    index('sessions_activity_idx').on(desc(t.lastActivityAt), t.session),
     index('sessions_node_idx').on(t.node),
     index('sessions_state_idx').on(t.state),
   ],

@@ -1,0 +1,2 @@
+// The public surface of @hal/tracker: the service module the supervisor composes.
+export { createTracker, type Tracker, type TrackerConfig, type TrackerDeps } from './tracker.ts';

@@ -1,0 +1,179 @@
+import { renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureStreams, jetstreamClient, type NatsConnection } from '@hal/bus';
+import { DatabaseUnreadableError, type HalDatabase, openDatabase, removeDatabaseFiles } from '@hal/db';
+import { type Clock, createHalMetrics, type Logger, type Registry, systemClock } from '@hal/observability';
+import { SessionState, StreamName } from '@hal/protocol';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { createEventConsumer, type EventConsumer } from './consumer.ts';
+import { createLiveness, type Liveness } from './liveness.ts';
+import { migrationsFolder } from './migrations.ts';
+import { createProjection, type Projection } from './projection.ts';
+import { createTrackerQueries, type TrackerQueries } from './queries.ts';
+import { createRetention, type Retention } from './retention.ts';
+import * as schema from './schema.ts';
+
+/** JSStreamNotFoundErr. */
+const STREAM_NOT_FOUND = 10059;
+const GAUGE_REFRESH_MS = 250;
+
+/** The part of the supervisor config the tracker reads. */
+export interface TrackerConfig {
+  data_dir: string;
+  heartbeat_interval_sec: number;
+  heartbeat_timeout_count: number;
+  security: { audit: { retention_days: number } };
+}
+
+export interface TrackerDeps {
+  config: TrackerConfig;
+  nc: NatsConnection;
+  log: Logger;
+  registry: Registry;
+  clock?: Clock;
+  /** Empty every table and replay HAL_EVENTS from the start (`--rebuild`). */
+  rebuild?: boolean;
+  /** Durable consumer name; default `hal-tracker`. Each tracker database needs its own. */
+  consumerName?: string;
+  /** How often silent nodes are looked for; default one heartbeat interval. */
+  livenessCheckIntervalMs?: number;
+}
+
+export interface Tracker {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The last HAL_EVENTS sequence applied to the database (0 before start). */
+  appliedSeq(): number;
+}
+
+export function createTracker(deps: TrackerDeps): Tracker {
+  const log = deps.log.child({ component: 'tracker' });
+  const clock = deps.clock ?? systemClock;
+  const metrics = createHalMetrics(deps.registry);
+  const file = join(deps.config.data_dir, 'tracker.sqlite');
+  let database: HalDatabase<typeof schema> | undefined;
+  let projection: Projection | undefined;
+  let consumer: EventConsumer | undefined;
+  let queries: TrackerQueries | undefined;
+  let liveness: Liveness | undefined;
+  let retention: Retention | undefined;
+  let gaugeTimer: NodeJS.Timeout | undefined;
+
+  const countRecoveryError = (n = 1) => metrics.recoveryErrorsTotal.inc({ component: 'tracker' }, n);
+
+  /** Opens the file; an unreadable one is moved aside (kept for a post-mortem) and rebuilt from the stream. */
+  function open(): HalDatabase<typeof schema> {
+    try {
+      return openDatabase({ file, migrationsFolder, schema, log });
+    } catch (err) {
+      if (!(err instanceof DatabaseUnreadableError)) throw err;
+      const aside = `${file}.unreadable-${clock.now()}`;
+      renameSync(file, aside);
+      removeDatabaseFiles(file);
+      countRecoveryError();
+      log.error({ err, moved_to: aside }, 'database unreadable; rebuilding from the event stream');
+      return openDatabase({ file, migrationsFolder, schema, log });
+    }
+  }
+
+  function refreshGauges(): void {
+    if (projection === undefined || database?.sqlite.open !== true) return;
+    const counts = projection.store.countsByState();
+    for (const state of Object.values(SessionState))
+      metrics.sessionsActive.set({ state }, counts.get(state) ?? 0);
+    metrics.nodesOnline.set(projection.store.nodesOnline());
+  }
+
+  // Counting by state is a scan: after a burst of batches, refresh once rather than per batch.
+  function scheduleGauges(): void {
+    if (gaugeTimer !== undefined) return;
+    gaugeTimer = setTimeout(() => {
+      gaugeTimer = undefined;
+      refreshGauges();
+    }, GAUGE_REFRESH_MS);
+    gaugeTimer.unref();
+  }
+
+  /** The tracker needs the stream to exist; it creates it with defaults only when nobody has yet. */
+  async function ensureEventsStream(): Promise<void> {
+    const jsm = await jetstreamClient(deps.nc).jetstreamManager();
+    try {
+      await jsm.streams.info(StreamName.EVENTS);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NOT_FOUND) throw err;
+      await ensureStreams(deps.nc);
+    }
+  }
+
+  return {
+    async start() {
+      database = open();
+      const { sqlite } = database;
+      const proj = createProjection(sqlite);
+      projection = proj;
+      if (deps.rebuild === true) {
+        proj.reset();
+        log.warn('rebuild requested: tables emptied, replaying the event stream');
+      }
+      await ensureEventsStream();
+      queries = createTrackerQueries({
+        nc: deps.nc,
+        sqlite,
+        log,
+        onCorruptRow: (err) => {
+          countRecoveryError();
+          log.warn({ table: err.table, key: err.key, err }, 'unreadable row skipped');
+        },
+      });
+      consumer = createEventConsumer({
+        js: jetstreamClient(deps.nc),
+        projection: proj,
+        log,
+        durableName: deps.consumerName ?? 'hal-tracker',
+        onBatch: (result) => {
+          if (result.rejected.length > 0) countRecoveryError(result.rejected.length);
+          scheduleGauges();
+        },
+        onStreamReset: () => proj.reset(),
+      });
+      const intervalMs = deps.config.heartbeat_interval_sec * 1000;
+      liveness = createLiveness({
+        nc: deps.nc,
+        sqlite,
+        store: proj.store,
+        log,
+        clock,
+        timeoutMs: intervalMs * deps.config.heartbeat_timeout_count,
+        checkIntervalMs: deps.livenessCheckIntervalMs ?? intervalMs,
+        onChange: scheduleGauges,
+      });
+      retention = createRetention({
+        sqlite,
+        log,
+        clock,
+        retentionDays: deps.config.security.audit.retention_days,
+      });
+      await retention.start();
+      await queries.start();
+      await consumer.start();
+      await liveness.start();
+      refreshGauges();
+      log.info({ applied_seq: proj.appliedSeq() }, 'tracker started');
+    },
+    async stop() {
+      // Stop everything that reads or writes the database first: a batch, a heartbeat or a query
+      // arriving after close() would hit a closed handle. The consumer applies and acks what it
+      // already received before it returns.
+      await consumer?.stop();
+      await liveness?.stop();
+      await retention?.stop();
+      await queries?.stop();
+      clearTimeout(gaugeTimer);
+      gaugeTimer = undefined;
+      database?.close();
+      database = undefined;
+      log.info('tracker stopped');
+    },
+    appliedSeq: () => (database?.sqlite.open === true ? (projection?.appliedSeq() ?? 0) : 0),
+  };
+}
