@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { connectBus, ensureStreams } from '@hal/bus';
+import { supervisorConfigSchema } from '@hal/config';
+import { createRegistry } from '@hal/observability';
+import { makeEnvelope } from '@hal/protocol';
+import { startNats } from '@hal/testkit';
+import WebSocket from 'ws';
+import { createGateway, type GatewayConfig } from '../src/index.ts';
+import { SHARED_TOKEN, silentLog } from './ws-harness.ts';
+
+test('ws config - the parsed supervisor config drives the gateway, TLS on: wss works, plain ws does not', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hal-gw-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1'],
+      ...['-keyout', key, '-out', cert],
+    ],
+    { stdio: 'ignore' },
+  );
+  // The real schema's output type must fit GatewayConfig as is: the supervisor passes it straight in.
+  const config: GatewayConfig = supervisorConfigSchema.parse({
+    server: { port: 0, auth_token: SHARED_TOKEN },
+    security: { tls: { enabled: true, cert_path: cert, key_path: key } },
+  });
+  const nats = await startNats();
+  t.after(() => nats.stop());
+  const nc = await connectBus({ url: nats.url, name: 'tls-test', log: silentLog });
+  t.after(() => nc.close());
+  await ensureStreams(nc);
+  const gw = createGateway({
+    config,
+    nc,
+    log: silentLog,
+    registry: createRegistry({ defaultMetrics: false }),
+  });
+  await gw.start();
+  t.after(() => gw.stop());
+  const port = gw.address().port;
+
+  const welcome = await new Promise<{ type: string }>((resolve, reject) => {
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/agent`, {
+      rejectUnauthorized: false,
+      headers: { authorization: `Bearer ${SHARED_TOKEN}`, 'x-hal-node': 'node-tls' },
+    });
+    ws.on('open', () =>
+      ws.send(
+        JSON.stringify(
+          makeEnvelope('hello', { node: 'node-tls', agent_version: 't', projects: [], last_acked_seq: 0 }),
+        ),
+      ),
+    );
+    ws.on('message', (d) => {
+      resolve(JSON.parse(d.toString()));
+      ws.close();
+    });
+    ws.on('error', reject);
+  });
+  assert.equal(welcome.type, 'welcome');
+
+  const plain = new WebSocket(`ws://127.0.0.1:${port}/agent`, {
+    headers: { authorization: `Bearer ${SHARED_TOKEN}`, 'x-hal-node': 'node-plain' },
+  });
+  const outcome = await new Promise<string>((resolve) => {
+    plain.on('open', () => resolve('open'));
+    plain.on('error', () => resolve('error'));
+    plain.on('unexpected-response', () => resolve('refused'));
+  });
+  plain.terminate();
+  assert.notEqual(outcome, 'open');
+});
