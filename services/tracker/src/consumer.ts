@@ -40,7 +40,7 @@ export interface EventConsumer {
  * that position whenever the two disagree: after a deleted or rebuilt database, or a gap.
  */
 export function createEventConsumer(deps: EventConsumerDeps): EventConsumer {
-  const log = deps.log.child({ component: 'consumer' });
+  const log = deps.log.child({ component: 'tracker-consumer' });
   const batchSize = deps.batchSize ?? 1000;
   let jsm: JetStreamManager | undefined;
   let messages: ConsumerMessages | undefined;

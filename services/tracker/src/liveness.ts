@@ -30,7 +30,7 @@ export interface Liveness {
  * `unreachable`.
  */
 export function createLiveness(deps: LivenessDeps): Liveness {
-  const log = deps.log.child({ component: 'liveness' });
+  const log = deps.log.child({ component: 'tracker-liveness' });
   let sub: Subscription | undefined;
   let timer: NodeJS.Timeout | undefined;
   // A tracker that just started has not heard anyone yet: silence is measured from here at least.

@@ -73,7 +73,7 @@ function conditions() {
 /** The read side: every query of `trackerQuerySchemas`, answered from SQLite. */
 export function createTrackerQueries(deps: TrackerQueriesDeps) {
   const { sqlite } = deps;
-  const log = deps.log.child({ component: 'queries' });
+  const log = deps.log.child({ component: 'tracker-queries' });
   const matchers = new Map<string, RegExp>();
   sqlite.function('hal_type_match', { deterministic: true }, (pattern: unknown, type: unknown) => {
     const key = String(pattern);

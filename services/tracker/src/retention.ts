@@ -21,7 +21,7 @@ export interface Retention {
 
 /** Removes indexed events and session log rows older than `security.audit.retention_days`. */
 export function createRetention(deps: RetentionDeps): Retention {
-  const log = deps.log.child({ component: 'retention' });
+  const log = deps.log.child({ component: 'tracker-retention' });
   const delEvents = deps.sqlite.prepare('delete from events where time < ?');
   const delLog = deps.sqlite.prepare('delete from session_log where time < ?');
   let timer: NodeJS.Timeout | undefined;

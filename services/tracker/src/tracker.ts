@@ -119,7 +119,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
       queries = createTrackerQueries({
         nc: deps.nc,
         sqlite,
-        log,
+        log: deps.log,
         onCorruptRow: (err) => {
           countRecoveryError();
           log.warn({ table: err.table, key: err.key, err }, 'unreadable row skipped');
@@ -128,7 +128,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
       consumer = createEventConsumer({
         js: jetstreamClient(deps.nc),
         projection: proj,
-        log,
+        log: deps.log,
         durableName: deps.consumerName ?? 'hal-tracker',
         onBatch: (result) => {
           if (result.rejected.length > 0) countRecoveryError(result.rejected.length);
@@ -141,7 +141,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
         nc: deps.nc,
         sqlite,
         store: proj.store,
-        log,
+        log: deps.log,
         clock,
         timeoutMs: intervalMs * deps.config.heartbeat_timeout_count,
         checkIntervalMs: deps.livenessCheckIntervalMs ?? intervalMs,
@@ -149,7 +149,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
       });
       retention = createRetention({
         sqlite,
-        log,
+        log: deps.log,
         clock,
         retentionDays: deps.config.security.audit.retention_days,
       });
