@@ -7,6 +7,7 @@ const modules: BenchEntry[] = [
   { name: 'spine', load: () => import('./spine.bench.ts') },
   { name: 'db', load: () => import('./db.bench.ts') },
   { name: 'gateway', load: () => import('./gateway.bench.ts') },
+  { name: 'tracker', load: () => import('./tracker.bench.ts') },
 ];
 
 // Read once here: nothing below the entry looks at the environment.

@@ -11,7 +11,6 @@ CREATE TABLE `events` (
 --> statement-breakpoint
 CREATE UNIQUE INDEX `events_id_idx` ON `events` (`id`);--> statement-breakpoint
 CREATE INDEX `events_session_idx` ON `events` (`session`,`stream_seq`);--> statement-breakpoint
-CREATE INDEX `events_node_idx` ON `events` (`node`,`stream_seq`);--> statement-breakpoint
 CREATE INDEX `events_time_idx` ON `events` (`time`);--> statement-breakpoint
 CREATE TABLE `meta` (
 	`key` text PRIMARY KEY NOT NULL,
@@ -43,7 +42,6 @@ CREATE TABLE `session_log` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `session_log_part_idx` ON `session_log` (`session`,`message_id`,`part_id`);--> statement-breakpoint
-CREATE INDEX `session_log_session_idx` ON `session_log` (`session`,`stream_seq`);--> statement-breakpoint
 CREATE INDEX `session_log_time_idx` ON `session_log` (`time`);--> statement-breakpoint
 CREATE TABLE `session_messages` (
 	`session` text NOT NULL,

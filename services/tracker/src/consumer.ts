@@ -74,7 +74,9 @@ export function createEventConsumer(deps: EventConsumerDeps): EventConsumer {
     if (delivered !== undefined) await jsm.consumers.delete(StreamName.EVENTS, deps.durableName);
     await jsm.consumers.add(StreamName.EVENTS, {
       durable_name: deps.durableName,
-      ack_policy: AckPolicy.Explicit,
+      // Messages are applied in stream order, so acking the last of a batch acks the batch:
+      // one ack per transaction instead of one per event.
+      ack_policy: AckPolicy.All,
       ack_wait: ACK_WAIT_NS,
       max_ack_pending: batchSize * 20,
       ...(applied === 0
@@ -124,7 +126,7 @@ export function createEventConsumer(deps: EventConsumerDeps): EventConsumer {
     try {
       const raw: RawEvent[] = take.map((m) => ({ streamSeq: m.seq, data: m.string() }));
       const result = deps.projection.applyBatch(raw);
-      for (const m of take) m.ack();
+      take.at(-1)?.ack();
       for (const r of result.rejected)
         log.warn({ stream_seq: r.streamSeq, reason: r.reason }, 'event skipped');
       deps.onBatch?.(result);

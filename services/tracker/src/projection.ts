@@ -65,8 +65,8 @@ export function createProjection(sqlite: Database.Database): Projection {
 
   /** Moves a session to `state` unless it is in a state that this kind of event must not leave. */
   function transition(session: string, state: SessionState, sticky: ReadonlySet<string>): void {
-    const row = store.getSession(session);
-    if (row === undefined || sticky.has(row.state)) return;
+    const current = st.getState.get(session);
+    if (current === undefined || sticky.has(current)) return;
     st.setState.run(state, session);
   }
 
@@ -115,6 +115,7 @@ export function createProjection(sqlite: Database.Database): Projection {
         return;
       case EventType.MESSAGE_COMPLETED: {
         const m = parseData(messageCompletedDataSchema, event);
+        const before = st.getMessage.get(session, m.message_id);
         st.upsertMessage.run({
           session,
           messageId: m.message_id,
@@ -128,7 +129,17 @@ export function createProjection(sqlite: Database.Database): Projection {
           provider: m.provider,
           seq,
         });
-        st.rollUp.run({ session, model: m.model, provider: m.provider });
+        st.addTotals.run({
+          session,
+          i: m.tokens.input - (before?.i ?? 0),
+          o: m.tokens.output - (before?.o ?? 0),
+          r: m.tokens.reasoning - (before?.r ?? 0),
+          cr: m.tokens.cache_read - (before?.cr ?? 0),
+          cw: m.tokens.cache_write - (before?.cw ?? 0),
+          c: m.cost_usd - (before?.c ?? 0),
+          model: m.model,
+          provider: m.provider,
+        });
         return;
       }
       case EventType.MESSAGE_PART: {
@@ -178,7 +189,7 @@ export function createProjection(sqlite: Database.Database): Projection {
   }
 
   function resumeFromWaiting(session: string): void {
-    if (store.getSession(session)?.state === SessionState.WAITING_INPUT) {
+    if (st.getState.get(session) === SessionState.WAITING_INPUT) {
       st.setState.run(SessionState.RUNNING, session);
     }
   }
@@ -228,6 +239,9 @@ export function createProjection(sqlite: Database.Database): Projection {
     }
   }
 
+  // Within one batch a session is upserted once; its latest activity is written at the end.
+  const seenSessions = new Map<string, string>();
+
   function applyOne(raw: RawEvent, result: BatchResult): void {
     let event: EventRecord;
     try {
@@ -253,7 +267,9 @@ export function createProjection(sqlite: Database.Database): Projection {
     }
     try {
       if (event.session !== null) {
-        store.ensureSession(event.session, event.node, event.project, time);
+        const seen = seenSessions.get(event.session);
+        if (seen === undefined) store.ensureSession(event.session, event.node, event.project, time);
+        if (seen === undefined || seen < time) seenSessions.set(event.session, time);
         applySessionEvent(event, event.session, raw.streamSeq, time);
       } else {
         st.ensureNode.run(event.node, time);
@@ -268,6 +284,7 @@ export function createProjection(sqlite: Database.Database): Projection {
   }
 
   const applyTx = sqlite.transaction((batch: readonly RawEvent[], result: BatchResult) => {
+    seenSessions.clear();
     let applied = store.appliedSeq();
     for (const raw of batch) {
       if (raw.streamSeq <= applied) {
@@ -277,6 +294,8 @@ export function createProjection(sqlite: Database.Database): Projection {
       applyOne(raw, result);
       applied = raw.streamSeq;
     }
+    for (const [session, time] of seenSessions) st.touchSession.run(time, session);
+    seenSessions.clear();
     // Stored in the same transaction as the rows: a crash after commit but before the acks
     // reach JetStream redelivers messages that are then recognised as applied.
     store.setAppliedSeq(applied);

@@ -96,8 +96,9 @@ export const sessionLog = sqliteTable(
     time: text('time').notNull(),
   },
   (t) => [
+    // Also serves a session's log (a session's parts are few enough to sort); every extra index
+    // here costs the projection on its hottest event type.
     uniqueIndex('session_log_part_idx').on(t.session, t.messageId, t.partId),
-    index('session_log_session_idx').on(t.session, t.streamSeq),
     index('session_log_time_idx').on(t.time),
   ],
 );
@@ -118,7 +119,6 @@ export const events = sqliteTable(
   (t) => [
     uniqueIndex('events_id_idx').on(t.id),
     index('events_session_idx').on(t.session, t.streamSeq),
-    index('events_node_idx').on(t.node, t.streamSeq),
     index('events_time_idx').on(t.time),
   ],
 );

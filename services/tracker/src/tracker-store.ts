@@ -93,6 +93,17 @@ export function createTrackerStore(sqlite: Database.Database) {
          node = excluded.node, project = excluded.project`,
     ),
     getSession: sqlite.prepare<[string], SessionRow>('select * from sessions where session = ?'),
+    getState: sqlite.prepare<[string], string>('select state from sessions where session = ?').pluck(),
+    touchSession: sqlite.prepare(
+      'update sessions set last_activity_at = max(last_activity_at, ?) where session = ?',
+    ),
+    getMessage: sqlite.prepare<
+      [string, string],
+      { i: number; o: number; r: number; cr: number; cw: number; c: number }
+    >(
+      `select tokens_input as i, tokens_output as o, tokens_reasoning as r, tokens_cache_read as cr,
+         tokens_cache_write as cw, cost_usd as c from session_messages where session = ? and message_id = ?`,
+    ),
     setState: sqlite.prepare('update sessions set state = ?, prior_state = null where session = ?'),
     setInfo: sqlite.prepare(
       `update sessions set title = coalesce(@title, title), directory = coalesce(@directory, directory)
@@ -116,17 +127,14 @@ export function createTrackerStore(sqlite: Database.Database) {
          cost_usd = excluded.cost_usd, model = excluded.model, provider = excluded.provider,
          stream_seq = excluded.stream_seq`,
     ),
-    // Totals are recomputed from the per-message rows: a repeated message.completed replaces its
-    // row instead of adding to a running sum, so nothing is counted twice.
-    rollUp: sqlite.prepare(
-      `update sessions set
-         tokens_input = t.i, tokens_output = t.o, tokens_reasoning = t.r, tokens_cache_read = t.cr,
-         tokens_cache_write = t.cw, cost_usd = t.c, model = @model, provider = @provider
-       from (select coalesce(sum(tokens_input), 0) as i, coalesce(sum(tokens_output), 0) as o,
-               coalesce(sum(tokens_reasoning), 0) as r, coalesce(sum(tokens_cache_read), 0) as cr,
-               coalesce(sum(tokens_cache_write), 0) as cw, coalesce(sum(cost_usd), 0) as c
-             from session_messages where session = @session) as t
-       where sessions.session = @session`,
+    // Totals move by the difference to the message's previous figures: a repeated
+    // message.completed replaces its own contribution instead of adding to the sum.
+    addTotals: sqlite.prepare(
+      `update sessions set tokens_input = tokens_input + @i, tokens_output = tokens_output + @o,
+         tokens_reasoning = tokens_reasoning + @r, tokens_cache_read = tokens_cache_read + @cr,
+         tokens_cache_write = tokens_cache_write + @cw, cost_usd = cost_usd + @c, model = @model,
+         provider = @provider
+       where session = @session`,
     ),
     upsertLog: sqlite.prepare(
       `insert into session_log (stream_seq, session, message_id, part_id, role, kind, text, tool, tool_status, time)

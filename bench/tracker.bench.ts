@@ -1,0 +1,108 @@
+// The tracker's projection rate: events read from HAL_EVENTS and applied to SQLite per second,
+// against raw JetStream async publishing in the same run. The gateway's ingest figure is a
+// different module, so the baseline here is JetStream itself (the spine's ceiling, and the
+// gateway's goal is ≥ 0.5 of it): a ratio ≥ 1 means the tracker never falls behind ingest.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { connectBus, ensureStreams, jetstreamClient, publishEvent } from '@hal/bus';
+import { createLogger, createRegistry } from '@hal/observability';
+import type { EventRecord } from '@hal/protocol';
+import { createTracker } from '@hal/tracker';
+import type { BenchContext } from './harness.ts';
+import { nowMs, perSecond, runWindowed } from './stats.ts';
+
+const SESSIONS = 200;
+
+/** A realistic mix: mostly message parts (the assistant streaming), some state changes and completions. */
+function eventAt(i: number, start: number): EventRecord {
+  const session = `ses_${i % SESSIONS}`;
+  const base = {
+    version: 1 as const,
+    id: randomUUID(),
+    seq: i,
+    node: `node-${i % 4}`,
+    project: 'bench',
+    session,
+    time: new Date(start + i).toISOString(),
+  };
+  const kind = i % 10;
+  if (kind < 6) {
+    return {
+      ...base,
+      type: 'message.part',
+      data: {
+        message_id: `msg_${i >> 4}`,
+        part_id: `prt_${i}`,
+        role: 'assistant',
+        part_type: 'text',
+        text: 'x'.repeat(120),
+      },
+    };
+  }
+  if (kind === 6) {
+    return {
+      ...base,
+      type: 'message.completed',
+      data: {
+        message_id: `msg_${i >> 4}`,
+        model: 'gpt-5',
+        provider: 'openai',
+        tokens: { input: 1000, output: 200, reasoning: 0, cache_read: 50, cache_write: 0 },
+        cost_usd: 0.01,
+      },
+    };
+  }
+  return {
+    ...base,
+    type: kind === 7 ? 'session.busy' : kind === 8 ? 'session.idle' : 'opencode.file.edited',
+    data: {},
+  };
+}
+
+export default async function tracker(ctx: BenchContext): Promise<void> {
+  const nats = await ctx.nats();
+  const log = createLogger({ service: 'bench-tracker', level: 'silent' });
+  const nc = await connectBus({ url: nats.url, name: 'bench-tracker', log });
+  ctx.defer(() => nc.close());
+  await ensureStreams(nc);
+  const js = jetstreamClient(nc);
+  const count = ctx.size(60_000, 2_000);
+  const start = Date.now();
+  const published = await runWindowed((i) => publishEvent(js, eventAt(i, start)), {
+    count,
+    budgetMs: 30_000,
+    window: 1_000,
+  });
+  ctx.log(`tracker: ${published.sent} events in HAL_EVENTS`);
+
+  // Catch-up from the first event: the consumer runs flat out, which is its projection rate.
+  const dir = await ctx.tmpDir();
+  const instance = createTracker({
+    config: {
+      data_dir: join(dir, 'data'),
+      heartbeat_interval_sec: 30,
+      heartbeat_timeout_count: 3,
+      security: { audit: { retention_days: 90 } },
+    },
+    nc,
+    log,
+    registry: createRegistry({ defaultMetrics: false }),
+  });
+  ctx.defer(() => instance.stop());
+  const t0 = nowMs();
+  await instance.start();
+  const deadline = t0 + 120_000;
+  while (instance.appliedSeq() < published.sent) {
+    if (nowMs() > deadline)
+      throw new Error(`tracker applied ${instance.appliedSeq()} of ${published.sent} in 120 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const elapsed = nowMs() - t0;
+  ctx.record({
+    name: 'tracker.projection.rate_vs_jetstream_publish',
+    value: perSecond(published.sent, elapsed),
+    unit: 'msg/s',
+    baseline: 'jetstream.publish.async',
+    goal: { op: '>=', value: 1 },
+  });
+}
