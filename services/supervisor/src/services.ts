@@ -1,6 +1,8 @@
 import type { NatsConnection } from '@hal/bus';
 import type { SupervisorConfig } from '@hal/config';
+import { createGateway } from '@hal/gateway';
 import type { Clock, HalMetrics, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
+import { createTracker } from '@hal/tracker';
 
 /** What every service module gets when the supervisor runs it in-process. */
 export interface ServiceDeps {
@@ -29,7 +31,17 @@ export interface ServiceEntry {
 /**
  * The services run by `hal-supervisor`, started in this order and stopped in reverse. A service
  * that is not built yet is simply absent from the list — never a stub that pretends to work.
- * Add one as `{ name: 'tracker', create: (deps) => createTracker({ ... }) }` importing
- * `createTracker` from `@hal/tracker` (and adding the package to this package.json).
+ * The tracker starts before the gateway so that the first events agents send after a restart
+ * are projected at once; the gateway stops first so no agent writes while the rest drains.
  */
-export const SERVICES: readonly ServiceEntry[] = [];
+export const SERVICES: readonly ServiceEntry[] = [
+  {
+    name: 'tracker',
+    create: ({ config, nc, log, registry, clock }) => createTracker({ config, nc, log, registry, clock }),
+  },
+  {
+    name: 'gateway',
+    create: ({ config, nc, log, registry, readiness, clock }) =>
+      createGateway({ config, nc, log, registry, readiness, clock }),
+  },
+];

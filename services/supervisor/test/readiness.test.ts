@@ -22,7 +22,7 @@ test('supervisor readiness - killing the embedded nats-server turns /readyz 503 
   const config = parseConfig('supervisor', {
     data_dir: join(dir, 'data'),
     nats: { embedded_port: 0 },
-    server: { auth_token: TOKEN, http_port: 0 },
+    server: { auth_token: TOKEN, http_port: 0, port: 0 },
   });
   const supervisor = createSupervisor({
     config,
@@ -40,6 +40,7 @@ test('supervisor readiness - killing the embedded nats-server turns /readyz 503 
     [
       ['nats', true],
       ['streams', true],
+      ['gateway-ws', true],
     ],
   );
   const health = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -78,7 +79,7 @@ test('supervisor metrics - /metrics needs the bearer token unless public', async
   const config = parseConfig('supervisor', {
     data_dir: join(dir, 'data'),
     nats: { embedded_port: 0 },
-    server: { auth_token: TOKEN, http_port: 0 },
+    server: { auth_token: TOKEN, http_port: 0, port: 0 },
   });
   const supervisor = createSupervisor({
     config,

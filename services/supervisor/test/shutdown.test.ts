@@ -10,7 +10,7 @@ test('supervisor shutdown - SIGTERM exits within 10 s and leaves no nats-server 
   const file = writeJson(dir, 'supervisor.config.json', {
     data_dir: join(dir, 'data'),
     nats: { embedded_port: 0 },
-    server: { auth_token: TOKEN, http_port: httpPort },
+    server: { auth_token: TOKEN, http_port: httpPort, port: 0 },
   });
   const sup = spawnSupervisor(['--config', file], dir);
   let natsPid: number | undefined;
