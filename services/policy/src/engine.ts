@@ -1,0 +1,240 @@
+import type { NatsConnection } from '@hal/bus';
+import type { PoliciesConfig } from '@hal/config';
+import type { Logger } from '@hal/observability';
+import { type EventRecord, EventType } from '@hal/protocol';
+import { lastMessagesFromTracker, sendCommand } from './command-client.ts';
+import type { DecisionLog } from './decision-log.ts';
+import {
+  applyEvent,
+  applyNodeEvent,
+  applySnapshotSession,
+  type NodeFacts,
+  type SessionFacts,
+  snapshotSessions,
+} from './facts.ts';
+import type { Overrides } from './overrides.ts';
+import {
+  budgetConcerns,
+  errorLoopRule,
+  escalateWaitingInputRule,
+  killOnCostRule,
+} from './rules/guard-rules.ts';
+import { nodeOfflineRule } from './rules/node-rule.ts';
+import { compactionReached, handoffPrompt, restartOnCompactionRule } from './rules/restart-rule.ts';
+import { resumeAfterLimitRule, resumeOnIdleRule } from './rules/resume-rules.ts';
+import type { Effect, SessionContext, SessionRule, Verdict } from './rules/rule.ts';
+import { idOfKey, KeyPrefix, keyOf, type StateStore } from './state-store.ts';
+
+/** error_loop first: when it trips, the rules after it already see the session as blocked. */
+const SESSION_RULES: ReadonlyArray<SessionRule<unknown>> = [
+  errorLoopRule,
+  killOnCostRule,
+  restartOnCompactionRule,
+  resumeAfterLimitRule,
+  resumeOnIdleRule,
+  escalateWaitingInputRule,
+] as ReadonlyArray<SessionRule<unknown>>;
+
+export interface EngineDeps {
+  nc: NatsConnection;
+  store: StateStore;
+  decisions: DecisionLog;
+  overrides: Overrides;
+  policies: PoliciesConfig;
+  log: Logger;
+  now: () => number;
+  commandTimeoutMs: number;
+}
+
+export interface Engine {
+  onEvent(event: EventRecord): Promise<void>;
+  tick(): Promise<void>;
+}
+
+export function createEngine(deps: EngineDeps): Engine {
+  const { store, policies, log } = deps;
+  const sessKey = (s: string) => keyOf(KeyPrefix.SESSION, s);
+  const nodeKey = (n: string) => keyOf(KeyPrefix.NODE, n);
+
+  async function updateFacts(
+    session: string,
+    fn: (cur: SessionFacts | undefined) => SessionFacts | undefined,
+  ) {
+    return store.mutate<SessionFacts, SessionFacts | undefined>(sessKey(session), (cur) => {
+      const next = fn(cur);
+      return next === undefined ? { result: cur } : { value: next, result: next };
+    });
+  }
+
+  async function execute(
+    rule: { name: keyof PoliciesConfig },
+    psKey: string,
+    target: { node: string; project: string; session: string | null },
+    verdict: Verdict<unknown>,
+    effect: Effect,
+  ): Promise<void> {
+    const name = rule.name;
+    const dry = policies[name].dry_run;
+    const base = { policy: name, ...(effect.command ? { command: effect.command } : {}) };
+    if (dry) {
+      const what = effect.command
+        ? `${effect.command.type} the session`
+        : `alert "${effect.alert?.title ?? ''}"`;
+      await deps.decisions.record(target, {
+        ...base,
+        decision: 'dry_run',
+        reason: `would have: ${effect.decision === 'skipped' ? 'skipped' : what}: ${effect.reason}`,
+      });
+      return;
+    }
+    const alert = effect.alert ? { severity: effect.alert.severity, alert: effect.alert.title } : {};
+    if (!effect.command) {
+      await deps.decisions.record(target, {
+        ...base,
+        ...alert,
+        decision: effect.decision,
+        reason: effect.reason,
+      });
+      return;
+    }
+    const session = target.session;
+    if (effect.retire && session !== null) {
+      await updateFacts(session, (f) => (f ? { ...f, stopped_by: effect.retire ?? null } : undefined));
+    }
+    const outcome = await sendCommand(deps.nc, target.node, effect.command, name, deps.commandTimeoutMs);
+    const result = outcome.ok
+      ? { ok: true, data: outcome.data }
+      : { ok: false, code: outcome.code, message: outcome.message };
+    if (verdict.after) {
+      const after = verdict.after;
+      await store.mutate<unknown, void>(psKey, (cur) => ({
+        value: after(cur ?? verdict.state, outcome.ok, outcome.ok ? outcome.data : undefined),
+        result: undefined,
+      }));
+    }
+    if (!outcome.ok && effect.retire && session !== null) {
+      await updateFacts(session, (f) => (f ? { ...f, stopped_by: null } : undefined));
+    }
+    await deps.decisions.record(target, {
+      ...base,
+      ...alert,
+      decision: outcome.ok ? 'acted' : 'failed',
+      reason: outcome.ok ? effect.reason : `${effect.reason}; the command failed: ${outcome.code}`,
+      result,
+    });
+  }
+
+  async function evaluate(rule: SessionRule<unknown>, ctx: SessionContext): Promise<void> {
+    if (!deps.overrides.isEnabled(rule.name)) return;
+    const psKey = keyOf(KeyPrefix.POLICY_STATE, rule.name, ctx.facts.session);
+    const target = { node: ctx.facts.node, project: ctx.facts.project, session: ctx.facts.session };
+    // `again` lets a warning with no grace period be followed by its action in the same pass.
+    for (let round = 0; round < 3; round++) {
+      const verdict = await store.mutate<unknown, Verdict<unknown> | null>(psKey, (cur) => {
+        const v = rule.decide(cur, { ...ctx, now: deps.now() });
+        return v === null ? { result: null } : { value: v.state, result: v };
+      });
+      if (verdict?.effect === undefined) return;
+      await execute(rule, psKey, target, verdict, verdict.effect);
+      if (!verdict.again) return;
+    }
+  }
+
+  async function contextFor(facts: SessionFacts, event?: EventRecord): Promise<SessionContext> {
+    const node = (await store.get<NodeFacts>(nodeKey(facts.node)))?.value;
+    return { now: deps.now(), facts, node, policies, ...(event ? { event } : {}) };
+  }
+
+  /** Hand-off text is gathered only when a restart is about to be decided (it asks the tracker). */
+  async function withHandoff(ctx: SessionContext): Promise<SessionContext> {
+    const cfg = policies.restart_on_compaction;
+    if (!deps.overrides.isEnabled('restart_on_compaction') || compactionReached(ctx.facts, cfg) === null)
+      return ctx;
+    const state = await store.get<{ handled_at: number | null }>(
+      keyOf(KeyPrefix.POLICY_STATE, 'restart_on_compaction', ctx.facts.session),
+    );
+    if (state?.value.handled_at != null) return ctx;
+    const last = (await lastMessagesFromTracker(deps.nc, ctx.facts.session, 4)) ?? ctx.facts.last_texts;
+    return { ...ctx, handoff: handoffPrompt(cfg.handoff_prompt, ctx.facts, last) };
+  }
+
+  async function evaluateSession(facts: SessionFacts, event?: EventRecord): Promise<void> {
+    let ctx = await contextFor(facts, event);
+    for (const rule of SESSION_RULES) {
+      const triggered = event === undefined ? rule.onTick : rule.events.includes(event.type);
+      if (!triggered) continue;
+      if (rule.name === 'restart_on_compaction') ctx = await withHandoff(ctx);
+      // Re-read between rules: an earlier rule may have blocked or retired the session.
+      const fresh = (await store.get<SessionFacts>(sessKey(facts.session)))?.value ?? ctx.facts;
+      await evaluate(rule, { ...ctx, facts: fresh });
+    }
+  }
+
+  async function onBudgetExceeded(event: EventRecord): Promise<void> {
+    for (const key of await store.keys(KeyPrefix.SESSION)) {
+      const facts = (await store.get<SessionFacts>(key))?.value;
+      if (!facts || facts.state === 'deleted' || !budgetConcerns(event, facts)) continue;
+      await evaluate(killOnCostRule as SessionRule<unknown>, await contextFor(facts, event));
+    }
+  }
+
+  async function onEvent(event: EventRecord): Promise<void> {
+    // Our own decisions come back through the stream: reacting to them could loop.
+    if (event.type === EventType.POLICY_ACTION) return;
+    if (event.type === EventType.NODE_ONLINE || event.type === EventType.NODE_OFFLINE) {
+      await store.mutate<NodeFacts, void>(nodeKey(event.node), (cur) => {
+        const next = applyNodeEvent(cur, event);
+        return next === undefined ? { result: undefined } : { value: next, result: undefined };
+      });
+      return;
+    }
+    if (event.type === EventType.NODE_SNAPSHOT) {
+      for (const snap of snapshotSessions(event)) {
+        await updateFacts(snap.session, (cur) => applySnapshotSession(cur, event, snap));
+      }
+      return;
+    }
+    if (event.type === EventType.COST_BUDGET_EXCEEDED && event.session === null) {
+      await onBudgetExceeded(event);
+      return;
+    }
+    if (event.session === null) return;
+    const facts = await updateFacts(event.session, (cur) => applyEvent(cur, event));
+    if (facts === undefined) return;
+    await evaluateSession(facts, event);
+  }
+
+  async function tick(): Promise<void> {
+    if (deps.overrides.isEnabled('node_offline')) {
+      for (const key of await store.keys(KeyPrefix.NODE)) {
+        const node = (await store.get<NodeFacts>(key))?.value;
+        if (!node || node.online) continue;
+        const psKey = keyOf(KeyPrefix.POLICY_STATE, nodeOfflineRule.name, idOfKey(key));
+        const verdict = await store.mutate<unknown, Verdict<unknown> | null>(psKey, (cur) => {
+          const v = nodeOfflineRule.decide(cur as never, { now: deps.now(), node, policies });
+          return v === null ? { result: null } : { value: v.state, result: v as Verdict<unknown> };
+        });
+        if (verdict?.effect) {
+          await execute(
+            nodeOfflineRule,
+            psKey,
+            { node: node.node, project: '', session: null },
+            verdict,
+            verdict.effect,
+          );
+        }
+      }
+    }
+    for (const key of await store.keys(KeyPrefix.SESSION)) {
+      const facts = (await store.get<SessionFacts>(key))?.value;
+      if (!facts || facts.state === 'deleted') continue;
+      try {
+        await evaluateSession(facts);
+      } catch (err) {
+        log.error({ err, session: facts.session }, 'policy evaluation failed');
+      }
+    }
+  }
+
+  return { onEvent, tick };
+}

@@ -1,0 +1,242 @@
+import {
+  type EventRecord,
+  EventType,
+  messageCompletedDataSchema,
+  messagePartDataSchema,
+  nodeSnapshotDataSchema,
+  permissionAskedDataSchema,
+  sessionErrorDataSchema,
+  sessionInfoDataSchema,
+  sessionRetryDataSchema,
+} from '@hal/protocol';
+
+/**
+ * What the policies know about one session, projected from the events this service consumes
+ * and kept in KV: the durable consumer is shared, so each instance sees only part of the
+ * events, and the projection must live where every instance (and the next start) reads it.
+ */
+export interface SessionFacts {
+  session: string;
+  node: string;
+  project: string;
+  state: 'starting' | 'running' | 'idle' | 'waiting_input' | 'deleted';
+  /** ms; start of the current idle period, null while not idle. */
+  idle_since: number | null;
+  /** ms; since when a permission or question has been pending. */
+  waiting_since: number | null;
+  pending: string[];
+  title: string | null;
+  /** The first user prompt. */
+  task: string | null;
+  /** The newest assistant texts (oldest first), for hand-off prompts. */
+  last_texts: string[];
+  cost_usd: number;
+  compactions: number;
+  /** Context size of the newest assistant message (input + cache + output tokens). */
+  context_tokens: number;
+  /** ms of recent errors (aborts excluded), newest last. */
+  error_times: number[];
+  last_error: string | null;
+  /** A provider usage/rate limit stopped the session; resume at `resume_at` (null: fallback). */
+  limit: { at: number; resume_at: number | null } | null;
+  /** A policy retired the session (restarted it, killed or paused it): no policy acts on it again. */
+  stopped_by: string | null;
+  /** ms; error_loop stopped interventions on the session until then. */
+  blocked_until: number | null;
+  updated_at: number;
+}
+
+export interface NodeFacts {
+  node: string;
+  online: boolean;
+  offline_since: number | null;
+}
+
+const MAX_ERRORS_KEPT = 100;
+const MAX_TEXTS_KEPT = 3;
+const TEXT_KEEP = 600;
+const TASK_KEEP = 4000;
+const LIMIT_PATTERN = /rate.?limit|usage.?limit|quota|too many requests|limit.*reset|overloaded/i;
+
+export function emptyFacts(event: EventRecord, session: string): SessionFacts {
+  return {
+    session,
+    node: event.node,
+    project: event.project,
+    state: 'starting',
+    idle_since: null,
+    waiting_since: null,
+    pending: [],
+    title: null,
+    task: null,
+    last_texts: [],
+    cost_usd: 0,
+    compactions: 0,
+    context_tokens: 0,
+    error_times: [],
+    last_error: null,
+    limit: null,
+    stopped_by: null,
+    blocked_until: null,
+    updated_at: 0,
+  };
+}
+
+function parseTime(iso: string | undefined): number | null {
+  if (iso === undefined) return null;
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? null : t;
+}
+
+/** True when an error or retry message says a provider limit stopped the work. */
+export function isLimitError(
+  kind: string | undefined,
+  message: string | undefined,
+  status?: number,
+): boolean {
+  return status === 429 || LIMIT_PATTERN.test(`${kind ?? ''} ${message ?? ''}`);
+}
+
+function becomeIdle(f: SessionFacts, at: number): void {
+  if (f.state !== 'idle' || f.idle_since === null) f.idle_since = at;
+  f.state = f.pending.length > 0 ? 'waiting_input' : 'idle';
+}
+
+/**
+ * Applies one event to a session's facts; returns undefined when the event changes nothing
+ * (so no KV write happens). Pure: the caller stores the result with compare-and-set.
+ */
+export function applyEvent(current: SessionFacts | undefined, event: EventRecord): SessionFacts | undefined {
+  if (event.session === null) return undefined;
+  const f: SessionFacts = current ? structuredClone(current) : emptyFacts(event, event.session);
+  const at = parseTime(event.time) ?? Date.now();
+  f.node = event.node;
+  if (event.project !== '') f.project = event.project;
+  const d = event.data;
+  switch (event.type) {
+    case EventType.SESSION_CREATED:
+    case EventType.SESSION_UPDATED: {
+      const info = sessionInfoDataSchema.safeParse(d);
+      if (info.success && info.data.title) f.title = info.data.title;
+      if (current === undefined) f.state = 'starting';
+      break;
+    }
+    case EventType.SESSION_BUSY:
+      f.state = 'running';
+      f.idle_since = null;
+      // Working again after the limit's reset: the limit is over.
+      if (f.limit !== null && at > (f.limit.resume_at ?? f.limit.at)) f.limit = null;
+      break;
+    case EventType.SESSION_IDLE:
+      becomeIdle(f, at);
+      break;
+    case EventType.SESSION_DELETED:
+      f.state = 'deleted';
+      f.idle_since = null;
+      break;
+    case EventType.SESSION_COMPACTED:
+      f.compactions += 1;
+      break;
+    case EventType.SESSION_RETRY: {
+      const r = sessionRetryDataSchema.safeParse(d);
+      if (!r.success || !isLimitError(undefined, r.data.message))
+        return current === undefined ? f : undefined;
+      f.limit = { at, resume_at: parseTime(r.data.next_at) };
+      break;
+    }
+    case EventType.SESSION_ERROR: {
+      const e = sessionErrorDataSchema.safeParse(d);
+      if (!e.success) return undefined;
+      // An abort is HAL or a person stopping the session, not the session failing.
+      if (e.data.kind === 'MessageAbortedError') return current === undefined ? f : undefined;
+      f.error_times = [...f.error_times, at].slice(-MAX_ERRORS_KEPT);
+      f.last_error = `${e.data.kind}${e.data.message ? `: ${e.data.message}` : ''}`;
+      if (isLimitError(e.data.kind, e.data.message, e.data.status_code) || e.data.reset_at !== undefined) {
+        f.limit = { at, resume_at: parseTime(e.data.reset_at) };
+      }
+      break;
+    }
+    case EventType.MESSAGE_COMPLETED: {
+      const m = messageCompletedDataSchema.safeParse(d);
+      if (!m.success) return undefined;
+      f.cost_usd += m.data.cost_usd;
+      const t = m.data.tokens;
+      f.context_tokens = t.input + t.cache_read + t.cache_write + t.output;
+      break;
+    }
+    case EventType.MESSAGE_PART: {
+      const p = messagePartDataSchema.safeParse(d);
+      if (!p.success || p.data.part_type !== 'text' || !p.data.text) return undefined;
+      if (p.data.role === 'user') {
+        if (f.task !== null) return undefined;
+        f.task = p.data.text.slice(0, TASK_KEEP);
+      } else {
+        f.last_texts = [...f.last_texts, p.data.text.slice(-TEXT_KEEP)].slice(-MAX_TEXTS_KEPT);
+      }
+      break;
+    }
+    case EventType.PERMISSION_ASKED:
+    case EventType.QUESTION_ASKED: {
+      const p = permissionAskedDataSchema.safeParse(d);
+      const id = p.success ? p.data.permission_id : String(d.question_id ?? d.id ?? event.id);
+      if (!f.pending.includes(id)) f.pending = [...f.pending, id];
+      f.waiting_since ??= at;
+      f.state = 'waiting_input';
+      break;
+    }
+    case EventType.PERMISSION_REPLIED:
+    case EventType.QUESTION_REPLIED: {
+      const id = String(d.permission_id ?? d.question_id ?? d.id ?? '');
+      f.pending = f.pending.filter((p) => p !== id);
+      if (f.pending.length === 0) {
+        f.waiting_since = null;
+        if (f.state === 'waiting_input') f.state = 'running';
+      }
+      break;
+    }
+    default:
+      return undefined;
+  }
+  f.updated_at = Math.max(f.updated_at, at);
+  return f;
+}
+
+/** A node snapshot (after an agent reconnects) sets each session's state as the agent sees it. */
+export function applySnapshotSession(
+  current: SessionFacts | undefined,
+  event: EventRecord,
+  snap: { session: string; project: string; state: string; title?: string | undefined },
+): SessionFacts | undefined {
+  const at = parseTime(event.time) ?? Date.now();
+  const f = current ? structuredClone(current) : emptyFacts(event, snap.session);
+  f.node = event.node;
+  f.project = snap.project;
+  if (snap.title) f.title = snap.title;
+  if (snap.state === 'idle') becomeIdle(f, at);
+  else if (snap.state === 'running' || snap.state === 'starting') {
+    f.state = 'running';
+    f.idle_since = null;
+  } else if (snap.state === 'killed' || snap.state === 'completed') {
+    f.state = 'deleted';
+  } else return current === undefined ? f : undefined;
+  f.updated_at = Math.max(f.updated_at, at);
+  return f;
+}
+
+export function snapshotSessions(event: EventRecord) {
+  const parsed = nodeSnapshotDataSchema.safeParse(event.data);
+  return parsed.success ? parsed.data.sessions : [];
+}
+
+export function applyNodeEvent(current: NodeFacts | undefined, event: EventRecord): NodeFacts | undefined {
+  const at = parseTime(event.time) ?? Date.now();
+  if (event.type === EventType.NODE_OFFLINE) {
+    if (current && !current.online) return undefined;
+    return { node: event.node, online: false, offline_since: at };
+  }
+  if (event.type === EventType.NODE_ONLINE) {
+    if (current?.online) return undefined;
+    return { node: event.node, online: true, offline_since: null };
+  }
+  return undefined;
+}

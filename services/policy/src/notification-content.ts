@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { type EventRecord, EventType, type Notification, type Severity } from '@hal/protocol';
+
+export type Content = Pick<Notification, 'kind' | 'title' | 'body' | 'fields' | 'actions' | 'severity'>;
+type Action = Notification['actions'][number];
+
+/** A uuid derived from a string: the same event and target always give the same notification id. */
+export function stableUuid(seed: string): string {
+  const h = createHash('sha256').update(seed).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((Number.parseInt(h[16] ?? '0', 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+function sessionAction(label: string, session: string, verb: 'resume' | 'restart' | 'kill'): Action {
+  return {
+    label,
+    command: { method: 'POST', path: `/api/v1/sessions/${encodeURIComponent(session)}/${verb}` },
+  };
+}
+
+function sessionActions(session: string | null): Action[] {
+  if (session === null) return [];
+  return [
+    sessionAction('Resume', session, 'resume'),
+    sessionAction('Restart', session, 'restart'),
+    sessionAction('Kill', session, 'kill'),
+  ];
+}
+
+/** What people read for one event: title, body, fields, and the API calls its buttons run. */
+export function contentOf(event: EventRecord, severity: Severity): Content {
+  const d = event.data;
+  const fields: Content['fields'] = [];
+  if (event.session !== null) fields.push({ name: 'Session', value: event.session });
+  fields.push({ name: 'Host', value: event.node });
+  if (event.project !== '') fields.push({ name: 'Project', value: event.project });
+  const base = { kind: event.type, severity, fields };
+  switch (event.type) {
+    case EventType.SESSION_ERROR:
+      return {
+        ...base,
+        title: `Session error: ${clip(str(d.kind) ?? 'unknown', 200)}`,
+        body: clip(str(d.message) ?? 'The session stopped with an error.', 4000),
+        actions: sessionActions(event.session),
+      };
+    case EventType.PERMISSION_ASKED: {
+      const id = str(d.permission_id);
+      const patterns = Array.isArray(d.patterns)
+        ? d.patterns.filter((p) => typeof p === 'string').join(', ')
+        : '';
+      const path = `/api/v1/sessions/${encodeURIComponent(event.session ?? '')}/permissions/${encodeURIComponent(id ?? '')}`;
+      return {
+        ...base,
+        title: clip(`Permission requested: ${str(d.title) ?? str(d.permission) ?? 'unknown'}`, 256),
+        body: clip(`${str(d.permission) ?? 'permission'}${patterns ? ` on ${patterns}` : ''}`, 4000),
+        actions:
+          id === undefined || event.session === null
+            ? []
+            : [
+                { label: 'Approve once', command: { method: 'POST', path, body: { response: 'once' } } },
+                { label: 'Always allow', command: { method: 'POST', path, body: { response: 'always' } } },
+                { label: 'Reject', command: { method: 'POST', path, body: { response: 'reject' } } },
+              ],
+      };
+    }
+    case EventType.QUESTION_ASKED:
+      return {
+        ...base,
+        title: 'Session is asking a question',
+        body: clip(str(d.question) ?? str(d.title) ?? 'The session waits for an answer.', 4000),
+        actions: [],
+      };
+    case EventType.NODE_OFFLINE:
+      return {
+        ...base,
+        title: `Node ${clip(event.node, 200)} offline`,
+        body: `Reason: ${str(d.reason) ?? 'unknown'}. Its sessions are unreachable until it reconnects.`,
+        actions: [],
+      };
+    case EventType.POLICY_ACTION: {
+      const policy = str(d.policy) ?? 'policy';
+      fields.push(
+        { name: 'Policy', value: policy },
+        { name: 'Decision', value: str(d.decision) ?? 'unknown' },
+      );
+      return {
+        ...base,
+        kind: `policy.${policy}`,
+        title: clip(str(d.alert) ?? `Policy ${policy}: ${str(d.decision) ?? 'decision'}`, 256),
+        body: clip(str(d.reason) ?? '', 4000),
+        actions: sessionActions(event.session),
+      };
+    }
+    default: {
+      const summary = Object.entries(d)
+        .filter(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+        .map(([k, v]) => `${k}: ${String(v)}`)
+        .join('\n');
+      return {
+        ...base,
+        title: clip(`${event.type}${event.session ? ` — ${event.session}` : ''}`, 256),
+        body: clip(summary === '' ? event.type : summary, 4000),
+        actions: [],
+      };
+    }
+  }
+}

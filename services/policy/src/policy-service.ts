@@ -1,0 +1,142 @@
+import { jetstreamClient, type NatsConnection, type Server } from '@hal/bus';
+import type { SupervisorConfig } from '@hal/config';
+import { type Clock, createHalMetrics, type Logger, type Registry, systemClock } from '@hal/observability';
+import type { EventRecord } from '@hal/protocol';
+import { createDecisionLog } from './decision-log.ts';
+import { createEngine } from './engine.ts';
+import { createEventConsumer } from './event-consumer.ts';
+import { createNotifier, type NotifierOptions } from './notifier.ts';
+import { createOverrides } from './overrides.ts';
+import { servePolicyQueries } from './queries.ts';
+import { openStateStore } from './state-store.ts';
+
+export interface PolicyDeps {
+  config: Pick<SupervisorConfig, 'policies' | 'routes' | 'webhooks'>;
+  nc: NatsConnection;
+  log: Logger;
+  registry: Registry;
+  clock?: Clock;
+  /** For `webhook#<name>` targets; tests pass one that records. */
+  fetch?: typeof globalThis.fetch;
+  /** How often tick-based rules and notification digests run. Default 5 s. */
+  tickMs?: number;
+  /** How long a command may take on the agent. Default 30 s. */
+  commandTimeoutMs?: number;
+  notify?: Partial<NotifierOptions>;
+}
+
+export interface PolicyService {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Runs one tick now (the timer calls the same); tests drive time through it and the clock. */
+  tick(): Promise<void>;
+}
+
+const DEFAULT_NOTIFY: NotifierOptions = {
+  collapseWindowMs: 60_000,
+  maxEventAgeMs: 10 * 60_000,
+  webhookBackoffMs: [500, 2_000, 8_000],
+};
+
+/**
+ * The policy engine and the notification router on one shared durable consumer. Streams must
+ * exist (`ensureStreams`) before start: the gateway or the supervisor creates them.
+ */
+export function createPolicy(deps: PolicyDeps): PolicyService {
+  const log = deps.log.child({ component: 'policy' });
+  const clock = deps.clock ?? systemClock;
+  const now = () => clock.now();
+  const metrics = createHalMetrics(deps.registry);
+  const js = jetstreamClient(deps.nc);
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> | undefined;
+  let parts:
+    | {
+        engine: ReturnType<typeof createEngine>;
+        notifier: ReturnType<typeof createNotifier>;
+        consumer: ReturnType<typeof createEventConsumer>;
+        overrides: ReturnType<typeof createOverrides>;
+        servers: Server[];
+      }
+    | undefined;
+
+  async function tick(): Promise<void> {
+    if (!parts) return;
+    // One tick at a time: a slow tick (many sessions, a slow agent) is not overlapped by the next.
+    if (ticking) return ticking;
+    const p = parts;
+    ticking = (async () => {
+      try {
+        await p.engine.tick();
+        await p.notifier.tick();
+      } catch (err) {
+        log.error({ err }, 'policy tick failed');
+      }
+    })().finally(() => {
+      ticking = undefined;
+    });
+    return ticking;
+  }
+
+  return {
+    tick,
+    async start() {
+      const store = await openStateStore(deps.nc);
+      const overrides = createOverrides({ store, policies: deps.config.policies, log });
+      await overrides.start();
+      const decisions = createDecisionLog({ js, store, log, metrics, now });
+      const engine = createEngine({
+        nc: deps.nc,
+        store,
+        decisions,
+        overrides,
+        policies: deps.config.policies,
+        log,
+        now,
+        commandTimeoutMs: deps.commandTimeoutMs ?? 30_000,
+      });
+      const notifier = createNotifier({
+        js,
+        store,
+        routes: deps.config.routes,
+        webhooks: deps.config.webhooks,
+        log,
+        metrics,
+        now,
+        fetch: deps.fetch ?? globalThis.fetch,
+        options: { ...DEFAULT_NOTIFY, ...deps.notify },
+      });
+      const handle = async (event: EventRecord) => {
+        // Notify first: people hear about an error even if a policy then fails on it.
+        await notifier.onEvent(event);
+        await engine.onEvent(event);
+      };
+      const consumer = createEventConsumer({ js, log, handle });
+      const servers = servePolicyQueries({
+        nc: deps.nc,
+        policies: deps.config.policies,
+        overrides,
+        decisions,
+        log,
+        now,
+      });
+      parts = { engine, notifier, consumer, overrides, servers };
+      await consumer.start();
+      timer = setInterval(() => void tick(), deps.tickMs ?? 5_000);
+      log.info('policy service started');
+    },
+    async stop() {
+      // Timer first, then the consumer: a tick or an event mid-shutdown would act on a closing connection.
+      if (timer) clearInterval(timer);
+      const p = parts;
+      parts = undefined;
+      await ticking;
+      if (!p) return;
+      await p.consumer.stop();
+      await Promise.all(p.servers.map((s) => s.stop()));
+      await p.overrides.stop();
+      await p.notifier.drain();
+      log.info('policy service stopped');
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import { ErrorCode, HalError, POLICY_KV_BUCKET } from '@hal/protocol';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+
+/** Key prefixes in the HAL_POLICY bucket; one prefix per kind of state. */
+export const KeyPrefix = {
+  SESSION: 'sess',
+  NODE: 'node',
+  POLICY_STATE: 'ps',
+  OVERRIDE: 'ovr',
+  ACTIONS: 'act',
+  NOTIFY: 'nt',
+} as const;
+
+/**
+ * KV keys allow only `[-/_=.A-Za-z0-9]`; ids come from hosts and users, so they are written as
+ * base64url, which keeps every id one literal token.
+ */
+export function keyOf(prefix: string, ...ids: string[]): string {
+  return [prefix, ...ids.map((id) => Buffer.from(id, 'utf8').toString('base64url') || '=')].join('.');
+}
+
+export function idOfKey(key: string, index = 1): string {
+  const token = key.split('.')[index] ?? '';
+  return token === '=' ? '' : Buffer.from(token, 'base64url').toString('utf8');
+}
+
+/** What a mutation decides: the value to store (with whatever it carries back), or nothing to change. */
+export type Mutation<T, R> = { value: T; result: R } | { value?: undefined; result: R };
+
+const CAS_ATTEMPTS = 8;
+
+export interface StateStore {
+  kv: KV;
+  get<T>(key: string): Promise<{ value: T; revision: number } | undefined>;
+  /**
+   * Read → decide → compare-and-set, retried on a lost race. The write IS the claim: when two
+   * instances decide to act on the same key, only one write succeeds, and the other re-decides
+   * on the state the winner stored (and finds there is nothing left to do).
+   */
+  mutate<T, R>(key: string, decide: (current: T | undefined) => Mutation<T, R>): Promise<R>;
+  keys(prefix: string): Promise<string[]>;
+  delete(key: string): Promise<void>;
+}
+
+export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
+  const kv = await new Kvm(nc).create(POLICY_KV_BUCKET, { history: 1 });
+
+  async function get<T>(key: string) {
+    const entry = await kv.get(key);
+    if (entry === null || entry.operation !== 'PUT' || entry.length === 0) return undefined;
+    return { value: entry.json<T>(), revision: entry.revision };
+  }
+
+  async function mutate<T, R>(key: string, decide: (current: T | undefined) => Mutation<T, R>): Promise<R> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await get<T>(key);
+      const outcome = decide(current?.value);
+      if (outcome.value === undefined) return outcome.result;
+      const data = JSON.stringify(outcome.value);
+      try {
+        if (current === undefined) await kv.create(key, data);
+        else await kv.update(key, data, current.revision);
+        return outcome.result;
+      } catch (err) {
+        if (!isLostRace(err)) throw err;
+      }
+    }
+    throw new HalError(
+      ErrorCode.CONFLICT,
+      `policy state "${key}" kept changing under ${CAS_ATTEMPTS} attempts to update it`,
+    );
+  }
+
+  async function keys(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await kv.keys(`${prefix}.>`)) out.push(k);
+    return out;
+  }
+
+  return {
+    kv,
+    get,
+    mutate,
+    keys,
+    async delete(key) {
+      await kv.delete(key);
+    },
+  };
+}
+
+function isLostRace(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) {
+    return (
+      err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+    );
+  }
+  // kv.create on a live key rejects with the first publish error, which is the same API error;
+  // anything else (timeouts, closed connection) is a real failure.
+  return false;
+}
