@@ -32,6 +32,26 @@ export {
   unwrapReply,
 } from './commands.ts';
 export {
+  type BudgetView,
+  budgetStateSchema,
+  budgetViewSchema,
+  CostGroupBy,
+  CostPeriod,
+  CostQuery,
+  type CostReport,
+  type CostReportRequest,
+  type CostRow,
+  costQuerySchemas,
+  costReportRequestSchema,
+  costReportSchema,
+  costRowSchema,
+  MAX_REPORT_DAYS,
+  type ProviderStatus,
+  providerStatusSchema,
+  reconciliationSchema,
+  UNATTRIBUTED_PROJECT,
+} from './cost-queries.ts';
+export {
   ackPayloadSchema,
   commandPayloadSchema,
   commandResultPayloadSchema,

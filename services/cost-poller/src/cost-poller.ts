@@ -1,0 +1,144 @@
+import { join } from 'node:path';
+import { ensureStreams, jetstreamClient, type NatsConnection } from '@hal/bus';
+import type { CostConfig } from '@hal/config';
+import { dbReadinessCheck, type HalDatabase, openDatabase } from '@hal/db';
+import {
+  type Clock,
+  createHalMetrics,
+  type Logger,
+  type Readiness,
+  type Registry,
+  systemClock,
+} from '@hal/observability';
+import { type BillingPoller, createBillingPoller } from './billing-poller.ts';
+import { type Budgets, createBudgets } from './budgets.ts';
+import { type CostStore, createCostStore } from './cost-store.ts';
+import { migrationsFolder } from './migrations.ts';
+import { createProjectMapper } from './project-mapping.ts';
+import type { FetchFn, RetryPolicy, SleepFn } from './providers/provider-http.ts';
+import { createCostQueries } from './queries.ts';
+import { buildReport } from './report.ts';
+import * as schema from './schema.ts';
+import { createSessionSpend, type SessionSpend } from './session-spend.ts';
+
+const BUDGET_TICK_MS = 60_000;
+
+/** The part of the supervisor config the cost service reads. */
+export interface CostPollerConfig {
+  data_dir: string;
+  cost: CostConfig;
+}
+
+export interface CostPollerDeps {
+  config: CostPollerConfig;
+  nc: NatsConnection;
+  log: Logger;
+  registry: Registry;
+  readiness?: Readiness;
+  clock?: Clock;
+  fetch?: FetchFn;
+  /** Waits between provider retries; tests pass one that records and returns at once. */
+  sleep?: SleepFn;
+  retry?: RetryPolicy;
+  /** Durable consumer name; default `hal-cost`. Each cost database needs its own. */
+  consumerName?: string;
+}
+
+export interface CostPoller {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Polls every configured provider now (also runs on its timer). */
+  pollNow(): Promise<void>;
+  /** Re-evaluates budgets now and resolves when their events are published. */
+  evaluateBudgets(): Promise<void>;
+}
+
+const realSleep: SleepFn = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function createCostPoller(deps: CostPollerDeps): CostPoller {
+  const log = deps.log.child({ component: 'cost-poller' });
+  const clock = deps.clock ?? systemClock;
+  const metrics = createHalMetrics(deps.registry);
+  const cost = deps.config.cost;
+  const projectOf = createProjectMapper(cost.projects);
+  let database: HalDatabase<typeof schema> | undefined;
+  let store: CostStore | undefined;
+  let billing: BillingPoller | undefined;
+  let spend: SessionSpend | undefined;
+  let budgets: Budgets | undefined;
+  let queries: ReturnType<typeof createCostQueries> | undefined;
+  let tick: NodeJS.Timeout | undefined;
+
+  function providersCheck() {
+    if (store === undefined) return { ok: false, detail: 'not started' };
+    const degraded = store.providerStatuses().filter((s) => s.state === 'degraded');
+    // A provider that refuses its key costs us billed figures, not the service: degraded, still ready.
+    return degraded.length === 0
+      ? { ok: true }
+      : { ok: true, detail: `degraded: ${degraded.map((s) => s.reason ?? s.provider).join('; ')}` };
+  }
+
+  return {
+    async start() {
+      database = openDatabase({ file: join(deps.config.data_dir, 'cost.db'), migrationsFolder, schema, log });
+      const st = createCostStore(database.sqlite);
+      store = st;
+      await ensureStreams(deps.nc);
+      const js = jetstreamClient(deps.nc);
+      const bud = createBudgets({ config: cost, store: st, js, log, clock });
+      budgets = bud;
+      billing = createBillingPoller({
+        config: cost,
+        store: st,
+        log,
+        clock,
+        fetch: deps.fetch ?? fetch,
+        sleep: deps.sleep ?? realSleep,
+        projectOf,
+        metrics,
+        ...(deps.retry === undefined ? {} : { retry: deps.retry }),
+        onCycle: () => void bud.evaluate(),
+      });
+      const configured = billing.providers();
+      queries = createCostQueries({
+        nc: deps.nc,
+        log,
+        budgets: bud,
+        report: (req) => buildReport(req, { store: st, clock, projectOf, configuredProviders: configured }),
+      });
+      spend = createSessionSpend({
+        js,
+        store: st,
+        rates: cost.model_rates,
+        log,
+        durableName: deps.consumerName ?? 'hal-cost',
+        onApplied: () => void bud.evaluate(),
+      });
+      deps.readiness?.register('db.cost', dbReadinessCheck(database));
+      deps.readiness?.register('cost.providers', providersCheck);
+      await queries.start();
+      await spend.start();
+      await billing.start();
+      // Forecasts move with time alone, and periods roll over at midnight UTC.
+      tick = setInterval(() => void bud.evaluate(), BUDGET_TICK_MS);
+      tick.unref();
+      log.info({ providers: configured, budgets: cost.budgets.length }, 'cost poller started');
+    },
+    async stop() {
+      // Stop every writer before closing the DB: a poll or batch mid-shutdown would hit a closed handle.
+      clearInterval(tick);
+      await billing?.stop();
+      await spend?.stop();
+      await queries?.stop();
+      await budgets?.evaluate();
+      deps.readiness?.unregister('db.cost');
+      deps.readiness?.unregister('cost.providers');
+      database?.close();
+      database = undefined;
+      store = undefined;
+      log.info('cost poller stopped');
+    },
+    pollNow: () => billing?.pollOnce() ?? Promise.resolve(),
+    evaluateBudgets: () => budgets?.evaluate() ?? Promise.resolve(),
+  };
+}
