@@ -17,4 +17,23 @@ export {
 export type { FakeFailure, FakeProviderBase, RecordedProviderRequest } from './fake-provider-server.ts';
 export { NATS_NOT_FOUND_MESSAGE, type NatsServer, type StartNatsOptions, startNats } from './nats.ts';
 export { freePort } from './net.ts';
+export {
+  type OpencodeProject,
+  type OpencodeServer,
+  opencodeProjectConfig,
+  type StartOpencodeOptions,
+  startOpencode,
+} from './opencode.ts';
+export {
+  type ChatBody,
+  type ChatMessage,
+  type LlmError,
+  type LlmStep,
+  type LlmUsage,
+  type RecordedLlmRequest,
+  type ScriptedLlm,
+  type StartScriptedLlmOptions,
+  startScriptedLlm,
+} from './scripted-llm.ts';
+export { collectSse, parseSse, type SseCollector, type SseMessage } from './sse.ts';
 export { type WaitForOptions, waitFor } from './wait-for.ts';
