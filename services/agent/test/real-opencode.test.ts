@@ -1,0 +1,247 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { createLogger } from '@hal/observability';
+import type { EventRecord } from '@hal/protocol';
+import { type ScriptedLlm, startScriptedLlm, waitFor } from '@hal/testkit';
+import { type Agent, createAgent } from '../src/index.ts';
+import { type CuttingProxy, startCuttingProxy } from './cutting-proxy.ts';
+import { type GatewayPeer, startGatewayPeer } from './gateway-peer.ts';
+import { type RealOpencode, startRealOpencode } from './opencode-server.ts';
+
+// One real opencode for the whole file (it needs ~800 MB), one agent in front of it through a
+// cuttable proxy, and a minimal gateway peer recording what the agent sends.
+const log = createLogger({ service: 'agent', level: 'silent' });
+const actor = { kind: 'user', id: 'tester' };
+let llm: ScriptedLlm;
+let opencode: RealOpencode;
+let proxy: CuttingProxy;
+let peer: GatewayPeer;
+let agent: Agent;
+let dataDir: string;
+let commandSeq = 0;
+
+before(async () => {
+  llm = await startScriptedLlm({ titleText: 'Scripted title' });
+  opencode = await startRealOpencode({ llmUrl: llm.url, projects: ['alpha'] });
+  proxy = await startCuttingProxy(opencode.url);
+  peer = await startGatewayPeer();
+  dataDir = mkdtempSync(join(tmpdir(), 'hal-agent-real-'));
+  agent = createAgent({
+    config: {
+      node_id: 'node-a',
+      supervisor_url: peer.url,
+      auth_token: 'agent-token-0123456789abcdef',
+      opencode_port: opencode.port,
+      opencode: { url: proxy.url, manage: false, binary: 'opencode' },
+      projects: opencode.projects,
+      data_dir: dataDir,
+      heartbeat_interval_sec: 30,
+      spool: { max_bytes: 50_000_000 },
+      reconnect: { initial_ms: 50, max_ms: 500 },
+      command_timeout_ms: 20_000,
+    },
+    log,
+    sseBackoff: { initialMs: 100, maxMs: 300 },
+  });
+  await agent.start();
+  await waitFor(() => agent.connection()?.ready(), { timeoutMs: 10_000 });
+});
+
+after(async () => {
+  await agent?.stop();
+  await peer?.stop();
+  await proxy?.stop();
+  await opencode?.stop();
+  await llm?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function command(cmd: Record<string, unknown>, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+  const id = `cmd-${++commandSeq}`;
+  peer.sendCommand({ command_id: id, command: cmd, actor, timeout_ms: timeoutMs });
+  return peer.result(id, timeoutMs + 1000);
+}
+
+const ofSession = (session: string) => peer.events.filter((e) => e.session === session);
+const typesOf = (events: EventRecord[]) => events.map((e) => e.type);
+
+test('real opencode - start with a prompt: created, busy, message.completed with the scripted tokens, idle, in order', async () => {
+  llm.script({
+    text: 'Hello from the fake LLM.',
+    usage: { prompt_tokens: 1234, completion_tokens: 56, prompt_tokens_details: { cached_tokens: 200 } },
+  });
+  const r = await command({ type: 'start', project: 'alpha', prompt: 'first prompt', title: 'exp' });
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const session = String((r.data as { session: string }).session);
+  assert.match(session, /^ses_/);
+  await waitFor(
+    () =>
+      typesOf(ofSession(session)).includes('session.idle') &&
+      ofSession(session).some((e) => e.type === 'message.completed'),
+    {
+      timeoutMs: 20_000,
+      message: 'the turn finishes',
+    },
+  );
+  const events = ofSession(session);
+  const types = typesOf(events);
+  const at = (t: string) => types.indexOf(t);
+  assert.ok(at('session.created') >= 0 && at('session.created') < at('session.busy'), types.join(','));
+  assert.ok(at('session.busy') < at('message.completed'), types.join(','));
+  assert.ok(at('message.completed') < types.lastIndexOf('session.idle'), types.join(','));
+  const completed = events.filter((e) => e.type === 'message.completed');
+  assert.equal(completed.length, 1, 'message.completed goes out once per assistant message');
+  assert.deepEqual(completed[0]?.data.tokens, {
+    input: 1034,
+    output: 56,
+    reasoning: 0,
+    cache_read: 200,
+    cache_write: 0,
+  });
+  assert.equal(completed[0]?.data.model, 'fake-model');
+  assert.equal(completed[0]?.data.provider, 'fake');
+  assert.equal(completed[0]?.project, 'alpha');
+  assert.equal(completed[0]?.node, 'node-a');
+  assert.equal(completed[0]?.refs?.session_id, session);
+  assert.match(String(completed[0]?.refs?.message_id), /^msg_/);
+  const seqs = peer.events.map((e) => e.seq);
+  assert.deepEqual(
+    seqs,
+    [...seqs].sort((a, b) => a - b),
+    'events reach the peer in seq order',
+  );
+  const part = events.find((e) => e.type === 'message.part' && e.data.role === 'assistant');
+  assert.equal(part?.data.text, 'Hello from the fake LLM.');
+
+  const logs = await command({ type: 'logs', session });
+  const entries = (logs.data as { entries: Array<Record<string, unknown>> }).entries;
+  assert.deepEqual(
+    entries.filter((e) => e.kind === 'text').map((e) => [e.role, e.text]),
+    [
+      ['user', 'first prompt'],
+      ['assistant', 'Hello from the fake LLM.'],
+    ],
+  );
+  const status = await command({ type: 'status', session });
+  assert.equal((status.data as { state: string }).state, 'idle');
+});
+
+test('real opencode - kill aborts a busy session; unknown sessions answer SESSION_NOT_FOUND', async () => {
+  llm.script({ text: 'slow answer', delayMs: 8000 });
+  const r = await command({ type: 'start', project: 'alpha', prompt: 'take your time' });
+  const session = String((r.data as { session: string }).session);
+  await waitFor(() => typesOf(ofSession(session)).includes('session.busy'), { timeoutMs: 10_000 });
+  const k = await command({ type: 'kill', session });
+  assert.deepEqual(k, { command_id: k.command_id, ok: true, data: { session, aborted: true } });
+  await waitFor(() => ofSession(session).find((e) => e.type === 'session.error'), { timeoutMs: 10_000 });
+  const err = ofSession(session).find((e) => e.type === 'session.error');
+  assert.equal(err?.data.kind, 'MessageAbortedError');
+  await waitFor(() => typesOf(ofSession(session)).includes('session.idle'), { timeoutMs: 10_000 });
+
+  for (const cmd of [
+    { type: 'kill', session: 'ses_nope' },
+    { type: 'inject', session: 'ses_nope', prompt: 'hi' },
+  ]) {
+    const nf = await command(cmd);
+    assert.equal(nf.ok, false);
+    assert.deepEqual((nf.error as { code: string; message: string }).code, 'SESSION_NOT_FOUND');
+    assert.equal((nf.error as { message: string }).message, 'session "ses_nope" not found on this node');
+  }
+});
+
+test('real opencode - permission asked reaches the peer and the permission command answers it', async () => {
+  llm.script(
+    { toolCall: { name: 'bash', arguments: { command: 'echo hi > out.txt', description: 'write a file' } } },
+    { text: 'Wrote the file.' },
+  );
+  const r = await command({ type: 'start', project: 'alpha', prompt: 'write out.txt' });
+  const session = String((r.data as { session: string }).session);
+  const asked = await waitFor(() => ofSession(session).find((e) => e.type === 'permission.asked'), {
+    timeoutMs: 15_000,
+  });
+  assert.equal(asked.data.permission, 'bash');
+  assert.deepEqual(asked.data.patterns, ['echo hi > out.txt']);
+  const permissionId = String(asked.data.permission_id);
+  assert.equal(asked.refs?.permission_id, permissionId);
+  const status = await command({ type: 'status', session });
+  assert.equal((status.data as { state: string }).state, 'waiting_input');
+
+  const bad = await command({ type: 'permission', session, permission_id: 'per_nope', response: 'once' });
+  assert.equal((bad.error as { code: string }).code, 'PERMISSION_NOT_FOUND');
+  const ok = await command({ type: 'permission', session, permission_id: permissionId, response: 'once' });
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+  const replied = await waitFor(() => ofSession(session).find((e) => e.type === 'permission.replied'), {
+    timeoutMs: 10_000,
+  });
+  assert.deepEqual(replied.data, { permission_id: permissionId, response: 'once' });
+  await waitFor(
+    () =>
+      ofSession(session).find(
+        (e) => e.type === 'message.part' && e.data.part_type === 'tool' && e.data.tool_status === 'completed',
+      ),
+    {
+      timeoutMs: 15_000,
+      message: 'the tool ran after the reply',
+    },
+  );
+  await waitFor(() => ofSession(session).filter((e) => e.type === 'message.completed').length === 2, {
+    timeoutMs: 15_000,
+  });
+});
+
+test('real opencode - restart aborts and seeds a new session with a hand-off naming the old one and its task', async () => {
+  llm.script({ text: 'first turn' });
+  const r = await command({
+    type: 'start',
+    project: 'alpha',
+    prompt: 'Refactor the parser',
+    title: 'parser work',
+  });
+  const old = String((r.data as { session: string }).session);
+  await waitFor(() => ofSession(old).some((e) => e.type === 'message.completed'), { timeoutMs: 15_000 });
+  llm.script({ text: 'picking up' });
+  const re = await command({ type: 'restart', session: old });
+  assert.equal(re.ok, true, JSON.stringify(re));
+  const fresh = String((re.data as { session: string }).session);
+  assert.notEqual(fresh, old);
+  const req = await waitFor(() => llm.chatRequests(old).at(-1), {
+    timeoutMs: 15_000,
+    message: 'the hand-off prompt reached the LLM',
+  });
+  assert.match(req.lastUserText, new RegExp(`continues session ${old} \\("parser work"\\)`));
+  assert.match(req.lastUserText, /Refactor the parser/);
+});
+
+test('real opencode - an SSE drop is recovered: re-subscribe, and reconcile emits what happened meanwhile', async () => {
+  proxy.cut();
+  await waitFor(() => peer.events.find((e) => e.type === 'agent.opencode_down'), { timeoutMs: 10_000 });
+  // Created directly on opencode while the agent cannot see its stream.
+  const res = await fetch(
+    `${opencode.url}/session?directory=${encodeURIComponent(opencode.projects[0]?.directory ?? '')}`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'made while cut' }),
+    },
+  );
+  const created = (await res.json()) as { id: string };
+  proxy.restore();
+  const ev = await waitFor(() => ofSession(created.id).find((e) => e.type === 'session.created'), {
+    timeoutMs: 10_000,
+    message: 'reconcile reports the session created during the cut',
+  });
+  assert.equal(ev.data.reconciled, true);
+  assert.equal(ev.data.title, 'made while cut');
+  assert.equal(ev.refs?.type, 'reconcile');
+  assert.ok(peer.events.find((e) => e.type === 'agent.opencode_up'));
+  // And the live stream works again.
+  llm.script({ text: 'after the cut' });
+  const r = await command({ type: 'inject', session: created.id, prompt: 'hello again' });
+  assert.equal(r.ok, true, JSON.stringify(r));
+  await waitFor(() => ofSession(created.id).some((e) => e.type === 'message.completed'), {
+    timeoutMs: 15_000,
+  });
+});
