@@ -88,6 +88,10 @@ export function createEngine(deps: EngineDeps): Engine {
       return;
     }
     const alert = effect.alert ? { severity: effect.alert.severity, alert: effect.alert.title } : {};
+    const blockUntil = effect.blockUntil;
+    if (blockUntil !== undefined && target.session !== null) {
+      await updateFacts(target.session, (f) => (f ? { ...f, blocked_until: blockUntil } : undefined));
+    }
     if (!effect.command) {
       await deps.decisions.record(target, {
         ...base,

@@ -84,6 +84,7 @@ export const errorLoopRule: SessionRule<ErrorLoopState> = {
         decision: 'acted',
         reason: `${recent.length} errors within ${cfg.window_seconds} s (limit ${cfg.errors}); policies stop intervening until ${new Date(until).toISOString()}. Last: ${f.last_error ?? 'unknown'}`,
         alert: { title: 'Session is in an error loop', severity: Severity.CRITICAL },
+        blockUntil: until,
       },
     };
   },

@@ -11,6 +11,8 @@ export interface Effect {
   alert?: { title: string; severity: Severity };
   /** The command ends the session's supervision (restart, kill): mark it so no policy acts again. */
   retire?: string;
+  /** Stop every policy's interventions on the session until then (ms). */
+  blockUntil?: number;
 }
 
 /**
