@@ -62,7 +62,8 @@ const COST_GROUPS = ['workspace_id', 'description'] as const;
 export async function startFakeAnthropic(opts: StartFakeAnthropicOptions = {}): Promise<FakeAnthropic> {
   const adminKey = opts.adminKey ?? 'sk-ant-admin01-test';
   const now = opts.now ?? Date.now;
-  let data: FakeAnthropicData = opts.data ?? { usage: [], cost: [] };
+  // Copied: revise() must never reach back into the caller's fixture.
+  let data: FakeAnthropicData = { usage: [...(opts.data?.usage ?? [])], cost: [...(opts.data?.cost ?? [])] };
   const extra = (o: Record<string, unknown>) =>
     opts.extraFields === true ? { ...o, future_field: { x: 1 } } : o;
 
@@ -168,9 +169,10 @@ export async function startFakeAnthropic(opts: StartFakeAnthropicOptions = {}): 
         (b) => b.results,
       );
       const first = results[0];
-      if (first === undefined) return;
+      if (first === undefined) return false;
       if ('amount' in first) first.amount = kind === 'negative' ? '-150.00' : 'twelve';
       else first.output_tokens = kind === 'negative' ? -5 : 'many';
+      return true;
     },
   });
 

@@ -55,7 +55,8 @@ const COST_GROUPS = ['project_id', 'line_item'] as const;
 export async function startFakeOpenAI(opts: StartFakeOpenAIOptions = {}): Promise<FakeOpenAI> {
   const adminKey = opts.adminKey ?? 'sk-admin-test';
   const now = opts.now ?? Date.now;
-  let data: FakeOpenAIData = opts.data ?? { usage: [], cost: [] };
+  // Copied: revise() must never reach back into the caller's fixture.
+  let data: FakeOpenAIData = { usage: [...(opts.data?.usage ?? [])], cost: [...(opts.data?.cost ?? [])] };
   const extra = (o: Record<string, unknown>) =>
     opts.extraFields === true ? { ...o, future_field: [1, 2] } : o;
 
@@ -166,12 +167,13 @@ export async function startFakeOpenAI(opts: StartFakeOpenAIOptions = {}): Promis
         (b) => b.results,
       );
       const first = results[0];
-      if (first === undefined) return;
+      if (first === undefined) return false;
       if ('amount' in first) {
         (first.amount as Record<string, unknown>).value = kind === 'negative' ? -1.5 : 'twelve';
       } else {
         first.output_tokens = kind === 'negative' ? -5 : 'many';
       }
+      return true;
     },
   });
 

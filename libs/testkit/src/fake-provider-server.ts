@@ -19,8 +19,11 @@ export interface RecordedProviderRequest {
 export interface FakeProviderBase {
   url: string;
   requests: RecordedProviderRequest[];
-  /** The next `n` requests fail this way; `retryAfter` is sent as the `retry-after` header of a 429. */
-  failNext(kind: FakeFailure, n?: number, retryAfter?: string): void;
+  /**
+   * The next `n` requests fail this way; `retryAfter` is sent as the `retry-after` header of a 429.
+   * With `path`, only requests to that path count (to break a cycle mid-way, after other pages).
+   */
+  failNext(kind: FakeFailure, n?: number, retryAfter?: string, path?: string): void;
   stop(): Promise<void>;
 }
 
@@ -36,13 +39,14 @@ export interface FakeServerSpec {
   errorBody(status: number, message: string): unknown;
   /** Answers a path; undefined = 404. */
   handle(path: string, query: URLSearchParams, headers: IncomingHttpHeaders): Answer | undefined;
-  /** Breaks the first amount of a good answer (for 'negative' / 'non_numeric'). */
-  corrupt(body: unknown, kind: 'negative' | 'non_numeric'): void;
+  /** Breaks the first amount of a good answer (for 'negative' / 'non_numeric'); false when it holds none. */
+  corrupt(body: unknown, kind: 'negative' | 'non_numeric'): boolean;
 }
 
 export async function startFakeProviderServer(spec: FakeServerSpec): Promise<FakeProviderBase> {
   const requests: RecordedProviderRequest[] = [];
-  const failures: Array<{ kind: FakeFailure; retryAfter?: string | undefined }> = [];
+  const failures: Array<{ kind: FakeFailure; retryAfter?: string | undefined; path?: string | undefined }> =
+    [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake');
     const record: RecordedProviderRequest = {
@@ -66,7 +70,8 @@ export async function startFakeProviderServer(spec: FakeServerSpec): Promise<Fak
       send(401, JSON.stringify(spec.unauthorizedBody));
       return;
     }
-    const failure = failures.shift();
+    const at = failures.findIndex((f) => f.path === undefined || f.path === url.pathname);
+    const failure = at === -1 ? undefined : failures.splice(at, 1)[0];
     if (failure?.kind === '401') return send(401, JSON.stringify(spec.unauthorizedBody));
     if (failure?.kind === '429') {
       const extra: Record<string, string> =
@@ -80,8 +85,13 @@ export async function startFakeProviderServer(spec: FakeServerSpec): Promise<Fak
     }
     const answer = spec.handle(url.pathname, url.searchParams, req.headers);
     if (answer === undefined) return send(404, JSON.stringify(spec.errorBody(404, 'not found')));
-    if (failure?.kind === 'negative' || failure?.kind === 'non_numeric')
-      spec.corrupt(answer.body, failure.kind);
+    if (
+      (failure?.kind === 'negative' || failure?.kind === 'non_numeric') &&
+      !spec.corrupt(answer.body, failure.kind)
+    ) {
+      // Nothing to break on this page (empty buckets): the failure waits for a page with results.
+      failures.splice(at, 0, failure);
+    }
     const text = JSON.stringify(answer.body);
     send(
       answer.status,
@@ -94,8 +104,8 @@ export async function startFakeProviderServer(spec: FakeServerSpec): Promise<Fak
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    failNext(kind, n = 1, retryAfter) {
-      for (let i = 0; i < n; i++) failures.push({ kind, retryAfter });
+    failNext(kind, n = 1, retryAfter, path) {
+      for (let i = 0; i < n; i++) failures.push({ kind, retryAfter, path });
     },
     stop: () =>
       new Promise<void>((resolve) => {
