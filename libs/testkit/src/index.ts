@@ -14,6 +14,16 @@ export {
   type StartFakeOpenAIOptions,
   startFakeOpenAI,
 } from './fake-openai.ts';
+export {
+  type FakeOcEvent,
+  type FakeOcMessage,
+  type FakeOcPermission,
+  type FakeOcSession,
+  type FakeOcTokens,
+  type FakeOpencode,
+  type StartFakeOpencodeOptions,
+  startFakeOpencode,
+} from './fake-opencode.ts';
 export type { FakeFailure, FakeProviderBase, RecordedProviderRequest } from './fake-provider-server.ts';
 export { NATS_NOT_FOUND_MESSAGE, type NatsServer, type StartNatsOptions, startNats } from './nats.ts';
 export { freePort } from './net.ts';
