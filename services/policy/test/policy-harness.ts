@@ -230,3 +230,10 @@ export async function auditRecords(bus: Bus) {
     (m) => m.data as { actor: { kind: string; id: string }; action: string },
   );
 }
+
+/** Publishes many events concurrently (a flood), in chunks to keep the client's buffers small. */
+export async function publishMany(bus: Bus, events: Array<Parameters<typeof emit>[1]>): Promise<void> {
+  for (let i = 0; i < events.length; i += 100) {
+    await Promise.all(events.slice(i, i + 100).map((e) => emit(bus, e)));
+  }
+}
