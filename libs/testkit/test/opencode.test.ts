@@ -67,6 +67,17 @@ test('opencode - a real opencode serve runs a prompt against the scripted LLM', 
     data: { message: 'Session not found: ses_nope' },
   });
 
+  // crash and restart on the same port and HOME: the session survives (opencode keeps it in SQLite)
+  const firstPid = oc.pid;
+  oc.kill('SIGKILL');
+  await oc.restart();
+  assert.notEqual(oc.pid, firstPid);
+  const listed = (await (await fetch(`${oc.url}/session?directory=${dir}`)).json()) as Array<{ id: string }>;
+  assert.deepEqual(
+    listed.map((s) => s.id),
+    [session.id],
+  );
+
   const pid = oc.pid;
   const home = oc.home;
   await oc.stop();
