@@ -98,7 +98,9 @@ test('budgets - $1.00 project budget with $0.85 then $1.10 gives one warning and
   const js = jetstreamClient(nc);
   const seen: EventRecord[] = [];
   const sub = nc.subscribe(subjects.eventFilter({ type: 'cost.>' }), {
-    callback: (_e, m) => seen.push(m.json<EventRecord>()),
+    callback: (_e, m) => {
+      seen.push(m.json<EventRecord>());
+    },
   });
   t.after(() => sub.unsubscribe());
   await publishEvent(js, completed('node-a', 's1', 'm1', 'x', { input: 1, output: 1 }, 0.85));
