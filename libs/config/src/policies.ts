@@ -102,7 +102,12 @@ export const ROUTE_TARGET_PATTERN = /^(discord|webhook)#([A-Za-z0-9_-]+)$/;
 
 export const routeRuleSchema = z.strictObject({
   /** A glob on the event type: `session.error`, `cost.*`, `*`. */
-  match: z.string().min(1),
+  match: z
+    .string()
+    .regex(
+      /^(?:[a-z0-9_]+|\*)(?:\.(?:[a-z0-9_]+|\*))*$/,
+      'must be an event type or a glob on one, like "session.error", "cost.*" or "*"',
+    ),
   where: z
     .strictObject({
       node: z.string().min(1).optional(),
