@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { serve } from '@hal/bus';
+import { type PolicyView, policyQuerySchemas, QueueGroup, subjects } from '@hal/protocol';
+import { bearer, log, startApiFixture, TOKENS } from './api-stand-ins.ts';
+
+const view = (enabled: boolean, source: 'config' | 'override'): PolicyView => ({
+  name: 'resume_on_idle',
+  enabled,
+  enabled_source: source,
+  dry_run: false,
+  config: { idle_threshold_seconds: 300 },
+  recent_actions: [],
+});
+
+test('api policies - list for viewers, enable/disable for admins only, audited; 503 without the service', async (t) => {
+  const fx = await startApiFixture();
+  t.after(() => fx.stop());
+  const app = fx.api.app;
+  const none = await app.inject({ method: 'GET', url: '/api/v1/policies', headers: bearer(TOKENS.viewer) });
+  assert.equal(none.statusCode, 503);
+  assert.deepEqual(none.json(), {
+    error: { code: 'UNAVAILABLE', message: 'the policy service is not running (no answer on hal.q.policy)' },
+  });
+
+  // A stand-in for the policy service (services never import each other, even in tests).
+  const toggled: Array<{ name: string }> = [];
+  const servers = [
+    serve(fx.nc, {
+      subject: subjects.policyQuery('list'),
+      queue: QueueGroup.POLICY,
+      schema: policyQuerySchemas.list.request,
+      log,
+      handler: async () => ({ policies: [view(true, 'config')] }),
+    }),
+    serve(fx.nc, {
+      subject: subjects.policyQuery('disable'),
+      queue: QueueGroup.POLICY,
+      schema: policyQuerySchemas.disable.request,
+      log,
+      handler: async (body) => {
+        toggled.push(body);
+        return view(false, 'override');
+      },
+    }),
+  ];
+  t.after(() => Promise.all(servers.map((s) => s.stop())));
+
+  const list = await app.inject({ method: 'GET', url: '/api/v1/policies', headers: bearer(TOKENS.viewer) });
+  assert.equal(list.statusCode, 200);
+  assert.deepEqual(list.json().data, [view(true, 'config')]);
+  assert.equal(list.json().meta.count, 1);
+
+  const refused = await app.inject({
+    method: 'POST',
+    url: '/api/v1/policies/resume_on_idle/disable',
+    headers: bearer(TOKENS.operator),
+  });
+  assert.equal(refused.statusCode, 403);
+  assert.deepEqual(toggled, []);
+
+  const done = await app.inject({
+    method: 'POST',
+    url: '/api/v1/policies/resume_on_idle/disable',
+    headers: bearer(TOKENS.admin),
+  });
+  assert.equal(done.statusCode, 200);
+  assert.deepEqual(done.json().data, view(false, 'override'));
+  assert.equal(toggled.length, 1);
+  assert.equal(toggled[0]?.name, 'resume_on_idle');
+
+  const audit = await app.inject({ method: 'GET', url: '/api/v1/audit', headers: bearer(TOKENS.admin) });
+  const actions = (audit.json().data as Array<{ action: string; target: Record<string, string> }>).filter(
+    (r) => r.action.startsWith('policy.'),
+  );
+  assert.deepEqual(
+    actions.map((r) => [r.action, r.target.policy]),
+    [['policy.disable', 'resume_on_idle']],
+  );
+});
