@@ -14,6 +14,7 @@ import { auditRoutes } from './api/routes/audit.ts';
 import { eventRoutes } from './api/routes/events.ts';
 import { nodeRoutes } from './api/routes/nodes.ts';
 import { openApiRoute } from './api/routes/openapi.ts';
+import { policyRoutes } from './api/routes/policies.ts';
 import { sessionRoutes } from './api/routes/sessions.ts';
 import { createSessionCommands } from './api/session-commands.ts';
 import { createTrackerClient } from './api/tracker-client.ts';
@@ -81,6 +82,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     commands: createSessionCommands({ nc: deps.nc, tracker }),
     log,
     sseHeartbeatMs: deps.sseHeartbeatMs ?? SSE_HEARTBEAT_MS,
+    openStreams: new Set(),
   };
   const auditLog = createAuditLog({ js, enabled: config.security.audit.enabled, log, now });
 
@@ -90,6 +92,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     ...sessionRoutes(apiDeps),
     ...eventRoutes(apiDeps),
     ...auditRoutes(apiDeps),
+    ...policyRoutes(apiDeps),
     openApiRoute(() => routes),
   );
 
@@ -124,7 +127,8 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
       log.info(this.address(), 'http api listening');
     },
     async stop() {
-      // close() waits for open requests; SSE streams end when their sockets close with it.
+      // close() waits for open requests, and an SSE request only ends when we end it.
+      for (const end of [...apiDeps.openStreams]) end();
       await app.close();
       listening = false;
     },
