@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@hal/bus';
 import type { SupervisorConfig } from '@hal/config';
+import { createCostPoller } from '@hal/cost-poller';
 import { createGateway } from '@hal/gateway';
 import type { Clock, HalMetrics, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
 import { createTracker } from '@hal/tracker';
@@ -38,6 +39,18 @@ export const SERVICES: readonly ServiceEntry[] = [
   {
     name: 'tracker',
     create: ({ config, nc, log, registry, clock }) => createTracker({ config, nc, log, registry, clock }),
+  },
+  {
+    name: 'cost-poller',
+    create: ({ config, nc, log, registry, readiness, clock, dataDir }) =>
+      createCostPoller({
+        config: { data_dir: dataDir, cost: config.cost },
+        nc,
+        log,
+        registry,
+        readiness,
+        clock,
+      }),
   },
   {
     name: 'gateway',

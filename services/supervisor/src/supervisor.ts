@@ -72,6 +72,50 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       });
   let nc: NatsConnection | undefined;
   const started: { name: string; service: Lifecycle }[] = [];
+  // A signal may arrive while start() is still bringing services up. stop() then waits for the
+  // service being started to finish and start() brings up no more, so nothing starts on a
+  // connection that stop() already closed.
+  let starting: Promise<void> | undefined;
+  let stopRequested = false;
+
+  async function startAll(): Promise<void> {
+    await mkdir(config.data_dir, { recursive: true });
+    // Until NATS answers and every service runs, /readyz says so instead of reporting ready.
+    readiness.register('nats', () => ({ ok: false, detail: 'starting' }));
+    readiness.register('services', () => ({ ok: false, detail: 'starting' }));
+    await health?.start();
+    await embeddedNats?.start();
+    if (stopRequested) return;
+    const url = config.nats.url ?? embeddedNats?.url ?? '';
+    nc = await connectBus({
+      url,
+      name: 'hal-supervisor',
+      log,
+      token: config.nats.token,
+      onReconnect: () => metrics.natsReconnectsTotal.inc(),
+    });
+    readiness.register('nats', natsReadinessCheck(nc));
+    await ensureStreams(nc, { auditMaxAgeDays: config.security.audit.retention_days });
+    readiness.register('streams', streamsReadinessCheck(nc));
+    for (const entry of services) {
+      if (stopRequested) return;
+      const service = entry.create({
+        config,
+        nc,
+        log: log.child({ component: entry.name }),
+        registry,
+        metrics,
+        readiness,
+        dataDir: config.data_dir,
+        clock,
+      });
+      await service.start();
+      started.push({ name: entry.name, service });
+      log.info({ component: entry.name }, 'service started');
+    }
+    readiness.unregister('services');
+    log.info({ services: started.map((s) => s.name), nats: url }, 'supervisor started');
+  }
 
   return {
     readiness,
@@ -79,41 +123,13 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     healthPort: () => health?.port() ?? 0,
 
     async start() {
-      await mkdir(config.data_dir, { recursive: true });
-      // Until NATS answers, /readyz says so instead of reporting an empty (ready) list.
-      readiness.register('nats', () => ({ ok: false, detail: 'starting' }));
-      await health?.start();
-      await embeddedNats?.start();
-      const url = config.nats.url ?? embeddedNats?.url ?? '';
-      nc = await connectBus({
-        url,
-        name: 'hal-supervisor',
-        log,
-        token: config.nats.token,
-        onReconnect: () => metrics.natsReconnectsTotal.inc(),
-      });
-      readiness.register('nats', natsReadinessCheck(nc));
-      await ensureStreams(nc, { auditMaxAgeDays: config.security.audit.retention_days });
-      readiness.register('streams', streamsReadinessCheck(nc));
-      for (const entry of services) {
-        const service = entry.create({
-          config,
-          nc,
-          log: log.child({ component: entry.name }),
-          registry,
-          metrics,
-          readiness,
-          dataDir: config.data_dir,
-          clock,
-        });
-        await service.start();
-        started.push({ name: entry.name, service });
-        log.info({ component: entry.name }, 'service started');
-      }
-      log.info({ services: started.map((s) => s.name), nats: url }, 'supervisor started');
+      starting = startAll();
+      await starting;
     },
 
     async stop() {
+      stopRequested = true;
+      await starting?.catch(() => undefined);
       // Reverse order: a service may still publish while draining, so NATS goes last.
       for (const { name, service } of started.reverse()) {
         try {

@@ -35,13 +35,11 @@ test('supervisor readiness - killing the embedded nats-server turns /readyz 503 
 
   const before = await readyz(port);
   assert.equal(before.status, 200);
+  const names = before.body.checks.map((c) => c.name);
+  for (const name of ['nats', 'streams', 'gateway-ws']) assert.ok(names.includes(name), `${name} is checked`);
   assert.deepEqual(
-    before.body.checks.map((c) => [c.name, c.ok]),
-    [
-      ['nats', true],
-      ['streams', true],
-      ['gateway-ws', true],
-    ],
+    before.body.checks.filter((c) => !c.ok),
+    [],
   );
   const health = await fetch(`http://127.0.0.1:${port}/healthz`);
   assert.equal(health.status, 200);
