@@ -44,7 +44,7 @@ export function apiConfig(overrides: Partial<HttpApiConfig['server']> = {}): Htt
   };
 }
 
-export const log = createLogger({ service: 'gateway-test', level: 'silent' });
+export const log = createLogger({ service: 'gateway-test', level: process.env.TEST_LOG ?? 'silent' });
 
 export function node(name: string, status: 'online' | 'offline', projects: string[], sessions = 0): NodeView {
   return {

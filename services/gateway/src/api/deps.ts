@@ -11,4 +11,6 @@ export interface ApiDeps {
   commands: SessionCommands;
   log: Logger;
   sseHeartbeatMs: number;
+  /** Enders of the open SSE streams, called on stop. */
+  openStreams: Set<() => void>;
 }

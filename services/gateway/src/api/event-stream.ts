@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { JetStreamClient } from '@hal/bus';
 import { parseEventSubject, StreamName, subjects } from '@hal/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -16,6 +15,8 @@ export interface EventStreamOptions {
   /** Deliver from this time on, when no sequence is given. */
   since?: string | undefined;
   heartbeatMs?: number;
+  /** Open streams register here so a shutdown can end them (fastify cannot close hijacked replies). */
+  open?: Set<() => void>;
 }
 
 /**
@@ -34,7 +35,8 @@ export async function streamEvents(
   const filter = subjects.eventFilter({ node: opts.node, project: opts.project, type: opts.type });
   // Created before the response starts: a failure here still gets a normal error envelope.
   const consumer = await js.consumers.get(StreamName.EVENTS, {
-    filter_subjects: [filter],
+    // One subject as a string: the Debian nats-server predates multi-filter consumers (2.10).
+    filter_subjects: filter,
     ...(opts.afterSeq !== undefined
       ? { deliver_policy: 'by_start_sequence' as const, opt_start_seq: opts.afterSeq + 1 }
       : opts.since !== undefined
@@ -63,6 +65,11 @@ export async function streamEvents(
     messages.stop();
   };
   raw.once('close', onClose);
+  const end = (): void => {
+    onClose();
+    raw.end();
+  };
+  opts.open?.add(end);
 
   try {
     for await (const m of messages) {
@@ -80,13 +87,30 @@ export async function streamEvents(
       const { type } = parseEventSubject(m.subject);
       // JSON.stringify never emits a raw newline, so one `data:` line holds the whole record.
       const ok = raw.write(`id: ${m.seq}\nevent: ${type}\ndata: ${text}\n\n`);
-      if (!ok && !closed) await Promise.race([once(raw, 'drain'), once(raw, 'close')]);
+      if (!ok && !closed) await drainedOrClosed(raw);
     }
   } catch (err) {
     if (!closed) log.warn({ err, request_id: req.id }, 'event stream failed');
   } finally {
     onClose();
+    opts.open?.delete(end);
     raw.off('close', onClose);
     if (!raw.writableEnded) raw.end();
+    // Delete at once instead of leaving it to the server's inactivity timer: a busy API would
+    // otherwise pile up idle consumers on HAL_EVENTS.
+    await consumer.delete().catch((err: unknown) => log.debug({ err }, 'ordered consumer already gone'));
   }
+}
+
+/** Resolves when the socket can take more, or is gone; leaves no listener behind. */
+function drainedOrClosed(raw: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
 }

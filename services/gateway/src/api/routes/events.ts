@@ -47,7 +47,13 @@ export function eventRoutes(deps: ApiDeps): RouteSpec[] {
       stream: true,
       async handler({ query, req, reply }) {
         const afterSeq = lastEventId(req.headers['last-event-id']) ?? query.after_seq;
-        await streamEvents(js, req, reply, { ...query, afterSeq, heartbeatMs: deps.sseHeartbeatMs }, log);
+        await streamEvents(
+          js,
+          req,
+          reply,
+          { ...query, afterSeq, heartbeatMs: deps.sseHeartbeatMs, open: deps.openStreams },
+          log,
+        );
         return undefined;
       },
     }),
