@@ -2,6 +2,7 @@ import type { NatsConnection } from '@hal/bus';
 import type { SupervisorConfig } from '@hal/config';
 import { createCostPoller } from '@hal/cost-poller';
 import { createGateway } from '@hal/gateway';
+import { createPolicy } from '@hal/policy';
 import type { Clock, HalMetrics, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
 import { createTracker } from '@hal/tracker';
 
@@ -51,6 +52,10 @@ export const SERVICES: readonly ServiceEntry[] = [
         readiness,
         clock,
       }),
+  },
+  {
+    name: 'policy',
+    create: ({ config, nc, log, registry, clock }) => createPolicy({ config, nc, log, registry, clock }),
   },
   {
     name: 'gateway',
