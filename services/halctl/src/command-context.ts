@@ -1,0 +1,18 @@
+import type { ApiClient } from './client.ts';
+import type { Output } from './output.ts';
+
+/** The global options every command sees. */
+export interface GlobalArgs {
+  'supervisor-url'?: string | undefined;
+  'auth-token'?: string | undefined;
+  config?: string | undefined;
+  json?: boolean | undefined;
+}
+
+/** What a command module gets from the CLI: how to reach the API and where to write. */
+export interface CommandContext {
+  client(argv: GlobalArgs): Promise<ApiClient>;
+  output(argv: GlobalArgs): Output;
+  /** Aborted on Ctrl-C, so `--follow` streams end cleanly. */
+  signal?: AbortSignal | undefined;
+}

@@ -1,0 +1,73 @@
+import type { NodeView } from '@hal/protocol';
+import type { Argv, CommandModule } from 'yargs';
+import type { ApiClient } from '../client.ts';
+import type { CommandContext, GlobalArgs } from '../command-context.ts';
+import { dash, type Output, writeFields, writeJson, writeTable } from '../output.ts';
+
+const enc = encodeURIComponent;
+
+export async function listNodes(
+  client: ApiClient,
+  out: Output,
+  opts: { status?: string | undefined },
+): Promise<void> {
+  const { data } = await client.get<{ nodes: NodeView[] }>('/api/v1/nodes', { status: opts.status });
+  if (out.json) return writeJson(out, data.nodes);
+  writeTable(out, data.nodes, [
+    { header: 'NODE', value: (n) => n.node },
+    { header: 'STATUS', value: (n) => n.status },
+    { header: 'SESSIONS', value: (n) => String(n.sessions), align: 'right' },
+    { header: 'PROJECTS', value: (n) => n.projects.map((p) => p.name).join(',') || '-', shrink: true },
+    { header: 'AGENT', value: (n) => dash(n.agent_version) },
+    { header: 'LAST HEARTBEAT', value: (n) => dash(n.last_heartbeat_at) },
+  ]);
+}
+
+export async function getNode(client: ApiClient, out: Output, node: string): Promise<void> {
+  const { data: n } = await client.get<NodeView>(`/api/v1/nodes/${enc(node)}`);
+  if (out.json) return writeJson(out, n);
+  writeFields(out, [
+    ['node', n.node],
+    ['status', n.status],
+    ['gateway', dash(n.gateway)],
+    ['agent version', dash(n.agent_version)],
+    ['online since', dash(n.online_since)],
+    ['last heartbeat', dash(n.last_heartbeat_at)],
+    ['sessions', String(n.sessions)],
+    ['projects', n.projects.map((p) => `${p.name} (${p.directory})`).join(', ') || '-'],
+    [
+      'resources',
+      n.resources === null
+        ? '-'
+        : `load ${n.resources.load.join(' ')}, mem free ${Math.round(n.resources.mem_free_bytes / 2 ** 20)} MiB, opencode ${n.resources.opencode_ok ? 'ok' : 'DOWN'}, spool ${n.resources.spool_depth}`,
+    ],
+  ]);
+}
+
+export function nodesCommand(ctx: CommandContext): CommandModule<GlobalArgs, GlobalArgs> {
+  return {
+    command: 'nodes',
+    describe: 'Nodes (hosts running hal-agent)',
+    builder: (y: Argv<GlobalArgs>) =>
+      y
+        .command(
+          'list',
+          'List nodes',
+          (b) =>
+            b.option('status', {
+              choices: ['online', 'offline'] as const,
+              describe: 'Only nodes with this status',
+            }),
+          async (argv) => listNodes(await ctx.client(argv), ctx.output(argv), { status: argv.status }),
+        )
+        .command(
+          'get <node>',
+          'Show one node',
+          (b) => b.positional('node', { type: 'string', demandOption: true }),
+          async (argv) => getNode(await ctx.client(argv), ctx.output(argv), argv.node),
+        )
+        .example('$0 nodes list --status online', 'online nodes')
+        .demandCommand(1, 'name a verb: list or get') as unknown as Argv<GlobalArgs>,
+    handler: () => undefined,
+  };
+}

@@ -1,0 +1,287 @@
+import type { LogEntry, SessionView, StoredEvent } from '@hal/protocol';
+import type { Argv, CommandModule } from 'yargs';
+import type { ApiClient } from '../client.ts';
+import type { CommandContext, GlobalArgs } from '../command-context.ts';
+import { dash, type Output, shortTime, writeFields, writeJson, writeTable } from '../output.ts';
+
+const enc = encodeURIComponent;
+
+export interface SessionListOptions {
+  node?: string | undefined;
+  project?: string | undefined;
+  state?: string | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
+}
+
+const tokens = (s: SessionView): string => `${s.tokens.input}/${s.tokens.output}`;
+
+export async function listSessions(client: ApiClient, out: Output, opts: SessionListOptions): Promise<void> {
+  const { data, meta } = await client.get<SessionView[]>('/api/v1/sessions', { ...opts });
+  if (out.json) return writeJson(out, data);
+  writeTable(out, data, [
+    { header: 'SESSION', value: (s) => s.session },
+    { header: 'NODE', value: (s) => s.node, shrink: true },
+    { header: 'PROJECT', value: (s) => s.project, shrink: true },
+    { header: 'STATE', value: (s) => s.state },
+    { header: 'TITLE', value: (s) => dash(s.title), shrink: true },
+    { header: 'IN/OUT', value: tokens, align: 'right' },
+    { header: 'COST $', value: (s) => s.cost_usd.toFixed(4), align: 'right' },
+    { header: 'LAST ACTIVITY', value: (s) => shortTime(s.last_activity_at) },
+  ]);
+  if (typeof meta.next_cursor === 'string') out.write(`(more: --cursor ${meta.next_cursor})\n`);
+}
+
+export async function getSession(client: ApiClient, out: Output, session: string): Promise<void> {
+  const { data: s } = await client.get<SessionView>(`/api/v1/sessions/${enc(session)}`);
+  if (out.json) return writeJson(out, s);
+  writeFields(out, [
+    ['session', s.session],
+    ['node', s.node],
+    ['project', s.project],
+    ['state', s.state],
+    ['title', dash(s.title)],
+    ['model', s.model === null ? '-' : `${dash(s.provider)}/${s.model}`],
+    ['task', dash(s.current_task)],
+    [
+      'tokens',
+      `in ${s.tokens.input}, out ${s.tokens.output}, reasoning ${s.tokens.reasoning}, cache r/w ${s.tokens.cache_read}/${s.tokens.cache_write}`,
+    ],
+    ['cost', `$${s.cost_usd.toFixed(4)}`],
+    ['compactions', String(s.compactions)],
+    ['errors', s.errors === 0 ? '0' : `${s.errors} (last: ${dash(s.last_error)})`],
+    ['pending permissions', s.pending_permissions.join(', ') || '-'],
+    ['started', dash(s.started_at)],
+    ['last activity', dash(s.last_activity_at)],
+  ]);
+}
+
+function logLine(e: {
+  role: string;
+  kind: string;
+  text: string | null;
+  tool: string | null;
+  tool_status: string | null;
+}) {
+  if (e.tool !== null) return `[${e.role}] tool ${e.tool} ${dash(e.tool_status)}\n`;
+  return `[${e.role}] ${e.text ?? `(${e.kind})`}\n`;
+}
+
+export async function sessionLogs(
+  client: ApiClient,
+  out: Output,
+  session: string,
+  opts: { limit?: number | undefined; follow?: boolean | undefined; signal?: AbortSignal | undefined },
+): Promise<void> {
+  const { data, meta } = await client.get<LogEntry[]>(`/api/v1/sessions/${enc(session)}/logs`, {
+    limit: opts.limit,
+  });
+  for (const e of data) out.write(out.json ? `${JSON.stringify(e)}\n` : logLine(e));
+  if (!opts.follow) return;
+  // Follow from the last logged stream sequence: the SSE replay closes the gap exactly.
+  const after = typeof meta.last_seq === 'number' ? meta.last_seq : undefined;
+  const stream = client.stream(
+    '/api/v1/events/stream',
+    { session, type: 'message.part', after_seq: after },
+    opts.signal === undefined ? {} : { signal: opts.signal },
+  );
+  for await (const m of stream) {
+    const event = JSON.parse(m.data) as StoredEvent;
+    const d = event.data as {
+      role?: string;
+      part_type?: string;
+      text?: string;
+      tool?: string;
+      tool_status?: string;
+    };
+    out.write(
+      out.json
+        ? `${m.data}\n`
+        : logLine({
+            role: d.role ?? 'assistant',
+            kind: d.part_type ?? 'part',
+            text: d.text ?? null,
+            tool: d.tool ?? null,
+            tool_status: d.tool_status ?? null,
+          }),
+    );
+  }
+}
+
+export type SessionAction =
+  | {
+      verb: 'start';
+      project: string;
+      node?: string | undefined;
+      prompt?: string | undefined;
+      title?: string | undefined;
+    }
+  | { verb: 'inject'; session: string; prompt: string }
+  | { verb: 'resume' | 'restart'; session: string; prompt?: string | undefined }
+  | { verb: 'kill'; session: string }
+  | { verb: 'permission'; session: string; permissionId: string; response: 'once' | 'always' | 'reject' };
+
+function strip(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+export async function sessionAction(client: ApiClient, out: Output, action: SessionAction): Promise<void> {
+  let res: { data: unknown; meta: Record<string, unknown> };
+  let what: string;
+  switch (action.verb) {
+    case 'start':
+      res = await client.post('/api/v1/sessions', strip({ ...action, verb: undefined }));
+      what = `start ${action.project}`;
+      break;
+    case 'permission':
+      res = await client.post(
+        `/api/v1/sessions/${enc(action.session)}/permissions/${enc(action.permissionId)}`,
+        {
+          response: action.response,
+        },
+      );
+      what = `permission ${action.permissionId} ${action.response} on session ${action.session}`;
+      break;
+    default:
+      res = await client.post(
+        `/api/v1/sessions/${enc(action.session)}/${action.verb}`,
+        strip({ prompt: 'prompt' in action ? action.prompt : undefined }),
+      );
+      what = `${action.verb} session ${action.session}`;
+  }
+  if (out.json) return writeJson(out, res.data);
+  const detail = res.data === undefined || res.data === null ? '' : ` ${JSON.stringify(res.data)}`;
+  out.write(`ok: ${what} on node ${dash(res.meta.node as string | undefined)}${detail}\n`);
+}
+
+type Run = (argv: GlobalArgs, f: (client: ApiClient, out: Output) => Promise<void>) => Promise<void>;
+
+export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, GlobalArgs> {
+  const run: Run = async (argv, f) => f(await ctx.client(argv), ctx.output(argv));
+  const id = (b: Argv<GlobalArgs>) =>
+    b.positional('id', { type: 'string', demandOption: true, describe: 'Session id' });
+  const withPrompt = (b: Argv<GlobalArgs>) =>
+    id(b).option('prompt', { type: 'string', describe: 'Prompt to send with it' });
+  return {
+    command: 'sessions',
+    describe: 'Sessions on every node',
+    builder: (y: Argv<GlobalArgs>) =>
+      y
+        .command(
+          'list',
+          'List sessions',
+          (b) =>
+            b
+              .option('node', { type: 'string', describe: 'Only sessions on this node' })
+              .option('project', { type: 'string', describe: 'Only sessions of this project' })
+              .option('state', { type: 'string', describe: 'Only sessions in this state (idle, running, …)' })
+              .option('limit', { type: 'number', describe: 'Page size (1-500)' })
+              .option('cursor', { type: 'string', describe: 'Next page, from a previous list' }),
+          (argv) =>
+            run(argv, (c, o) =>
+              listSessions(c, o, {
+                node: argv.node,
+                project: argv.project,
+                state: argv.state,
+                limit: argv.limit,
+                cursor: argv.cursor,
+              }),
+            ),
+        )
+        .command('get <id>', 'Show one session', id, (argv) => run(argv, (c, o) => getSession(c, o, argv.id)))
+        .command(
+          'logs <id>',
+          "Show the session's log (assistant text and tool calls)",
+          (b) =>
+            id(b)
+              .option('follow', {
+                alias: 'f',
+                type: 'boolean',
+                describe: 'Keep printing new parts as they arrive',
+              })
+              .option('limit', { type: 'number', describe: 'Entries to show' }),
+          (argv) =>
+            run(argv, (c, o) =>
+              sessionLogs(c, o, argv.id, { limit: argv.limit, follow: argv.follow, signal: ctx.signal }),
+            ),
+        )
+        .command(
+          'start',
+          'Start a session of a project',
+          (b) =>
+            b
+              .option('project', { type: 'string', demandOption: true, describe: 'Project name' })
+              .option('node', {
+                type: 'string',
+                describe: 'Node to start on (default: any online node with the project)',
+              })
+              .option('prompt', { type: 'string', describe: 'First prompt' })
+              .option('title', { type: 'string', describe: 'Session title' }),
+          (argv) =>
+            run(argv, (c, o) =>
+              sessionAction(c, o, {
+                verb: 'start',
+                project: argv.project,
+                node: argv.node,
+                prompt: argv.prompt,
+                title: argv.title,
+              }),
+            ),
+        )
+        .command(
+          'inject <id> <prompt>',
+          'Send a prompt into a session',
+          (b) => id(b).positional('prompt', { type: 'string', demandOption: true }),
+          (argv) =>
+            run(argv, (c, o) =>
+              sessionAction(c, o, { verb: 'inject', session: argv.id, prompt: argv.prompt }),
+            ),
+        )
+        .command('resume <id>', 'Resume a session', withPrompt, (argv) =>
+          run(argv, (c, o) => sessionAction(c, o, { verb: 'resume', session: argv.id, prompt: argv.prompt })),
+        )
+        .command('restart <id>', 'Restart a session', withPrompt, (argv) =>
+          run(argv, (c, o) =>
+            sessionAction(c, o, { verb: 'restart', session: argv.id, prompt: argv.prompt }),
+          ),
+        )
+        .command('kill <id>', 'Abort a session', id, (argv) =>
+          run(argv, (c, o) => sessionAction(c, o, { verb: 'kill', session: argv.id })),
+        )
+        .command(
+          'approve <id> <permissionId>',
+          'Allow a pending permission (once, or --always)',
+          (b) =>
+            id(b)
+              .positional('permissionId', { type: 'string', demandOption: true })
+              .option('always', { type: 'boolean', describe: 'Allow this kind of request from now on' }),
+          (argv) =>
+            run(argv, (c, o) =>
+              sessionAction(c, o, {
+                verb: 'permission',
+                session: argv.id,
+                permissionId: argv.permissionId,
+                response: argv.always ? 'always' : 'once',
+              }),
+            ),
+        )
+        .command(
+          'deny <id> <permissionId>',
+          'Reject a pending permission',
+          (b) => id(b).positional('permissionId', { type: 'string', demandOption: true }),
+          (argv) =>
+            run(argv, (c, o) =>
+              sessionAction(c, o, {
+                verb: 'permission',
+                session: argv.id,
+                permissionId: argv.permissionId,
+                response: 'reject',
+              }),
+            ),
+        )
+        .example('$0 sessions list --state idle --json', 'idle sessions as JSON')
+        .example('$0 sessions inject ses_123 "run the tests"', 'send a prompt')
+        .demandCommand(1, 'name a verb') as unknown as Argv<GlobalArgs>,
+    handler: () => undefined,
+  };
+}
