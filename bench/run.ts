@@ -8,6 +8,7 @@ const modules: BenchEntry[] = [
   { name: 'db', load: () => import('./db.bench.ts') },
   { name: 'gateway', load: () => import('./gateway.bench.ts') },
   { name: 'tracker', load: () => import('./tracker.bench.ts') },
+  { name: 'api', load: () => import('./api.bench.ts') },
 ];
 
 // Read once here: nothing below the entry looks at the environment.
