@@ -4,6 +4,7 @@ import type { CommandContext, GlobalArgs } from './command-context.ts';
 import { auditCommand } from './commands/audit.ts';
 import { eventsCommand } from './commands/events.ts';
 import { nodesCommand } from './commands/nodes.ts';
+import { policiesCommand } from './commands/policies-command.ts';
 import { sessionsCommand } from './commands/sessions.ts';
 import { CliError, ExitCode, exitCodeOf } from './exit-codes.ts';
 
@@ -30,6 +31,7 @@ export const commandModules: ReadonlyArray<(ctx: CommandContext) => CommandModul
   sessionsCommand,
   eventsCommand,
   auditCommand,
+  policiesCommand,
 ];
 
 const HELP_WIDTH = 100;
@@ -72,7 +74,7 @@ export function buildCli(deps: CliDeps): Argv<GlobalArgs> {
     .wrap(Math.min(HELP_WIDTH, width))
     .version(false)
     .completion('completion', 'Print a shell completion script (bash/zsh)')
-    .demandCommand(1, 'name a resource: nodes, sessions, events or audit')
+    .demandCommand(1, 'name a resource: nodes, sessions, events, audit or policies')
     .fail((msg, err) => {
       if (err) throw err;
       throw new CliError('USAGE', msg);
