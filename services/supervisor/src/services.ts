@@ -1,9 +1,9 @@
 import type { NatsConnection } from '@hal/bus';
 import type { SupervisorConfig } from '@hal/config';
 import { createCostPoller } from '@hal/cost-poller';
-import { createGateway } from '@hal/gateway';
-import { createPolicy } from '@hal/policy';
+import { createGateway, createHttpApi } from '@hal/gateway';
 import type { Clock, HalMetrics, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
+import { createPolicy } from '@hal/policy';
 import { createTracker } from '@hal/tracker';
 
 /** What every service module gets when the supervisor runs it in-process. */
@@ -61,5 +61,12 @@ export const SERVICES: readonly ServiceEntry[] = [
     name: 'gateway',
     create: ({ config, nc, log, registry, readiness, clock }) =>
       createGateway({ config, nc, log, registry, readiness, clock }),
+  },
+  {
+    // Last in, first out: the API stops taking requests before anything behind it stops.
+    name: 'http-api',
+    servesHttp: true,
+    create: ({ config, nc, log, registry, readiness }) =>
+      createHttpApi({ config, nc, log, registry, readiness }),
   },
 ];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '@hal/config';
 import { createLogger, createRegistry } from '@hal/observability';
-import { waitFor } from '@hal/testkit';
+import { freePort, waitFor } from '@hal/testkit';
 import { createSupervisor } from '../src/supervisor.ts';
 import { isAlive, TOKEN, tempDir } from './supervisor-fixtures.ts';
 
@@ -19,10 +19,12 @@ async function readyz(port: number): Promise<{ status: number; body: ReadyBody }
 
 test('supervisor readiness - killing the embedded nats-server turns /readyz 503 naming nats, then 200 after restart', async (t) => {
   const dir = tempDir(t);
+  // The HTTP API serves /readyz on http_port, so the test picks the port itself.
+  const port = await freePort();
   const config = parseConfig('supervisor', {
     data_dir: join(dir, 'data'),
     nats: { embedded_port: 0 },
-    server: { auth_token: TOKEN, http_port: 0, port: 0 },
+    server: { auth_token: TOKEN, http_port: port, port: 0 },
   });
   const supervisor = createSupervisor({
     config,
@@ -31,12 +33,12 @@ test('supervisor readiness - killing the embedded nats-server turns /readyz 503 
   });
   t.after(() => supervisor.stop());
   await supervisor.start();
-  const port = supervisor.healthPort();
 
   const before = await readyz(port);
   assert.equal(before.status, 200);
   const names = before.body.checks.map((c) => c.name);
-  for (const name of ['nats', 'streams', 'gateway-ws']) assert.ok(names.includes(name), `${name} is checked`);
+  for (const name of ['nats', 'streams', 'gateway-ws', 'db.cost'])
+    assert.ok(names.includes(name), `${name} is checked`);
   assert.deepEqual(
     before.body.checks.filter((c) => !c.ok),
     [],
@@ -74,10 +76,11 @@ test('supervisor readiness - killing the embedded nats-server turns /readyz 503 
 
 test('supervisor metrics - /metrics needs the bearer token unless public', async (t) => {
   const dir = tempDir(t);
+  const port = await freePort();
   const config = parseConfig('supervisor', {
     data_dir: join(dir, 'data'),
     nats: { embedded_port: 0 },
-    server: { auth_token: TOKEN, http_port: 0, port: 0 },
+    server: { auth_token: TOKEN, http_port: port, port: 0 },
   });
   const supervisor = createSupervisor({
     config,
@@ -86,7 +89,7 @@ test('supervisor metrics - /metrics needs the bearer token unless public', async
   });
   t.after(() => supervisor.stop());
   await supervisor.start();
-  const url = `http://127.0.0.1:${supervisor.healthPort()}/metrics`;
+  const url = `http://127.0.0.1:${port}/metrics`;
   const denied = await fetch(url);
   assert.equal(denied.status, 401);
   assert.equal(((await denied.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
