@@ -48,7 +48,15 @@ function ensureNatsServer() {
 try {
   if (dependenciesStale()) {
     console.log('setup: installing npm dependencies (npm ci)');
-    run('npm', ['ci', '--no-audit', '--no-fund']);
+    try {
+      run('npm', ['ci', '--no-audit', '--no-fund']);
+    } catch {
+      // npm ci refuses a lock that lacks optional platform packages (opencode-darwin-*, …) when
+      // the registry in use does not serve them, so they could never be locked. npm install
+      // follows the same lock and skips what it cannot fetch for other platforms.
+      console.log('setup: npm ci refused the lock; installing with npm install instead');
+      run('npm', ['install', '--no-audit', '--no-fund']);
+    }
   }
   ensureNatsServer();
 } catch (err) {
