@@ -33,6 +33,8 @@ export interface StoredEvent {
 /** Every HAL_EVENTS message, read live by an ordered consumer from the first one on. */
 export interface EventCollector {
   readonly all: StoredEvent[];
+  /** Events stored after the first `from` (an earlier `all.length`), matching `pred`. */
+  since(from: number, pred: (e: EventRecord) => boolean): EventRecord[];
   of(pred: (e: EventRecord) => boolean): EventRecord[];
   /** Waits for an event matching `pred` and returns it. */
   wait(pred: (e: EventRecord) => boolean, timeoutMs?: number, message?: string): Promise<EventRecord>;
@@ -53,6 +55,11 @@ async function collectEvents(nc: NatsConnection): Promise<EventCollector> {
   return {
     all,
     of,
+    since: (from, pred) =>
+      all
+        .slice(from)
+        .map((s) => s.event)
+        .filter(pred),
     wait(pred, timeoutMs = 15_000, message = 'event in HAL_EVENTS') {
       return waitFor(() => all.find((s) => pred(s.event))?.event, { timeoutMs, message, intervalMs: 10 });
     },
@@ -78,8 +85,12 @@ export interface Spine {
   close(): Promise<void>;
 }
 
-/** nats-server + HAL streams + the gateway, configured through @hal/config like the supervisor's. */
-export async function startSpine(): Promise<Spine> {
+/**
+ * nats-server + HAL streams + the gateway, configured through @hal/config like the supervisor's.
+ * `timeoutCount` defaults to TIMEOUT_COUNT; files that block the event loop (10,000-event bursts
+ * appended in-process) use more, since a late timer there reads as a missed beat.
+ */
+export async function startSpine(opts: { timeoutCount?: number } = {}): Promise<Spine> {
   const nats = await startNats();
   const nc = await connectBus({ url: nats.url, name: 'spine-test', log });
   await ensureStreams(nc);
@@ -90,7 +101,7 @@ export async function startSpine(): Promise<Spine> {
     {
       server: { auth_token: TOKEN, host: '127.0.0.1', port: wsPort, http_port: 0 },
       heartbeat_interval_sec: HEARTBEAT_SEC,
-      heartbeat_timeout_count: TIMEOUT_COUNT,
+      heartbeat_timeout_count: opts.timeoutCount ?? TIMEOUT_COUNT,
     },
     { env: {} },
   );
@@ -177,13 +188,30 @@ export function agentConfig(opts: AgentOptions & { dataDir: string }) {
 /** A real agent in this process; resolves once it holds a welcomed connection. */
 export async function startAgent(opts: AgentOptions): Promise<TestAgent> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), `hal-spine-${opts.node}-`));
+  // The agent serves commands as soon as it is welcomed, which can be before its first opencode
+  // subscription is live; tests wait for the log line that says it is, so no event falls in between.
+  let subscribed = 0;
+  const agentLog = createLogger({
+    service: 'agent',
+    node: opts.node,
+    level: 'info',
+    destination: {
+      write(line: string) {
+        if (line.includes('"opencode events subscribed and reconciled"')) subscribed += 1;
+        if (process.env.HAL_TEST_LOG !== undefined) process.stderr.write(line);
+      },
+    },
+  });
   const agent = createAgent({
     config: agentConfig({ ...opts, dataDir }),
-    log: log.child({ node: opts.node }),
+    log: agentLog,
     sseBackoff: { initialMs: 100, maxMs: 500 },
   });
   await agent.start();
-  await waitFor(() => agent.connection()?.ready(), { timeoutMs: 10_000, message: `${opts.node} welcomed` });
+  await waitFor(() => agent.connection()?.ready() && subscribed > 0, {
+    timeoutMs: 15_000,
+    message: `${opts.node} welcomed and subscribed to opencode`,
+  });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

@@ -75,7 +75,8 @@ function assertTurnInOrder(session: string): EventRecord[] {
   const events = ofSession(session);
   const types = typesOf(events);
   const at = (t: string) => types.indexOf(t);
-  assert.ok(at('session.created') >= 0, types.join(','));
+  const trace = events.map((e) => `${e.node}:${e.seq}:${e.type}${e.data.reconciled ? '(r)' : ''}`).join(' ');
+  assert.ok(at('session.created') >= 0, trace);
   assert.ok(at('session.created') < at('session.busy'), types.join(','));
   assert.ok(at('session.busy') < at('message.completed'), types.join(','));
   assert.ok(at('message.completed') < types.lastIndexOf('session.idle'), types.join(','));
@@ -173,12 +174,12 @@ test('spine lifecycle - one node: start, events in JetStream in order with token
   });
 
   // Stopping the agent: node.offline well within the heartbeat timeout; the session is not killed.
+  const mark = spine.events.all.length;
   const stoppedAt = Date.now();
   await a.stop();
-  const offline = await spine.events.wait(
-    (e) => e.node === node && e.type === 'node.offline',
-    HEARTBEAT_TIMEOUT_MS + 1000,
-    'node.offline after the agent stops',
+  const offline = await waitFor(
+    () => spine.events.since(mark, (e) => e.node === node && e.type === 'node.offline')[0],
+    { timeoutMs: HEARTBEAT_TIMEOUT_MS + 1000, message: 'node.offline after the agent stops' },
   );
   assert.ok(Date.now() - stoppedAt <= HEARTBEAT_TIMEOUT_MS + 1000);
   assert.equal(offline.data.reason, 'socket_closed');
@@ -235,13 +236,12 @@ test('spine lifecycle - heartbeats frozen while the socket stays open: node.offl
   try {
     await agentFor(node, 'alpha', proxy.url);
     await spine.events.wait((e) => e.node === node && e.type === 'node.snapshot');
-    const onlineBefore = spine.events.of((e) => e.node === node && e.type === 'node.online').length;
+    const mark = spine.events.all.length;
     const frozenAt = Date.now();
     proxy.freeze();
-    const offline = await spine.events.wait(
-      (e) => e.node === node && e.type === 'node.offline',
-      HEARTBEAT_TIMEOUT_MS + 2000,
-      'node.offline by heartbeat timeout',
+    const offline = await waitFor(
+      () => spine.events.since(mark, (e) => e.node === node && e.type === 'node.offline')[0],
+      { timeoutMs: HEARTBEAT_TIMEOUT_MS + 2000, message: 'node.offline by heartbeat timeout' },
     );
     const elapsed = Date.now() - frozenAt;
     assert.equal(offline.data.reason, 'heartbeat_timeout');
@@ -250,7 +250,7 @@ test('spine lifecycle - heartbeats frozen while the socket stays open: node.offl
     assert.ok(elapsed <= HEARTBEAT_TIMEOUT_MS + 1500, `offline after ${elapsed} ms`);
     // The gateway closed the frozen socket; the agent dials again and is online on a fresh link.
     await waitFor(
-      () => spine.events.of((e) => e.node === node && e.type === 'node.online').length > onlineBefore,
+      () => spine.events.since(mark, (e) => e.node === node && e.type === 'node.online').length > 0,
       { timeoutMs: 10_000, message: 'back online after the freeze' },
     );
   } finally {
