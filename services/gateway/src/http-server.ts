@@ -11,6 +11,7 @@ import { installErrorHandlers } from './api/errors.ts';
 import { SSE_HEARTBEAT_MS } from './api/event-stream.ts';
 import { type RouteSpec, registerRoutes } from './api/route-table.ts';
 import { auditRoutes } from './api/routes/audit.ts';
+import { costRoutes } from './api/routes/cost.ts';
 import { eventRoutes } from './api/routes/events.ts';
 import { nodeRoutes } from './api/routes/nodes.ts';
 import { openApiRoute } from './api/routes/openapi.ts';
@@ -93,6 +94,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     ...eventRoutes(apiDeps),
     ...auditRoutes(apiDeps),
     ...policyRoutes(apiDeps),
+    ...costRoutes(apiDeps),
     openApiRoute(() => routes),
   );
 

@@ -1,6 +1,7 @@
-import { type NatsConnection, request } from '@hal/bus';
-import { ErrorCode, HalError, subjects, type TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
+import type { NatsConnection } from '@hal/bus';
+import { subjects, type TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
 import type { z } from 'zod';
+import { queryService } from './service-query.ts';
 
 type Schemas = typeof trackerQuerySchemas;
 export type TrackerRequest<Q extends TrackerQuery> = z.input<Schemas[Q]['request']>;
@@ -13,17 +14,15 @@ export interface TrackerClient {
 /** Reads from the tracker over `hal.q.tracker.*`; a tracker that is not running is UNAVAILABLE. */
 export function createTrackerClient(nc: NatsConnection, timeoutMs = 5_000): TrackerClient {
   async function query<Q extends TrackerQuery>(q: Q, body: TrackerRequest<Q>): Promise<TrackerResponse<Q>> {
-    const schema: z.ZodType = trackerQuerySchemas[q].response;
-    try {
-      return (await request(nc, subjects.trackerQuery(q), body, schema, { timeoutMs })) as TrackerResponse<Q>;
-    } catch (err) {
-      if (err instanceof HalError && err.code === ErrorCode.NO_RESPONDERS) {
-        throw new HalError(ErrorCode.UNAVAILABLE, 'the tracker is not running (no answer on hal.q.tracker)', {
-          cause: err,
-        });
-      }
-      throw err;
-    }
+    const response: z.ZodType = trackerQuerySchemas[q].response;
+    return (await queryService(nc, {
+      service: 'the tracker',
+      family: 'hal.q.tracker',
+      subject: subjects.trackerQuery(q),
+      body,
+      response,
+      timeoutMs,
+    })) as TrackerResponse<Q>;
   }
   return { query };
 }
