@@ -2,11 +2,11 @@
 // `npm start` (after setup.mjs): writes a default config under ./.hal on the first run, runs the
 // supervisor (and the demo, once wired), prints where everything is, and on Ctrl-C/SIGTERM stops
 // every child it started before exiting — no orphan supervisor or nats-server.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
-import { dirname, join, relative } from 'node:path';
+import { createConnection, createServer } from 'node:net';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -60,14 +60,197 @@ function startChild(name, bin, args) {
   return child;
 }
 
+/** Spawns any binary (not a node script) under the same stop-all rules as startChild. */
+function startProcess(name, command, args, opts = {}) {
+  const logFile = join(halDir, 'logs', `${name}.log`);
+  const child = spawn(command, args, { cwd: opts.cwd ?? root, env: opts.env ?? process.env, stdio: 'pipe' });
+  const log = createWriteStream(logFile, { flags: 'a' });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  children.push({ name, child, logFile });
+  child.once('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`${name} exited (${signal ?? code}); see ${relative(root, logFile)}. Stopping.`);
+      void stopAll(code || 1);
+    }
+  });
+  return child;
+}
+
+/** A free loopback port (the kernel picks it; closed again before use). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(what, probe, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !stopping) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (!stopping) throw new Error(`${what} did not come up within ${timeoutMs / 1000} s`);
+}
+
+function opencodeBinary() {
+  const dir = join(root, 'node_modules', 'opencode-ai', 'bin');
+  for (const name of ['opencode.exe', 'opencode']) if (existsSync(join(dir, name))) return join(dir, name);
+  const fromBin = join(root, 'node_modules', '.bin', 'opencode');
+  if (existsSync(fromBin)) return fromBin;
+  throw new Error('the opencode binary is missing (devDependency opencode-ai): run "npm install"');
+}
+
+/** The demo project's opencode.json: the scripted LLM as the only provider (as the testkit writes it). */
+function demoOpencodeConfig(llmUrl) {
+  return {
+    $schema: 'https://opencode.ai/config.json',
+    provider: {
+      demo: {
+        npm: '@ai-sdk/openai-compatible',
+        name: 'HAL demo LLM (scripted)',
+        options: { baseURL: llmUrl, apiKey: 'demo' },
+        models: { 'fake-model': { name: 'Scripted demo model' } },
+      },
+    },
+    model: 'demo/fake-model',
+    small_model: 'demo/fake-model',
+    autoupdate: false,
+    share: 'disabled',
+    permission: { bash: 'allow', edit: 'allow' },
+  };
+}
+
+/** POST /api/v1/sessions until the demo node is online (the agent needs a moment to connect). */
+async function startDemoSession(httpBase, token, project) {
+  const deadline = Date.now() + 30_000;
+  let last = '';
+  while (Date.now() < deadline && !stopping) {
+    try {
+      const res = await fetch(`${httpBase}/api/v1/sessions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          project,
+          title: 'HAL-O-SWARM demo',
+          prompt: 'Say hello to the newcomer and explain what they are looking at.',
+        }),
+      });
+      const body = await res.json();
+      if (res.status === 201) return body.data;
+      last = `${res.status} ${body.error?.code}: ${body.error?.message}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`could not start the demo session: ${last}`);
+}
+
 /**
- * The demo: a hal-agent on a real `opencode serve` driven by the testkit's scripted LLM, so a
- * fresh clone shows live sessions. Not wired yet — the integrator adds it here with
- * startChild('agent', 'services/agent/bin/hal-agent.js', ['--config', agentConfigFile]) once
- * the gateway accepts agents. Returns lines to print.
+ * The demo: the testkit's scripted LLM, a real `opencode serve` on the demo project pointed at
+ * it, and a hal-agent watching that project — then one session with a prompt through the API, so
+ * a fresh clone shows a node, a session, events and tokens at once. Returns lines to print; on a
+ * problem it prints why and returns what it has (the supervisor keeps running).
  */
-async function startDemo() {
-  return [];
+async function startDemo(httpBase, supervisorToken) {
+  let agentConfig;
+  try {
+    agentConfig = JSON.parse(readFileSync(agentConfigFile, 'utf8'));
+  } catch (err) {
+    return [`  demo          skipped: cannot read ${relative(root, agentConfigFile)} (${err.message})`];
+  }
+  if (agentConfig.auth_token !== supervisorToken) {
+    return [
+      `  demo          skipped: auth_token in ${relative(root, agentConfigFile)} differs from the supervisor's`,
+    ];
+  }
+  const project = agentConfig.projects?.[0];
+  if (project === undefined) return ['  demo          skipped: the agent config lists no project'];
+  const projectDir = resolve(root, project.directory);
+  console.log('Starting the demo: scripted LLM, opencode serve, hal-agent, one session…');
+  const ocPort = agentConfig.opencode_port ?? 4096;
+  const manage = agentConfig.opencode?.manage === true;
+  try {
+    if (!manage && (await listening('127.0.0.1', ocPort))) {
+      return [
+        `  demo          skipped: port ${ocPort} is taken; set opencode_port in ${relative(root, agentConfigFile)}`,
+      ];
+    }
+    const llmPort = await freePort();
+    startChild('demo-llm', 'scripts/demo-llm.mjs', ['--port', String(llmPort)]);
+    await waitFor('the scripted LLM', () => listening('127.0.0.1', llmPort), 20_000);
+    const llmUrl = `http://127.0.0.1:${llmPort}/v1`;
+
+    mkdirSync(projectDir, { recursive: true });
+    writeFileSync(
+      join(projectDir, 'opencode.json'),
+      `${JSON.stringify(demoOpencodeConfig(llmUrl), null, 2)}\n`,
+    );
+    // Its own repository, so opencode does not take the whole checkout for the project.
+    if (!existsSync(join(projectDir, '.git')))
+      spawnSync('git', ['init', '-q', projectDir], { stdio: 'ignore' });
+    if (!existsSync(join(projectDir, 'README.md'))) {
+      writeFileSync(
+        join(projectDir, 'README.md'),
+        '# HAL-O-SWARM demo project\n\nWatched by the demo hal-agent.\n',
+      );
+    }
+    const ocUrl = `http://127.0.0.1:${ocPort}`;
+    if (!manage) {
+      // Its own HOME under .hal: the demo never reads or writes the user's opencode settings.
+      const home = join(halDir, 'opencode');
+      const env = {
+        ...process.env,
+        HOME: home,
+        XDG_CONFIG_HOME: join(home, '.config'),
+        XDG_DATA_HOME: join(home, '.local', 'share'),
+        XDG_STATE_HOME: join(home, '.local', 'state'),
+        XDG_CACHE_HOME: join(home, '.cache'),
+        OPENCODE_DISABLE_AUTOUPDATE: '1',
+        OPENCODE_DISABLE_MODELS_FETCH: '1',
+        OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+      };
+      for (const d of [env.XDG_CONFIG_HOME, env.XDG_DATA_HOME, env.XDG_STATE_HOME, env.XDG_CACHE_HOME]) {
+        mkdirSync(d, { recursive: true });
+      }
+      startProcess(
+        'opencode',
+        opencodeBinary(),
+        ['serve', '--port', String(ocPort), '--hostname', '127.0.0.1'],
+        {
+          cwd: projectDir,
+          env,
+        },
+      );
+      await waitFor(
+        'opencode serve',
+        async () => (await fetch(`${ocUrl}/global/health`, { signal: AbortSignal.timeout(1000) })).ok,
+        60_000,
+      );
+    }
+    startChild('agent', 'services/agent/bin/hal-agent.js', ['--config', relative(root, agentConfigFile)]);
+    const session = await startDemoSession(httpBase, supervisorToken, project.name);
+    return [
+      '',
+      'Demo (stopped with everything else):',
+      `  scripted LLM  ${llmUrl}   (log .hal/logs/demo-llm.log)`,
+      `  opencode      ${ocUrl}   project ${relative(root, projectDir)}${manage ? ' (managed by the agent)' : ''}`,
+      `  hal-agent     node ${agentConfig.node_id ?? '(hostname)'}   (log .hal/logs/agent.log)`,
+      `  session       ${session?.session} in project ${session?.project}, prompted — watch it go busy → idle`,
+      `  watch it      npx halctl --supervisor-url ${httpBase} --auth-token <token> sessions list`,
+      `                npx halctl --supervisor-url ${httpBase} --auth-token <token> events tail --follow`,
+    ];
+  } catch (err) {
+    if (stopping) return [];
+    console.error(`demo: ${err.message}; the supervisor keeps running (see .hal/logs/)`);
+    return ['  demo          failed to start (see the message above and .hal/logs/)'];
+  }
 }
 
 let stopping = false;
@@ -139,7 +322,7 @@ if (!(await waitReady(`${httpBase}/readyz`))) {
     await stopAll(1);
   }
 } else {
-  const demoLines = await startDemo();
+  const demoLines = await startDemo(httpBase, config.server?.auth_token);
   // The agent endpoint belongs to the gateway: advertise it only when something serves it.
   const agentsListening = await listening(wsHost, wsPort);
   const tokenLine = createdToken
