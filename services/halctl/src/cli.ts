@@ -2,6 +2,7 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { createApiClient, resolveConnection } from './client.ts';
 import type { CommandContext, GlobalArgs } from './command-context.ts';
 import { auditCommand } from './commands/audit.ts';
+import { costCommand } from './commands/cost.ts';
 import { eventsCommand } from './commands/events.ts';
 import { nodesCommand } from './commands/nodes.ts';
 import { policiesCommand } from './commands/policies-command.ts';
@@ -32,6 +33,7 @@ export const commandModules: ReadonlyArray<(ctx: CommandContext) => CommandModul
   eventsCommand,
   auditCommand,
   policiesCommand,
+  costCommand,
 ];
 
 const HELP_WIDTH = 100;
