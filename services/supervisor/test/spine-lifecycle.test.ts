@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import type { EventDraft } from '@hal/agent';
 import type { EventRecord } from '@hal/protocol';
 import {
   type OpencodeServer,
@@ -9,6 +10,8 @@ import {
   waitFor,
 } from '@hal/testkit';
 import {
+  bulkDrafts,
+  exactlyOnceInOrder,
   HEARTBEAT_TIMEOUT_MS,
   type Spine,
   startAgent,
@@ -256,4 +259,30 @@ test('spine lifecycle - heartbeats frozen while the socket stays open: node.offl
   } finally {
     await proxy.stop();
   }
+});
+
+test('spine lifecycle - bad events from a real agent are refused one by one; the good ones around them are stored and the link stays up', async () => {
+  const node = 'node-bad';
+  const a = await agentFor(node, 'beta');
+  await spine.events.wait((e) => e.node === node && e.type === 'node.snapshot');
+  const good = bulkDrafts(node, 'beta', ['ses_good'], 3);
+  const [g0, g1, g2] = good as [EventDraft, EventDraft, EventDraft];
+  const posing = { ...g0, id: crypto.randomUUID(), node: 'someone-else' };
+  const badType = { ...g0, id: crypto.randomUUID(), type: 'Not A Type!' };
+  a.agent.spool.append([g0, posing, g1, badType, g2]);
+  a.agent.connection()?.notify();
+  await spine.events.wait((e) => e.id === g2.id, 10_000, 'the good event after the bad ones');
+  assert.equal(
+    exactlyOnceInOrder(
+      spine.events.of((e) => e.node === node),
+      good,
+    ),
+    undefined,
+  );
+  assert.equal(spine.events.of((e) => e.id === posing.id || e.id === badType.id).length, 0);
+  // Rejected events count as done for the ack, so nothing stays stuck in the spool.
+  await waitFor(() => a.agent.spool.depth() === 0, { timeoutMs: 10_000, message: 'spool drained' });
+  assert.equal(spine.events.of((e) => e.node === node && e.type === 'node.online').length, 1);
+  assert.equal(a.agent.connection()?.ready(), true);
+  await a.stop();
 });
