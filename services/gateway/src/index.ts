@@ -3,5 +3,5 @@
 export { CloseCode } from './agent-connection.ts';
 export { createGateway, type Gateway, type GatewayDeps } from './gateway.ts';
 export { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';
-export type { NodeInfo } from './node-registry.ts';
 export { createHttpApi, type HttpApi, type HttpApiConfig, type HttpApiDeps } from './http-server.ts';
+export type { NodeInfo } from './node-registry.ts';
