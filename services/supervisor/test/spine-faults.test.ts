@@ -23,6 +23,7 @@ import {
   startTcpProxy,
   type TestAgent,
 } from './spine-harness.ts';
+import { startOpencodeCut } from './spine-opencode-cut.ts';
 
 // Faults on the real spine: the agent ↔ gateway link cut mid-stream, the agent process killed
 // mid-stream, the gateway restarted mid-stream. One real opencode for the file.
@@ -95,7 +96,10 @@ test('spine faults - network cut mid-stream: the agent reconnects, re-sends its 
     const r = await spine.command(node, { type: 'start', project: 'alpha', prompt: 'stream for a while' });
     assert.equal(r.ok, true, JSON.stringify(r));
     const session = (r as { data: { session: string } }).data.session;
-    await waitFor(() => llm.chatRequests('stream for a while').length > 0, { timeoutMs: 10_000 });
+    await waitFor(() => llm.chatRequests('stream for a while').length > 0, {
+      timeoutMs: 30_000,
+      message: 'opencode calls the model',
+    });
     const burst = bulkDrafts(node, 'alpha', ['ses_burst'], 2_000);
     a.agent.spool.append(burst);
     a.agent.connection()?.notify();
@@ -103,7 +107,7 @@ test('spine faults - network cut mid-stream: the agent reconnects, re-sends its 
     proxy.cut();
 
     await waitFor(() => ofNode(node, 'node.snapshot').length >= 2, {
-      timeoutMs: 10_000,
+      timeoutMs: 20_000,
       message: 'a second node.snapshot after the reconnect',
     });
     const offline = await waitFor(
@@ -122,12 +126,68 @@ test('spine faults - network cut mid-stream: the agent reconnects, re-sends its 
       message: `every agent seq once: ${contiguous(node, last)}`,
     });
     assert.equal(exactlyOnceInOrder(ofNode(node), burst), undefined);
-    await waitFor(() => a.agent.spool.depth() === 0, { timeoutMs: 10_000, message: 'spool drained by acks' });
+    await waitFor(() => a.agent.spool.depth() === 0, { timeoutMs: 20_000, message: 'spool drained by acks' });
     const part = spine.events.of(
       (e) => e.session === session && e.type === 'message.part' && e.data.role === 'assistant',
     );
     assert.match(String(part.at(-1)?.data.text), /^word0 word1 .* word59$/);
   } finally {
+    await proxy.stop();
+  }
+});
+
+test('spine faults - opencode SSE and the gateway link cut together mid-turn: both recovered, the turn lands once', async () => {
+  const node = 'node-sse';
+  const proxy = await startTcpProxy(spine.wsPort);
+  const ocCut = await startOpencodeCut(opencode.url);
+  try {
+    const a = await startAgent({
+      node,
+      supervisorUrl: proxy.url,
+      opencodeUrl: ocCut.url,
+      projects: [project('beta')],
+    });
+    agents.push(a);
+    await spine.events.wait((e) => e.node === node && e.type === 'node.snapshot');
+    // ~150 chunks at 20 ms: the turn outlasts the outage, so its completion comes after the restore.
+    llm.script({ text: Array.from({ length: 150 }, (_, i) => `w${i}`).join(' ') });
+    const r = await spine.command(node, { type: 'start', project: 'beta', prompt: 'long answer please' });
+    assert.equal(r.ok, true, JSON.stringify(r));
+    const session = (r as { data: { session: string } }).data.session;
+    await waitFor(() => llm.chatRequests('long answer please').length > 0, {
+      timeoutMs: 30_000,
+      message: 'opencode calls the model',
+    });
+    ocCut.cut();
+    proxy.cut();
+    await spine.events.wait(
+      (e) => e.node === node && e.type === 'agent.opencode_down',
+      20_000,
+      'the agent reports opencode down over the new link',
+    );
+    ocCut.restore();
+    await spine.events.wait((e) => e.node === node && e.type === 'agent.opencode_up', 20_000);
+    assert.ok(ofNode(node, 'node.snapshot').length >= 2, 'snapshot re-sent after the reconnect');
+    await waitFor(
+      () =>
+        spine.events.of((e) => e.node === node && e.session === session && e.type === 'session.idle').length >
+          0 &&
+        spine.events.of((e) => e.node === node && e.session === session && e.type === 'message.completed')
+          .length > 0,
+      { timeoutMs: 20_000, message: 'the turn completes in JetStream after both cuts' },
+    );
+    assert.equal(
+      spine.events.of((e) => e.node === node && e.session === session && e.type === 'message.completed')
+        .length,
+      1,
+    );
+    await waitFor(() => contiguous(node, a.agent.spool.lastSeq()) === undefined, {
+      timeoutMs: 15_000,
+      message: 'every agent seq once',
+    });
+    await a.stop();
+  } finally {
+    await ocCut.stop();
     await proxy.stop();
   }
 });
@@ -181,7 +241,7 @@ test('spine faults - hal-agent SIGKILLed while streaming 10,000 spooled events, 
     message: 'all events stored after the restart',
   });
   await waitFor(() => spine.events.of((e) => e.node === node && e.project === 'bulk').length >= BULK, {
-    timeoutMs: 10_000,
+    timeoutMs: 20_000,
   });
   assert.equal(await storedOn(subject), BULK, 'no event stored twice');
   assert.equal(exactlyOnceInOrder(ofNode(node), drafts), undefined);
@@ -217,7 +277,7 @@ test('spine faults - gateway stopped and started while a real agent streams 10,0
   const subject = `hal.evt.${node}.gwr.message.part`;
   for (let i = 0; i < BULK; i += 1_000) a.agent.spool.append(drafts.slice(i, i + 1_000));
   a.agent.connection()?.notify();
-  await waitFor(async () => (await storedOn(subject)) > 0, { timeoutMs: 10_000, intervalMs: 5 });
+  await waitFor(async () => (await storedOn(subject)) > 0, { timeoutMs: 20_000, intervalMs: 5 });
   const mark = spine.events.all.length;
   await spine.stopGateway();
   const atStop = await storedOn(subject);
@@ -237,10 +297,10 @@ test('spine faults - gateway stopped and started while a real agent streams 10,0
     message: 'all events stored after the gateway restart',
   });
   await waitFor(() => spine.events.of((e) => e.node === node && e.project === 'gwr').length >= BULK, {
-    timeoutMs: 10_000,
+    timeoutMs: 20_000,
   });
   assert.equal(await storedOn(subject), BULK, 'no event stored twice');
   assert.equal(exactlyOnceInOrder(ofNode(node), drafts), undefined);
   assert.ok(ofNode(node, 'node.snapshot').length >= 2, 'snapshot re-sent to the new gateway');
-  await waitFor(() => a.agent.spool.depth() === 0, { timeoutMs: 10_000, message: 'spool drained' });
+  await waitFor(() => a.agent.spool.depth() === 0, { timeoutMs: 20_000, message: 'spool drained' });
 });

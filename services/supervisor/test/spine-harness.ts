@@ -60,7 +60,7 @@ async function collectEvents(nc: NatsConnection): Promise<EventCollector> {
         .slice(from)
         .map((s) => s.event)
         .filter(pred),
-    wait(pred, timeoutMs = 15_000, message = 'event in HAL_EVENTS') {
+    wait(pred, timeoutMs = 20_000, message = 'event in HAL_EVENTS') {
       return waitFor(() => all.find((s) => pred(s.event))?.event, { timeoutMs, message, intervalMs: 10 });
     },
     async stop() {

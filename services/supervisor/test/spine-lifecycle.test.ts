@@ -131,7 +131,7 @@ test('spine lifecycle - one node: start, events in JetStream in order with token
   }
 
   // A slow second turn, killed while busy: opencode ends it with MessageAbortedError.
-  llm.script({ text: 'never finished', delayMs: 10_000 });
+  llm.script({ text: 'never finished', delayMs: 30_000 });
   const busyBefore = ofSession(session).filter((e) => e.type === 'session.busy').length;
   const inj = await spine.command(node, { type: 'inject', session, prompt: 'take your time' });
   assert.deepEqual(inj, { ok: true, data: { session, injected: true } });
@@ -140,13 +140,13 @@ test('spine lifecycle - one node: start, events in JetStream in order with token
     () =>
       ofSession(session).filter((e) => e.type === 'session.busy').length > busyBefore &&
       llm.chatRequests('take your time').length > 0,
-    { timeoutMs: 10_000, message: 'second turn busy and waiting on the model' },
+    { timeoutMs: 30_000, message: 'second turn busy and waiting on the model' },
   );
   const kill = await spine.command(node, { type: 'kill', session });
   assert.deepEqual(kill, { ok: true, data: { session, aborted: true } });
   const aborted = await spine.events.wait(
     (e) => e.session === session && e.type === 'session.error',
-    10_000,
+    20_000,
     `session.error after kill: ${typesOf(ofSession(session)).join(',')}`,
   );
   assert.equal(aborted.data.kind, 'MessageAbortedError');
@@ -158,7 +158,7 @@ test('spine lifecycle - one node: start, events in JetStream in order with token
       ).json()) as Record<string, { type: string }>;
       return status[session] === undefined || status[session]?.type === 'idle';
     },
-    { timeoutMs: 10_000, message: 'opencode no longer has the session busy' },
+    { timeoutMs: 20_000, message: 'opencode no longer has the session busy' },
   );
   const messages = (await (
     await fetch(`${opencode.url}/session/${session}/message?directory=${dir}`)
@@ -254,7 +254,7 @@ test('spine lifecycle - heartbeats frozen while the socket stays open: node.offl
     // The gateway closed the frozen socket; the agent dials again and is online on a fresh link.
     await waitFor(
       () => spine.events.since(mark, (e) => e.node === node && e.type === 'node.online').length > 0,
-      { timeoutMs: 10_000, message: 'back online after the freeze' },
+      { timeoutMs: 20_000, message: 'back online after the freeze' },
     );
   } finally {
     await proxy.stop();
@@ -271,7 +271,7 @@ test('spine lifecycle - bad events from a real agent are refused one by one; the
   const badType = { ...g0, id: crypto.randomUUID(), type: 'Not A Type!' };
   a.agent.spool.append([g0, posing, g1, badType, g2]);
   a.agent.connection()?.notify();
-  await spine.events.wait((e) => e.id === g2.id, 10_000, 'the good event after the bad ones');
+  await spine.events.wait((e) => e.id === g2.id, 20_000, 'the good event after the bad ones');
   assert.equal(
     exactlyOnceInOrder(
       spine.events.of((e) => e.node === node),
@@ -281,7 +281,7 @@ test('spine lifecycle - bad events from a real agent are refused one by one; the
   );
   assert.equal(spine.events.of((e) => e.id === posing.id || e.id === badType.id).length, 0);
   // Rejected events count as done for the ack, so nothing stays stuck in the spool.
-  await waitFor(() => a.agent.spool.depth() === 0, { timeoutMs: 10_000, message: 'spool drained' });
+  await waitFor(() => a.agent.spool.depth() === 0, { timeoutMs: 20_000, message: 'spool drained' });
   assert.equal(spine.events.of((e) => e.node === node && e.type === 'node.online').length, 1);
   assert.equal(a.agent.connection()?.ready(), true);
   await a.stop();
