@@ -69,8 +69,8 @@ export interface Fleet {
   stopSupervisor(): Promise<void>;
   /** Runs the halctl bin (from source) against the API with HAL_URL/HAL_TOKEN. */
   halctl(args: string[]): Promise<HalctlResult>;
-  /** GET on the API with the admin token; returns the JSON body. */
-  api<T = unknown>(path: string): Promise<{ status: number; body: T }>;
+  /** A call on the API with the admin token (GET unless `post` gives a body); returns the JSON body. */
+  api<T = unknown>(path: string, post?: Record<string, unknown>): Promise<{ status: number; body: T }>;
   close(): Promise<void>;
 }
 
@@ -169,14 +169,23 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       return new Promise((resolve) => {
         execFile(process.execPath, [HALCTL_BIN, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
           const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-          if (process.env.H12_DEBUG)
+          if (process.env.HAL_TEST_LOG !== undefined)
             process.stderr.write(`halctl ${args.join(' ')} ${Date.now() - t0}ms code ${code}\n`);
           resolve({ code, stdout, stderr });
         });
       });
     },
-    async api<T>(path: string) {
-      const res = await fetch(`${apiUrl}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    async api<T>(path: string, post?: Record<string, unknown>) {
+      const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
+      const init: RequestInit =
+        post === undefined
+          ? { headers }
+          : {
+              method: 'POST',
+              headers: { ...headers, 'content-type': 'application/json' },
+              body: JSON.stringify(post),
+            };
+      const res = await fetch(`${apiUrl}${path}`, init);
       return { status: res.status, body: (await res.json()) as T };
     },
     async close() {
