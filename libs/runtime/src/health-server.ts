@@ -20,8 +20,9 @@ export interface HealthServer extends Lifecycle {
 }
 
 /**
- * /healthz, /readyz and /metrics on server.http_port while no gateway serves them. When the
- * gateway (which owns :8421 with the API) joins the supervisor, this module is dropped.
+ * /healthz, /readyz and /metrics for a process whose services serve no HTTP of their own: a
+ * standalone tracker, cost-poller or policy service (its k8s probes and Prometheus scrape), or
+ * a supervisor run without the HTTP API.
  */
 export function createHealthServer(opts: HealthServerOptions): HealthServer {
   let app: FastifyInstance | undefined;

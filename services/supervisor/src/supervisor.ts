@@ -17,7 +17,7 @@ import {
   systemClock,
 } from '@hal/observability';
 import { createEmbeddedNats, type EmbeddedNats } from './embedded-nats.ts';
-import { createHealthServer, type HealthServer } from './health-server.ts';
+import { createHealthServer, type HealthServer } from '@hal/runtime';
 import { SERVICES, type ServiceEntry } from './services.ts';
 
 export interface SupervisorDeps {

@@ -1,81 +1,11 @@
-import { parseArgs } from 'node:util';
-import { connectBus } from '@hal/bus';
-import { loadConfig, runValidate } from '@hal/config';
-import { createHalMetrics, createLogger, createRegistry } from '@hal/observability';
-import { toHalError } from '@hal/protocol';
+import { runService } from '@hal/runtime';
 import { createTracker } from './tracker.ts';
 
-const USAGE = 'usage: hal-tracker [--config supervisor.config.json] [--validate] [--rebuild]\n';
-
-/** `hal-tracker`: wiring only — config, logger, NATS, tracker, signals. */
-async function main(argv: string[]): Promise<void> {
-  let args: { config?: string | undefined; validate?: boolean | undefined; rebuild?: boolean | undefined };
-  try {
-    args = parseArgs({
-      args: argv,
-      options: { config: { type: 'string' }, validate: { type: 'boolean' }, rebuild: { type: 'boolean' } },
-      strict: true,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
-  if (args.validate === true) {
-    process.exitCode = runValidate('supervisor', args.config, process.stdout, process.stderr);
-    return;
-  }
-  let config: ReturnType<typeof loadConfig<'supervisor'>>;
-  try {
-    config = loadConfig('supervisor', args.config === undefined ? {} : { file: args.config });
-  } catch (err) {
-    process.stderr.write(`${toHalError(err).message}\n`);
-    process.exitCode = 1;
-    return;
-  }
-  const log = createLogger({ service: 'tracker', level: config.log_level });
-  if (config.nats.url === undefined) {
-    log.fatal('nats.url is required when the tracker runs on its own (the supervisor embeds NATS)');
-    process.exitCode = 1;
-    return;
-  }
-  const registry = createRegistry();
-  const nc = await connectBus({
-    url: config.nats.url,
-    name: 'hal-tracker',
-    log,
-    token: config.nats.token,
-    waitOnFirstConnect: true,
-    onReconnect: () => createHalMetrics(registry).natsReconnectsTotal.inc(),
-  });
-  const tracker = createTracker({ config, nc, log, registry, rebuild: args.rebuild === true });
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    // The tracker stops its consumer, queries and timers before closing its database; only then
-    // is NATS drained, so the last acks still reach the server.
-    tracker
-      .stop()
-      .then(() => nc.drain())
-      .catch((err: unknown) => {
-        log.error({ err }, 'stop failed');
-        process.exitCode = 1;
-      });
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-
-  try {
-    await tracker.start();
-  } catch (err) {
-    log.fatal({ err }, 'tracker failed to start');
-    process.exitCode = 1;
-    await tracker.stop().catch(() => undefined);
-    await nc.close();
-  }
-}
-
-await main(process.argv.slice(2));
+/** `hal-tracker [--config FILE] [--validate] [--rebuild]`: the tracker on its own. */
+await runService({
+  name: 'tracker',
+  flags: { rebuild: 'empty every table and replay HAL_EVENTS from the start' },
+  create: ({ config, nc, log, registry, flags }) => [
+    createTracker({ config, nc, log, registry, rebuild: flags.rebuild === true }),
+  ],
+});
