@@ -181,16 +181,13 @@ test('policy e2e - a resume that keeps failing is tried exactly 2 times, then bl
   });
   opencode.kill('SIGKILL');
   // The agent stays connected (the node is online, so the policy does not skip it) but can no
-  // longer reach opencode: its heartbeat says so.
-  await waitFor(
-    async () => {
-      const r = await fleet.api<{ data: { status: string; resources: { opencode_ok: boolean } | null } }>(
-        '/api/v1/nodes/solo',
-      );
-      return r.body.data.status === 'online' && r.body.data.resources?.opencode_ok === false;
-    },
-    { timeoutMs: 15_000, intervalMs: 100, message: 'the agent reports opencode down while online' },
-  );
+  // longer reach opencode, and says so.
+  await waitFor(() => fleet.events.of((e) => e.node === 'solo' && e.type === 'agent.opencode_down')[0], {
+    timeoutMs: 15_000,
+    message: 'the agent reports opencode down',
+  });
+  const node = await fleet.api<{ data: { status: string } }>('/api/v1/nodes/solo');
+  assert.equal(node.body.data.status, 'online');
   const resumesBefore = llm.chatRequests(RESUME).length;
 
   const on = await fleet.api('/api/v1/policies/resume_on_idle/enable', {});
