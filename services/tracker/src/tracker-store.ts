@@ -147,8 +147,16 @@ export function createTrackerStore(sqlite: Database.Database) {
          started_at, last_activity_at)
        values (@session, @node, @project, @state, @title, @directory, @model, coalesce(@pending, '[]'), @time, @time)
        on conflict(session) do update set node = excluded.node, project = excluded.project,
-         state = excluded.state, prior_state = null, title = coalesce(excluded.title, title),
-         directory = coalesce(excluded.directory, directory), model = coalesce(excluded.model, model),
+         -- opencode reports a killed or failed session as plain idle: like a live session.idle,
+         -- a snapshot does not undo killed/error (also when it comes back from unreachable).
+         state = case
+           when excluded.state = 'idle' and state in ('killed', 'error') then state
+           when excluded.state = 'idle' and state = 'unreachable' and prior_state in ('killed', 'error')
+             then prior_state
+           else excluded.state end,
+         prior_state = null, title = coalesce(excluded.title, title),
+         -- The model of the last finished message wins over the agent's view of the session.
+         directory = coalesce(excluded.directory, directory), model = coalesce(model, excluded.model),
          pending_permissions = coalesce(@pending, pending_permissions),
          last_activity_at = max(last_activity_at, excluded.last_activity_at)`,
     ),

@@ -162,6 +162,38 @@ test('projection - node offline makes live sessions unreachable; a snapshot rest
   assert.equal(session('s2')?.title, 'Two');
 });
 
+test('projection - a reconnect snapshot saying idle does not undo killed or error, nor the model', async (t) => {
+  const { apply, session } = await setup(t);
+  const ev = eventFactory();
+  apply(
+    ev('node.online', null, { agent_version: '1.0.0', projects: [], gateway: 'gw1' }),
+    ev('message.completed', 's1', {
+      message_id: 'm1',
+      model: 'fake-model',
+      provider: 'fake',
+      tokens: usage(10, 2),
+      cost_usd: 0,
+    }),
+    ev('session.error', 's1', { kind: 'MessageAbortedError' }),
+    ev('session.error', 's2', { kind: 'APIError', message: 'boom' }),
+    ev('session.busy', 's3'),
+    ev('node.offline', null, { reason: 'socket_closed' }),
+    ev('node.online', null, { agent_version: '1.0.0', projects: [], gateway: 'gw2' }),
+    ev('node.snapshot', null, {
+      sessions: [
+        { session: 's1', project: 'proj', state: 'idle', model: 'fake/fake-model' },
+        { session: 's2', project: 'proj', state: 'idle' },
+        { session: 's3', project: 'proj', state: 'idle' },
+      ],
+    }),
+  );
+  assert.deepEqual(
+    ['s1', 's2', 's3'].map((s) => session(s)?.state),
+    ['killed', 'error', 'idle'],
+  );
+  assert.equal(session('s1')?.model, 'fake-model');
+});
+
 test('projection - replays, duplicate ids and unparseable payloads change nothing', async (t) => {
   const { apply, session, projection } = await setup(t);
   const ev = eventFactory();
