@@ -6,6 +6,7 @@ import { type Connection, createConnection } from './connection.ts';
 import { collectHostStats } from './host-stats.ts';
 import { createOpencodeClient } from './opencode-client.ts';
 import { createOpencodeEvents, type ProjectEvent, type ProjectRef } from './opencode-events.ts';
+import { createOpencodeHealth } from './opencode-health.ts';
 import { createOpencodeProcess, type OpencodeProcess } from './opencode-process.ts';
 import { createSessionRegistry } from './session-registry.ts';
 import { type EventDraft, openSpool, type Spool } from './spool.ts';
@@ -34,6 +35,13 @@ export interface AgentDeps {
   random?: () => number;
   /** opencode SSE re-subscribe backoff (tests shorten it). */
   sseBackoff?: { initialMs: number; maxMs: number };
+  /** Deadline of the health check behind the heartbeat's `opencode_ok` (default 5 s). */
+  healthTimeoutMs?: number;
+  /**
+   * Longest wait, at start and for commands, for the first opencode subscription + reconcile
+   * (default 10 s). Only a hung opencode makes it matter: a refused connection ends it at once.
+   */
+  firstSyncTimeoutMs?: number;
 }
 
 export interface Agent {
@@ -81,6 +89,10 @@ export function createAgent(deps: AgentDeps): Agent {
   const client = createOpencodeClient({ url: config.opencode.url, password: config.opencode.password });
   let connection: Connection | undefined;
   let opencodeUp: boolean | undefined;
+  const health = createOpencodeHealth({
+    check: (timeoutMs) => client.health(timeoutMs),
+    timeoutMs: deps.healthTimeoutMs ?? 5_000,
+  });
 
   /** The single entry of events: registry first (snapshot truth), then the spool, then the socket. */
   function emit(events: ProjectEvent[]): void {
@@ -91,6 +103,7 @@ export function createAgent(deps: AgentDeps): Agent {
   }
 
   function reachable(up: boolean): void {
+    health.set(up);
     if (up === opencodeUp) return;
     // The first "up" at start is not news; a first "down" is.
     const first = opencodeUp === undefined;
@@ -122,6 +135,26 @@ export function createAgent(deps: AgentDeps): Agent {
     defaultTimeoutMs: config.command_timeout_ms,
   });
   let process: OpencodeProcess | undefined;
+  let synced: Promise<void> | undefined;
+
+  /**
+   * The first subscription + reconcile, bounded. Until it is live a session created by a command
+   * could have its session.created published by opencode to nobody, and it would never be stored.
+   */
+  function firstSync(): Promise<void> {
+    synced ??= new Promise<void>((resolve) => {
+      const limitMs = deps.firstSyncTimeoutMs ?? 10_000;
+      const timer = setTimeout(() => {
+        log.warn({ timeout_ms: limitMs }, 'opencode not synced in time, serving commands anyway');
+        resolve();
+      }, limitMs);
+      void events.firstSync().then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return synced;
+  }
 
   return {
     spool,
@@ -151,17 +184,26 @@ export function createAgent(deps: AgentDeps): Agent {
         reconnect: { initialMs: config.reconnect.initial_ms, maxMs: config.reconnect.max_ms },
         heartbeatIntervalSec: config.heartbeat_interval_sec,
         snapshot: () => registry.snapshot(),
-        heartbeat: () =>
-          collectHostStats({
+        heartbeat: () => {
+          // Sent on the timer with the last known answer; the check runs beside it, bounded.
+          void health.refresh();
+          return collectHostStats({
             dataDir: config.data_dir,
-            opencodeOk: () => client.health(),
+            opencodeOk: () => health.current(),
             sessions: () => registry.count(),
             spoolDepth: () => spool.depth(),
-          }),
-        runCommand: (cmd, timeoutMs) => commands.run(cmd, timeoutMs),
+          });
+        },
+        runCommand: async (cmd, timeoutMs) => {
+          await firstSync();
+          return commands.run(cmd, timeoutMs);
+        },
         random: deps.random,
       });
       await events.start();
+      // The snapshot sent on welcome should hold every session, and the first command should not
+      // race the subscription: connect once opencode is synced (or known down, or the bound passed).
+      await Promise.all([firstSync(), health.refresh()]);
       await connection.start();
     },
     async stop() {

@@ -2,6 +2,7 @@ import { EventType, type OpencodeRefs, RAW_OPENCODE_PREFIX } from '@hal/protocol
 import type { z } from 'zod';
 import {
   type OcEvent,
+  type OcMessage,
   type OcMessageInfo,
   type OcPart,
   ocMessageInfoSchema,
@@ -226,6 +227,23 @@ export function permissionAskedData(p: Record<string, unknown>): Record<string, 
   if (title !== undefined) data.title = title;
   if (perm.tool?.callID !== undefined) data.tool = perm.tool.callID;
   return data;
+}
+
+/**
+ * The events a stored message (`GET /session/:id/message`) would have produced live: its final
+ * parts, then `message.completed` for a finished assistant message. Used when the stream was down
+ * while the message happened; what `state` says was already sent is skipped, so nothing doubles.
+ */
+export function storedMessageEvents(
+  state: MapperState,
+  message: OcMessage,
+  refs: OpencodeRefs,
+): MappedEvent[] {
+  remember(state.roles, message.info.id, message.info.role);
+  const out: MappedEvent[] = [];
+  for (const part of message.parts) out.push(...partEvent(state, part, refs));
+  out.push(...messageCompleted(state, message.info, refs));
+  return out;
 }
 
 /**

@@ -4,7 +4,8 @@ import type { HeartbeatPayload } from '@hal/protocol';
 
 export interface HostStatsDeps {
   dataDir: string;
-  opencodeOk(): Promise<boolean>;
+  /** The last known answer: a heartbeat never waits on opencode (see opencode-health.ts). */
+  opencodeOk(): boolean;
   sessions(): number;
   spoolDepth(): number;
 }
@@ -16,7 +17,7 @@ export async function collectHostStats(deps: HostStatsDeps): Promise<HeartbeatPa
     mem_total_bytes: totalmem(),
     mem_free_bytes: freemem(),
     cpus: cpus().length,
-    opencode_ok: await deps.opencodeOk(),
+    opencode_ok: deps.opencodeOk(),
     sessions: deps.sessions(),
     spool_depth: deps.spoolDepth(),
     uptime_sec: Math.round(uptime()),

@@ -27,7 +27,8 @@ export interface OpencodeClient {
   readonly url: string;
   /** Headers for raw requests (the SSE stream): the auth header when a password is set. */
   headers(): Record<string, string>;
-  health(): Promise<boolean>;
+  /** Never throws; `timeoutMs` overrides the per-request deadline (heartbeats want a short one). */
+  health(timeoutMs?: number): Promise<boolean>;
   listSessions(directory: string): Promise<OcSession[]>;
   getSession(directory: string, id: string): Promise<OcSession>;
   createSession(directory: string, body: { title?: string }): Promise<OcSession>;
@@ -51,6 +52,7 @@ interface CallOptions {
   session?: string;
   /** Set when the path names a permission: a 404 then means PERMISSION_NOT_FOUND. */
   permission?: string;
+  timeoutMs?: number;
 }
 
 /**
@@ -76,20 +78,21 @@ export function createOpencodeClient(opts: OpencodeClientOptions): OpencodeClien
     const url = new URL(base + path);
     if (directory !== undefined) url.searchParams.set('directory', directory);
     const method = o.method ?? 'GET';
+    const limitMs = o.timeoutMs ?? timeoutMs;
     let res: Response;
     try {
       res = await doFetch(url, {
         method,
         headers: { ...auth, ...(o.body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: o.body === undefined ? undefined : JSON.stringify(o.body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(limitMs),
       });
     } catch (err) {
       const timedOut = err instanceof Error && err.name === 'TimeoutError';
       throw new HalError(
         ErrorCode.OPENCODE_UNREACHABLE,
         timedOut
-          ? `opencode at ${base} did not answer ${method} ${path} within ${timeoutMs} ms`
+          ? `opencode at ${base} did not answer ${method} ${path} within ${limitMs} ms`
           : `opencode at ${base} is unreachable (${method} ${path})`,
         { cause: err },
       );
@@ -136,9 +139,9 @@ export function createOpencodeClient(opts: OpencodeClientOptions): OpencodeClien
   return {
     url: base,
     headers: () => ({ ...auth }),
-    async health() {
+    async health(limitMs) {
       try {
-        await call(anything, '/global/health', undefined);
+        await call(anything, '/global/health', undefined, { timeoutMs: limitMs });
         return true;
       } catch {
         // Any failure means "not healthy" here; callers only want the boolean for heartbeats.

@@ -9,8 +9,9 @@ import {
   permissionAskedData,
   sessionInfoData,
 } from './event-mapper.ts';
+import { recoverMessages } from './message-recovery.ts';
 import type { OpencodeClient } from './opencode-client.ts';
-import { ocEventSchema, ocGlobalEventSchema } from './opencode-schemas.ts';
+import { ocEventSchema, ocGlobalEventSchema, ocSessionSchema } from './opencode-schemas.ts';
 import type { SessionRegistry } from './session-registry.ts';
 import { readSseData } from './sse-reader.ts';
 
@@ -35,6 +36,8 @@ export interface OpencodeEventsDeps {
   onReachable?(up: boolean): void;
   backoff?: { initialMs: number; maxMs: number };
   random?: () => number;
+  /** How long a fresh stream may stay silent before reconciling anyway (default 5 s). */
+  firstEventTimeoutMs?: number;
 }
 
 export interface OpencodeEvents {
@@ -42,6 +45,11 @@ export interface OpencodeEvents {
   stop(): Promise<void>;
   /** Resolves after the next completed reconcile (tests and start-up ordering). */
   reconciled(): Promise<void>;
+  /**
+   * Resolves once the first subscription is live and reconciled, or the first attempt failed
+   * (opencode down: commands then fail fast with OPENCODE_UNREACHABLE instead of waiting).
+   */
+  firstSync(): Promise<void>;
 }
 
 function canonical(dir: string): string {
@@ -75,6 +83,13 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
   let loop: Promise<void> | undefined;
   let waiters: Array<() => void> = [];
   let wake: (() => void) | undefined;
+  let reconciledOnce = false;
+  /** Session id → its `time.updated` as last seen (opencode ms), to spot sessions that moved meanwhile. */
+  const lastSeen = new Map<string, number>();
+  let firstSyncDone!: () => void;
+  const firstSync = new Promise<void>((r) => {
+    firstSyncDone = r;
+  });
 
   function projectOf(directory: string | undefined): string | undefined {
     if (directory === undefined) return undefined;
@@ -95,10 +110,40 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
     if (ev === undefined) return;
     const project = projectOf(wrapped.success ? wrapped.data.directory : undefined);
     if (project === undefined) return;
+    if (ev.type.startsWith('session.')) {
+      const info = ocSessionSchema.safeParse(ev.properties.info);
+      if (info.success) see(info.data.id, info.data.time?.updated);
+    }
     const mapped = mapOpencodeEvent(state, ev).map((m) => ({ ...m, project }));
     if (mapped.length === 0) return;
     if (buffer !== undefined) buffer.push(mapped);
     else deps.emit(mapped);
+  }
+
+  /** Should reconcile fetch this session's messages, and from when on? */
+  function missedSince(
+    id: string,
+    updated: number | undefined,
+    known: boolean,
+    turnEnded: boolean,
+  ): { since: number | undefined } | undefined {
+    // The first listing of this process is the baseline: replaying every session's whole history
+    // at start-up would be costly, and what happened before the agent ran is not "missed".
+    if (!reconciledOnce) return undefined;
+    if (!known) return { since: undefined };
+    const last = lastSeen.get(id);
+    if (turnEnded || last === undefined || (updated !== undefined && updated > last)) return { since: last };
+    return undefined;
+  }
+
+  function see(id: string, updated: number | undefined): void {
+    if (updated === undefined) return;
+    const last = lastSeen.get(id);
+    if (last === undefined || updated > last) lastSeen.set(id, updated);
+    if (lastSeen.size > 10_000) {
+      const oldest = lastSeen.keys().next().value;
+      if (oldest !== undefined) lastSeen.delete(oldest);
+    }
   }
 
   /** Emits what changed while nobody was listening, against what the registry knows. */
@@ -129,6 +174,22 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
         const wasBusy =
           known !== undefined &&
           (known.state === SessionState.RUNNING || known.state === SessionState.WAITING_INPUT);
+        // Turns that ended while the stream was down: their message.completed (tokens, cost) and
+        // parts come from the stored messages, before the idle that closes the turn.
+        const missed = missedSince(s.id, s.time?.updated, known !== undefined, wasBusy && !busyNow);
+        let recovered = true;
+        if (missed !== undefined) {
+          try {
+            out.push(
+              ...(await recoverMessages({ client, state, project, session: s.id, since: missed.since })),
+            );
+          } catch (err) {
+            recovered = false;
+            log.warn({ err, session: s.id }, 'could not read the messages of a session to reconcile');
+          }
+        }
+        // A failed read leaves the mark where it was, so the next reconcile tries again.
+        if (recovered) see(s.id, s.time?.updated);
         if (busyNow && !wasBusy) {
           out.push({
             project: project.name,
@@ -137,7 +198,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
             data: { reconciled: true },
             refs: refs(s.id),
           });
-        } else if (!busyNow && (known === undefined ? false : wasBusy)) {
+        } else if (!busyNow && wasBusy) {
           out.push({
             project: project.name,
             session: s.id,
@@ -173,6 +234,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
       }
       if (out.length > 0) deps.emit(out);
     }
+    reconciledOnce = true;
   }
 
   async function subscribeOnce(): Promise<void> {
@@ -185,11 +247,35 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
     deps.onReachable?.(true);
     // Events that arrive while reconciling wait, so a stale listing never overrides a newer event.
     let buffer: ProjectEvent[][] | undefined = [];
+    let gotFirst!: () => void;
+    const first = new Promise<'event'>((r) => {
+      gotFirst = () => r('event');
+    });
     const reading = (async () => {
-      for await (const data of readSseData(res.body as ReadableStream<Uint8Array>)) handle(data, buffer);
+      for await (const data of readSseData(res.body as ReadableStream<Uint8Array>)) {
+        gotFirst();
+        handle(data, buffer);
+      }
     })();
     reading.catch(() => undefined);
     try {
+      // opencode sends the response headers before it has subscribed to its bus; it writes its
+      // first event (server.connected) as it subscribes. A listing taken before that can miss a
+      // session created in between, whose session.created then never comes: wait for it.
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        first,
+        reading.then(
+          () => 'ended' as const,
+          () => 'ended' as const,
+        ),
+        new Promise<'timeout'>((r) => {
+          timer = setTimeout(() => r('timeout'), deps.firstEventTimeoutMs ?? 5_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (outcome === 'ended') throw new Error('opencode event stream ended before its first event');
+      if (outcome === 'timeout') log.warn('opencode event stream silent after opening, reconciling anyway');
       await reconcile();
     } finally {
       const held = buffer ?? [];
@@ -199,6 +285,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
       waiters = [];
     }
     log.info({ projects: deps.projects.length }, 'opencode events subscribed and reconciled');
+    firstSyncDone();
     await reading;
   }
 
@@ -210,6 +297,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
         await subscribeOnce();
         if (!stopping) log.warn('opencode event stream ended, re-subscribing');
       } catch (err) {
+        firstSyncDone();
         if (stopping) break;
         deps.onReachable?.(false);
         log.warn({ err }, 'opencode event stream failed, re-subscribing');
@@ -241,7 +329,9 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
       abort?.abort();
       wake?.();
       await loop;
+      firstSyncDone();
     },
     reconciled: () => new Promise<void>((r) => waiters.push(r)),
+    firstSync: () => firstSync,
   };
 }

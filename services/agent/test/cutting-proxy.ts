@@ -11,6 +11,11 @@ export interface CuttingProxy {
   url: string;
   cut(): void;
   restore(): void;
+  /**
+   * From now on an event-stream request gets its 200 headers at once but reaches opencode only
+   * `ms` later — as opencode itself answers before it has subscribed to its bus. 0 turns it off.
+   */
+  lagEventStream(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -18,9 +23,26 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
   const upstream = new URL(target);
   const sockets = new Set<Socket>();
   let down = false;
+  let lagMs = 0;
   const server = createServer((req, res) => {
     if (down) {
       res.writeHead(503).end('cut');
+      return;
+    }
+    const isStream = req.method === 'GET' && /^\/(global\/)?event(\?|$)/.test(req.url ?? '');
+    if (isStream && lagMs > 0) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.flushHeaders();
+      const timer = setTimeout(() => {
+        const up = request(
+          { host: upstream.hostname, port: upstream.port, path: req.url, headers: req.headers },
+          (r) => r.pipe(res),
+        );
+        up.on('error', () => res.destroy());
+        up.end();
+        res.once('close', () => up.destroy());
+      }, lagMs);
+      res.once('close', () => clearTimeout(timer));
       return;
     }
     const up = request(
@@ -54,6 +76,9 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
     },
     restore() {
       down = false;
+    },
+    lagEventStream(ms) {
+      lagMs = ms;
     },
     async stop() {
       for (const s of sockets) s.destroy();

@@ -33,7 +33,12 @@ export interface GatewayPeer {
 }
 
 export async function startGatewayPeer(
-  opts: { heartbeatIntervalSec?: number; autoAck?: boolean } = {},
+  opts: {
+    heartbeatIntervalSec?: number;
+    autoAck?: boolean;
+    /** Runs right after each welcome is sent (e.g. to send a command with no delay at all). */
+    afterWelcome?: (peer: GatewayPeer) => void;
+  } = {},
 ): Promise<GatewayPeer> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await once(wss, 'listening');
@@ -93,6 +98,7 @@ export async function startGatewayPeer(
             }),
           ),
         );
+        opts.afterWelcome?.(peer);
       } else if (env.type === 'events') {
         const batch = (env.payload as { events: EventRecord[] }).events;
         events.push(...batch);

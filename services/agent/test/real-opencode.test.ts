@@ -13,7 +13,7 @@ import { type RealOpencode, startRealOpencode } from './opencode-server.ts';
 
 // One real opencode for the whole file (it needs ~800 MB), one agent in front of it through a
 // cuttable proxy, and a minimal gateway peer recording what the agent sends.
-const log = createLogger({ service: 'agent', level: 'silent' });
+const log = createLogger({ service: 'agent', level: (process.env.HAL_TEST_LOG ?? 'silent') as 'silent' });
 const actor = { kind: 'user', id: 'tester' };
 let llm: ScriptedLlm;
 let opencode: RealOpencode;
@@ -134,6 +134,12 @@ test('real opencode - kill aborts a busy session; unknown sessions answer SESSIO
   const r = await command({ type: 'start', project: 'alpha', prompt: 'take your time' });
   const session = String((r.data as { session: string }).session);
   await waitFor(() => typesOf(ofSession(session)).includes('session.busy'), { timeoutMs: 10_000 });
+  // An abort that lands before opencode has called the LLM ends the turn without a session.error
+  // (and leaves the slow step queued for the next test): kill only once the call is under way.
+  await waitFor(() => llm.chatRequests('take your time').length > 0, {
+    timeoutMs: 10_000,
+    message: 'the LLM received the turn',
+  });
   const k = await command({ type: 'kill', session });
   assert.deepEqual(k, { command_id: k.command_id, ok: true, data: { session, aborted: true } });
   await waitFor(() => ofSession(session).find((e) => e.type === 'session.error'), { timeoutMs: 10_000 });
@@ -244,4 +250,136 @@ test('real opencode - an SSE drop is recovered: re-subscribe, and reconcile emit
   await waitFor(() => ofSession(created.id).some((e) => e.type === 'message.completed'), {
     timeoutMs: 15_000,
   });
+});
+
+test('real opencode - a start command sent the moment the agent is welcomed still has its session.created stored', async (t) => {
+  // A second agent whose opencode stream is answered at once but subscribed 800 ms later, as
+  // opencode itself does on a slow start: a command run before that would lose session.created.
+  const lagging = await startCuttingProxy(opencode.url);
+  t.after(() => lagging.stop());
+  lagging.lagEventStream(800);
+  let sent = false;
+  const peer2 = await startGatewayPeer({
+    afterWelcome(p) {
+      if (sent) return;
+      sent = true;
+      p.sendCommand({
+        command_id: 'early-start',
+        command: { type: 'start', project: 'alpha', title: 'early bird' },
+        actor,
+        timeout_ms: 20_000,
+      });
+    },
+  });
+  t.after(() => peer2.stop());
+  const dir2 = mkdtempSync(join(tmpdir(), 'hal-agent-real-2-'));
+  t.after(() => rmSync(dir2, { recursive: true, force: true }));
+  const agent2 = createAgent({
+    config: {
+      node_id: 'node-b',
+      supervisor_url: peer2.url,
+      auth_token: 'agent-token-0123456789abcdef',
+      opencode_port: opencode.port,
+      opencode: { url: lagging.url, manage: false, binary: 'opencode' },
+      projects: opencode.projects,
+      data_dir: dir2,
+      heartbeat_interval_sec: 30,
+      spool: { max_bytes: 50_000_000 },
+      reconnect: { initial_ms: 50, max_ms: 500 },
+      command_timeout_ms: 20_000,
+    },
+    log,
+    sseBackoff: { initialMs: 100, maxMs: 300 },
+  });
+  t.after(() => agent2.stop());
+  await agent2.start();
+  const r = await peer2.result('early-start', 20_000);
+  assert.equal(r.ok, true, JSON.stringify(r));
+  const session = String((r.data as { session: string }).session);
+  const created = await waitFor(
+    () => peer2.events.find((e) => e.session === session && e.type === 'session.created'),
+    { timeoutMs: 10_000, message: 'session.created of the early session reaches the peer' },
+  );
+  assert.equal(created.data.title, 'early bird');
+  assert.equal(created.data.reconciled, undefined, 'seen live on the stream, not patched up later');
+  assert.equal(created.node, 'node-b');
+});
+
+test('real opencode - a turn that completes while the SSE is cut: reconcile sends its message.completed with the scripted tokens', async () => {
+  llm.script({ text: 'before the cut' });
+  const r = await command({ type: 'start', project: 'alpha', prompt: 'first turn', title: 'cut turn' });
+  const session = String((r.data as { session: string }).session);
+  await waitFor(
+    () =>
+      ofSession(session).some((e) => e.type === 'message.completed') &&
+      typesOf(ofSession(session)).includes('session.idle'),
+    { timeoutMs: 20_000, message: 'the first turn is seen live' },
+  );
+  const downs = peer.events.filter((e) => e.type === 'agent.opencode_down').length;
+  proxy.cut();
+  await waitFor(() => peer.events.filter((e) => e.type === 'agent.opencode_down').length > downs, {
+    timeoutMs: 10_000,
+    message: 'the agent saw the stream go',
+  });
+  llm.script({
+    text: 'Done while you were away.',
+    usage: { prompt_tokens: 777, completion_tokens: 33, prompt_tokens_details: { cached_tokens: 100 } },
+  });
+  const dir = encodeURIComponent(opencode.projects[0]?.directory ?? '');
+  const prompted = await fetch(`${opencode.url}/session/${session}/prompt_async?directory=${dir}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ parts: [{ type: 'text', text: 'second turn' }] }),
+  });
+  assert.equal(prompted.status, 204);
+  // The whole turn ends on opencode before the agent can see anything again.
+  await waitFor(
+    async () => {
+      const res = await fetch(`${opencode.url}/session/${session}/message?directory=${dir}`);
+      const messages = (await res.json()) as Array<{
+        info: { role: string; finish?: string; time: { completed?: number } };
+      }>;
+      const done = messages.filter((m) => m.info.role === 'assistant' && m.info.time.completed !== undefined);
+      const status = (await (
+        await fetch(`${opencode.url}/session/status?directory=${dir}`)
+      ).json()) as Record<string, unknown>;
+      return done.length === 2 && status[session] === undefined;
+    },
+    { timeoutMs: 20_000, message: 'the second turn completed on opencode during the cut' },
+  );
+  const seenBefore = ofSession(session).length;
+  proxy.restore();
+  const recovered = await waitFor(
+    () => ofSession(session).find((e) => e.type === 'message.completed' && e.data.reconciled === true),
+    { timeoutMs: 15_000, message: 'reconcile sends the missed message.completed' },
+  );
+  assert.deepEqual(recovered.data.tokens, {
+    input: 677,
+    output: 33,
+    reasoning: 0,
+    cache_read: 100,
+    cache_write: 0,
+  });
+  assert.equal(recovered.data.model, 'fake-model');
+  assert.equal(recovered.data.provider, 'fake');
+  assert.equal(recovered.refs?.type, 'reconcile');
+  assert.match(String(recovered.refs?.message_id), /^msg_/);
+  const after = ofSession(session).slice(seenBefore);
+  const text = after.find((e) => e.type === 'message.part' && e.data.role === 'assistant');
+  assert.equal(text?.data.text, 'Done while you were away.');
+  assert.equal(text?.data.reconciled, true);
+  assert.ok(
+    after.indexOf(text as EventRecord) < after.indexOf(recovered),
+    'the parts come before the completion',
+  );
+  assert.ok(
+    after.some((e) => e.type === 'message.part' && e.data.role === 'user' && e.data.text === 'second turn'),
+    'the prompt given during the cut is in the log too',
+  );
+  // The turn seen live before the cut is not sent again.
+  const ids = ofSession(session)
+    .filter((e) => e.type === 'message.completed')
+    .map((e) => e.data.message_id);
+  assert.equal(ids.length, 2, ids.join(','));
+  assert.equal(new Set(ids).size, 2);
 });
