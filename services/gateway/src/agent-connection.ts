@@ -27,6 +27,15 @@ import {
   publishSystemEvent,
 } from './system-events.ts';
 
+export interface IngestStats {
+  /** Publishes sent to JetStream and not yet acked. */
+  in_flight: number;
+  /** Reading the socket is paused (above the in-flight limit). */
+  paused: boolean;
+  /** Bytes received but left unread because of the pause. */
+  unread_bytes: number;
+}
+
 /** Close codes of the protocol. */
 export const CloseCode = {
   GOING_AWAY: 1001,
@@ -120,6 +129,15 @@ export class AgentConnection implements HeldConnection {
       connected_at: this.#connectedAt.toISOString(),
       last_heartbeat_at: this.#lastHeartbeat?.toISOString() ?? null,
       remote_address: this.#d.remoteAddress,
+    };
+  }
+
+  /** Backpressure state of this connection's event path (read-only; tests and diagnostics). */
+  ingestStats(): IngestStats {
+    return {
+      in_flight: this.#ingest.inFlight,
+      paused: this.#ingest.paused,
+      unread_bytes: this.#ingest.unreadBytes,
     };
   }
 

@@ -53,6 +53,16 @@ export class EventIngest {
     return this.#inFlight;
   }
 
+  /** Read-only view for tests and diagnostics: whether reading the socket is paused for backpressure. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Bytes the agent sent that wait unread in the socket while it is paused. */
+  get unreadBytes(): number {
+    return this.#d.socket?.readableLength ?? 0;
+  }
+
   ingest(events: unknown[], requestId: string): void {
     const rejected: number[] = [];
     let first: FrameProblem | undefined;

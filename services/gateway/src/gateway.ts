@@ -15,7 +15,7 @@ import {
 } from '@hal/observability';
 import { ErrorCode, WS_LIMITS } from '@hal/protocol';
 import { WebSocketServer } from 'ws';
-import { AgentConnection } from './agent-connection.ts';
+import { AgentConnection, type IngestStats } from './agent-connection.ts';
 import { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';
 import { createNodeRegistry, type NodeInfo } from './node-registry.ts';
 import { PublishBudget } from './publish-budget.ts';
@@ -42,6 +42,8 @@ export interface Gateway {
   stop(): Promise<void>;
   /** Nodes whose agent is connected to this instance. */
   nodes(): NodeInfo[];
+  /** Backpressure state of the live connection(s) of a node on this instance (read-only). */
+  connectionStats(node: string): IngestStats[];
   /** The bound port (useful with port 0). */
   address(): { port: number };
   readonly id: string;
@@ -166,6 +168,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       log.info('gateway stopped');
     },
     nodes: () => nodeRegistry.nodes(),
+    connectionStats: (node) => [...connections].filter((c) => c.node === node).map((c) => c.ingestStats()),
     address() {
       const addr = server?.address();
       if (addr === null || addr === undefined || typeof addr === 'string')
