@@ -1,20 +1,50 @@
 #!/usr/bin/env node
 // `npm start` (after setup.mjs): writes a default config under ./.hal on the first run, runs the
-// supervisor (and the demo, once wired), prints where everything is, and on Ctrl-C/SIGTERM stops
-// every child it started before exiting — no orphan supervisor or nats-server.
+// supervisor and the demo, prints where everything is, and on Ctrl-C/SIGTERM stops every child it
+// started before exiting — no orphan supervisor or nats-server.
+// HAL_HOME moves ./.hal (configs, data, logs, the demo project and its opencode HOME) elsewhere;
+// the usual HAL_* overrides move the ports (HAL_SERVER__HTTP_PORT, HAL_SERVER__PORT,
+// HAL_NATS__EMBEDDED_PORT, and HAL_OPENCODE_PORT for the demo opencode), so a test can run it
+// beside a developer's own `npm start`.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const halDir = join(root, '.hal');
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: read at run time by `npm start`, never by a turbo task
+const halDir = process.env.HAL_HOME ? resolve(process.env.HAL_HOME) : join(root, '.hal');
 const supervisorConfigFile = join(halDir, 'supervisor.config.json');
+const logsDir = shown(join(halDir, 'logs'));
 const agentConfigFile = join(halDir, 'agent.config.json');
 const STOP_GRACE_MS = 15_000;
 const READY_TIMEOUT_MS = 30_000;
+
+/** How a path is shown to the person: relative to the checkout when inside it, else absolute. */
+function shown(path) {
+  const rel = relative(root, path);
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+}
+
+/** How a path is written into a config (relative paths there resolve against the checkout). */
+function configPath(path) {
+  const rel = shown(path);
+  return isAbsolute(rel) ? rel : `./${rel}`;
+}
+
+/** A variable of the environment, absent when unset or blank (the services' own HAL_* overrides). */
+function envVar(name) {
+  return process.env[name]?.trim() || undefined;
+}
+
+/** A `HAL_*` override as the services read it (a number for ports), else the file's value, else the default. */
+function effective(envName, fileValue, fallback) {
+  const raw = envVar(envName);
+  if (raw !== undefined) return typeof fallback === 'number' ? Number(raw) : raw;
+  return fileValue ?? fallback;
+}
 
 /** Writes the default configs once; returns the token when this run created it (printed once). */
 function ensureConfigs() {
@@ -22,7 +52,7 @@ function ensureConfigs() {
   let createdToken;
   if (!existsSync(supervisorConfigFile)) {
     createdToken = randomBytes(32).toString('hex');
-    const config = { data_dir: './.hal/data', server: { auth_token: createdToken } };
+    const config = { data_dir: configPath(join(halDir, 'data')), server: { auth_token: createdToken } };
     writeFileSync(supervisorConfigFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   }
   if (!existsSync(agentConfigFile)) {
@@ -32,8 +62,8 @@ function ensureConfigs() {
       node_id: 'demo-node',
       supervisor_url: 'ws://127.0.0.1:8420',
       auth_token: token,
-      data_dir: './.hal/agent',
-      projects: [{ name: 'demo', directory: './.hal/demo-project' }],
+      data_dir: configPath(join(halDir, 'agent')),
+      projects: [{ name: 'demo', directory: configPath(join(halDir, 'demo-project')) }],
     };
     writeFileSync(agentConfigFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   }
@@ -42,18 +72,19 @@ function ensureConfigs() {
 
 const children = [];
 
-/** Spawns a workspace bin from source; its JSON log lines go to .hal/logs/<name>.log. */
-function startChild(name, bin, args) {
+/** Spawns a workspace bin from source; its JSON log lines go to <HAL_HOME>/logs/<name>.log. */
+function startChild(name, bin, args, env = process.env) {
   const logFile = join(halDir, 'logs', `${name}.log`);
   const child = spawn(process.execPath, [join(root, bin), ...args], {
     cwd: root,
+    env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   child.stdout.pipe(createWriteStream(logFile, { flags: 'a' }));
   children.push({ name, child, logFile });
   child.once('exit', (code, signal) => {
     if (!stopping) {
-      console.error(`${name} exited (${signal ?? code}); see ${relative(root, logFile)}. Stopping.`);
+      console.error(`${name} exited (${signal ?? code}); see ${shown(logFile)}. Stopping.`);
       void stopAll(code || 1);
     }
   });
@@ -70,7 +101,7 @@ function startProcess(name, command, args, opts = {}) {
   children.push({ name, child, logFile });
   child.once('exit', (code, signal) => {
     if (!stopping) {
-      console.error(`${name} exited (${signal ?? code}); see ${relative(root, logFile)}. Stopping.`);
+      console.error(`${name} exited (${signal ?? code}); see ${shown(logFile)}. Stopping.`);
       void stopAll(code || 1);
     }
   });
@@ -158,28 +189,26 @@ async function startDemoSession(httpBase, token, project) {
  * a fresh clone shows a node, a session, events and tokens at once. Returns lines to print; on a
  * problem it prints why and returns what it has (the supervisor keeps running).
  */
-async function startDemo(httpBase, supervisorToken) {
+async function startDemo(httpBase, supervisorToken, supervisorUrl) {
   let agentConfig;
   try {
     agentConfig = JSON.parse(readFileSync(agentConfigFile, 'utf8'));
   } catch (err) {
-    return [`  demo          skipped: cannot read ${relative(root, agentConfigFile)} (${err.message})`];
+    return [`  demo          skipped: cannot read ${shown(agentConfigFile)} (${err.message})`];
   }
   if (agentConfig.auth_token !== supervisorToken) {
-    return [
-      `  demo          skipped: auth_token in ${relative(root, agentConfigFile)} differs from the supervisor's`,
-    ];
+    return [`  demo          skipped: auth_token in ${shown(agentConfigFile)} differs from the supervisor's`];
   }
   const project = agentConfig.projects?.[0];
   if (project === undefined) return ['  demo          skipped: the agent config lists no project'];
   const projectDir = resolve(root, project.directory);
   console.log('Starting the demo: scripted LLM, opencode serve, hal-agent, one session…');
-  const ocPort = agentConfig.opencode_port ?? 4096;
+  const ocPort = effective('HAL_OPENCODE_PORT', agentConfig.opencode_port, 4096);
   const manage = agentConfig.opencode?.manage === true;
   try {
     if (!manage && (await listening('127.0.0.1', ocPort))) {
       return [
-        `  demo          skipped: port ${ocPort} is taken; set opencode_port in ${relative(root, agentConfigFile)}`,
+        `  demo          skipped: port ${ocPort} is taken; set opencode_port in ${shown(agentConfigFile)}`,
       ];
     }
     const llmPort = await freePort();
@@ -203,7 +232,7 @@ async function startDemo(httpBase, supervisorToken) {
     }
     const ocUrl = `http://127.0.0.1:${ocPort}`;
     if (!manage) {
-      // Its own HOME under .hal: the demo never reads or writes the user's opencode settings.
+      // Its own HOME under HAL_HOME: the demo never reads or writes the user's opencode settings.
       const home = join(halDir, 'opencode');
       const env = {
         ...process.env,
@@ -234,22 +263,26 @@ async function startDemo(httpBase, supervisorToken) {
         60_000,
       );
     }
-    startChild('agent', 'services/agent/bin/hal-agent.js', ['--config', relative(root, agentConfigFile)]);
+    // The agent reads HAL_OPENCODE_PORT itself; HAL_SUPERVISOR_URL follows HAL_SERVER__HOST/PORT.
+    const agentEnv = { ...process.env };
+    if (supervisorUrl !== undefined && envVar('HAL_SUPERVISOR_URL') === undefined)
+      agentEnv.HAL_SUPERVISOR_URL = supervisorUrl;
+    startChild('agent', 'services/agent/bin/hal-agent.js', ['--config', shown(agentConfigFile)], agentEnv);
     const session = await startDemoSession(httpBase, supervisorToken, project.name);
     return [
       '',
       'Demo (stopped with everything else):',
-      `  scripted LLM  ${llmUrl}   (log .hal/logs/demo-llm.log)`,
-      `  opencode      ${ocUrl}   project ${relative(root, projectDir)}${manage ? ' (managed by the agent)' : ''}`,
-      `  hal-agent     node ${agentConfig.node_id ?? '(hostname)'}   (log .hal/logs/agent.log)`,
+      `  scripted LLM  ${llmUrl}   (log ${shown(join(halDir, 'logs', 'demo-llm.log'))})`,
+      `  opencode      ${ocUrl}   project ${shown(projectDir)}${manage ? ' (managed by the agent)' : ''}`,
+      `  hal-agent     node ${agentConfig.node_id ?? '(hostname)'}   (log ${shown(join(halDir, 'logs', 'agent.log'))})`,
       `  session       ${session?.session} in project ${session?.project}, prompted — watch it go busy → idle`,
       `  watch it      npx halctl --supervisor-url ${httpBase} --auth-token <token> sessions list`,
       `                npx halctl --supervisor-url ${httpBase} --auth-token <token> events tail --follow`,
     ];
   } catch (err) {
     if (stopping) return [];
-    console.error(`demo: ${err.message}; the supervisor keeps running (see .hal/logs/)`);
-    return ['  demo          failed to start (see the message above and .hal/logs/)'];
+    console.error(`demo: ${err.message}; the supervisor keeps running (see ${logsDir}/)`);
+    return [`  demo          failed to start (see the message above and ${logsDir}/)`];
   }
 }
 
@@ -304,30 +337,33 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => void stopAll(0));
 
 const createdToken = ensureConfigs();
 const config = JSON.parse(readFileSync(supervisorConfigFile, 'utf8'));
-const httpHost = config.server?.http_host ?? '127.0.0.1';
-const httpPort = config.server?.http_port ?? 8421;
-const wsHost = config.server?.host ?? '127.0.0.1';
-const wsPort = config.server?.port ?? 8420;
+const httpHost = effective('HAL_SERVER__HTTP_HOST', config.server?.http_host, '127.0.0.1');
+const httpPort = effective('HAL_SERVER__HTTP_PORT', config.server?.http_port, 8421);
+const wsHost = effective('HAL_SERVER__HOST', config.server?.host, '127.0.0.1');
+const wsPort = effective('HAL_SERVER__PORT', config.server?.port, 8420);
 const httpBase = `http://${httpHost}:${httpPort}`;
+// Only when the environment moved the agent endpoint: otherwise the agent config's own URL stands.
+const supervisorUrl =
+  envVar('HAL_SERVER__HOST') || envVar('HAL_SERVER__PORT') ? `ws://${wsHost}:${wsPort}` : undefined;
 
 startChild('supervisor', 'services/supervisor/bin/hal-supervisor.js', [
   '--config',
-  relative(root, supervisorConfigFile),
+  shown(supervisorConfigFile),
 ]);
 if (!(await waitReady(`${httpBase}/readyz`))) {
   if (!stopping) {
     console.error(
-      `the supervisor was not ready within ${READY_TIMEOUT_MS / 1000} s; see .hal/logs/supervisor.log`,
+      `the supervisor was not ready within ${READY_TIMEOUT_MS / 1000} s; see ${shown(join(halDir, 'logs', 'supervisor.log'))}`,
     );
     await stopAll(1);
   }
 } else {
-  const demoLines = await startDemo(httpBase, config.server?.auth_token);
+  const demoLines = await startDemo(httpBase, config.server?.auth_token, supervisorUrl);
   // The agent endpoint belongs to the gateway: advertise it only when something serves it.
   const agentsListening = await listening(wsHost, wsPort);
   const tokenLine = createdToken
-    ? `  auth token    ${createdToken}   (shown once; stored in .hal/supervisor.config.json)`
-    : '  auth token    in .hal/supervisor.config.json (server.auth_token)';
+    ? `  auth token    ${createdToken}   (shown once; stored in ${shown(supervisorConfigFile)})`
+    : `  auth token    in ${shown(supervisorConfigFile)} (server.auth_token)`;
   console.log(
     [
       '',
@@ -336,7 +372,7 @@ if (!(await waitReady(`${httpBase}/readyz`))) {
       `  metrics       ${httpBase}/metrics   (Authorization: Bearer <token>)`,
       ...(agentsListening ? [`  agents        ws://${wsHost}:${wsPort}`] : []),
       tokenLine,
-      `  logs          .hal/logs/`,
+      `  logs          ${logsDir}/`,
       ...demoLines,
       '',
       'Try:',
