@@ -64,17 +64,20 @@ export function streamConfigs(limits: StreamLimits = {}): Array<Partial<StreamCo
 }
 
 /**
- * Creates or updates the three streams. Safe to call from every service at start, in any order
- * and at the same time: a lost creation race turns into an update to the same config.
+ * Creates the three streams when missing. With `limits`, an existing stream is also updated to
+ * them — only the owner of the deployment's config passes limits; a service that merely needs
+ * the streams calls this without, so it can never undo a configured retention. Safe to call from
+ * every service at start, in any order and at the same time: a lost creation race turns into an
+ * update (or nothing) instead of an error.
  */
-export async function ensureStreams(nc: NatsConnection, limits: StreamLimits = {}): Promise<void> {
+export async function ensureStreams(nc: NatsConnection, limits?: StreamLimits): Promise<void> {
   const jsm = await jetstreamManager(nc);
   for (const config of streamConfigs(limits)) {
     try {
       await jsm.streams.add(config);
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
-      await jsm.streams.update(config.name, config);
+      if (limits !== undefined) await jsm.streams.update(config.name, config);
     }
   }
 }

@@ -30,7 +30,11 @@ test('bus - ensureStreams is idempotent and survives concurrent callers', async 
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(StreamName.EVENTS);
   assert.deepEqual(info.config.subjects, ['hal.evt.>']);
-  assert.equal(info.config.max_age, 7 * 24 * 3600 * 1e9, 'a second call applies the new limits');
+  assert.equal(info.config.max_age, 7 * 24 * 3600 * 1e9, 'a call with limits applies them');
+  // A service that only needs the streams must not reset the configured retention.
+  await ensureStreams(nc);
+  const kept = await jsm.streams.info(StreamName.EVENTS);
+  assert.equal(kept.config.max_age, 7 * 24 * 3600 * 1e9, 'a call without limits keeps them');
   assert.equal(info.config.duplicate_window, 15 * 60 * 1e9);
   for (const name of Object.values(StreamName))
     assert.equal((await jsm.streams.info(name)).config.name, name);

@@ -17,6 +17,7 @@ import {
   type Registry,
 } from '@hal/observability';
 import { createHealthServer } from './health-server.ts';
+import { streamLimitsFor } from './stream-limits.ts';
 
 /** Past this, shutdown is stuck: log it and leave (systemd/k8s would SIGKILL soon after). */
 export const STOP_DEADLINE_MS = 10_000;
@@ -157,7 +158,7 @@ export async function runService(
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   starting = (async () => {
-    await ensureStreams(nc, { auditMaxAgeDays: config.security.audit.retention_days });
+    await ensureStreams(nc, streamLimitsFor(config));
     readiness.register('streams', streamsReadinessCheck(nc));
     for (const part of parts) {
       if (stopping) return;

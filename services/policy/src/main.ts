@@ -4,5 +4,7 @@ import { createPolicy } from './policy-service.ts';
 /** `hal-policy [--config FILE] [--validate]`: the policy engine and notification router on its own. */
 await runService({
   name: 'policy',
-  create: ({ config, nc, log, registry }) => [createPolicy({ config, nc, log, registry })],
+  create: ({ config, nc, log, registry, readiness }) => [
+    createPolicy({ config, nc, log, registry, readiness }),
+  ],
 });

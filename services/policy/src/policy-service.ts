@@ -1,6 +1,13 @@
 import { jetstreamClient, type NatsConnection, type Server } from '@hal/bus';
 import type { SupervisorConfig } from '@hal/config';
-import { type Clock, createHalMetrics, type Logger, type Registry, systemClock } from '@hal/observability';
+import {
+  type Clock,
+  createHalMetrics,
+  type Logger,
+  type Readiness,
+  type Registry,
+  systemClock,
+} from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
 import { createDecisionLog } from './decision-log.ts';
 import { createEngine } from './engine.ts';
@@ -23,6 +30,8 @@ export interface PolicyDeps {
   /** How long a command may take on the agent. Default 30 s. */
   commandTimeoutMs?: number;
   notify?: Partial<NotifierOptions>;
+  /** Registers `policy.kv` (the bucket every claim and fact goes through). */
+  readiness?: Readiness;
 }
 
 export interface PolicyService {
@@ -82,6 +91,11 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
     tick,
     async start() {
       const store = await openStateStore(deps.nc);
+      deps.readiness?.register('policy.kv', async () => {
+        // A status round trip: without the bucket no policy can claim or record anything.
+        await store.kv.status();
+        return { ok: true };
+      });
       const overrides = createOverrides({ store, policies: deps.config.policies, log });
       await overrides.start();
       const decisions = createDecisionLog({ js, store, log, metrics, now });

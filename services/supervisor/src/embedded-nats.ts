@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -54,9 +55,16 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
   // A supervisor dying on an uncaught error must not leave the server behind.
   const killOnExit = () => child?.kill('SIGKILL');
 
+  // The token goes in a 0600 config file, never on the command line, where `ps` would show it
+  // to every local user.
+  const authFile = join(opts.dataDir, 'nats-auth.conf');
   function args(): string[] {
     const list = ['-js', '-sd', storeDir, '-a', HOST, '-p', String(port)];
-    if (opts.token) list.push('--auth', opts.token);
+    if (opts.token) {
+      writeFileSync(authFile, `authorization { token: ${JSON.stringify(opts.token)} }\n`, { mode: 0o600 });
+      chmodSync(authFile, 0o600);
+      list.push('-c', authFile);
+    }
     return list;
   }
 

@@ -39,7 +39,8 @@ export interface ServiceEntry {
 export const SERVICES: readonly ServiceEntry[] = [
   {
     name: 'tracker',
-    create: ({ config, nc, log, registry, clock }) => createTracker({ config, nc, log, registry, clock }),
+    create: ({ config, nc, log, registry, readiness, clock }) =>
+      createTracker({ config, nc, log, registry, readiness, clock }),
   },
   {
     name: 'cost-poller',
@@ -55,7 +56,8 @@ export const SERVICES: readonly ServiceEntry[] = [
   },
   {
     name: 'policy',
-    create: ({ config, nc, log, registry, clock }) => createPolicy({ config, nc, log, registry, clock }),
+    create: ({ config, nc, log, registry, readiness, clock }) =>
+      createPolicy({ config, nc, log, registry, readiness, clock }),
   },
   {
     name: 'gateway',

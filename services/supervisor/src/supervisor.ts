@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import {
   connectBus,
   ensureStreams,
@@ -10,14 +11,15 @@ import type { SupervisorConfig } from '@hal/config';
 import {
   type Clock,
   createHalMetrics,
+  createLogger,
   type Lifecycle,
   type Logger,
   Readiness,
   type Registry,
   systemClock,
 } from '@hal/observability';
+import { createHealthServer, type HealthServer, streamLimitsFor } from '@hal/runtime';
 import { createEmbeddedNats, type EmbeddedNats } from './embedded-nats.ts';
-import { createHealthServer, type HealthServer } from '@hal/runtime';
 import { SERVICES, type ServiceEntry } from './services.ts';
 
 export interface SupervisorDeps {
@@ -27,6 +29,12 @@ export interface SupervisorDeps {
   clock?: Clock;
   /** Default: SERVICES. */
   services?: readonly ServiceEntry[];
+  /**
+   * The logger of each in-process service. Default: a logger of its own with `service` set to
+   * the service's name and `node` to this host, at the supervisor's level — so a line reads the
+   * same whether the service runs here or on its own.
+   */
+  loggerFor?: (service: string) => Logger;
   /** nats-server binary for the embedded server (tests may point elsewhere). */
   natsBinary?: string;
 }
@@ -48,6 +56,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const clock = deps.clock ?? systemClock;
   const services = deps.services ?? SERVICES;
   const metrics = createHalMetrics(registry);
+  const loggerFor =
+    deps.loggerFor ?? ((service: string) => createLogger({ service, node: hostname(), level: log.level }));
   const readiness = new Readiness();
   const embeddedNats =
     config.nats.url === undefined
@@ -95,14 +105,14 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       onReconnect: () => metrics.natsReconnectsTotal.inc(),
     });
     readiness.register('nats', natsReadinessCheck(nc));
-    await ensureStreams(nc, { auditMaxAgeDays: config.security.audit.retention_days });
+    await ensureStreams(nc, streamLimitsFor(config));
     readiness.register('streams', streamsReadinessCheck(nc));
     for (const entry of services) {
       if (stopRequested) return;
       const service = entry.create({
         config,
         nc,
-        log: log.child({ component: entry.name }),
+        log: loggerFor(entry.name),
         registry,
         metrics,
         readiness,
@@ -114,7 +124,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       log.info({ component: entry.name }, 'service started');
     }
     readiness.unregister('services');
-    log.info({ services: started.map((s) => s.name), nats: url }, 'supervisor started');
+    // Credentials in a nats://user:pass@host URL stay out of the log.
+    log.info(
+      { services: started.map((s) => s.name), nats: url.replace(/\/\/[^@/]*@/g, '//***@') },
+      'supervisor started',
+    );
   }
 
   return {

@@ -37,7 +37,7 @@ test('supervisor readiness - killing the embedded nats-server turns /readyz 503 
   const before = await readyz(port);
   assert.equal(before.status, 200);
   const names = before.body.checks.map((c) => c.name);
-  for (const name of ['nats', 'streams', 'gateway-ws', 'db.cost'])
+  for (const name of ['nats', 'streams', 'gateway-ws', 'db.cost', 'db.tracker', 'policy.kv'])
     assert.ok(names.includes(name), `${name} is checked`);
   assert.deepEqual(
     before.body.checks.filter((c) => !c.ok),

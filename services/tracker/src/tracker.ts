@@ -1,8 +1,21 @@
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureStreams, jetstreamClient, type NatsConnection } from '@hal/bus';
-import { DatabaseUnreadableError, type HalDatabase, openDatabase, removeDatabaseFiles } from '@hal/db';
-import { type Clock, createHalMetrics, type Logger, type Registry, systemClock } from '@hal/observability';
+import {
+  DatabaseUnreadableError,
+  dbReadinessCheck,
+  type HalDatabase,
+  openDatabase,
+  removeDatabaseFiles,
+} from '@hal/db';
+import {
+  type Clock,
+  createHalMetrics,
+  type Logger,
+  type Readiness,
+  type Registry,
+  systemClock,
+} from '@hal/observability';
 import { SessionState, StreamName } from '@hal/protocol';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { createEventConsumer, type EventConsumer } from './consumer.ts';
@@ -37,6 +50,8 @@ export interface TrackerDeps {
   consumerName?: string;
   /** How often silent nodes are looked for; default one heartbeat interval. */
   livenessCheckIntervalMs?: number;
+  /** Registers `db.tracker`. */
+  readiness?: Readiness;
 }
 
 export interface Tracker {
@@ -108,6 +123,8 @@ export function createTracker(deps: TrackerDeps): Tracker {
   return {
     async start() {
       database = open();
+      const opened = database;
+      deps.readiness?.register('db.tracker', dbReadinessCheck(opened));
       const { sqlite } = database;
       const proj = createProjection(sqlite);
       projection = proj;
