@@ -1,12 +1,22 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { connectBus, type NatsConnection } from '@hal/bus';
+import { connectBus, jetstreamClient, type NatsConnection, publishEvent, request } from '@hal/bus';
 import { type CostConfig, costConfigSchema } from '@hal/config';
 import { createCostPoller } from '@hal/cost-poller';
-import { createLogger, createRegistry, Readiness } from '@hal/observability';
-import { startNats } from '@hal/testkit';
+import { createLogger, createRegistry, Readiness, type Registry } from '@hal/observability';
+import {
+  CostQuery,
+  costQuerySchemas,
+  costReportSchema,
+  type EventRecord,
+  eventRecordSchema,
+  StreamName,
+  subjects,
+} from '@hal/protocol';
+import { startNats, waitFor } from '@hal/testkit';
 
 /** A fixed "now": 2026-11-20 15:00 UTC. Tests move it by assigning `clock.t`. */
 export const NOW = Date.parse('2026-11-20T15:00:00Z');
@@ -45,6 +55,8 @@ export interface PollerHarness {
   sleeps: number[];
   sink: LogSink;
   clock: { t: number; now(): number };
+  /** The metrics registry of the current poller instance (a restart makes a new one). */
+  registry: Registry;
   dataDir: string;
   restart(): Promise<void>;
 }
@@ -68,20 +80,26 @@ export async function startPoller(
     },
   };
   const readiness = new Readiness();
-  const make = () =>
-    createCostPoller({
+  let registry = createRegistry({ defaultMetrics: false });
+  const make = () => {
+    registry = createRegistry({ defaultMetrics: false });
+    return createCostPoller({
       config: { data_dir: dataDir, cost: config },
       nc,
       log: createLogger({ service: 'cost-poller', destination: sink }),
-      registry: createRegistry(),
+      registry,
       readiness,
       clock,
       sleep: async (ms) => {
         sleeps.push(ms);
       },
     });
+  };
   const h: PollerHarness = {
     poller: make(),
+    get registry() {
+      return registry;
+    },
     readiness,
     sleeps,
     sink,
@@ -96,4 +114,80 @@ export async function startPoller(
   await h.poller.start();
   t.after(() => h.poller.stop());
   return h;
+}
+
+/** A `message.completed` an agent would publish: one assistant message with opencode's own cost. */
+export function spendEvent(o: {
+  node: string;
+  project: string;
+  session: string;
+  message: string;
+  costUsd: number;
+  at: number;
+  provider?: string;
+  model?: string;
+}): EventRecord {
+  return {
+    version: 1,
+    id: randomUUID(),
+    seq: 1,
+    node: o.node,
+    project: o.project,
+    session: o.session,
+    type: 'message.completed',
+    time: new Date(o.at).toISOString(),
+    data: {
+      message_id: o.message,
+      model: o.model ?? 'claude-sonnet-4-5',
+      provider: o.provider ?? 'anthropic',
+      tokens: { input: 10, output: 10, reasoning: 0, cache_read: 0, cache_write: 0 },
+      cost_usd: o.costUsd,
+    },
+  };
+}
+
+/**
+ * Publishes spend events and waits until the cost service counted all of them (the report's
+ * message count over every day), then runs one budget evaluation at the current clock.
+ */
+export async function spend(
+  nc: NatsConnection,
+  h: PollerHarness,
+  events: EventRecord[],
+  expectedMessages: number,
+): Promise<void> {
+  const js = jetstreamClient(nc);
+  for (const e of events) await publishEvent(js, e);
+  await waitFor(
+    async () => {
+      const r = await request(
+        nc,
+        subjects.costQuery(CostQuery.REPORT),
+        { period: 'custom', from: '2026-10-01', to: '2027-01-31' },
+        costReportSchema,
+      );
+      return r.totals.messages === expectedMessages;
+    },
+    { message: `${expectedMessages} messages counted` },
+  );
+  await h.poller.evaluateBudgets();
+}
+
+/** Every cost.* event stored in HAL_EVENTS, in stream order — what the policy engine would read. */
+export async function storedCostEvents(nc: NatsConnection): Promise<EventRecord[]> {
+  const jsm = await jetstreamClient(nc).jetstreamManager();
+  const info = await jsm.streams.info(StreamName.EVENTS);
+  const out: EventRecord[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(StreamName.EVENTS, { seq });
+    if (m === null || !/\.cost\.[a-z_]+$/.test(m.subject)) continue;
+    out.push(eventRecordSchema.parse(m.json()));
+  }
+  return out;
+}
+
+/** The budget views as `GET /api/v1/cost/budgets` would show them. */
+export async function budgetViews(nc: NatsConnection) {
+  const r = await request(nc, subjects.costQuery(CostQuery.BUDGETS), {}, costQuerySchemas.budgets.response);
+  return r.budgets;
 }
