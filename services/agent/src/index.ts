@@ -12,6 +12,7 @@ export {
   PART_TEXT_LIMIT,
   RAW_PROPERTIES_LIMIT,
   rawType,
+  storedMessageEvents,
 } from './event-mapper.ts';
 export { createOpencodeClient, type OpencodeClient, type OpencodeClientOptions } from './opencode-client.ts';
 export {

@@ -8,6 +8,7 @@ import {
   mapOpencodeEvent,
   RAW_PROPERTIES_LIMIT,
   rawType,
+  storedMessageEvents,
 } from '../src/index.ts';
 
 const S = 'ses_1';
@@ -304,4 +305,51 @@ test('event-mapper - raw type names are folded into the HAL vocabulary', () => {
   assert.equal(isDroppedType('catalog.updated'), true);
   assert.equal(isDroppedType('sync'), true);
   assert.equal(isDroppedType('file.edited'), false);
+});
+
+test('event-mapper - a stored message gives its final parts then message.completed, once; a completion seen live is not repeated', () => {
+  const state = createMapperState();
+  const refs = { type: 'reconcile', session_id: S };
+  const done = assistant({ id: 'msg_b', time: { created: 1, completed: 2 } });
+  const parts = [
+    { id: 'prt_1', sessionID: S, messageID: 'msg_b', type: 'step-start' },
+    { id: 'prt_2', sessionID: S, messageID: 'msg_b', type: 'text', text: 'Hi.', time: { start: 1, end: 2 } },
+  ];
+  const out = storedMessageEvents(state, { info: done, parts }, refs);
+  assert.deepEqual(
+    out.map((e) => [e.type, e.refs.message_id, e.refs.part_id]),
+    [
+      ['message.part', 'msg_b', 'prt_2'],
+      ['message.completed', 'msg_b', undefined],
+    ],
+  );
+  assert.deepEqual(out[1]?.data.tokens, {
+    input: 1034,
+    output: 56,
+    reasoning: 3,
+    cache_read: 200,
+    cache_write: 7,
+  });
+  assert.equal(out[0]?.refs.type, 'reconcile');
+  assert.deepEqual(
+    storedMessageEvents(state, { info: done, parts }, refs),
+    [],
+    'the second time nothing is new',
+  );
+
+  // Completed live first: the stored copy adds nothing.
+  mapOpencodeEvent(
+    state,
+    ev('message.updated', { info: assistant({ id: 'msg_c', time: { created: 1, completed: 3 } }) }),
+  );
+  assert.deepEqual(
+    storedMessageEvents(
+      state,
+      { info: assistant({ id: 'msg_c', time: { created: 1, completed: 3 } }), parts: [] },
+      refs,
+    ),
+    [],
+  );
+  // Not finished yet: no completion (it will come live).
+  assert.deepEqual(storedMessageEvents(state, { info: assistant({ id: 'msg_d' }), parts: [] }, refs), []);
 });
