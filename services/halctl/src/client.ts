@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, isErrorCode } from '@hal/protocol';
 import { z } from 'zod';
+import { parseAnswer, unexpectedAnswer } from './api-answer.ts';
 import { CliError } from './exit-codes.ts';
-import { parseSse, type SseMessage } from './sse.ts';
+import { MAX_SSE_EVENT_BYTES, parseSse, SseEventTooLargeError } from './sse.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8421';
 const WS_PORT = '8420';
@@ -92,26 +93,42 @@ export async function resolveConnection(
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
-export interface ApiResponse<T = unknown> {
+/** One event of a stream, parsed: `id` is its stream sequence. */
+export interface StreamEvent<T> {
+  id: number;
+  event?: string | undefined;
   data: T;
-  meta: Record<string, unknown>;
 }
 
+/**
+ * The API as halctl sees it. Every answer is parsed against the schema the caller names —
+ * the whole envelope for `get`/`post` (see `envelope()`), each event's `data` for `stream` —
+ * so nothing the server sends is used on trust.
+ */
 export interface ApiClient {
   readonly baseUrl: string;
-  get<T = unknown>(path: string, query?: Query): Promise<ApiResponse<T>>;
-  post<T = unknown>(path: string, body?: unknown): Promise<ApiResponse<T>>;
+  get<S extends z.ZodType>(path: string, answer: S, query?: Query): Promise<z.output<S>>;
+  post<S extends z.ZodType>(path: string, answer: S, body?: unknown): Promise<z.output<S>>;
   /** Server-Sent Events from `path`; ends when the server closes or `signal` aborts. */
-  stream(
+  stream<S extends z.ZodType>(
     path: string,
+    data: S,
     query?: Query,
-    opts?: { lastEventId?: string; signal?: AbortSignal },
-  ): AsyncGenerator<SseMessage>;
+    opts?: { lastEventId?: string; signal?: AbortSignal; maxEventBytes?: number },
+  ): AsyncGenerator<StreamEvent<z.output<S>>>;
 }
 
 const envelopeErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
 });
+/** VALIDATION_FAILED details list every problem; halctl says how many there were. */
+const validationDetailsSchema = z.object({
+  issues: z.array(z.object({ path: z.string(), message: z.string() })),
+});
+/** The stream sequence a stored event's SSE `id` carries. */
+const streamSeqSchema = z
+  .string('expected the stream sequence number, got none')
+  .regex(/^[1-9]\d*$/, 'expected the stream sequence number');
 
 function toUrl(baseUrl: string, path: string, query: Query = {}): string {
   const url = new URL(path, baseUrl);
@@ -130,10 +147,9 @@ async function failure(res: Response): Promise<CliError> {
   }
   const parsed = envelopeErrorSchema.safeParse(body);
   if (parsed.success && isErrorCode(parsed.data.error.code)) {
-    const issues = (
-      parsed.data.error.details as { issues?: Array<{ path: string; message: string }> } | undefined
-    )?.issues;
-    const more = issues && issues.length > 1 ? ` (${issues.length} problems)` : '';
+    const details = validationDetailsSchema.safeParse(parsed.data.error.details);
+    const count = details.success ? details.data.issues.length : 0;
+    const more = count > 1 ? ` (${count} problems)` : '';
     return new CliError(parsed.data.error.code, `${parsed.data.error.message}${more}`);
   }
   const code =
@@ -168,25 +184,31 @@ export function createApiClient(opts: {
       );
     }
   };
-  const json = async <T>(res: Response): Promise<ApiResponse<T>> => {
+  const answer = async <S extends z.ZodType>(res: Response, path: string, schema: S) => {
     if (!res.ok) throw await failure(res);
-    return (await res.json()) as ApiResponse<T>;
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch (err) {
+      const type = res.headers.get('content-type') ?? 'no content-type';
+      throw unexpectedAnswer(path, `body is not JSON (${type})`, err);
+    }
+    return parseAnswer(schema, body, path);
   };
   return {
     baseUrl: opts.baseUrl,
-    async get(path, query) {
-      return json(await send(toUrl(opts.baseUrl, path, query), { headers: headers() }));
+    async get(path, schema, query) {
+      return answer(await send(toUrl(opts.baseUrl, path, query), { headers: headers() }), path, schema);
     },
-    async post(path, body = {}) {
-      return json(
-        await send(toUrl(opts.baseUrl, path), {
-          method: 'POST',
-          headers: headers({ 'content-type': 'application/json' }),
-          body: JSON.stringify(body),
-        }),
-      );
+    async post(path, schema, body = {}) {
+      const res = await send(toUrl(opts.baseUrl, path), {
+        method: 'POST',
+        headers: headers({ 'content-type': 'application/json' }),
+        body: JSON.stringify(body),
+      });
+      return answer(res, path, schema);
     },
-    async *stream(path, query, streamOpts = {}) {
+    async *stream(path, schema, query, streamOpts = {}) {
       const res = await send(toUrl(opts.baseUrl, path, query), {
         headers: headers({
           accept: 'text/event-stream',
@@ -195,7 +217,26 @@ export function createApiClient(opts: {
         ...(streamOpts.signal === undefined ? {} : { signal: streamOpts.signal }),
       });
       if (!res.ok || !res.body) throw await failure(res);
-      yield* parseSse(res.body);
+      const messages = parseSse(res.body, { maxEventBytes: streamOpts.maxEventBytes ?? MAX_SSE_EVENT_BYTES });
+      try {
+        for await (const m of messages) {
+          const id = parseAnswer(streamSeqSchema, m.id, path, ['id']);
+          let raw: unknown;
+          try {
+            raw = JSON.parse(m.data);
+          } catch (err) {
+            throw unexpectedAnswer(path, `event ${id}: data is not JSON`, err);
+          }
+          yield {
+            id: Number(id),
+            event: m.event,
+            data: parseAnswer(schema, raw, path, [`event ${id}: data`]),
+          };
+        }
+      } catch (err) {
+        if (err instanceof SseEventTooLargeError) throw unexpectedAnswer(path, err.message, err);
+        throw err;
+      }
     },
   };
 }

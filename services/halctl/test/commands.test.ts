@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { freePort } from '@hal/testkit';
 import { halctl } from './halctl-run.ts';
-import { event, OPERATOR, type Stub, startStub, VIEWER } from './halctl-stub-server.ts';
+import { event, OPERATOR, type Stub, startStub, streamOpenedBy, VIEWER } from './halctl-stub-server.ts';
 
 let stub: Stub;
 before(async () => {
@@ -99,6 +99,7 @@ test('halctl sessions - actions post the right body; url and token come from HAL
 
 test('halctl events - tail --follow prints recent events then streams from the next sequence', async () => {
   const ac = new AbortController();
+  const opened = stub.nextStream();
   const run = halctl(
     [
       '--supervisor-url',
@@ -113,13 +114,9 @@ test('halctl events - tail --follow prints recent events then streams from the n
     ],
     { signal: ac.signal },
   );
-  // Wait for the stream request to arrive, then push two live events and end the stream.
-  const deadline = Date.now() + 5_000;
-  while (!stub.requests.some((r) => r.url.startsWith('/api/v1/events/stream')) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  const streamReq = stub.requests.find((r) => r.url.startsWith('/api/v1/events/stream'));
-  assert.equal(streamReq?.url, '/api/v1/events/stream?type=session.*&after_seq=1');
+  // Once the stream is open, push two live events and end the stream.
+  const { request } = await streamOpenedBy(opened, run);
+  assert.equal(request.url, '/api/v1/events/stream?type=session.*&after_seq=1');
   stub.push(2, 'session.busy', event(2, 'session.busy'));
   stub.push(3, 'session.idle', event(3, 'session.idle'));
   stub.endStreams();

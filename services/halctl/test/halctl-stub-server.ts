@@ -2,6 +2,7 @@
 // without starting the gateway (a service never imports another, tests included).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { RunResult } from './halctl-run.ts';
 
 export const VIEWER = 'viewer-token-0123456789';
 export const OPERATOR = 'operator-token-0123456789';
@@ -13,11 +14,31 @@ export interface StubRequest {
   headers: IncomingMessage['headers'];
 }
 
+/** An SSE stream the stub opened: its request, and a promise kept when the client goes. */
+export interface OpenedStream {
+  request: StubRequest;
+  closed: Promise<void>;
+}
+
+/** A canned answer for the next request to a path, whatever the route would say. */
+export interface CannedAnswer {
+  status?: number;
+  contentType?: string;
+  /** Sent as is when a string, else as JSON. */
+  body: unknown;
+}
+
 export interface Stub {
   url: string;
   requests: StubRequest[];
+  /** Kept when the next SSE stream opens (ask before starting halctl, so none is missed). */
+  nextStream(): Promise<OpenedStream>;
+  /** The next request to `path` gets this answer instead of the route's. */
+  answerOnce(path: string, answer: CannedAnswer): void;
   /** Pushes an SSE event to every open stream. */
   push(id: number, type: string, data: unknown): void;
+  /** Writes raw text to every open stream (malformed events, oversized ones). */
+  pushRaw(text: string): void;
   /** Ends every open SSE stream. */
   endStreams(): void;
   close(): Promise<void>;
@@ -58,6 +79,8 @@ const error = (res: ServerResponse, status: number, code: string, message: strin
 export async function startStub(): Promise<Stub> {
   const requests: StubRequest[] = [];
   const streams = new Set<ServerResponse>();
+  const streamWaiters: Array<(opened: OpenedStream) => void> = [];
+  const canned = new Map<string, CannedAnswer>();
   const server: Server = createServer(async (req, res) => {
     let text = '';
     for await (const chunk of req) text += chunk;
@@ -79,6 +102,13 @@ export async function startStub(): Promise<Stub> {
       );
     }
     const path = url.pathname;
+    const answer = canned.get(path);
+    if (answer !== undefined) {
+      canned.delete(path);
+      res.writeHead(answer.status ?? 200, { 'content-type': answer.contentType ?? 'application/json' });
+      res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
+      return;
+    }
     if (req.method === 'POST' && token === VIEWER) {
       return error(res, 403, 'FORBIDDEN', `POST ${path} needs the operator role`);
     }
@@ -105,7 +135,14 @@ export async function startStub(): Promise<Stub> {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(': connected\n\n');
       streams.add(res);
-      req.on('close', () => streams.delete(res));
+      const closed = new Promise<void>((resolve) =>
+        res.on('close', () => {
+          streams.delete(res);
+          resolve();
+        }),
+      );
+      const request = requests.at(-1) as StubRequest;
+      for (const waiter of streamWaiters.splice(0)) waiter({ request, closed });
       return;
     }
     return error(res, 404, 'NOT_FOUND', `no route ${req.method} ${path}`);
@@ -115,8 +152,15 @@ export async function startStub(): Promise<Stub> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    nextStream: () => new Promise((resolve) => streamWaiters.push(resolve)),
+    answerOnce(path, answer) {
+      canned.set(path, answer);
+    },
     push(id, type, data) {
       for (const s of streams) s.write(`id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
+    pushRaw(text) {
+      for (const s of streams) s.write(text);
     },
     endStreams() {
       for (const s of streams) s.end();
@@ -142,4 +186,17 @@ export function event(seq: number, type: string) {
     time: '2026-11-25T10:00:00.000Z',
     data: {},
   };
+}
+
+/** The stream `run` opened; fails at once if halctl ends without opening one (no hanging test). */
+export async function streamOpenedBy(
+  opened: Promise<OpenedStream>,
+  run: Promise<RunResult>,
+): Promise<OpenedStream> {
+  return Promise.race([
+    opened,
+    run.then((r) => {
+      throw new Error(`halctl ended (exit ${r.code}) before opening a stream: ${r.stderr}`);
+    }),
+  ]);
 }

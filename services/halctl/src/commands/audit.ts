@@ -1,15 +1,18 @@
-import type { AuditRecord } from '@hal/protocol';
+import { auditRecordSchema } from '@hal/protocol';
 import type { Argv, CommandModule } from 'yargs';
+import { envelope } from '../api-answer.ts';
 import type { ApiClient } from '../client.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
 import { type Output, writeJson, writeTable } from '../output.ts';
+
+const auditAnswer = envelope(auditRecordSchema.array());
 
 export async function listAudit(
   client: ApiClient,
   out: Output,
   opts: { limit?: number | undefined; actor?: string | undefined; action?: string | undefined },
 ): Promise<void> {
-  const { data } = await client.get<AuditRecord[]>('/api/v1/audit', opts);
+  const { data } = await client.get('/api/v1/audit', auditAnswer, opts);
   if (out.json) return writeJson(out, data);
   writeTable(out, data, [
     { header: 'TIME', value: (r) => r.time },

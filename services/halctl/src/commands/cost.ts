@@ -1,12 +1,13 @@
-import { type CostGroupBy, type CostReport, costReportSchema, ErrorCode } from '@hal/protocol';
+import { type CostGroupBy, type CostReport, costReportSchema } from '@hal/protocol';
 import type { Argv, CommandModule } from 'yargs';
+import { envelope } from '../api-answer.ts';
 import type { ApiClient } from '../client.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
-import { CliError } from '../exit-codes.ts';
 import type { Output } from '../output.ts';
 import { type Column, renderTable } from '../table.ts';
 
 export const COST_PATH = '/api/v1/cost';
+const costAnswer = envelope(costReportSchema);
 export const COST_PERIODS = ['today', 'week', 'month'] as const;
 export type CostCommandPeriod = (typeof COST_PERIODS)[number];
 export const COST_GROUPINGS = ['provider', 'model', 'project', 'node', 'session'] as const;
@@ -133,20 +134,12 @@ export async function showCost(
   out: Output,
   opts: { period: CostCommandPeriod; by: CostGroupBy },
 ): Promise<void> {
-  const { data } = await client.get(COST_PATH, { period: opts.period, group_by: opts.by });
-  const parsed = costReportSchema.safeParse(data);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new CliError(
-      ErrorCode.INTERNAL,
-      `unexpected answer from ${COST_PATH}: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
+  const { data } = await client.get(COST_PATH, costAnswer, { period: opts.period, group_by: opts.by });
   if (out.json) {
-    out.write(`${JSON.stringify(parsed.data, null, 2)}\n`);
+    out.write(`${JSON.stringify(data, null, 2)}\n`);
     return;
   }
-  out.write(formatCostReport(parsed.data, opts.by, out.width));
+  out.write(formatCostReport(data, opts.by, out.width));
 }
 
 const DESCRIBE: Record<CostCommandPeriod, string> = {

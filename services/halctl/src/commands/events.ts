@@ -1,5 +1,6 @@
-import type { StoredEvent } from '@hal/protocol';
+import { type StoredEvent, storedEventSchema } from '@hal/protocol';
 import type { Argv, CommandModule } from 'yargs';
+import { envelope } from '../api-answer.ts';
 import type { ApiClient } from '../client.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
 import { dash, type Output } from '../output.ts';
@@ -15,6 +16,12 @@ export interface EventFilterOptions {
   signal?: AbortSignal | undefined;
 }
 
+export const EVENTS_PATH = '/api/v1/events';
+export const EVENTS_STREAM_PATH = '/api/v1/events/stream';
+const eventsAnswer = envelope(storedEventSchema.array());
+/** An SSE event's `data` is the stored record; its stream sequence is the SSE `id`. */
+export const streamedEventSchema = storedEventSchema.omit({ stream_seq: true });
+
 function eventLine(seq: number | string, e: Omit<StoredEvent, 'stream_seq'>): string {
   const where = e.project === '' ? e.node : `${e.node}/${e.project}`;
   return `${seq}  ${e.time}  ${where}  ${dash(e.session)}  ${e.type}\n`;
@@ -23,7 +30,7 @@ function eventLine(seq: number | string, e: Omit<StoredEvent, 'stream_seq'>): st
 /** Recent events, then (with follow) live ones from the next stream sequence: no gap between the two. */
 export async function tailEvents(client: ApiClient, out: Output, opts: EventFilterOptions): Promise<void> {
   const filters = { type: opts.type, node: opts.node, project: opts.project, session: opts.session };
-  const { data } = await client.get<StoredEvent[]>('/api/v1/events', {
+  const { data } = await client.get(EVENTS_PATH, eventsAnswer, {
     ...filters,
     since: opts.since,
     limit: opts.limit,
@@ -36,11 +43,13 @@ export async function tailEvents(client: ApiClient, out: Output, opts: EventFilt
   if (!opts.follow) return;
   const resume = last === undefined ? { since: opts.since } : { after_seq: last };
   for await (const m of client.stream(
-    '/api/v1/events/stream',
+    EVENTS_STREAM_PATH,
+    streamedEventSchema,
     { ...filters, ...resume },
     opts.signal === undefined ? {} : { signal: opts.signal },
   )) {
-    out.write(out.json ? `${m.data}\n` : eventLine(m.id ?? '-', JSON.parse(m.data) as StoredEvent));
+    // --json prints one stored event per line, live ones with their stream_seq like the listed ones.
+    out.write(out.json ? `${JSON.stringify({ ...m.data, stream_seq: m.id })}\n` : eventLine(m.id, m.data));
   }
 }
 

@@ -1,17 +1,21 @@
-import type { NodeView } from '@hal/protocol';
+import { nodeViewSchema, trackerQuerySchemas } from '@hal/protocol';
 import type { Argv, CommandModule } from 'yargs';
+import { envelope } from '../api-answer.ts';
 import type { ApiClient } from '../client.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
 import { dash, type Output, writeFields, writeJson, writeTable } from '../output.ts';
 
 const enc = encodeURIComponent;
 
+const nodesListAnswer = envelope(trackerQuerySchemas.nodes_list.response);
+const nodeAnswer = envelope(nodeViewSchema);
+
 export async function listNodes(
   client: ApiClient,
   out: Output,
   opts: { status?: string | undefined },
 ): Promise<void> {
-  const { data } = await client.get<{ nodes: NodeView[] }>('/api/v1/nodes', { status: opts.status });
+  const { data } = await client.get('/api/v1/nodes', nodesListAnswer, { status: opts.status });
   if (out.json) return writeJson(out, data.nodes);
   writeTable(out, data.nodes, [
     { header: 'NODE', value: (n) => n.node },
@@ -24,7 +28,7 @@ export async function listNodes(
 }
 
 export async function getNode(client: ApiClient, out: Output, node: string): Promise<void> {
-  const { data: n } = await client.get<NodeView>(`/api/v1/nodes/${enc(node)}`);
+  const { data: n } = await client.get(`/api/v1/nodes/${enc(node)}`, nodeAnswer);
   if (out.json) return writeJson(out, n);
   writeFields(out, [
     ['node', n.node],

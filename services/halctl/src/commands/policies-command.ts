@@ -1,6 +1,11 @@
 import type { Argv, CommandModule } from 'yargs';
+import { z } from 'zod';
+import { envelope } from '../api-answer.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
 import { policiesList } from './policies.ts';
+
+/** The envelope only: `policiesList` parses `data` itself, so its tests need no HTTP. */
+const policiesAnswer = envelope(z.unknown());
 
 /** The yargs side of `halctl policies`; the work is `policiesList` in policies.ts. */
 export function policiesCommand(ctx: CommandContext): CommandModule<GlobalArgs, GlobalArgs> {
@@ -16,7 +21,7 @@ export function policiesCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
           async (argv) => {
             const client = await ctx.client(argv);
             const out = ctx.output(argv);
-            await policiesList({ get: async (path) => (await client.get(path)).data }, out, {
+            await policiesList({ get: async (path) => (await client.get(path, policiesAnswer)).data }, out, {
               json: out.json,
             });
           },

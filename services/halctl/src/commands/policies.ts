@@ -1,4 +1,5 @@
 import { type PolicyView, policyViewSchema } from '@hal/protocol';
+import { parseAnswer } from '../api-answer.ts';
 
 /**
  * `halctl policies list`. The work is a plain function over an API client and an output stream,
@@ -20,7 +21,12 @@ export async function policiesList(
   out: TextOut,
   opts: { json?: boolean } = {},
 ): Promise<void> {
-  const policies = policyViewSchema.array().parse(await api.get(POLICIES_LIST_PATH));
+  const policies = parseAnswer(
+    policyViewSchema.array(),
+    await api.get(POLICIES_LIST_PATH),
+    POLICIES_LIST_PATH,
+    ['data'],
+  );
   if (opts.json) {
     out.write(`${JSON.stringify(policies, null, 2)}\n`);
     return;

@@ -1,10 +1,30 @@
-import type { LogEntry, SessionView, StoredEvent } from '@hal/protocol';
+import { logEntrySchema, messagePartDataSchema, type SessionView, sessionViewSchema } from '@hal/protocol';
 import type { Argv, CommandModule } from 'yargs';
+import { z } from 'zod';
+import { envelope } from '../api-answer.ts';
 import type { ApiClient } from '../client.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
 import { dash, type Output, shortTime, writeFields, writeJson, writeTable } from '../output.ts';
+import { EVENTS_STREAM_PATH, streamedEventSchema } from './events.ts';
 
 const enc = encodeURIComponent;
+
+const sessionsListAnswer = envelope(
+  sessionViewSchema.array(),
+  z.object({ next_cursor: z.string().nullable().optional() }),
+);
+const sessionAnswer = envelope(sessionViewSchema);
+const logsAnswer = envelope(
+  logEntrySchema.array(),
+  z.object({ last_seq: z.number().int().nonnegative().nullable().optional() }),
+);
+/** `logs --follow` streams message.part events only, so their data must be a message part. */
+const streamedPartSchema = streamedEventSchema.extend({ data: messagePartDataSchema });
+/**
+ * A command's answer is whatever the agent replied (shown as JSON); the gateway adds the node
+ * that acted. `data` may be absent when the agent replied with nothing.
+ */
+const actionAnswer = envelope(z.unknown().optional(), z.object({ node: z.string() }));
 
 export interface SessionListOptions {
   node?: string | undefined;
@@ -17,7 +37,7 @@ export interface SessionListOptions {
 const tokens = (s: SessionView): string => `${s.tokens.input}/${s.tokens.output}`;
 
 export async function listSessions(client: ApiClient, out: Output, opts: SessionListOptions): Promise<void> {
-  const { data, meta } = await client.get<SessionView[]>('/api/v1/sessions', { ...opts });
+  const { data, meta } = await client.get('/api/v1/sessions', sessionsListAnswer, { ...opts });
   if (out.json) return writeJson(out, data);
   writeTable(out, data, [
     { header: 'SESSION', value: (s) => s.session },
@@ -33,7 +53,7 @@ export async function listSessions(client: ApiClient, out: Output, opts: Session
 }
 
 export async function getSession(client: ApiClient, out: Output, session: string): Promise<void> {
-  const { data: s } = await client.get<SessionView>(`/api/v1/sessions/${enc(session)}`);
+  const { data: s } = await client.get(`/api/v1/sessions/${enc(session)}`, sessionAnswer);
   if (out.json) return writeJson(out, s);
   writeFields(out, [
     ['session', s.session],
@@ -73,33 +93,27 @@ export async function sessionLogs(
   session: string,
   opts: { limit?: number | undefined; follow?: boolean | undefined; signal?: AbortSignal | undefined },
 ): Promise<void> {
-  const { data, meta } = await client.get<LogEntry[]>(`/api/v1/sessions/${enc(session)}/logs`, {
+  const { data, meta } = await client.get(`/api/v1/sessions/${enc(session)}/logs`, logsAnswer, {
     limit: opts.limit,
   });
   for (const e of data) out.write(out.json ? `${JSON.stringify(e)}\n` : logLine(e));
   if (!opts.follow) return;
   // Follow from the last logged stream sequence: the SSE replay closes the gap exactly.
-  const after = typeof meta.last_seq === 'number' ? meta.last_seq : undefined;
+  const after = meta.last_seq ?? undefined;
   const stream = client.stream(
-    '/api/v1/events/stream',
+    EVENTS_STREAM_PATH,
+    streamedPartSchema,
     { session, type: 'message.part', after_seq: after },
     opts.signal === undefined ? {} : { signal: opts.signal },
   );
   for await (const m of stream) {
-    const event = JSON.parse(m.data) as StoredEvent;
-    const d = event.data as {
-      role?: string;
-      part_type?: string;
-      text?: string;
-      tool?: string;
-      tool_status?: string;
-    };
+    const d = m.data.data;
     out.write(
       out.json
-        ? `${m.data}\n`
+        ? `${JSON.stringify({ ...m.data, stream_seq: m.id })}\n`
         : logLine({
-            role: d.role ?? 'assistant',
-            kind: d.part_type ?? 'part',
+            role: d.role,
+            kind: d.part_type,
             text: d.text ?? null,
             tool: d.tool ?? null,
             tool_status: d.tool_status ?? null,
@@ -126,16 +140,17 @@ function strip(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 export async function sessionAction(client: ApiClient, out: Output, action: SessionAction): Promise<void> {
-  let res: { data: unknown; meta: Record<string, unknown> };
+  let res: z.output<typeof actionAnswer>;
   let what: string;
   switch (action.verb) {
     case 'start':
-      res = await client.post('/api/v1/sessions', strip({ ...action, verb: undefined }));
+      res = await client.post('/api/v1/sessions', actionAnswer, strip({ ...action, verb: undefined }));
       what = `start ${action.project}`;
       break;
     case 'permission':
       res = await client.post(
         `/api/v1/sessions/${enc(action.session)}/permissions/${enc(action.permissionId)}`,
+        actionAnswer,
         {
           response: action.response,
         },
@@ -145,13 +160,14 @@ export async function sessionAction(client: ApiClient, out: Output, action: Sess
     default:
       res = await client.post(
         `/api/v1/sessions/${enc(action.session)}/${action.verb}`,
+        actionAnswer,
         strip({ prompt: 'prompt' in action ? action.prompt : undefined }),
       );
       what = `${action.verb} session ${action.session}`;
   }
   if (out.json) return writeJson(out, res.data);
   const detail = res.data === undefined || res.data === null ? '' : ` ${JSON.stringify(res.data)}`;
-  out.write(`ok: ${what} on node ${dash(res.meta.node as string | undefined)}${detail}\n`);
+  out.write(`ok: ${what} on node ${res.meta.node}${detail}\n`);
 }
 
 type Run = (argv: GlobalArgs, f: (client: ApiClient, out: Output) => Promise<void>) => Promise<void>;
