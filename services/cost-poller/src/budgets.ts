@@ -118,7 +118,8 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
       .all(...f.args) as Array<{ session: string; node: string; project: string; m: number }>;
   }
 
-  function view(b: Budget, nowMs: number): BudgetView & { _limit: number } {
+  /** The view plus, for session budgets, every session over the warning line (the view shows the top ones). */
+  function view(b: Budget, nowMs: number): BudgetView & { _over: BudgetView['sessions'] } {
     const limit = decimalToMicros(String(b.limit_usd), 0) ?? 0;
     const p = periodOf(b.period, nowMs);
     const base = {
@@ -128,13 +129,23 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
       project: b.project ?? null,
       provider: b.provider ?? null,
       limit_usd: b.limit_usd,
-      _limit: limit,
     };
-    const stateOf = (spent: number) =>
-      spent >= limit ? 'exceeded' : spent >= limit * deps.config.warn_share ? 'warning' : ('ok' as const);
+    const stateOf = (spent: number): BudgetView['state'] =>
+      spent >= limit ? 'exceeded' : spent >= limit * deps.config.warn_share ? 'warning' : 'ok';
     if (b.scope === 'session') {
       const sessions = sessionSpend(b);
       const top = sessions[0]?.m ?? 0;
+      // Every session over the line is evaluated, not only those shown: a 21st must still be warned.
+      const over: BudgetView['sessions'] = sessions
+        .filter((s) => stateOf(s.m) !== 'ok')
+        .map((s) => ({
+          session: s.session,
+          node: s.node,
+          project: s.project,
+          spent_usd: microsToUsd(s.m),
+          share: share(s.m, limit),
+          state: stateOf(s.m),
+        }));
       return {
         ...base,
         period_key: 'session',
@@ -144,17 +155,8 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
         burn_rate_usd_per_hour: null,
         forecast_usd: null,
         forecast_exceeds: false,
-        sessions: sessions
-          .filter((s) => stateOf(s.m) !== 'ok')
-          .slice(0, MAX_SESSIONS_SHOWN)
-          .map((s) => ({
-            session: s.session,
-            node: s.node,
-            project: s.project,
-            spent_usd: microsToUsd(s.m),
-            share: share(s.m, limit),
-            state: stateOf(s.m),
-          })),
+        sessions: over.slice(0, MAX_SESSIONS_SHOWN),
+        _over: over,
       };
     }
     const spent = spentMicros(b, p);
@@ -170,6 +172,7 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
       forecast_usd: microsToUsd(forecast),
       forecast_exceeds: forecast > limit,
       sessions: [],
+      _over: [],
     };
   }
 
@@ -241,7 +244,7 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
     for (const b of deps.config.budgets) {
       const v = view(b, now);
       if (b.scope === 'session') {
-        for (const s of v.sessions) await cross(v, s.state, s, s.spent_usd, s.share);
+        for (const s of v._over) await cross(v, s.state, s, s.spent_usd, s.share);
         continue;
       }
       await cross(v, v.state, undefined, v.spent_usd, v.share);
@@ -260,7 +263,7 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
     views: () => {
       const now = deps.clock.now();
       return deps.config.budgets.map((b) => {
-        const { _limit, ...v } = view(b, now);
+        const { _over, ...v } = view(b, now);
         return v;
       });
     },
