@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { jetstreamClient, type NatsConnection } from '@hal/bus';
 import { healthPlugin, type Readiness, type Registry } from '@hal/observability';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -9,6 +11,7 @@ import { createAuthenticator, type Principal, type Role } from './api/auth.ts';
 import type { ApiDeps } from './api/deps.ts';
 import { installErrorHandlers } from './api/errors.ts';
 import { SSE_HEARTBEAT_MS } from './api/event-stream.ts';
+import { originPolicy } from './api/origin-policy.ts';
 import { type RouteSpec, registerRoutes } from './api/route-table.ts';
 import { auditRoutes } from './api/routes/audit.ts';
 import { costRoutes } from './api/routes/cost.ts';
@@ -19,6 +22,7 @@ import { policyRoutes } from './api/routes/policies.ts';
 import { sessionRoutes } from './api/routes/sessions.ts';
 import { createSessionCommands } from './api/session-commands.ts';
 import { createTrackerClient } from './api/tracker-client.ts';
+import { readTlsFiles, type TlsConfig } from './tls-files.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,6 +42,10 @@ export interface HttpApiConfig {
   security: {
     api_tokens: ReadonlyArray<{ name: string; token: string; role: Role }>;
     audit: { enabled: boolean };
+    /** HTTPS on http_port when enabled. Absent means plain HTTP (benches, tests). */
+    tls?: TlsConfig;
+    /** Browser origins allowed on the API; absent or empty means no Origin is refused. */
+    origin_allowlist?: readonly string[];
   };
 }
 
@@ -98,17 +106,26 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     openApiRoute(() => routes),
   );
 
+  const tls = config.security.tls ?? { enabled: false };
+  // The TLS server is created now (fastify needs it at construction) with an empty context;
+  // start() reads the files and installs them, so a bad path fails start() with the key named
+  // instead of throwing while the services are being assembled. Routes never touch the raw
+  // server, so typing the instance as the plain-HTTP one only affects `app.server`.
   const app = Fastify({
+    ...(tls.enabled ? { https: {} } : {}),
     bodyLimit: config.server.max_body_bytes,
     genReqId: () => randomUUID(),
     // Requests are not logged one by one (tokens stay out of logs, and the hot path stays fast);
     // failures are logged by the error handler with the request id.
     logger: false,
-  });
+  }) as unknown as FastifyInstance;
   app.decorateRequest('principal', null);
   installErrorHandlers(app, log);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+  });
+  app.addHook('onRequest', originPolicy(config.security.origin_allowlist ?? []));
+  app.addHook('onRequest', async (req) => {
     if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return;
     req.principal = auth.authenticate(req);
   });
@@ -124,9 +141,13 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
   return {
     app,
     async start() {
+      if (tls.enabled) {
+        const { cert, key } = await readTlsFiles(tls);
+        (app.server as HttpServer as unknown as TlsServer).setSecureContext({ cert, key });
+      }
       await app.listen({ host: config.server.http_host, port: config.server.http_port });
       listening = true;
-      log.info(this.address(), 'http api listening');
+      log.info({ ...this.address(), tls: tls.enabled }, 'http api listening');
     },
     async stop() {
       // close() waits for open requests, and an SSE request only ends when we end it.

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrorCode } from '@hal/protocol';
 import type { GatewayConfig } from './gateway-config.ts';
+import { checkOrigin } from './origin-allowlist.ts';
 
 /** Paths an agent may upgrade on: `/agent`, and `/` so a bare `supervisor_url` works. */
 const AGENT_PATHS = new Set(['/', '/agent']);
@@ -48,16 +49,8 @@ export function authenticateUpgrade(req: IncomingMessage, config: AuthConfig): A
   if (!AGENT_PATHS.has(path)) {
     return { ok: false, status: 404, code: ErrorCode.NOT_FOUND, message: `no WebSocket endpoint at ${path}` };
   }
-  const origin = req.headers.origin;
-  const allow = config.security.origin_allowlist;
-  if (origin !== undefined && allow.length > 0 && !allow.includes(origin)) {
-    return {
-      ok: false,
-      status: 403,
-      code: ErrorCode.ORIGIN_NOT_ALLOWED,
-      message: `origin ${origin} is not in security.origin_allowlist`,
-    };
-  }
+  const refused = checkOrigin(req.headers.origin, config.security.origin_allowlist);
+  if (refused !== undefined) return { ok: false, status: 403, code: refused.code, message: refused.message };
   const token = bearerOf(req);
   if (token === undefined) {
     return {
