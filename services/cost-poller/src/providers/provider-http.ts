@@ -56,6 +56,52 @@ function failure(code: ErrorCode, provider: string, message: string, details: Re
   return new HalError(code, `${provider}: ${message}`, { details: { provider, ...details } });
 }
 
+/** A usage/cost report page is kilobytes; a body this large is not one, whatever it claims. */
+export const MAX_PROVIDER_BODY_BYTES = 16 * 1024 * 1024;
+
+const MIB = 1024 * 1024;
+const sizeText = (bytes: number): string => (bytes % MIB === 0 ? `${bytes / MIB} MiB` : `${bytes} bytes`);
+
+/**
+ * The body as text, read with a byte counter instead of `res.text()`: a provider (or a proxy in
+ * front of it) that streams without end must fail this poll, not fill the poller's memory. The
+ * count is of decoded bytes, so a compressed body cannot slip past it either.
+ */
+export async function readBodyLimited(
+  res: Response,
+  provider: string,
+  path: string,
+  maxBytes: number = MAX_PROVIDER_BODY_BYTES,
+): Promise<string> {
+  const tooLarge = () =>
+    failure(ErrorCode.PROVIDER_BAD_RESPONSE, provider, `${path} response larger than ${sizeText(maxBytes)}`, {
+      path,
+      limit_bytes: maxBytes,
+    });
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  try {
+    // A declared length over the limit fails before a byte is read.
+    if (Number(res.headers.get('content-length')) > maxBytes) throw tooLarge();
+    const decoder = new TextDecoder();
+    const parts: string[] = [];
+    let size = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) throw tooLarge();
+      parts.push(decoder.decode(value, { stream: true }));
+    }
+    parts.push(decoder.decode());
+    return parts.join('');
+  } finally {
+    // Stops the transfer when the read ended early; a body already fully read has nothing to cancel.
+    await reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+}
+
 /** One GET with the retry rules: 429 honours retry-after, 5xx and network errors back off, 401/403 stop. */
 async function getOnce(req: PagedRequest<unknown>, url: URL, policy: RetryPolicy): Promise<string> {
   let rateLimited = 0;
@@ -72,7 +118,7 @@ async function getOnce(req: PagedRequest<unknown>, url: URL, policy: RetryPolicy
       await req.sleep(backoffMs(policy, serverErrors - 1));
       continue;
     }
-    const body = await res.text();
+    const body = await readBodyLimited(res, req.provider, url.pathname);
     if (res.ok) return body;
     if (res.status === 401 || res.status === 403) {
       throw failure(ErrorCode.PROVIDER_AUTH_FAILED, req.provider, `admin key refused (HTTP ${res.status})`, {
