@@ -2,7 +2,7 @@
 // `npm start` and `npm test` run this first. Idempotent and quick when everything is present:
 // installs the npm dependencies when needed and makes sure nats-server is on PATH.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +12,53 @@ function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`);
+}
+
+/** Why `npm ci` failed, from its stderr: the error lines before npm's usage text, at most 12 of them. */
+function npmErrorSummary(stderr) {
+  const lines = [];
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('npm error')) continue;
+    const text = line.replace(/^npm error ?/, '').trimEnd();
+    if (/^(Clean install a project|Usage:)/.test(text)) break;
+    if (text !== '') lines.push(text);
+  }
+  const shown = lines.length > 12 ? [...lines.slice(0, 12), `… ${lines.length - 12} more`] : lines;
+  const logLine = stderr.split('\n').find((l) => l.includes('A complete log of this run'));
+  if (logLine) shown.push(logLine.replace(/^npm error ?/, ''));
+  return shown.length > 0 ? shown : ['(npm printed no error lines)'];
+}
+
+/**
+ * `npm ci`, else — loudly — `npm install --no-save`. npm ci refuses a lock that lacks optional
+ * platform packages (opencode-darwin-*, …) when the registry in use does not serve them, so they
+ * could never be locked. `--no-save` installs from the same lock but never rewrites
+ * package-lock.json (npm skips saving the ideal tree), so a green run cannot depend on a lock
+ * that differs from the committed one; the check after it is the belt to those braces.
+ */
+function installDependencies() {
+  console.log('setup: installing npm dependencies (npm ci)');
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (ci.error) throw ci.error;
+  if (ci.status === 0) return;
+  console.error(`setup: npm ci failed (exit code ${ci.status}):`);
+  for (const line of npmErrorSummary(ci.stderr ?? '')) console.error(`setup:   ${line}`);
+  console.error(
+    'setup: falling back to "npm install --no-save": the same lock, minus what this registry cannot serve; package-lock.json is left as it is',
+  );
+  const lockFile = join(root, 'package-lock.json');
+  const lockBefore = readFileSync(lockFile, 'utf8');
+  run('npm', ['install', '--no-save', '--no-audit', '--no-fund']);
+  if (readFileSync(lockFile, 'utf8') !== lockBefore) {
+    const message =
+      'npm install changed package-lock.json; a run must not depend on a lock that differs from the committed one (see git diff package-lock.json)';
+    if (process.env.CI) throw new Error(message);
+    console.error(`setup: WARNING: ${message}; continuing because this is not CI (CI is unset)`);
+  }
 }
 
 /** npm writes node_modules/.package-lock.json on every install: older than the lock = stale. */
@@ -46,18 +93,7 @@ function ensureNatsServer() {
 }
 
 try {
-  if (dependenciesStale()) {
-    console.log('setup: installing npm dependencies (npm ci)');
-    try {
-      run('npm', ['ci', '--no-audit', '--no-fund']);
-    } catch {
-      // npm ci refuses a lock that lacks optional platform packages (opencode-darwin-*, …) when
-      // the registry in use does not serve them, so they could never be locked. npm install
-      // follows the same lock and skips what it cannot fetch for other platforms.
-      console.log('setup: npm ci refused the lock; installing with npm install instead');
-      run('npm', ['install', '--no-audit', '--no-fund']);
-    }
-  }
+  if (dependenciesStale()) installDependencies();
   ensureNatsServer();
 } catch (err) {
   console.error(`setup: ${err instanceof Error ? err.message : String(err)}`);
