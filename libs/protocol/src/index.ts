@@ -12,6 +12,7 @@ export {
   notificationSchema,
   Severity,
 } from './bus-messages.ts';
+export { type CommandExecutedData, commandExecutedDataSchema } from './command-events.ts';
 export {
   type Actor,
   actorSchema,

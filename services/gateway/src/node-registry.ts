@@ -1,5 +1,5 @@
-import { type NatsConnection, type Server, type Subscription, serve } from '@hal/bus';
-import type { HalMetrics, Logger } from '@hal/observability';
+import { jetstreamClient, type NatsConnection, type Server, type Subscription, serve } from '@hal/bus';
+import { type Clock, type HalMetrics, type Logger, systemClock } from '@hal/observability';
 import {
   type CommandRequest,
   commandRequestSchema,
@@ -11,6 +11,7 @@ import {
   subjects,
   toHalError,
 } from '@hal/protocol';
+import { type CommandOutcome, createCommandTrail } from './command-trail.ts';
 
 /** What this gateway knows about a node it holds. */
 export interface NodeInfo {
@@ -31,8 +32,11 @@ export interface HeldConnection {
   /** When this connection claimed the node (ms since epoch), to settle simultaneous claims. */
   readonly claimedAt: number;
   info(): NodeInfo;
-  /** Forwards a command to the agent; resolves with the agent's reply or rejects with a HalError. */
-  command(request: CommandRequest): Promise<Reply<unknown>>;
+  /**
+   * Forwards a command to the agent under `commandId` (the id its command.executed event
+   * carries); resolves with the agent's reply or rejects with a HalError.
+   */
+  command(request: CommandRequest, commandId: string): Promise<Reply<unknown>>;
   /** Another connection took the node: close without publishing node.offline. */
   replace(by: { gateway: string; connection: string }): void;
 }
@@ -57,9 +61,11 @@ export function createNodeRegistry(deps: {
   gatewayId: string;
   log: Logger;
   metrics: HalMetrics;
+  clock?: Clock;
 }): NodeRegistry {
   const { nc, gatewayId, metrics } = deps;
   const log = deps.log.child({ component: 'node-registry' });
+  const trail = createCommandTrail({ js: jetstreamClient(nc), log, clock: deps.clock ?? systemClock });
   const holds = new Map<string, Hold>();
   const stopping = new Set<Promise<void>>();
 
@@ -78,19 +84,24 @@ export function createNodeRegistry(deps: {
 
   const answerCommand = async (node: string, request: CommandRequest): Promise<unknown> => {
     const started = performance.now();
-    let status: string = 'ok';
+    const commandId = crypto.randomUUID();
+    let outcome: CommandOutcome | undefined;
     try {
       const holder = holds.get(node)?.conn;
       if (holder === undefined) throw new HalError(ErrorCode.NODE_OFFLINE, `node "${node}" is not connected`);
-      const reply = await holder.command(request);
+      const reply = await holder.command(request, commandId);
       if (!reply.ok) throw HalError.fromBody(reply.error);
+      outcome = { ok: true, data: reply.data };
       return reply.data;
     } catch (err) {
-      status = toHalError(err).code;
+      outcome = { ok: false, code: toHalError(err).code };
       throw err;
     } finally {
+      const ms = performance.now() - started;
+      const status = outcome?.ok === false ? outcome.code : 'ok';
       metrics.commandsTotal.inc({ type: request.command.type, status });
-      metrics.commandDuration.observe({ type: request.command.type }, (performance.now() - started) / 1000);
+      metrics.commandDuration.observe({ type: request.command.type }, ms / 1000);
+      if (outcome !== undefined) trail.record(node, commandId, request, outcome, ms);
     }
   };
 
@@ -157,6 +168,8 @@ export function createNodeRegistry(deps: {
     async stop() {
       for (const node of [...holds.keys()]) unhold(node);
       await Promise.allSettled([...stopping]);
+      // After the command subscriptions drained: their last traces are queued by now.
+      await trail.flush();
     },
   };
 }

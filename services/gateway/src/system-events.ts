@@ -1,5 +1,7 @@
 import { type JetStreamClient, publishEvent } from '@hal/bus';
 import {
+  type CommandExecutedData,
+  commandExecutedDataSchema,
   type EventRecord,
   EventType,
   nodeOfflineDataSchema,
@@ -43,6 +45,25 @@ export function nodeOnlineEvent(
 
 export function nodeOfflineEvent(node: string, data: { reason: OfflineReason; gateway?: string }, now: Date) {
   return nodeEvent(node, EventType.NODE_OFFLINE, nodeOfflineDataSchema.parse(data), now);
+}
+
+/**
+ * The trace of one relayed command. `session` is set only together with its `project`: the
+ * tracker files an event with a session under that event's project, so a session event with
+ * project '' would move the session out of its project. Without the project, the session
+ * travels in `data.session` only.
+ */
+export function commandExecutedEvent(
+  node: string,
+  where: { project: string; session: string | null },
+  data: CommandExecutedData,
+  now: Date,
+): EventRecord {
+  return {
+    ...nodeEvent(node, EventType.COMMAND_EXECUTED, commandExecutedDataSchema.parse(data), now),
+    project: where.project,
+    session: where.project === '' ? null : where.session,
+  };
 }
 
 export function nodeSnapshotEvent(node: string, sessions: SessionSnapshot[], now: Date) {

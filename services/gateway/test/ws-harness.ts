@@ -252,7 +252,7 @@ export async function readEvents(nc: NatsConnection, timeoutMs = 10_000): Promis
   return out;
 }
 
-/** Events of agents only (seq > 0), without the gateway's node.* events. */
+/** Events of agents only (seq > 0), without the gateway's own (node.*, command.executed; seq 0). */
 export function agentEvents(stored: StoredEvent[]): StoredEvent[] {
-  return stored.filter((s) => !s.event.type.startsWith('node.'));
+  return stored.filter((s) => s.event.seq > 0);
 }
