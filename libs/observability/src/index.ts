@@ -1,5 +1,6 @@
 // The public surface of @hal/observability: logs, metrics, readiness and health endpoints.
 
+export { bearerToken, tokensEqual } from './bearer-token.ts';
 export { type HealthPluginOptions, healthPlugin } from './health-plugin.ts';
 export { type Clock, type Lifecycle, systemClock } from './lifecycle.ts';
 export { createLogger, type Logger, type LoggerOptions, REDACT_CENSOR } from './logger.ts';

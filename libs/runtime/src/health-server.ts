@@ -1,5 +1,12 @@
-import { timingSafeEqual } from 'node:crypto';
-import { healthPlugin, type Lifecycle, type Logger, type Readiness, type Registry } from '@hal/observability';
+import {
+  bearerToken,
+  healthPlugin,
+  type Lifecycle,
+  type Logger,
+  type Readiness,
+  type Registry,
+  tokensEqual,
+} from '@hal/observability';
 import Fastify, { type FastifyInstance } from 'fastify';
 
 export interface HealthServerOptions {
@@ -27,7 +34,6 @@ export interface HealthServer extends Lifecycle {
 export function createHealthServer(opts: HealthServerOptions): HealthServer {
   let app: FastifyInstance | undefined;
   let bound = 0;
-  const expected = Buffer.from(`Bearer ${opts.authToken}`);
   return {
     port: () => bound,
     async start() {
@@ -37,8 +43,8 @@ export function createHealthServer(opts: HealthServerOptions): HealthServer {
         registry: opts.registry,
         metricsPublic: opts.metricsPublic,
         authorizeMetrics: (req) => {
-          const given = Buffer.from(req.headers.authorization ?? '');
-          return given.length === expected.length && timingSafeEqual(given, expected);
+          const token = bearerToken(req.headers.authorization);
+          return token !== undefined && tokensEqual(token, opts.authToken);
         },
       });
       await app.listen({ host: opts.host, port: opts.port });

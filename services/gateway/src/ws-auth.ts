@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { bearerToken, tokensEqual } from '@hal/observability';
 import { ErrorCode } from '@hal/protocol';
 import type { GatewayConfig } from './gateway-config.ts';
 import { checkOrigin } from './origin-allowlist.ts';
@@ -21,25 +21,6 @@ export type AuthResult =
 
 type AuthConfig = Pick<GatewayConfig, 'server' | 'security'>;
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
-
-/**
- * Constant time over equal-length digests, so neither the content nor the length of the
- * configured token leaks through response timing.
- */
-export function tokensEqual(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
-function bearerOf(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  if (header === undefined) return undefined;
-  const match = /^Bearer ([^\s]+)$/i.exec(header.trim());
-  return match?.[1];
-}
-
 /**
  * Decides an upgrade before it is accepted. Only the `Authorization` header counts: a token in
  * the URL would end up in proxy and access logs, so query strings are never read.
@@ -51,7 +32,7 @@ export function authenticateUpgrade(req: IncomingMessage, config: AuthConfig): A
   }
   const refused = checkOrigin(req.headers.origin, config.security.origin_allowlist);
   if (refused !== undefined) return { ok: false, status: 403, code: refused.code, message: refused.message };
-  const token = bearerOf(req);
+  const token = bearerToken(req.headers.authorization);
   if (token === undefined) {
     return {
       ok: false,
