@@ -141,11 +141,11 @@ export class AgentConnection implements HeldConnection {
     };
   }
 
-  command(request: CommandRequest): Promise<Reply<unknown>> {
+  /** `commandId` is the one the registry records in `command.executed`, so both name the same command. */
+  command(request: CommandRequest, commandId: string = crypto.randomUUID()): Promise<Reply<unknown>> {
     if (this.#closed) {
       return Promise.reject(new HalError(ErrorCode.NODE_OFFLINE, `node "${this.node}" is not connected`));
     }
-    const commandId = crypto.randomUUID();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#commands.delete(commandId);

@@ -62,7 +62,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const metrics = createHalMetrics(deps.registry);
   const js = jetstreamClient(nc);
   const budget = new PublishBudget(limits.maxInFlightGlobal);
-  const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics });
+  const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock });
   const connections = new Set<AgentConnection>();
   // maxPayload makes ws refuse oversized frames with 1009 before buffering them whole.
   const wss = new WebSocketServer({

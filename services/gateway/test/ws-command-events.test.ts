@@ -58,10 +58,19 @@ function agentAnswering(node: string, answer: (cmd: { type: string }) => Record<
 }
 
 test('ws command events - a relayed command leaves one command.executed with the actor and the result', async () => {
-  const agent = await agentAnswering('node-t', () => ({
-    ok: true,
-    data: { session: 'ses_1', project: 'demo', title: 't', state: 'idle' },
-  }));
+  const received: string[] = [];
+  const agent = await connectAgent(env.url, {
+    node: 'node-t',
+    onCommand: (f: Envelope, a: FakeAgent) => {
+      const p = f.payload as { command_id: string };
+      received.push(p.command_id);
+      a.send('command.result', {
+        command_id: p.command_id,
+        ok: true,
+        data: { session: 'ses_1', project: 'demo', title: 't', state: 'idle' },
+      } as never);
+    },
+  });
   await agent.hello();
   const trace = nextTrace('node-t');
   const reply = await ask(env.nc, 'node-t', {
@@ -89,6 +98,8 @@ test('ws command events - a relayed command leaves one command.executed with the
     ok: true,
   });
   assert.match(command_id, UUID);
+  // The id the agent was sent is the id in the trace, so one command can be followed end to end.
+  assert.deepEqual(received, [command_id]);
   assert.ok(Number.isInteger(duration_ms) && duration_ms >= 0 && duration_ms < 2_000, String(duration_ms));
   assert.match(id, UUID);
   assert.ok(Math.abs(Date.parse(time) - Date.now()) < 10_000);
