@@ -1,6 +1,7 @@
 // The gateway's WebSocket side end to end: events from N agents through the gateway into
 // JetStream, memory per idle agent connection, and the command round trip hal.cmd → gateway →
-// agent → back. Agents are plain `ws` clients speaking the protocol, as in the gateway's tests.
+// a plain ws peer → back. Agents are plain `ws` clients speaking the protocol, as in the
+// gateway's tests; the round trip through the real hal-agent and opencode is command.bench.ts.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,18 @@ const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** Unacked events one agent lets out, like the real agent's send window. */
 const AGENT_WINDOW = 2_000;
 const BATCH = 250;
+
+/**
+ * The name of the ingest figure, shared with tracker.bench.ts, whose baseline it is. The agent
+ * count stays in the name: a quick run's figure must not pass for a full one.
+ */
+export function ingestFigureName(ctx: Pick<BenchContext, 'size'>): string {
+  return `gateway.ingest.${ingestAgents(ctx)}agents`;
+}
+
+function ingestAgents(ctx: Pick<BenchContext, 'size'>): number {
+  return ctx.size(20, 4);
+}
 
 interface BenchAgent {
   ws: WebSocket;
@@ -92,7 +105,7 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
   const url = `ws://127.0.0.1:${gw.address().port}`;
 
   // --- ingest: N agents, each streaming its share in batches ------------------------------
-  const agents = ctx.size(20, 4);
+  const agents = ingestAgents(ctx);
   const perAgent = ctx.size(2_000, 250);
   const template = JSON.parse(new TextDecoder().decode(jsonPayload())) as Record<string, unknown>;
   const conns: BenchAgent[] = [];
@@ -117,14 +130,14 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
   await Promise.all(conns.map((c, i) => stream(c, plans[i]!.frames, plans[i]!.lastSeq)));
   const elapsed = nowMs() - start;
   ctx.record({
-    name: `gateway.ingest.${agents}agents`,
+    name: ingestFigureName(ctx),
     value: perSecond(agents * perAgent, elapsed),
     unit: 'msg/s',
     baseline: 'jetstream.publish.async',
     goal: { op: '>=', value: 0.5 },
   });
 
-  // --- command round trip: hal.cmd.<node> → gateway → agent → back ------------------------
+  // --- command round trip: hal.cmd.<node> → gateway → plain ws peer → back -----------------
   const target = conns[0]!;
   target.onCommand = (frame) => {
     target.ws.send(
@@ -151,7 +164,7 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
     if (nats === undefined || ws === undefined)
       throw new Error('raw figures nats.reqreply / ws.roundtrip missing');
     ctx.record({
-      name: `gateway.command.roundtrip.p${q}`,
+      name: `gateway.command.roundtrip_ws_peer.p${q}`,
       value: percentile(samples, q),
       unit: 'ms',
       baseline: { name: `nats.reqreply.p${q}+ws.roundtrip.p${q}`, value: nats.value + ws.value, unit: 'ms' },

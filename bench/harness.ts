@@ -42,6 +42,12 @@ export interface BenchContext {
   readonly quick: boolean;
   /** Raw figures measured earlier in this run, by name. */
   readonly raw: Readonly<Record<string, RawFigure>>;
+  /**
+   * A figure recorded earlier in this run by any module (the latest of that name), so one
+   * module can be the baseline of another (the tracker against the gateway's ingest);
+   * undefined when that module has not run or failed. Order in `run.ts` decides what exists.
+   */
+  figure(name: string): Figure | undefined;
   /** A fresh real nats-server (-js, temp store) for this module; stopped when the module ends. */
   nats(opts?: StartNatsOptions): Promise<NatsServer>;
   /** A temp directory removed when the module ends. */
@@ -100,6 +106,7 @@ async function runModule(
   const ctx: BenchContext = {
     quick: report.quick,
     raw,
+    figure: (name) => report.figures.findLast((f) => f.name === name),
     nats: async (opts) => {
       const server = await startNats(opts);
       cleanups.push(() => server.stop());
