@@ -1,5 +1,7 @@
 // `npm run bench`: every benchmark module, in order. The raw building blocks come first
-// because every later figure is a ratio against them. Add a module: one line below.
+// because every later figure is a ratio against them; gateway comes before tracker because the
+// tracker's projection rate is a ratio against the gateway's ingest rate (`ctx.figure`).
+// Add a module: one line below.
 import { type BenchEntry, runBenches } from './harness.ts';
 
 const modules: BenchEntry[] = [
@@ -7,6 +9,7 @@ const modules: BenchEntry[] = [
   { name: 'spine', load: () => import('./spine.bench.ts') },
   { name: 'db', load: () => import('./db.bench.ts') },
   { name: 'gateway', load: () => import('./gateway.bench.ts') },
+  { name: 'command', load: () => import('./command.bench.ts') },
   { name: 'tracker', load: () => import('./tracker.bench.ts') },
   { name: 'api', load: () => import('./api.bench.ts') },
 ];
