@@ -8,6 +8,7 @@ import { createOpencodeClient } from './opencode-client.ts';
 import { createOpencodeEvents, type ProjectEvent, type ProjectRef } from './opencode-events.ts';
 import { createOpencodeHealth } from './opencode-health.ts';
 import { createOpencodeProcess, type OpencodeProcess } from './opencode-process.ts';
+import { openRecoveryMemory, type SeenMarks } from './recovery-memory.ts';
 import { createSessionRegistry } from './session-registry.ts';
 import { type EventDraft, openSpool, type Spool } from './spool.ts';
 
@@ -85,6 +86,8 @@ export function createAgent(deps: AgentDeps): Agent {
     overflowDraft: (data) => draft('', null, EventType.AGENT_SPOOL_OVERFLOW, data),
     log,
   });
+  // Marks that let the next agent process report turns that end while this one is down.
+  const memory = openRecoveryMemory(spool.sqlite);
   const registry = createSessionRegistry();
   const client = createOpencodeClient({ url: config.opencode.url, password: config.opencode.password });
   let connection: Connection | undefined;
@@ -94,12 +97,19 @@ export function createAgent(deps: AgentDeps): Agent {
     timeoutMs: deps.healthTimeoutMs ?? 5_000,
   });
 
-  /** The single entry of events: registry first (snapshot truth), then the spool, then the socket. */
-  function emit(events: ProjectEvent[]): void {
+  /**
+   * The single entry of events: registry first (snapshot truth), then the spool with the recovery
+   * marks in one transaction (a mark never gets ahead of its events), then the socket.
+   */
+  const spoolWithMarks = spool.sqlite.transaction((drafts: EventDraft[], marks: SeenMarks | undefined) => {
+    spool.append(drafts);
+    memory.record(drafts, marks);
+  });
+  function emit(events: ProjectEvent[], marks?: SeenMarks): void {
     const drafts = events.map((e) => draft(e.project, e.session, e.type, e.data, e.refs));
     for (const d of drafts) registry.apply(d);
-    spool.append(drafts);
-    connection?.notify();
+    spoolWithMarks(drafts, marks);
+    if (drafts.length > 0) connection?.notify();
   }
 
   function reachable(up: boolean): void {
@@ -123,6 +133,7 @@ export function createAgent(deps: AgentDeps): Agent {
     registry,
     log: log.child({ component: 'opencode-events' }),
     emit,
+    restored: memory.restore(),
     onReachable: reachable,
     backoff: deps.sseBackoff,
     random: deps.random,

@@ -22,5 +22,11 @@ export {
   type ProjectRef,
 } from './opencode-events.ts';
 export { createOpencodeProcess, type OpencodeProcess } from './opencode-process.ts';
+export {
+  openRecoveryMemory,
+  type RecoveryMemory,
+  type RestoredMarks,
+  type SeenMarks,
+} from './recovery-memory.ts';
 export { createSessionRegistry, type SessionRegistry } from './session-registry.ts';
 export { type EventDraft, openSpool, type Spool, type SpooledEvent } from './spool.ts';

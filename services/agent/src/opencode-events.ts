@@ -12,6 +12,7 @@ import {
 import { recoverMessages } from './message-recovery.ts';
 import type { OpencodeClient } from './opencode-client.ts';
 import { ocEventSchema, ocGlobalEventSchema, ocSessionSchema } from './opencode-schemas.ts';
+import type { RestoredMarks, SeenMarks } from './recovery-memory.ts';
 import type { SessionRegistry } from './session-registry.ts';
 import { readSseData } from './sse-reader.ts';
 
@@ -25,13 +26,24 @@ export interface ProjectEvent extends MappedEvent {
   project: string;
 }
 
+/** Events held while a reconcile runs, with the marks they account for. */
+interface Batch {
+  events: ProjectEvent[];
+  marks: SeenMarks | undefined;
+}
+
 export interface OpencodeEventsDeps {
   client: OpencodeClient;
   projects: readonly ProjectRef[];
   registry: SessionRegistry;
   log: Logger;
-  /** Receives every batch of HAL events, in order; must spool them synchronously. */
-  emit(events: ProjectEvent[]): void;
+  /**
+   * Receives every batch of HAL events, in order; must spool them synchronously, and persist `marks`
+   * (what the batch accounts for) in the same transaction. A batch may be empty but for its marks.
+   */
+  emit(events: ProjectEvent[], marks?: SeenMarks): void;
+  /** What earlier agent processes on this data dir saw and sent (none: a first run). */
+  restored?: RestoredMarks;
   /** Called when opencode's stream could (true) or could not (false) be opened. */
   onReachable?(up: boolean): void;
   backoff?: { initialMs: number; maxMs: number };
@@ -78,14 +90,17 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
     byDirectory.set(canonical(p.directory), p.name);
   }
   const state = createMapperState();
+  for (const id of deps.restored?.completed ?? []) state.completed.set(id, true);
+  for (const id of deps.restored?.parts ?? []) state.parts.set(id, true);
   let stopping = false;
   let abort: AbortController | undefined;
   let loop: Promise<void> | undefined;
   let waiters: Array<() => void> = [];
   let wake: (() => void) | undefined;
-  let reconciledOnce = false;
+  /** Some listing was taken, by this process or an earlier one on the same data dir. */
+  let baselineDone = deps.restored?.baselineDone ?? false;
   /** Session id → its `time.updated` as last seen (opencode ms), to spot sessions that moved meanwhile. */
-  const lastSeen = new Map<string, number>();
+  const lastSeen = new Map<string, number>(deps.restored?.sessions);
   let firstSyncDone!: () => void;
   const firstSync = new Promise<void>((r) => {
     firstSyncDone = r;
@@ -96,7 +111,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
     return byDirectory.get(resolve(directory)) ?? byDirectory.get(canonical(directory));
   }
 
-  function handle(raw: string, buffer: ProjectEvent[][] | undefined): void {
+  function handle(raw: string, buffer: Batch[] | undefined): void {
     let json: unknown;
     try {
       json = JSON.parse(raw);
@@ -110,40 +125,49 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
     if (ev === undefined) return;
     const project = projectOf(wrapped.success ? wrapped.data.directory : undefined);
     if (project === undefined) return;
+    const sessions: Array<[string, number]> = [];
     if (ev.type.startsWith('session.')) {
       const info = ocSessionSchema.safeParse(ev.properties.info);
-      if (info.success) see(info.data.id, info.data.time?.updated);
+      const updated = info.success ? info.data.time?.updated : undefined;
+      if (info.success && updated !== undefined && see(info.data.id, updated))
+        sessions.push([info.data.id, updated]);
     }
     const mapped = mapOpencodeEvent(state, ev).map((m) => ({ ...m, project }));
-    if (mapped.length === 0) return;
-    if (buffer !== undefined) buffer.push(mapped);
-    else deps.emit(mapped);
+    if (mapped.length === 0 && sessions.length === 0) return;
+    const batch: Batch = { events: mapped, marks: sessions.length > 0 ? { sessions } : undefined };
+    if (buffer !== undefined) buffer.push(batch);
+    else deps.emit(batch.events, batch.marks);
   }
 
   /** Should reconcile fetch this session's messages, and from when on? */
   function missedSince(
     id: string,
     updated: number | undefined,
-    known: boolean,
     turnEnded: boolean,
   ): { since: number | undefined } | undefined {
-    // The first listing of this process is the baseline: replaying every session's whole history
-    // at start-up would be costly, and what happened before the agent ran is not "missed".
-    if (!reconciledOnce) return undefined;
-    if (!known) return { since: undefined };
+    // The very first listing on a data dir is the baseline: replaying every session's whole history
+    // would be costly, and what happened before any agent ran is not "missed". Later listings, in
+    // this process or after a restart (the marks are persisted), read what moved past its mark; a
+    // session with no mark appeared meanwhile and is read whole.
+    if (!baselineDone) return undefined;
     const last = lastSeen.get(id);
     if (turnEnded || last === undefined || (updated !== undefined && updated > last)) return { since: last };
     return undefined;
   }
 
-  function see(id: string, updated: number | undefined): void {
-    if (updated === undefined) return;
+  /** Moves the session's mark forward; true when it moved (the caller persists it with its events). */
+  function see(id: string, updated: number | undefined): boolean {
+    if (updated === undefined) return false;
     const last = lastSeen.get(id);
-    if (last === undefined || updated > last) lastSeen.set(id, updated);
+    if (last !== undefined && updated <= last) return false;
+    // Re-inserted so the map's order is least recently moved first: the bound drops those.
+    lastSeen.delete(id);
+    lastSeen.set(id, updated);
     if (lastSeen.size > 10_000) {
       const oldest = lastSeen.keys().next().value;
       if (oldest !== undefined) lastSeen.delete(oldest);
     }
+    return true;
   }
 
   /** Emits what changed while nobody was listening, against what the registry knows. */
@@ -155,6 +179,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
         client.listPermissions(project.directory).catch(() => []),
       ]);
       const out: ProjectEvent[] = [];
+      const moved: Array<[string, number]> = [];
       const refs = (session: string) => ({ type: 'reconcile', session_id: session });
       const seen = new Set<string>();
       for (const s of sessions) {
@@ -176,7 +201,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
           (known.state === SessionState.RUNNING || known.state === SessionState.WAITING_INPUT);
         // Turns that ended while the stream was down: their message.completed (tokens, cost) and
         // parts come from the stored messages, before the idle that closes the turn.
-        const missed = missedSince(s.id, s.time?.updated, known !== undefined, wasBusy && !busyNow);
+        const missed = missedSince(s.id, s.time?.updated, wasBusy && !busyNow);
         let recovered = true;
         if (missed !== undefined) {
           try {
@@ -189,7 +214,8 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
           }
         }
         // A failed read leaves the mark where it was, so the next reconcile tries again.
-        if (recovered) see(s.id, s.time?.updated);
+        const updated = s.time?.updated;
+        if (recovered && updated !== undefined && see(s.id, updated)) moved.push([s.id, updated]);
         if (busyNow && !wasBusy) {
           out.push({
             project: project.name,
@@ -232,9 +258,10 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
           });
         }
       }
-      if (out.length > 0) deps.emit(out);
+      if (out.length > 0 || moved.length > 0) deps.emit(out, { sessions: moved });
     }
-    reconciledOnce = true;
+    if (!baselineDone) deps.emit([], { sessions: [], baseline: true });
+    baselineDone = true;
   }
 
   async function subscribeOnce(): Promise<void> {
@@ -246,7 +273,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
     if (!res.ok || res.body === null) throw new Error(`opencode event stream answered ${res.status}`);
     deps.onReachable?.(true);
     // Events that arrive while reconciling wait, so a stale listing never overrides a newer event.
-    let buffer: ProjectEvent[][] | undefined = [];
+    let buffer: Batch[] | undefined = [];
     let gotFirst!: () => void;
     const first = new Promise<'event'>((r) => {
       gotFirst = () => r('event');
@@ -280,7 +307,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
     } finally {
       const held = buffer ?? [];
       buffer = undefined;
-      for (const batch of held) deps.emit(batch);
+      for (const batch of held) deps.emit(batch.events, batch.marks);
       for (const w of waiters) w();
       waiters = [];
     }

@@ -19,3 +19,24 @@ export const spoolMeta = sqliteTable('spool_meta', {
   key: text('key').primaryKey(),
   value: integer('value').notNull(),
 });
+
+/**
+ * Recovery marks, per opencode session: the `time.updated` last seen and spooled. A restarted agent
+ * process reads messages of sessions that moved past it, so turns that ended while it was down are
+ * still reported. The row `session = ''` (no opencode id is empty) says the first listing was taken.
+ */
+export const recoverySessions = sqliteTable('recovery_sessions', {
+  session: text('session').primaryKey(),
+  updated: integer('updated').notNull(),
+});
+
+/**
+ * Ids of the assistant messages whose `message.completed`, and of the parts whose final
+ * `message.part`, are already spooled: a restarted agent never sends them twice. `n` orders them
+ * for the bound (oldest go first).
+ */
+export const recoveryEmitted = sqliteTable('recovery_emitted', {
+  n: integer('n').primaryKey(),
+  id: text('id').notNull().unique(),
+  kind: text('kind', { enum: ['message', 'part'] }).notNull(),
+});

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { openDatabase } from '@hal/db';
+import { type HalDatabase, openDatabase } from '@hal/db';
 import type { Logger } from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
 
@@ -27,6 +27,11 @@ export interface Spool {
   depth(): number;
   bytes(): number;
   close(): void;
+  /**
+   * The spool's SQLite handle: the agent's recovery marks live in the same file and are written in the
+   * same transaction as the events they describe.
+   */
+  readonly sqlite: HalDatabase['sqlite'];
 }
 
 export interface SpoolOptions {
@@ -160,5 +165,6 @@ export function openSpool(opts: SpoolOptions): Spool {
     depth: () => count,
     bytes: () => total,
     close: () => handle.close(),
+    sqlite,
   };
 }

@@ -9,6 +9,8 @@ import type { AddressInfo, Socket } from 'node:net';
  */
 export interface CuttingProxy {
   url: string;
+  /** Every request that reached the proxy, as `METHOD /path` (query dropped), in arrival order. */
+  requests: string[];
   cut(): void;
   restore(): void;
   /**
@@ -24,7 +26,9 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
   const sockets = new Set<Socket>();
   let down = false;
   let lagMs = 0;
+  const requests: string[] = [];
   const server = createServer((req, res) => {
+    requests.push(`${req.method} ${(req.url ?? '').split('?')[0]}`);
     if (down) {
       res.writeHead(503).end('cut');
       return;
@@ -70,6 +74,7 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
+    requests,
     cut() {
       down = true;
       for (const s of sockets) s.destroy();
