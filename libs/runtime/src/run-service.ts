@@ -108,7 +108,10 @@ export async function runService(
         authToken: config.server.auth_token,
         log,
       });
+  // Not ready until NATS answers and every part has started: a load balancer or k8s must not
+  // send traffic to a process that is still bringing its service up.
   readiness.register('nats', () => ({ ok: false, detail: 'connecting' }));
+  readiness.register('service', () => ({ ok: false, detail: 'starting' }));
   await health?.start();
   const nc = await connectBus({
     url: config.nats.url,
@@ -165,6 +168,7 @@ export async function runService(
       await part.start();
       started.push(part);
     }
+    readiness.unregister('service');
     log.info('started');
   })();
   try {

@@ -1,4 +1,9 @@
 export interface WaitForOptions {
+  /**
+   * Default 15 s: generous on purpose. A condition that holds returns at once, so the deadline
+   * only decides how long a real failure takes to report — while a tight one fails good code on
+   * a loaded 2-core CI machine.
+   */
   timeoutMs?: number;
   intervalMs?: number;
   /** Text of the error thrown when the deadline passes. */
@@ -13,7 +18,7 @@ export async function waitFor<T>(
   predicate: () => T | Promise<T>,
   opts: WaitForOptions = {},
 ): Promise<NonNullable<T>> {
-  const timeoutMs = opts.timeoutMs ?? 5000;
+  const timeoutMs = opts.timeoutMs ?? 15_000;
   const intervalMs = opts.intervalMs ?? 25;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;

@@ -71,7 +71,9 @@ async function startSession(node: string, projectName: string, prompt: string): 
   return data.session;
 }
 
-const ofSession = (session: string): EventRecord[] => spine.events.of((e) => e.session === session);
+/** The agent's events of one session (seq > 0): the gateway's own traces, such as command.executed, carry seq 0. */
+const ofSession = (session: string): EventRecord[] =>
+  spine.events.of((e) => e.session === session && e.seq > 0);
 
 /** created → busy → message.completed → idle, in stream order and in agent seq order. */
 function assertTurnInOrder(session: string): EventRecord[] {
