@@ -36,6 +36,8 @@ export interface AgentDeps {
   random?: () => number;
   /** opencode SSE re-subscribe backoff (tests shorten it). */
   sseBackoff?: { initialMs: number; maxMs: number };
+  /** Longest wait for opencode to answer the SSE request before retrying (default 10 s). */
+  sseOpenTimeoutMs?: number;
   /** Deadline of the health check behind the heartbeat's `opencode_ok` (default 5 s). */
   healthTimeoutMs?: number;
   /**
@@ -133,9 +135,11 @@ export function createAgent(deps: AgentDeps): Agent {
     registry,
     log: log.child({ component: 'opencode-events' }),
     emit,
-    restored: memory.restore(),
+    // Compared with opencode's own timestamps, so the wall clock, not the injected one.
+    restored: memory.restore(Date.now()),
     onReachable: reachable,
     backoff: deps.sseBackoff,
+    openTimeoutMs: deps.sseOpenTimeoutMs,
     random: deps.random,
   });
   const commands = createCommandRunner({

@@ -50,6 +50,8 @@ export interface OpencodeEventsDeps {
   random?: () => number;
   /** How long a fresh stream may stay silent before reconciling anyway (default 5 s). */
   firstEventTimeoutMs?: number;
+  /** How long opening the stream (its response headers) may take before trying again (default 10 s). */
+  openTimeoutMs?: number;
 }
 
 export interface OpencodeEvents {
@@ -97,8 +99,9 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
   let loop: Promise<void> | undefined;
   let waiters: Array<() => void> = [];
   let wake: (() => void) | undefined;
-  /** Some listing was taken, by this process or an earlier one on the same data dir. */
-  let baselineDone = deps.restored?.baselineDone ?? false;
+  /** Before this (epoch ms) nothing is "missed"; undefined: the first listing of this process is the baseline. */
+  const baselineMs = deps.restored?.baselineMs;
+  let listedOnce = false;
   /** Session id → its `time.updated` as last seen (opencode ms), to spot sessions that moved meanwhile. */
   const lastSeen = new Map<string, number>(deps.restored?.sessions);
   let firstSyncDone!: () => void;
@@ -145,12 +148,13 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
     updated: number | undefined,
     turnEnded: boolean,
   ): { since: number | undefined } | undefined {
-    // The very first listing on a data dir is the baseline: replaying every session's whole history
-    // would be costly, and what happened before any agent ran is not "missed". Later listings, in
-    // this process or after a restart (the marks are persisted), read what moved past its mark; a
-    // session with no mark appeared meanwhile and is read whole.
-    if (!baselineDone) return undefined;
-    const last = lastSeen.get(id);
+    // What happened before any agent ran on this data dir is not "missed" (replaying every session's
+    // whole history would be costly): a session's mark starts at the baseline. Every listing, in this
+    // process or after a restart (marks are persisted), reads what moved past the mark — turns that
+    // ended while the agent was down or before its stream was live, e.g. while a managed opencode
+    // came up. Without a baseline (no persisted marks) the first listing only takes marks.
+    if (baselineMs === undefined && !listedOnce) return undefined;
+    const last = lastSeen.get(id) ?? baselineMs;
     if (turnEnded || last === undefined || (updated !== undefined && updated > last)) return { since: last };
     return undefined;
   }
@@ -260,16 +264,28 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
       }
       if (out.length > 0 || moved.length > 0) deps.emit(out, { sessions: moved });
     }
-    if (!baselineDone) deps.emit([], { sessions: [], baseline: true });
-    baselineDone = true;
+    listedOnce = true;
   }
 
   async function subscribeOnce(): Promise<void> {
-    abort = new AbortController();
-    const res = await fetch(`${client.url}/global/event`, {
-      headers: { accept: 'text/event-stream', ...client.headers() },
-      signal: abort.signal,
-    });
+    const controller = new AbortController();
+    abort = controller;
+    // opencode can accept a request while it boots and never answer it (seen with a managed server
+    // just launched): without a bound the agent would wait on that stream forever, blind.
+    const openMs = deps.openTimeoutMs ?? 10_000;
+    const openTimer = setTimeout(
+      () => controller.abort(new Error(`opencode event stream not answered within ${openMs} ms`)),
+      openMs,
+    );
+    let res: Response;
+    try {
+      res = await fetch(`${client.url}/global/event`, {
+        headers: { accept: 'text/event-stream', ...client.headers() },
+        signal: controller.signal,
+      });
+    } finally {
+      clearTimeout(openTimer);
+    }
     if (!res.ok || res.body === null) throw new Error(`opencode event stream answered ${res.status}`);
     deps.onReachable?.(true);
     // Events that arrive while reconciling wait, so a stale listing never overrides a newer event.

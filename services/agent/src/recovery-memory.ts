@@ -2,13 +2,16 @@ import type { HalDatabase } from '@hal/db';
 import { EventType } from '@hal/protocol';
 import type { EventDraft } from './spool.ts';
 
-/** The sentinel row of `recovery_sessions` saying the first listing (the baseline) was taken. */
+/** The sentinel row of `recovery_sessions` whose `updated` is the baseline (see RestoredMarks). */
 const BASELINE = '';
 
 /** What one agent process learnt and the next one must know, read once at start. */
 export interface RestoredMarks {
-  /** True once any agent process on this data dir finished its first listing. */
-  baselineDone: boolean;
+  /**
+   * When the first agent process on this data dir started (epoch ms): what ended before it is not
+   * "missed", so sessions untouched since are never read back.
+   */
+  baselineMs: number;
   /** Session id → its `time.updated` last seen and spooled (opencode ms). */
   sessions: Map<string, number>;
   /** Assistant message ids whose `message.completed` was spooled, oldest first. */
@@ -21,12 +24,11 @@ export interface RestoredMarks {
 export interface SeenMarks {
   /** Sessions and the `time.updated` the batch accounts for. */
   sessions: ReadonlyArray<readonly [string, number]>;
-  /** The batch ends the first listing. */
-  baseline?: boolean;
 }
 
 export interface RecoveryMemory {
-  restore(): RestoredMarks;
+  /** Reads the marks; on a data dir that has no baseline yet, takes it at `nowMs` (persisted). */
+  restore(nowMs: number): RestoredMarks;
   /** Remembers what `drafts` and `marks` cover; call it in the transaction that spools the drafts. */
   record(drafts: readonly EventDraft[], marks?: SeenMarks): void;
 }
@@ -65,24 +67,28 @@ export function openRecoveryMemory(sqlite: HalDatabase['sqlite'], limit = 10_000
   }
 
   return {
-    restore() {
+    restore(nowMs) {
       const sessions = new Map<string, number>();
-      let baselineDone = false;
+      let baselineMs: number | undefined;
       const rows = sqlite
         .prepare<[], { session: string; updated: number }>(
           'SELECT session, updated FROM recovery_sessions ORDER BY updated',
         )
         .all();
       for (const row of rows) {
-        if (row.session === BASELINE) baselineDone = true;
+        if (row.session === BASELINE) baselineMs = row.updated;
         else sessions.set(row.session, row.updated);
+      }
+      if (baselineMs === undefined) {
+        baselineMs = nowMs;
+        upsertSession.run(BASELINE, nowMs);
       }
       const ids = (kind: string) =>
         sqlite
           .prepare<[string], { id: string }>('SELECT id FROM recovery_emitted WHERE kind = ? ORDER BY n')
           .all(kind)
           .map((r) => r.id);
-      return { baselineDone, sessions, completed: ids('message'), parts: ids('part') };
+      return { baselineMs, sessions, completed: ids('message'), parts: ids('part') };
     },
     record(drafts, marks) {
       for (const d of drafts) {
@@ -100,7 +106,6 @@ export function openRecoveryMemory(sqlite: HalDatabase['sqlite'], limit = 10_000
         upsertSession.run(session, updated);
         prune();
       }
-      if (marks?.baseline === true) upsertSession.run(BASELINE, 0);
     },
   };
 }

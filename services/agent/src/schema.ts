@@ -23,7 +23,8 @@ export const spoolMeta = sqliteTable('spool_meta', {
 /**
  * Recovery marks, per opencode session: the `time.updated` last seen and spooled. A restarted agent
  * process reads messages of sessions that moved past it, so turns that ended while it was down are
- * still reported. The row `session = ''` (no opencode id is empty) says the first listing was taken.
+ * still reported. The row `session = ''` (no opencode id is empty) holds the baseline: when the first
+ * agent process on this data dir started.
  */
 export const recoverySessions = sqliteTable('recovery_sessions', {
   session: text('session').primaryKey(),

@@ -20,13 +20,18 @@ function open(file: string) {
   return openSpool({ file, maxBytes: 10_000_000, overflowDraft: (d) => draft('agent.spool_overflow', d) });
 }
 
-test('recovery memory - marks and emitted ids survive a reopen; marks only move forward; the baseline flag sticks', (t) => {
+test('recovery memory - marks and emitted ids survive a reopen; marks only move forward; the baseline is taken once', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hal-recovery-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'spool.db');
   const spool = open(file);
   const memory = openRecoveryMemory(spool.sqlite);
-  assert.deepEqual(memory.restore(), { baselineDone: false, sessions: new Map(), completed: [], parts: [] });
+  assert.deepEqual(memory.restore(1_500), {
+    baselineMs: 1_500,
+    sessions: new Map(),
+    completed: [],
+    parts: [],
+  });
   memory.record(
     [
       draft('message.part', { message_id: 'msg_1', part_id: 'prt_1', text: 'hi' }),
@@ -35,7 +40,7 @@ test('recovery memory - marks and emitted ids survive a reopen; marks only move 
       // The same completion twice (a resend of a batch) is kept once.
       draft('message.completed', { message_id: 'msg_2' }),
     ],
-    { sessions: [['ses_1', 2_000]], baseline: true },
+    { sessions: [['ses_1', 2_000]] },
   );
   memory.record([], {
     sessions: [
@@ -47,8 +52,8 @@ test('recovery memory - marks and emitted ids survive a reopen; marks only move 
 
   const again = open(file);
   t.after(() => again.close());
-  assert.deepEqual(openRecoveryMemory(again.sqlite).restore(), {
-    baselineDone: true,
+  assert.deepEqual(openRecoveryMemory(again.sqlite).restore(9_000), {
+    baselineMs: 1_500,
     sessions: new Map([
       ['ses_2', 500],
       ['ses_1', 2_000],
@@ -64,14 +69,14 @@ test('recovery memory - bounded: the oldest ids and the least recently moved ses
   const spool = open(join(dir, 'spool.db'));
   t.after(() => spool.close());
   const memory = openRecoveryMemory(spool.sqlite, 20);
-  memory.record([], { sessions: [], baseline: true });
+  memory.restore(500);
   for (let i = 0; i < 100; i += 1) {
     memory.record([draft('message.completed', { message_id: `msg_${String(i).padStart(3, '0')}` })], {
       sessions: [[`ses_${i}`, 1_000 + i]],
     });
   }
-  const restored = memory.restore();
-  assert.equal(restored.baselineDone, true, 'the baseline row is never pruned');
+  const restored = memory.restore(9_000);
+  assert.equal(restored.baselineMs, 500, 'the baseline row is never pruned');
   // Pruned every limit/10 writes down to `limit`: at most limit + limit/10 remain, the newest.
   assert.ok(
     restored.completed.length >= 20 && restored.completed.length <= 22,
