@@ -153,7 +153,7 @@ test('policy e2e - an idle session is resumed through opencode, runs again withi
 
   // The session keeps stopping: the second resume is the last; then it is capped with one alert.
   const capped = await waitFor(() => decisionsFor(session).find((d) => d.decision === 'skipped'), {
-    timeoutMs: 20_000,
+    timeoutMs: 60_000,
     message: 'the retry cap is reached after the resumed turns end idle',
   });
   const decisions = decisionsFor(session);
@@ -193,7 +193,7 @@ test('policy e2e - a resume that keeps failing is tried exactly 2 times, then bl
   const on = await fleet.api('/api/v1/policies/resume_on_idle/enable', {});
   assert.equal(on.status, 200, JSON.stringify(on.body));
   const capped = await waitFor(() => decisionsFor(session).find((d) => d.decision === 'skipped'), {
-    timeoutMs: 20_000,
+    timeoutMs: 60_000,
     message: 'the retry cap after failed resumes',
   });
   const decisions = decisionsFor(session);
