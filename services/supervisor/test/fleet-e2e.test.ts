@@ -259,12 +259,13 @@ test('fleet e2e - halctl inject reaches the LLM through opencode; kill aborts a 
 
   // A slow turn on beta's session, killed while opencode waits on the model.
   const slow = `fleet-slow-${crypto.randomUUID()}`;
-  llm.script({ text: 'never finished', delayMs: 10_000 });
+  // Long enough that a slow machine still sees the turn busy; the kill ends it long before.
+  llm.script({ text: 'never finished', delayMs: 45_000 });
   const busy = await fleet.halctl(['sessions', 'inject', sessionOf(2), slow, '--json']);
   assert.deepEqual(jsonOf(busy), { session: sessionOf(2), injected: true });
   await waitFor(
     async () => llm.chatRequests(slow).length === 1 && (await sessionView(sessionOf(2))).state === 'running',
-    { timeoutMs: 20_000, intervalMs: 100, message: 'beta session running and waiting on the model' },
+    { timeoutMs: 60_000, intervalMs: 100, message: 'beta session running and waiting on the model' },
   );
   const kill = await fleet.halctl(['sessions', 'kill', sessionOf(2), '--json']);
   assert.deepEqual(jsonOf(kill), { session: sessionOf(2), aborted: true });
