@@ -79,6 +79,8 @@ export interface FleetOptions {
   policies?: Record<string, unknown>;
   /** Policy tick; the supervisor's entry uses the service default (5 s). */
   policyTickMs?: number;
+  /** `cost` of the supervisor config (model rates, budgets), as in supervisor.config.json. */
+  cost?: Record<string, unknown>;
 }
 
 /**
@@ -114,6 +116,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       heartbeat_interval_sec: HEARTBEAT_SEC,
       heartbeat_timeout_count: 3,
       ...(opts.policies === undefined ? {} : { policies: opts.policies }),
+      ...(opts.cost === undefined ? {} : { cost: opts.cost }),
     },
     { env: {} },
   );
