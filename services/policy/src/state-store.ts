@@ -30,6 +30,8 @@ export function idOfKey(key: string, index = 1): string {
 export type Mutation<T, R> = { value: T; result: R } | { value?: undefined; result: R };
 
 const CAS_ATTEMPTS = 8;
+/** Longest a key listing may take before the tick gives up on it (see keys()). */
+const KEYS_DEADLINE_MS = 3_000;
 
 export interface StateStore {
   kv: KV;
@@ -73,9 +75,30 @@ export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
     );
   }
 
+  /**
+   * Lists keys, bounded in time. The listing rides an ordered consumer that was seen to stall for
+   * ~30 s on nats-server 2.9; every tick-driven rule waits on it, so a stalled listing is cut and
+   * reported instead of freezing the policy engine (the next tick lists again).
+   */
   async function keys(prefix: string): Promise<string[]> {
     const out: string[] = [];
-    for await (const k of await kv.keys(`${prefix}.>`)) out.push(k);
+    const iter = await kv.keys(`${prefix}.>`);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      iter.stop();
+    }, KEYS_DEADLINE_MS);
+    try {
+      for await (const k of iter) out.push(k);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut) {
+      throw new HalError(
+        ErrorCode.TIMEOUT,
+        `listing policy state "${prefix}.>" took over ${KEYS_DEADLINE_MS} ms`,
+      );
+    }
     return out;
   }
 

@@ -140,6 +140,9 @@ export function createProjection(sqlite: Database.Database): Projection {
           model: m.model,
           provider: m.provider,
         });
+        // An abort that lands before the model answers leaves no session.error in opencode, only
+        // the aborted message: it is a kill all the same.
+        if (m.error === ABORTED) transition(session, SessionState.KILLED, FINAL);
         return;
       }
       case EventType.MESSAGE_PART: {

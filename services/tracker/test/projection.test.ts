@@ -194,6 +194,25 @@ test('projection - a reconnect snapshot saying idle does not undo killed or erro
   assert.equal(session('s1')?.model, 'fake-model');
 });
 
+test('projection - an aborted message without a session.error still marks the session killed', async (t) => {
+  const { apply, session } = await setup(t);
+  const ev = eventFactory();
+  apply(
+    ev('session.busy', 's1'),
+    ev('message.completed', 's1', {
+      message_id: 'm1',
+      model: 'fake-model',
+      provider: 'fake',
+      tokens: usage(10, 0),
+      cost_usd: 0,
+      error: 'MessageAbortedError',
+    }),
+    ev('session.idle', 's1'),
+  );
+  assert.equal(session('s1')?.state, 'killed');
+  assert.equal(session('s1')?.errors, 0);
+});
+
 test('projection - replays, duplicate ids and unparseable payloads change nothing', async (t) => {
   const { apply, session, projection } = await setup(t);
   const ev = eventFactory();
