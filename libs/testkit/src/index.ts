@@ -1,3 +1,4 @@
+export { type CuttingProxy, startCuttingProxy } from './cutting-proxy.ts';
 export {
   type FakeAnthropic,
   type FakeAnthropicCost,

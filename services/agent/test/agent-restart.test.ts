@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createLogger } from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
-import { startOpencode, startScriptedLlm, waitFor } from '@hal/testkit';
+import { startCuttingProxy, startOpencode, startScriptedLlm, waitFor } from '@hal/testkit';
 import { type Agent, createAgent } from '../src/index.ts';
-import { startCuttingProxy } from './cutting-proxy.ts';
+
 import { startGatewayPeer } from './gateway-peer.ts';
 
 const log = createLogger({ service: 'agent', level: (process.env.HAL_TEST_LOG ?? 'silent') as 'silent' });

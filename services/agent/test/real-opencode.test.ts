@@ -5,9 +5,15 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger } from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
-import { type ScriptedLlm, startScriptedLlm, waitFor } from '@hal/testkit';
+import {
+  type CuttingProxy,
+  type ScriptedLlm,
+  startCuttingProxy,
+  startScriptedLlm,
+  waitFor,
+} from '@hal/testkit';
 import { type Agent, createAgent } from '../src/index.ts';
-import { type CuttingProxy, startCuttingProxy } from './cutting-proxy.ts';
+
 import { type GatewayPeer, startGatewayPeer } from './gateway-peer.ts';
 import { type RealOpencode, startRealOpencode } from './opencode-server.ts';
 

@@ -9,6 +9,7 @@ import { type EventRecord, StreamName } from '@hal/protocol';
 import {
   type OpencodeServer,
   type ScriptedLlm,
+  startCuttingProxy,
   startOpencode,
   startScriptedLlm,
   waitFor,
@@ -23,7 +24,6 @@ import {
   startTcpProxy,
   type TestAgent,
 } from './spine-harness.ts';
-import { startOpencodeCut } from './spine-opencode-cut.ts';
 
 // Faults on the real spine: the agent ↔ gateway link cut mid-stream, the agent process killed
 // mid-stream, the gateway restarted mid-stream. One real opencode for the file.
@@ -139,7 +139,7 @@ test('spine faults - network cut mid-stream: the agent reconnects, re-sends its 
 test('spine faults - opencode SSE and the gateway link cut together mid-turn: both recovered, the turn lands once', async () => {
   const node = 'node-sse';
   const proxy = await startTcpProxy(spine.wsPort);
-  const ocCut = await startOpencodeCut(opencode.url);
+  const ocCut = await startCuttingProxy(opencode.url);
   try {
     const a = await startAgent({
       node,
