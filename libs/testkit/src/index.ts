@@ -8,6 +8,25 @@ export {
   startFakeAnthropic,
 } from './fake-anthropic.ts';
 export {
+  type CommandOptionValue,
+  type DiscordTestUser,
+  type FakeDiscord,
+  type RateLimitRule,
+  type RecordedDiscordCall,
+  type StartFakeDiscordOptions,
+  startFakeDiscord,
+} from './fake-discord.ts';
+export { type GatewayFrame, GatewayOp, Intent } from './fake-discord-gateway.ts';
+export { DISCORD_LIMITS, type FormError, messageProblems } from './fake-discord-limits.ts';
+export type {
+  FakeDiscordChannel,
+  FakeDiscordCommand,
+  FakeDiscordMessage,
+  FakeDiscordUser,
+  FakeGuildSpec,
+  FakeInteraction,
+} from './fake-discord-state.ts';
+export {
   type FakeOpenAI,
   type FakeOpenAICost,
   type FakeOpenAIData,
