@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type ErrorBody, ErrorCode, HalError } from './errors.ts';
 import { PROTOCOL_VERSION } from './events.ts';
+import { handOffSchema, MAX_PROMPT_CHARS } from './hand-off.ts';
 
 export const CommandType = {
   START: 'start',
@@ -18,7 +19,7 @@ export const PermissionResponse = { ONCE: 'once', ALWAYS: 'always', REJECT: 'rej
 export type PermissionResponse = (typeof PermissionResponse)[keyof typeof PermissionResponse];
 
 const sessionId = z.string().min(1).max(256);
-const prompt = z.string().min(1).max(100_000);
+const prompt = z.string().min(1).max(MAX_PROMPT_CHARS);
 
 export const commandSchema = z.discriminatedUnion('type', [
   z
@@ -31,7 +32,15 @@ export const commandSchema = z.discriminatedUnion('type', [
     .strict(),
   z.object({ type: z.literal('inject'), session: sessionId, prompt }).strict(),
   z.object({ type: z.literal('resume'), session: sessionId, prompt: prompt.optional() }).strict(),
-  z.object({ type: z.literal('restart'), session: sessionId, prompt: prompt.optional() }).strict(),
+  z
+    .object({
+      type: z.literal('restart'),
+      session: sessionId,
+      prompt: prompt.optional(),
+      /** A policy's part of the hand-off prompt the agent builds (handOffPrompt). */
+      handoff: handOffSchema.optional(),
+    })
+    .strict(),
   z.object({ type: z.literal('kill'), session: sessionId }).strict(),
   z.object({ type: z.literal('status'), session: sessionId.optional() }).strict(),
   z

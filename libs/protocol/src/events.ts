@@ -123,8 +123,14 @@ export const sessionRetryDataSchema = z.object({
   next_at: z.string().optional(),
 });
 
+/**
+ * opencode's error name for a prompt that was aborted — what a `kill` (or a restart) produces. It
+ * is HAL or a person stopping the session, never the session failing.
+ */
+export const MESSAGE_ABORTED_ERROR = 'MessageAbortedError';
+
 export const sessionErrorDataSchema = z.object({
-  /** opencode's error name: ProviderAuthError, APIError, ContextOverflowError, MessageAbortedError, … */
+  /** opencode's error name: ProviderAuthError, APIError, ContextOverflowError, MESSAGE_ABORTED_ERROR, … */
   kind: z.string(),
   message: z.string().optional(),
   status_code: z.number().int().optional(),
@@ -167,6 +173,20 @@ export const permissionAskedDataSchema = z.object({
 export const permissionRepliedDataSchema = z.object({
   permission_id: z.string(),
   response: z.string(),
+});
+
+/** A question opencode asks the person (its `question` tool): the session waits for the answer. */
+export const questionAskedDataSchema = z.object({
+  question_id: z.string().min(1).max(256),
+  /** opencode's question objects, passed through for the people who answer them. */
+  questions: z.array(z.unknown()).max(100).default([]),
+});
+
+/** A question answered (`answers`) or dismissed (`rejected: true`). */
+export const questionRepliedDataSchema = z.object({
+  question_id: z.string().min(1).max(256),
+  rejected: z.boolean().default(false),
+  answers: z.unknown().optional(),
 });
 
 export const spoolOverflowDataSchema = z.object({

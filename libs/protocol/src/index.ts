@@ -77,6 +77,7 @@ export {
   type EventRecordInput,
   EventType,
   eventRecordSchema,
+  MESSAGE_ABORTED_ERROR,
   messageCompletedDataSchema,
   messagePartDataSchema,
   nodeOfflineDataSchema,
@@ -87,6 +88,8 @@ export {
   PROTOCOL_VERSION,
   permissionAskedDataSchema,
   permissionRepliedDataSchema,
+  questionAskedDataSchema,
+  questionRepliedDataSchema,
   RAW_OPENCODE_PREFIX,
   type SessionSnapshot,
   SessionState,
@@ -100,6 +103,14 @@ export {
   type TokenUsage,
   tokenUsageSchema,
 } from './events.ts';
+export {
+  HANDOFF_LIMITS,
+  type HandOff,
+  type HandOffInput,
+  handOffPrompt,
+  handOffSchema,
+  MAX_PROMPT_CHARS,
+} from './hand-off.ts';
 export {
   type PolicyActionData,
   type PolicyActionRecord,

@@ -4,6 +4,7 @@ import {
   ErrorCode,
   errorReply,
   HalError,
+  handOffPrompt,
   okReply,
   type Reply,
   toHalError,
@@ -31,17 +32,6 @@ export interface CommandRunner {
 interface Located {
   project: ProjectRef;
   session: string;
-}
-
-/** The hand-off prompt that seeds a restarted session with the old one's task. */
-export function handOffPrompt(old: { id: string; title?: string; task?: string }, extra?: string): string {
-  const lines = [
-    `This session continues session ${old.id}${old.title ? ` ("${old.title}")` : ''}, which was stopped and restarted.`,
-    old.task ? `The task, as first given there:\n\n${old.task}` : 'The original task text was not available.',
-    'Check the current state of the work in this directory and carry on from where it stopped.',
-  ];
-  if (extra !== undefined) lines.push(extra);
-  return lines.join('\n\n');
 }
 
 function firstUserText(messages: readonly OcMessage[]): string | undefined {
@@ -163,10 +153,15 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
         const created = await client.createSession(at.project.directory, {
           title: old.title ? `${old.title} (restarted)` : `restart of ${at.session}`,
         });
-        const prompt = handOffPrompt(
-          { id: at.session, title: old.title, task: firstUserText(messages) },
-          cmd.prompt,
-        );
+        // opencode's own first prompt is the task; the caller's copy only fills in when it is gone.
+        const prompt = handOffPrompt({
+          session: at.session,
+          title: old.title,
+          task: firstUserText(messages) ?? cmd.handoff?.task,
+          intro: cmd.handoff?.intro,
+          lastMessages: cmd.handoff?.last_messages,
+          note: cmd.prompt,
+        });
         await client.promptAsync(at.project.directory, created.id, prompt);
         return { session: created.id, previous_session: at.session, project: at.project.name };
       }

@@ -1,6 +1,6 @@
 // The public surface of @hal/agent: the agent and the pieces its tests and the supervisor compose.
 export { AGENT_VERSION, type Agent, type AgentDeps, type AgentSettings, createAgent } from './agent.ts';
-export { type CommandRunner, createCommandRunner, DEFAULT_RESUME_PROMPT, handOffPrompt } from './commands.ts';
+export { type CommandRunner, createCommandRunner, DEFAULT_RESUME_PROMPT } from './commands.ts';
 export { backoffDelay, type Connection, type ConnectionDeps, createConnection } from './connection.ts';
 export {
   createMapperState,

@@ -8,6 +8,7 @@ import {
   applyEvent,
   applyNodeEvent,
   applySnapshotSession,
+  isSessionOver,
   type NodeFacts,
   type SessionFacts,
   snapshotSessions,
@@ -20,7 +21,7 @@ import {
   killOnCostRule,
 } from './rules/guard-rules.ts';
 import { nodeOfflineRule } from './rules/node-rule.ts';
-import { compactionReached, handoffPrompt, restartOnCompactionRule } from './rules/restart-rule.ts';
+import { compactionReached, restartOnCompactionRule } from './rules/restart-rule.ts';
 import { resumeAfterLimitRule, resumeOnIdleRule } from './rules/resume-rules.ts';
 import type { Effect, SessionContext, SessionRule, Verdict } from './rules/rule.ts';
 import { idOfKey, KeyPrefix, keyOf, type StateStore } from './state-store.ts';
@@ -149,7 +150,7 @@ export function createEngine(deps: EngineDeps): Engine {
     return { now: deps.now(), facts, node, policies, ...(event ? { event } : {}) };
   }
 
-  /** Hand-off text is gathered only when a restart is about to be decided (it asks the tracker). */
+  /** Hand-off messages are gathered only when a restart is about to be decided (it asks the tracker). */
   async function withHandoff(ctx: SessionContext): Promise<SessionContext> {
     const cfg = policies.restart_on_compaction;
     if (!deps.overrides.isEnabled('restart_on_compaction') || compactionReached(ctx.facts, cfg) === null)
@@ -159,7 +160,7 @@ export function createEngine(deps: EngineDeps): Engine {
     );
     if (state?.value.handled_at != null) return ctx;
     const last = (await lastMessagesFromTracker(deps.nc, ctx.facts.session, 4)) ?? ctx.facts.last_texts;
-    return { ...ctx, handoff: handoffPrompt(cfg.handoff_prompt, ctx.facts, last) };
+    return { ...ctx, lastMessages: last };
   }
 
   async function evaluateSession(facts: SessionFacts, event?: EventRecord): Promise<void> {
@@ -177,7 +178,7 @@ export function createEngine(deps: EngineDeps): Engine {
   async function onBudgetExceeded(event: EventRecord): Promise<void> {
     for (const key of await store.keys(KeyPrefix.SESSION)) {
       const facts = (await store.get<SessionFacts>(key))?.value;
-      if (!facts || facts.state === 'deleted' || !budgetConcerns(event, facts)) continue;
+      if (!facts || isSessionOver(facts) || !budgetConcerns(event, facts)) continue;
       await evaluate(killOnCostRule as SessionRule<unknown>, await contextFor(facts, event));
     }
   }
@@ -231,7 +232,7 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     for (const key of await store.keys(KeyPrefix.SESSION)) {
       const facts = (await store.get<SessionFacts>(key))?.value;
-      if (!facts || facts.state === 'deleted') continue;
+      if (!facts || isSessionOver(facts)) continue;
       try {
         await evaluateSession(facts);
       } catch (err) {

@@ -1,10 +1,15 @@
 import {
   type EventRecord,
   EventType,
+  MESSAGE_ABORTED_ERROR,
   messageCompletedDataSchema,
   messagePartDataSchema,
   nodeSnapshotDataSchema,
   permissionAskedDataSchema,
+  permissionRepliedDataSchema,
+  questionAskedDataSchema,
+  questionRepliedDataSchema,
+  SessionState,
   sessionErrorDataSchema,
   sessionInfoDataSchema,
   sessionRetryDataSchema,
@@ -19,7 +24,12 @@ export interface SessionFacts {
   session: string;
   node: string;
   project: string;
-  state: 'starting' | 'running' | 'idle' | 'waiting_input' | 'deleted';
+  /**
+   * The protocol's states, of which policy tells only these apart: starting, running, idle,
+   * waiting_input, and over (completed when opencode deleted it or the agent no longer has it,
+   * killed when the agent says so).
+   */
+  state: SessionState;
   /** ms; start of the current idle period, null while not idle. */
   idle_since: number | null;
   /** ms; since when a permission or question has been pending. */
@@ -63,7 +73,7 @@ export function emptyFacts(event: EventRecord, session: string): SessionFacts {
     session,
     node: event.node,
     project: event.project,
-    state: 'starting',
+    state: SessionState.STARTING,
     idle_since: null,
     waiting_since: null,
     pending: [],
@@ -82,6 +92,18 @@ export function emptyFacts(event: EventRecord, session: string): SessionFacts {
   };
 }
 
+const OVER: ReadonlySet<string> = new Set<string>([
+  SessionState.COMPLETED,
+  SessionState.KILLED,
+  // Written by versions before the protocol's states were used here; still in KV after an upgrade.
+  'deleted',
+]);
+
+/** The session has ended: no policy acts on it, and its keys may be pruned. */
+export function isSessionOver(f: Pick<SessionFacts, 'state'>): boolean {
+  return OVER.has(f.state);
+}
+
 function parseTime(iso: string | undefined): number | null {
   if (iso === undefined) return null;
   const t = Date.parse(iso);
@@ -98,8 +120,8 @@ export function isLimitError(
 }
 
 function becomeIdle(f: SessionFacts, at: number): void {
-  if (f.state !== 'idle' || f.idle_since === null) f.idle_since = at;
-  f.state = f.pending.length > 0 ? 'waiting_input' : 'idle';
+  if (f.state !== SessionState.IDLE || f.idle_since === null) f.idle_since = at;
+  f.state = f.pending.length > 0 ? SessionState.WAITING_INPUT : SessionState.IDLE;
 }
 
 /**
@@ -118,11 +140,11 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
     case EventType.SESSION_UPDATED: {
       const info = sessionInfoDataSchema.safeParse(d);
       if (info.success && info.data.title) f.title = info.data.title;
-      if (current === undefined) f.state = 'starting';
+      if (current === undefined) f.state = SessionState.STARTING;
       break;
     }
     case EventType.SESSION_BUSY:
-      f.state = 'running';
+      f.state = SessionState.RUNNING;
       f.idle_since = null;
       // Working again after the limit's reset: the limit is over.
       if (f.limit !== null && at > (f.limit.resume_at ?? f.limit.at)) f.limit = null;
@@ -131,7 +153,7 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
       becomeIdle(f, at);
       break;
     case EventType.SESSION_DELETED:
-      f.state = 'deleted';
+      f.state = SessionState.COMPLETED;
       f.idle_since = null;
       break;
     case EventType.SESSION_COMPACTED:
@@ -148,7 +170,7 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
       const e = sessionErrorDataSchema.safeParse(d);
       if (!e.success) return undefined;
       // An abort is HAL or a person stopping the session, not the session failing.
-      if (e.data.kind === 'MessageAbortedError') return current === undefined ? f : undefined;
+      if (e.data.kind === MESSAGE_ABORTED_ERROR) return current === undefined ? f : undefined;
       f.error_times = [...f.error_times, at].slice(-MAX_ERRORS_KEPT);
       f.last_error = `${e.data.kind}${e.data.message ? `: ${e.data.message}` : ''}`;
       if (isLimitError(e.data.kind, e.data.message, e.data.status_code) || e.data.reset_at !== undefined) {
@@ -177,20 +199,27 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
     }
     case EventType.PERMISSION_ASKED:
     case EventType.QUESTION_ASKED: {
-      const p = permissionAskedDataSchema.safeParse(d);
-      const id = p.success ? p.data.permission_id : String(d.question_id ?? d.id ?? event.id);
+      const id =
+        event.type === EventType.PERMISSION_ASKED
+          ? permissionAskedDataSchema.safeParse(d).data?.permission_id
+          : questionAskedDataSchema.safeParse(d).data?.question_id;
+      if (id === undefined) return undefined;
       if (!f.pending.includes(id)) f.pending = [...f.pending, id];
       f.waiting_since ??= at;
-      f.state = 'waiting_input';
+      f.state = SessionState.WAITING_INPUT;
       break;
     }
     case EventType.PERMISSION_REPLIED:
     case EventType.QUESTION_REPLIED: {
-      const id = String(d.permission_id ?? d.question_id ?? d.id ?? '');
+      const id =
+        event.type === EventType.PERMISSION_REPLIED
+          ? permissionRepliedDataSchema.safeParse(d).data?.permission_id
+          : questionRepliedDataSchema.safeParse(d).data?.question_id;
+      if (id === undefined) return undefined;
       f.pending = f.pending.filter((p) => p !== id);
       if (f.pending.length === 0) {
         f.waiting_since = null;
-        if (f.state === 'waiting_input') f.state = 'running';
+        if (f.state === SessionState.WAITING_INPUT) f.state = SessionState.RUNNING;
       }
       break;
     }
@@ -205,19 +234,19 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
 export function applySnapshotSession(
   current: SessionFacts | undefined,
   event: EventRecord,
-  snap: { session: string; project: string; state: string; title?: string | undefined },
+  snap: { session: string; project: string; state: SessionState; title?: string | undefined },
 ): SessionFacts | undefined {
   const at = parseTime(event.time) ?? Date.now();
   const f = current ? structuredClone(current) : emptyFacts(event, snap.session);
   f.node = event.node;
   f.project = snap.project;
   if (snap.title) f.title = snap.title;
-  if (snap.state === 'idle') becomeIdle(f, at);
-  else if (snap.state === 'running' || snap.state === 'starting') {
-    f.state = 'running';
+  if (snap.state === SessionState.IDLE) becomeIdle(f, at);
+  else if (snap.state === SessionState.RUNNING || snap.state === SessionState.STARTING) {
+    f.state = SessionState.RUNNING;
     f.idle_since = null;
-  } else if (snap.state === 'killed' || snap.state === 'completed') {
-    f.state = 'deleted';
+  } else if (snap.state === SessionState.KILLED || snap.state === SessionState.COMPLETED) {
+    f.state = snap.state;
   } else return current === undefined ? f : undefined;
   f.updated_at = Math.max(f.updated_at, at);
   return f;

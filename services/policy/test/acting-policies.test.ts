@@ -77,10 +77,13 @@ test('restart_on_compaction - compaction twice gives one restart with a hand-off
   const restart = agent.commands[0]?.command;
   assert.equal(restart?.type, 'restart');
   assert.equal(restart?.type === 'restart' ? restart.session : '', 's1');
-  const prompt = restart?.type === 'restart' ? (restart.prompt ?? '') : '';
-  assert.match(prompt, /^Take over from here\./);
-  assert.match(prompt, /The task:\nWrite the parser/);
-  assert.match(prompt, /assistant: The lexer is done; the parser is half-way\./);
+  // The policy sends only its part of the hand-off; the agent builds the prompt around it.
+  assert.deepEqual(restart?.type === 'restart' ? restart.handoff : undefined, {
+    intro: 'Take over from here.',
+    last_messages: ['user: Write the parser', 'assistant: The lexer is done; the parser is half-way.'],
+    task: 'Write the parser',
+  });
+  assert.equal(restart?.type === 'restart' ? restart.prompt : 'x', undefined);
   assert.deepEqual(tracker.asked, ['s1']);
 
   // The old session compacts again (it was still winding down): no second restart.

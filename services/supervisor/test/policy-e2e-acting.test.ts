@@ -134,8 +134,9 @@ test('policy e2e - two compactions restart the session once with a hand-off prom
   assert.equal(d.reason, '2 compactions (limit 2): restarting with a hand-off prompt');
   assert.equal(d.command?.type, 'restart');
   assert.equal(d.command?.session, old);
-  const policyPrompt = (d.command as { prompt?: string }).prompt ?? '';
-  assert.ok(policyPrompt.startsWith(`${HANDOFF}\n\nThe task:\n${task}`), policyPrompt);
+  const handoff = d.command?.type === 'restart' ? d.command.handoff : undefined;
+  assert.equal(handoff?.intro, HANDOFF);
+  assert.equal(handoff?.task, task);
   assert.equal(d.result?.ok, true);
   const result = d.result?.data as { session: string; previous_session: string; project: string };
   assert.equal(result.previous_session, old);
@@ -146,15 +147,18 @@ test('policy e2e - two compactions restart the session once with a hand-off prom
   assert.equal(acted.node, 'solo');
   assert.equal(acted.project, 'app');
 
-  // The new session's first prompt, as the model got it: the agent's hand-off naming the old
-  // session and its task, with the policy's prompt after it.
+  // The new session's first prompt, as the model got it: one hand-off built by the agent, with the
+  // policy's intro first, naming the old session, and the task exactly once.
   const first = await waitFor(() => llm.chatRequests(HANDOFF)[0], {
     timeoutMs: LLM_TURN_MS,
     message: 'the hand-off prompt reached the LLM',
   });
-  assert.ok(first.lastUserText.startsWith(`This session continues session ${old}`), first.lastUserText);
+  assert.ok(
+    first.lastUserText.startsWith(`${HANDOFF}\n\nThis session continues session ${old}`),
+    first.lastUserText,
+  );
   assert.ok(first.lastUserText.includes(`The task, as first given there:\n\n${task}`), first.lastUserText);
-  assert.ok(first.lastUserText.includes(policyPrompt), 'the policy prompt follows the agent hand-off');
+  assert.equal(first.lastUserText.split(task).length, 2, 'the task appears once in the hand-off');
   assert.equal(llm.chatRequests(HANDOFF).length, 1);
 
   // The new session is tracked, in the old one's project, with the hand-off as its task.
@@ -167,7 +171,7 @@ test('policy e2e - two compactions restart the session once with a hand-off prom
   );
   assert.equal(tracked.node, 'solo');
   assert.equal(tracked.project, 'app');
-  assert.ok(tracked.current_task?.startsWith(`This session continues session ${old}`));
+  assert.ok(tracked.current_task?.startsWith(`${HANDOFF}\n\nThis session continues session ${old}`));
   await waitFor(() => eventsOf(fresh, 'session.idle')[0], {
     timeoutMs: LLM_TURN_MS,
     message: 'the hand-off turn ends',

@@ -2,6 +2,7 @@ import {
   type EventRecord,
   EventType,
   eventRecordSchema,
+  MESSAGE_ABORTED_ERROR,
   messageCompletedDataSchema,
   messagePartDataSchema,
   nodeOfflineDataSchema,
@@ -18,8 +19,6 @@ import type Database from 'better-sqlite3';
 import type { z } from 'zod';
 import { createTrackerStore, normaliseTime, type TrackerStore } from './tracker-store.ts';
 
-/** opencode's error name when a prompt was aborted — what a `kill` command produces. */
-const ABORTED = 'MessageAbortedError';
 /** The log keeps what people read: text and tool calls, not step markers or snapshots. */
 const LOGGED_PARTS = new Set(['text', 'tool']);
 const MAX_TASK_CHARS = 4000;
@@ -102,7 +101,7 @@ export function createProjection(sqlite: Database.Database): Projection {
         return;
       case EventType.SESSION_ERROR: {
         const err = parseData(sessionErrorDataSchema, event);
-        if (err.kind === ABORTED) {
+        if (err.kind === MESSAGE_ABORTED_ERROR) {
           transition(session, SessionState.KILLED, FINAL);
           return;
         }
@@ -142,7 +141,7 @@ export function createProjection(sqlite: Database.Database): Projection {
         });
         // An abort that lands before the model answers leaves no session.error in opencode, only
         // the aborted message: it is a kill all the same.
-        if (m.error === ABORTED) transition(session, SessionState.KILLED, FINAL);
+        if (m.error === MESSAGE_ABORTED_ERROR) transition(session, SessionState.KILLED, FINAL);
         return;
       }
       case EventType.MESSAGE_PART: {

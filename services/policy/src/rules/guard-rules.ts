@@ -1,4 +1,5 @@
 import { EventType, Severity } from '@hal/protocol';
+import { isSessionOver } from '../facts.ts';
 import { type SessionRule, secondsSince } from './rule.ts';
 
 export interface CostState {
@@ -23,7 +24,7 @@ export const killOnCostRule: SessionRule<CostState> = {
   onTick: true,
   decide(state, { now, facts: f, policies, event }) {
     const cfg = policies.kill_on_cost;
-    if (state?.stopped_at != null || f.state === 'deleted' || f.stopped_by !== null) return null;
+    if (state?.stopped_at != null || isSessionOver(f) || f.stopped_by !== null) return null;
     let over = state?.over ?? null;
     if (over === null && cfg.cost_threshold_usd !== undefined && f.cost_usd >= cfg.cost_threshold_usd) {
       over = `session cost $${f.cost_usd.toFixed(2)} reached the threshold $${cfg.cost_threshold_usd.toFixed(2)}`;

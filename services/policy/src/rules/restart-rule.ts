@@ -1,5 +1,5 @@
-import { EventType } from '@hal/protocol';
-import type { SessionFacts } from '../facts.ts';
+import { EventType, HANDOFF_LIMITS, type HandOff } from '@hal/protocol';
+import { isSessionOver, type SessionFacts } from '../facts.ts';
 import { attemptsInWindow, interventionBlocked, type SessionRule } from './rule.ts';
 
 export interface RestartState {
@@ -20,23 +20,28 @@ export function compactionReached(
   return null;
 }
 
-/** The prompt the new session gets on top of the agent's own hand-off (which carries the task). */
-export function handoffPrompt(intro: string, f: SessionFacts, lastMessages: readonly string[]): string {
-  const parts = [intro];
-  if (f.task) parts.push(`The task:\n${f.task}`);
-  if (lastMessages.length > 0)
-    parts.push(`The last messages of the previous session:\n${lastMessages.join('\n---\n')}`);
-  return parts.join('\n\n').slice(0, 100_000);
+/**
+ * The policy's part of the hand-off: its framing text, the last messages (from the tracker's logs)
+ * and the task it projected, which the agent uses only when opencode no longer has the old
+ * session's first prompt. The agent builds the one prompt (handOffPrompt in @hal/protocol).
+ */
+export function handOffOf(intro: string, f: SessionFacts, lastMessages: readonly string[]): HandOff {
+  const last = lastMessages.slice(-HANDOFF_LIMITS.messages).map((m) => m.slice(-HANDOFF_LIMITS.message));
+  return {
+    intro: intro.slice(0, HANDOFF_LIMITS.intro),
+    ...(last.length > 0 ? { last_messages: last } : {}),
+    ...(f.task ? { task: f.task.slice(0, HANDOFF_LIMITS.task) } : {}),
+  };
 }
 
 export const restartOnCompactionRule: SessionRule<RestartState> = {
   name: 'restart_on_compaction',
   events: [EventType.SESSION_COMPACTED, EventType.MESSAGE_COMPLETED],
   onTick: false,
-  decide(state, { now, facts: f, policies, event, handoff }) {
+  decide(state, { now, facts: f, policies, event, lastMessages }) {
     const cfg = policies.restart_on_compaction;
     const why = compactionReached(f, cfg);
-    if (why === null || f.state === 'deleted') return null;
+    if (why === null || isSessionOver(f)) return null;
     if (state?.handled_at != null) {
       // Recorded on compactions only: message.completed arrives too often to log each one.
       if (event?.type !== EventType.SESSION_COMPACTED) return null;
@@ -61,7 +66,7 @@ export const restartOnCompactionRule: SessionRule<RestartState> = {
         command: {
           type: 'restart',
           session: f.session,
-          prompt: handoff ?? handoffPrompt(cfg.handoff_prompt, f, f.last_texts),
+          handoff: handOffOf(cfg.handoff_prompt, f, lastMessages ?? f.last_texts),
         },
       },
       after: (s, ok, data) => {

@@ -1,4 +1,5 @@
-import { EventType, Severity } from '@hal/protocol';
+import { EventType, SessionState, Severity } from '@hal/protocol';
+import { isSessionOver } from '../facts.ts';
 import {
   attemptsInWindow,
   interventionBlocked,
@@ -64,7 +65,7 @@ export const resumeOnIdleRule: SessionRule<ResumeState> = {
   onTick: true,
   decide(state, { now, facts: f, node, policies }) {
     const cfg = policies.resume_on_idle;
-    if (f.state !== 'idle' || f.idle_since === null || f.pending.length > 0) return null;
+    if (f.state !== SessionState.IDLE || f.idle_since === null || f.pending.length > 0) return null;
     if (now - f.idle_since < cfg.idle_threshold_seconds * 1000) return null;
     if (node !== undefined && !node.online) return null;
     if (interventionBlocked(f, now) !== null) return null;
@@ -98,7 +99,7 @@ export const resumeAfterLimitRule: SessionRule<ResumeState> = {
     if (now < resumeAt) return null;
     if (node !== undefined && !node.online) return null;
     if (interventionBlocked(f, now) !== null) return null;
-    if (f.state === 'running' || f.state === 'deleted' || f.pending.length > 0) {
+    if (f.state === SessionState.RUNNING || isSessionOver(f) || f.pending.length > 0) {
       // opencode retried by itself (or people took over): nothing to resume for this limit.
       return {
         state: { fired_for: f.limit.at, attempts: state?.attempts ?? [], retry_at: null },

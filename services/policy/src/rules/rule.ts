@@ -35,8 +35,8 @@ export interface SessionContext {
   policies: PoliciesConfig;
   /** Set when the evaluation was caused by an event rather than the tick. */
   event?: EventRecord;
-  /** Text for hand-off prompts, gathered before the claim (the tracker's logs or our own). */
-  handoff?: string;
+  /** The session's last messages for a hand-off, gathered before the claim (the tracker's logs or our own). */
+  lastMessages?: readonly string[];
 }
 
 export interface SessionRule<S> {
