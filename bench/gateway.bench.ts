@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { connectBus, ensureStreams } from '@hal/bus';
 import { createGateway } from '@hal/gateway';
 import { createLogger, createRegistry } from '@hal/observability';
-import { makeEnvelope, subjects } from '@hal/protocol';
+import { formatProtocolVersion, makeEnvelope, subjects, WIRE_PROTOCOL } from '@hal/protocol';
 import WebSocket from 'ws';
 import type { BenchContext } from './harness.ts';
 import { jsonPayload, nowMs, percentile, perSecond, sampleLatencies } from './stats.ts';
@@ -57,7 +57,13 @@ function connectAgent(url: string, node: string): Promise<BenchAgent> {
     ws.once('open', () =>
       ws.send(
         JSON.stringify(
-          makeEnvelope('hello', { node, agent_version: 'bench', projects: [], last_acked_seq: 0 }),
+          makeEnvelope('hello', {
+            node,
+            agent_version: 'bench',
+            protocol: formatProtocolVersion(WIRE_PROTOCOL),
+            projects: [],
+            last_acked_seq: 0,
+          }),
         ),
       ),
     );
@@ -210,7 +216,8 @@ const open = (i) => new Promise((resolve, reject) => {
   const ws = new WebSocket(url, { headers: { authorization: 'Bearer ${TOKEN}', 'x-hal-node': 'idle-' + i } });
   ws.on('open', () => ws.send(JSON.stringify({ version: 1, type: 'hello', request_id: 'h' + i,
     timestamp: new Date().toISOString(),
-    payload: { node: 'idle-' + i, agent_version: 'bench', projects: [], last_acked_seq: 0 } })));
+    payload: { node: 'idle-' + i, agent_version: 'bench', protocol: ${JSON.stringify(formatProtocolVersion(WIRE_PROTOCOL))},
+      projects: [], last_acked_seq: 0 } })));
   ws.on('message', (d) => { if (String(d).includes('"welcome"')) resolve(ws); });
   ws.on('error', reject);
 });

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { actorSchema } from './commands.ts';
 import { heartbeatPayloadSchema } from './envelope.ts';
-import { PROTOCOL_VERSION } from './events.ts';
+import { SCHEMA_VERSION } from './events.ts';
 
 /** `hal.hb.<node>`: the agent's heartbeat as the gateway republishes it. */
 export const heartbeatMessageSchema = heartbeatPayloadSchema.extend({
-  version: z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION),
+  version: z.literal(SCHEMA_VERSION).default(SCHEMA_VERSION),
   node: z.string().min(1),
   gateway: z.string(),
   time: z.iso.datetime({ offset: true }),
@@ -25,7 +25,7 @@ export type NodeClaim = z.infer<typeof nodeClaimSchema>;
 
 /** `hal.audit.<actor-kind>`: who did what, to what, and how it went. */
 export const auditRecordSchema = z.object({
-  version: z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION),
+  version: z.literal(SCHEMA_VERSION).default(SCHEMA_VERSION),
   id: z.uuid(),
   time: z.iso.datetime({ offset: true }),
   actor: actorSchema,
@@ -43,7 +43,7 @@ export type Severity = (typeof Severity)[keyof typeof Severity];
 
 /** `hal.notify.<channel>.<route>`: what delivery services render; they decide nothing. */
 export const notificationSchema = z.object({
-  version: z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION),
+  version: z.literal(SCHEMA_VERSION).default(SCHEMA_VERSION),
   id: z.uuid(),
   time: z.iso.datetime({ offset: true }),
   channel: z.string(),

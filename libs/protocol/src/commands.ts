@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type ErrorBody, ErrorCode, HalError } from './errors.ts';
-import { PROTOCOL_VERSION } from './events.ts';
+import { SCHEMA_VERSION } from './events.ts';
 import { handOffSchema, MAX_PROMPT_CHARS } from './hand-off.ts';
 
 export const CommandType = {
@@ -69,7 +69,7 @@ export type Actor = z.infer<typeof actorSchema>;
 
 /** Body of a `hal.cmd.<node>` request. */
 export const commandRequestSchema = z.object({
-  version: z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION),
+  version: z.literal(SCHEMA_VERSION).default(SCHEMA_VERSION),
   command: commandSchema,
   actor: actorSchema,
   timeout_ms: z.number().int().positive().max(600_000).default(30_000),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { actorSchema, commandSchema, errorBodySchema } from './commands.ts';
-import { PROTOCOL_VERSION, sessionSnapshotSchema } from './events.ts';
+import { sessionSnapshotSchema } from './events.ts';
+import { WIRE_PROTOCOL } from './wire-protocol.ts';
 
 /** Limits of the agent ↔ gateway protocol, shared by both ends. */
 export const WS_LIMITS = {
@@ -9,6 +10,18 @@ export const WS_LIMITS = {
   /** Most events in one `events` frame. */
   maxBatch: 500,
 } as const;
+
+/** Close codes of the protocol; the 40xx ones tell the agent why it was turned away. */
+export const WsCloseCode = {
+  GOING_AWAY: 1001,
+  POLICY_VIOLATION: 1008,
+  /** The same agent connected again (here or on another gateway): this older socket is closed. */
+  REPLACED: 4001,
+  HEARTBEAT_TIMEOUT: 4002,
+  /** Refused at hello: the agent's protocol version is not accepted. Retrying soon will not help. */
+  UNSUPPORTED_VERSION: 4003,
+} as const;
+export type WsCloseCode = (typeof WsCloseCode)[keyof typeof WsCloseCode];
 
 export const WsType = {
   HELLO: 'hello',
@@ -25,6 +38,7 @@ export type WsType = (typeof WsType)[keyof typeof WsType];
 
 /** The outer shape of every frame, checked before the payload. */
 export const envelopeSchema = z.object({
+  /** The wire protocol's major version (`WIRE_PROTOCOL.major`); the minor is negotiated in hello/welcome. */
   version: z.number().int(),
   type: z.string().min(1).max(64),
   request_id: z.string().min(1).max(128),
@@ -35,9 +49,14 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 
 const projectSchema = z.object({ name: z.string().min(1).max(256), directory: z.string().min(1).max(4096) });
 
+/** `<major>.<minor>` of the wire protocol, like "1.1". */
+const protocolVersionSchema = z.string().regex(/^\d{1,4}\.\d{1,4}$/, 'must be "<major>.<minor>", like "1.1"');
+
 export const helloPayloadSchema = z.object({
   node: z.string().min(1).max(256),
   agent_version: z.string().min(1).max(64),
+  /** The wire protocol the agent speaks; absent from agents older than the version split (1.0). */
+  protocol: protocolVersionSchema.optional(),
   projects: z.array(projectSchema).max(1000),
   /** Highest seq the agent saw acked, so the gateway can tell a resend from a gap. */
   last_acked_seq: z.number().int().nonnegative(),
@@ -76,6 +95,12 @@ export const welcomePayloadSchema = z.object({
   heartbeat_timeout_count: z.number().int().positive(),
   max_batch: z.number().int().positive(),
   max_frame_bytes: z.number().int().positive(),
+  /** The version both sides speak on this connection (the lower of the two); absent from 1.0 gateways. */
+  protocol: protocolVersionSchema.optional(),
+  /** The gateway's own version. */
+  gateway_protocol: protocolVersionSchema.optional(),
+  /** Features of the gateway's version this agent lacks (it is one minor behind): upgrade it. */
+  missing_features: z.array(z.string().max(64)).max(64).optional(),
 });
 
 export const ackPayloadSchema = z.object({
@@ -117,7 +142,7 @@ export type WsPayload<T extends WsType> = z.infer<(typeof wsPayloadSchemas)[T]>;
 /** Builds a frame; the caller gives the payload of its type, the rest is filled in. */
 export function makeEnvelope<T extends WsType>(type: T, payload: WsPayload<T>, requestId?: string): Envelope {
   return {
-    version: PROTOCOL_VERSION,
+    version: WIRE_PROTOCOL.major,
     type,
     request_id: requestId ?? crypto.randomUUID(),
     timestamp: new Date().toISOString(),

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { isEventType } from './subjects.ts';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * Schema version of what HAL stores and passes on the bus (events, heartbeats, audit records,
+ * notifications, command requests). It changes only when a stored shape changes incompatibly,
+ * and is apart from the WebSocket protocol's version (`WIRE_PROTOCOL` in wire-protocol.ts).
+ */
+export const SCHEMA_VERSION = 1;
 
 /** The event types HAL itself understands. Anything opencode sends that is not mapped travels as `opencode.<its type>`. */
 export const EventType = {
@@ -78,7 +83,7 @@ export type OpencodeRefs = z.infer<typeof opencodeRefsSchema>;
  */
 export const eventRecordSchema = z
   .object({
-    version: z.literal(PROTOCOL_VERSION).default(PROTOCOL_VERSION),
+    version: z.literal(SCHEMA_VERSION).default(SCHEMA_VERSION),
     id: z.uuid(),
     seq: z.number().int().nonnegative(),
     node: id,

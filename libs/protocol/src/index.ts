@@ -66,6 +66,7 @@ export {
   makeEnvelope,
   snapshotPayloadSchema,
   WS_LIMITS,
+  WsCloseCode,
   type WsPayload,
   WsType,
   welcomePayloadSchema,
@@ -85,12 +86,12 @@ export {
   nodeSnapshotDataSchema,
   type OpencodeRefs,
   opencodeRefsSchema,
-  PROTOCOL_VERSION,
   permissionAskedDataSchema,
   permissionRepliedDataSchema,
   questionAskedDataSchema,
   questionRepliedDataSchema,
   RAW_OPENCODE_PREFIX,
+  SCHEMA_VERSION,
   type SessionSnapshot,
   SessionState,
   SYSTEM_NODE,
@@ -149,3 +150,10 @@ export {
   trackerQuerySchemas,
 } from './tracker-queries.ts';
 export { formatPath, type IssueDetail, issuesOf, parseOrThrow } from './validation.ts';
+export {
+  formatProtocolVersion,
+  negotiateProtocol,
+  oldestAccepted,
+  type ProtocolVersion,
+  WIRE_PROTOCOL,
+} from './wire-protocol.ts';

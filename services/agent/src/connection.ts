@@ -8,14 +8,16 @@ import {
   envelopeSchema,
   errorPayloadSchema,
   errorReply,
+  formatProtocolVersion,
   HalError,
   type HeartbeatPayload,
   issuesOf,
   makeEnvelope,
-  PROTOCOL_VERSION,
   type Reply,
   type SessionSnapshot,
+  WIRE_PROTOCOL,
   WS_LIMITS,
+  WsCloseCode,
   WsType,
   welcomePayloadSchema,
 } from '@hal/protocol';
@@ -51,6 +53,9 @@ export interface Connection {
   ready(): boolean;
 }
 
+/** Close codes that mean the gateway turned this agent away (see WsCloseCode). */
+const REFUSALS: ReadonlySet<number> = new Set([WsCloseCode.UNSUPPORTED_VERSION]);
+
 /** The delay before reconnect attempt `attempt` (0-based): full jitter over a capped exponential. */
 export function backoffDelay(
   attempt: number,
@@ -81,6 +86,8 @@ export function createConnection(deps: ConnectionDeps): Connection {
   let inflight: number[] = [];
   let maxBatch: number = WS_LIMITS.maxBatch;
   let maxFrame: number = WS_LIMITS.maxFrameBytes;
+  /** The error frame that came before the close of a refused hello, for the log. */
+  let refusal: { code: string; message: string } | undefined;
 
   function send(socket: WebSocket, text: string): void {
     if (socket.readyState === WebSocket.OPEN) socket.send(text);
@@ -159,7 +166,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
       return;
     }
     const env = envelopeSchema.safeParse(json);
-    if (!env.success || env.data.version !== PROTOCOL_VERSION) {
+    if (!env.success || env.data.version !== WIRE_PROTOCOL.major) {
       log.warn(
         { issues: env.success ? undefined : issuesOf(env.error) },
         'gateway sent a bad envelope, ignored',
@@ -182,10 +189,24 @@ export function createConnection(deps: ConnectionDeps): Connection {
         // Resend starts at the oldest unacked row: what was in flight on the old socket may be lost.
         sentUpTo = spool.ackedSeq();
         inflight = [];
+        // A gateway from before the version split sends no protocol: it speaks 1.0.
+        const protocol = w.data.protocol ?? '1.0';
         log.info(
-          { gateway: w.data.gateway, from_seq: sentUpTo + 1, depth: spool.depth() },
+          {
+            gateway: w.data.gateway,
+            protocol,
+            gateway_protocol: w.data.gateway_protocol ?? protocol,
+            from_seq: sentUpTo + 1,
+            depth: spool.depth(),
+          },
           'connected to gateway',
         );
+        if ((w.data.missing_features ?? []).length > 0) {
+          log.warn(
+            { missing_features: w.data.missing_features, gateway_protocol: w.data.gateway_protocol },
+            'this agent is one protocol version behind its gateway; upgrade it',
+          );
+        }
         send(socket, JSON.stringify(makeEnvelope(WsType.SNAPSHOT, { sessions: deps.snapshot() })));
         startHeartbeat(socket, w.data.heartbeat_interval_sec);
         pump();
@@ -206,6 +227,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
         return;
       case WsType.ERROR: {
         const e = errorPayloadSchema.safeParse(payload);
+        if (e.success && !isReady) refusal = e.data;
         log.warn({ error: e.success ? e.data : payload }, 'gateway reported an error');
         return;
       }
@@ -242,6 +264,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
           makeEnvelope(WsType.HELLO, {
             node: deps.node,
             agent_version: deps.agentVersion,
+            protocol: formatProtocolVersion(WIRE_PROTOCOL),
             projects: deps.projects.map((p) => ({ name: p.name, directory: p.directory })),
             last_acked_seq: spool.ackedSeq(),
           }),
@@ -268,7 +291,21 @@ export function createConnection(deps: ConnectionDeps): Connection {
         isReady = false;
         inflight = [];
       }
+      const refused = refusal;
+      refusal = undefined;
       if (stopping) return;
+      if (REFUSALS.has(code)) {
+        // Turned away at hello for a reason a quick retry cannot change: wait the longest backoff
+        // (jittered over its upper half), never a reconnect storm against the gateway.
+        const delay = Math.floor(deps.reconnect.maxMs * (0.5 + random() / 2));
+        attempt += 1;
+        log.error(
+          { code, error: refused?.code, delay_ms: delay, attempt },
+          `gateway refused this agent: ${refused?.message ?? 'no reason given'}`,
+        );
+        reconnectTimer = setTimeout(dial, delay);
+        return;
+      }
       const delay = backoffDelay(attempt, deps.reconnect.initialMs, deps.reconnect.maxMs, random);
       attempt += 1;
       log.warn({ code, delay_ms: delay, attempt }, 'gateway connection closed, reconnecting');

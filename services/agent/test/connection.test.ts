@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createLogger } from '@hal/observability';
-import { okReply } from '@hal/protocol';
+import { formatProtocolVersion, okReply, WIRE_PROTOCOL } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
 import {
   backoffDelay,
@@ -92,6 +92,7 @@ test('connection - hello carries the token in headers only, then snapshot and sp
   assert.deepEqual(c.frames[0]?.payload, {
     node: 'n1',
     agent_version: '0.1.0',
+    protocol: formatProtocolVersion(WIRE_PROTOCOL),
     projects: [{ name: 'p', directory: '/tmp/p' }],
     last_acked_seq: 0,
   });
@@ -268,4 +269,28 @@ test('agent - commands while opencode is down answer OPENCODE_UNREACHABLE, and a
   const hb = peer.framesOf('heartbeat')[0]?.payload as { opencode_ok: boolean; disk_total_bytes?: number };
   assert.equal(hb.opencode_ok, false);
   assert.ok((hb.disk_total_bytes ?? 0) > 0);
+});
+
+test('connection - refused at hello (UNSUPPORTED_VERSION), the agent waits the long backoff instead of storming', async (t) => {
+  const peer = await startGatewayPeer({
+    refuseHello: { code: 'UNSUPPORTED_VERSION', message: 'agent speaks protocol 1.0, …', closeCode: 4003 },
+  });
+  t.after(() => peer.stop());
+  const spool = openSpool({ file: join(tempDir(t), 'spool.db'), maxBytes: 1e6, overflowDraft, log });
+  t.after(() => spool.close());
+  // A plain close would be retried after 0-10 ms at first; a refusal waits 200-400 ms (max_ms).
+  const conn = connect(peer.url, spool, { reconnect: { initialMs: 10, maxMs: 400 } });
+  t.after(() => conn.stop());
+  await conn.start();
+  await waitFor(() => peer.connections.length >= 3, { timeoutMs: 5_000, message: 'three attempts' });
+  const at = peer.connections.map((c) => c.at);
+  for (let i = 1; i < at.length; i++) {
+    const gap = at[i]! - at[i - 1]!;
+    assert.ok(gap >= 190, `attempt ${i + 1} came ${gap} ms after the refusal, expected at least max_ms/2`);
+  }
+  assert.equal(conn.ready(), false);
+  assert.ok(
+    peer.connections.every((c) => c.frames.length === 1 && c.frames[0]?.type === 'hello'),
+    'only hello is sent to a gateway that refuses',
+  );
 });

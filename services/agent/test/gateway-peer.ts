@@ -6,6 +6,8 @@ import { type WebSocket, WebSocketServer } from 'ws';
 
 /** One accepted connection as the peer saw it. */
 export interface PeerConnection {
+  /** When the socket was accepted (ms since epoch). */
+  at: number;
   url: string;
   headers: IncomingHttpHeaders;
   frames: Envelope[];
@@ -38,6 +40,8 @@ export async function startGatewayPeer(
     autoAck?: boolean;
     /** Runs right after each welcome is sent (e.g. to send a command with no delay at all). */
     afterWelcome?: (peer: GatewayPeer) => void;
+    /** Answers hello with this error frame and close code instead of a welcome. */
+    refuseHello?: { code: string; message: string; closeCode: number };
   } = {},
 ): Promise<GatewayPeer> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -79,12 +83,22 @@ export async function startGatewayPeer(
     },
   };
   wss.on('connection', (socket, req) => {
-    const conn: PeerConnection = { url: req.url ?? '', headers: req.headers, frames: [], socket };
+    const conn: PeerConnection = {
+      at: Date.now(),
+      url: req.url ?? '',
+      headers: req.headers,
+      frames: [],
+      socket,
+    };
     connections.push(conn);
     socket.on('message', (data) => {
       const env = JSON.parse(data.toString()) as Envelope;
       conn.frames.push(env);
-      if (env.type === 'hello') {
+      if (env.type === 'hello' && opts.refuseHello !== undefined) {
+        const { code, message, closeCode } = opts.refuseHello;
+        socket.send(JSON.stringify(makeEnvelope('error', { code: code as 'UNSUPPORTED_VERSION', message })));
+        socket.close(closeCode, 'refused');
+      } else if (env.type === 'hello') {
         const hello = env.payload as WsPayload<'hello'>;
         socket.send(
           JSON.stringify(

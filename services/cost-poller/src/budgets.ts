@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type JetStreamClient, publishEvent } from '@hal/bus';
 import type { CostConfig } from '@hal/config';
 import type { Clock, Logger } from '@hal/observability';
-import { type BudgetView, type EventRecord, EventType, PROTOCOL_VERSION, SYSTEM_NODE } from '@hal/protocol';
+import { type BudgetView, type EventRecord, EventType, SCHEMA_VERSION, SYSTEM_NODE } from '@hal/protocol';
 import type { CostStore } from './cost-store.ts';
 import { decimalToMicros, microsToUsd } from './money.ts';
 import { DAY_MS } from './providers/report-rows.ts';
@@ -187,7 +187,7 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
     const now = deps.clock.now();
     if (!deps.store.claimAlert(v.name, subjectId, v.period_key, kind, now)) return;
     const event: EventRecord = {
-      version: PROTOCOL_VERSION,
+      version: SCHEMA_VERSION,
       id: alertId([v.name, subjectId, v.period_key, kind]),
       seq: 0,
       node: subject?.node ?? SYSTEM_NODE,

@@ -2,12 +2,16 @@ import type { Socket } from 'node:net';
 import type { JetStreamClient, NatsConnection } from '@hal/bus';
 import type { Clock, HalMetrics, Logger } from '@hal/observability';
 import {
+  WsCloseCode as CloseCode,
   type CommandRequest,
   ErrorCode,
   type EventRecord,
+  formatProtocolVersion,
   HalError,
   makeEnvelope,
+  negotiateProtocol,
   type Reply,
+  WIRE_PROTOCOL,
   WS_LIMITS,
   type WsPayload,
   WsType,
@@ -35,14 +39,6 @@ export interface IngestStats {
   /** Bytes received but left unread because of the pause. */
   unread_bytes: number;
 }
-
-/** Close codes of the protocol. */
-export const CloseCode = {
-  GOING_AWAY: 1001,
-  POLICY_VIOLATION: 1008,
-  REPLACED: 4001,
-  HEARTBEAT_TIMEOUT: 4002,
-} as const;
 
 export interface AgentConnectionDeps {
   ws: WebSocket;
@@ -200,6 +196,10 @@ export class AgentConnection implements HeldConnection {
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : data.toString();
     const parsed = parseFrame(text);
     if (!parsed.ok) {
+      if (parsed.problem.code === ErrorCode.UNSUPPORTED_VERSION && this.#hello === undefined) {
+        this.#refuse(parsed.problem, CloseCode.UNSUPPORTED_VERSION, 'unsupported protocol version');
+        return;
+      }
       this.#badFrame(parsed.problem);
       return;
     }
@@ -272,6 +272,31 @@ export class AgentConnection implements HeldConnection {
       this.#d.ws.close(CloseCode.POLICY_VIOLATION, 'node mismatch');
       return;
     }
+    const negotiated = negotiateProtocol(frame.payload.protocol);
+    if (!negotiated.ok) {
+      this.#refuse(
+        {
+          code: ErrorCode.UNSUPPORTED_VERSION,
+          message: negotiated.message,
+          path: 'payload.protocol',
+          requestId: frame.requestId,
+        },
+        CloseCode.UNSUPPORTED_VERSION,
+        'unsupported protocol version',
+      );
+      return;
+    }
+    const protocol = formatProtocolVersion(negotiated.version);
+    if (negotiated.missing.length > 0) {
+      this.#log.warn(
+        {
+          agent_protocol: protocol,
+          gateway_protocol: formatProtocolVersion(WIRE_PROTOCOL),
+          missing_features: negotiated.missing.map((m) => m.feature),
+        },
+        `agent speaks an older protocol and lacks: ${negotiated.missing.map((m) => `${m.feature} (${m.description})`).join('; ')}; upgrade it`,
+      );
+    }
     this.#hello = frame.payload;
     this.claimedAt = this.#d.clock.now();
     this.#d.registry.hold(this);
@@ -286,6 +311,9 @@ export class AgentConnection implements HeldConnection {
           heartbeat_timeout_count: config.heartbeat_timeout_count,
           max_batch: WS_LIMITS.maxBatch,
           max_frame_bytes: WS_LIMITS.maxFrameBytes,
+          protocol,
+          gateway_protocol: formatProtocolVersion(WIRE_PROTOCOL),
+          missing_features: negotiated.missing.map((m) => m.feature),
         },
         frame.requestId,
       ),
@@ -295,7 +323,7 @@ export class AgentConnection implements HeldConnection {
       timeoutCount: config.heartbeat_timeout_count,
       onTimeout: () => this.#onHeartbeatTimeout(),
     });
-    this.#log.info({ agent_version: frame.payload.agent_version }, 'node online');
+    this.#log.info({ agent_version: frame.payload.agent_version, protocol }, 'node online');
     this.#publishSystem(
       nodeOnlineEvent(
         this.node,
@@ -307,6 +335,13 @@ export class AgentConnection implements HeldConnection {
         new Date(this.#d.clock.now()),
       ),
     );
+  }
+
+  /** Turns the agent away before it holds the node: the error frame says why, the close code how to retry. */
+  #refuse(problem: FrameProblem, closeCode: number, reason: string): void {
+    this.#log.warn({ code: problem.code, remote: this.#d.remoteAddress }, problem.message);
+    this.#sendText(errorFrame(problem));
+    this.#d.ws.close(closeCode, reason);
   }
 
   #onCommandResult(payload: WsPayload<'command.result'>): void {

@@ -3,8 +3,10 @@ import {
   ErrorCode,
   envelopeSchema,
   formatPath,
+  formatProtocolVersion,
   makeEnvelope,
-  PROTOCOL_VERSION,
+  oldestAccepted,
+  WIRE_PROTOCOL,
   type WsPayload,
   WsType,
   wsPayloadSchemas,
@@ -68,12 +70,15 @@ export function parseFrame(text: string): ParsedFrame {
     };
   }
   const { version, type, request_id: requestId, payload } = env.data;
-  if (version !== PROTOCOL_VERSION) {
+  // The envelope carries the major only; the minor is checked on hello (agent-connection.ts).
+  if (version !== WIRE_PROTOCOL.major) {
+    const ours = formatProtocolVersion(WIRE_PROTOCOL);
+    const oldest = formatProtocolVersion(oldestAccepted());
     return {
       ok: false,
       problem: {
         code: ErrorCode.UNSUPPORTED_VERSION,
-        message: `protocol version ${version} is not supported; this gateway speaks version ${PROTOCOL_VERSION}`,
+        message: `agent speaks protocol ${version}.x, this gateway speaks protocol ${ours} (another major version; it accepts agents ${oldest} to ${WIRE_PROTOCOL.major}.x): upgrade the ${version < WIRE_PROTOCOL.major ? 'agent' : 'gateway'}`,
         path: 'version',
         requestId,
       },

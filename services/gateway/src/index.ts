@@ -1,6 +1,5 @@
 // The public surface of @hal/gateway (WebSocket side): the supervisor and main.ts build it from here.
 
-export { CloseCode } from './agent-connection.ts';
 export { createGateway, type Gateway, type GatewayDeps } from './gateway.ts';
 export { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';
 export { createHttpApi, type HttpApi, type HttpApiConfig, type HttpApiDeps } from './http-server.ts';

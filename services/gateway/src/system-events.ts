@@ -7,7 +7,7 @@ import {
   nodeOfflineDataSchema,
   nodeOnlineDataSchema,
   nodeSnapshotDataSchema,
-  PROTOCOL_VERSION,
+  SCHEMA_VERSION,
   type SessionSnapshot,
 } from '@hal/protocol';
 
@@ -19,7 +19,7 @@ export type OfflineReason = 'socket_closed' | 'heartbeat_timeout' | 'replaced' |
  */
 function nodeEvent(node: string, type: string, data: Record<string, unknown>, now: Date): EventRecord {
   return {
-    version: PROTOCOL_VERSION,
+    version: SCHEMA_VERSION,
     id: crypto.randomUUID(),
     seq: 0,
     node,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { formatProtocolVersion, WIRE_PROTOCOL } from '@hal/protocol';
 import {
   connectAgent,
   type Env,
@@ -114,6 +115,9 @@ test('ws auth - welcome carries the gateway limits and the node is listed', asyn
     heartbeat_timeout_count: 3,
     max_batch: 500,
     max_frame_bytes: 1024 * 1024,
+    protocol: formatProtocolVersion(WIRE_PROTOCOL),
+    gateway_protocol: formatProtocolVersion(WIRE_PROTOCOL),
+    missing_features: [],
   });
   const nodes = env.gateway.nodes();
   assert.equal(nodes.length, 1);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { makeEnvelope, WS_LIMITS } from '@hal/protocol';
+import { formatProtocolVersion, makeEnvelope, oldestAccepted, WIRE_PROTOCOL, WS_LIMITS } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
 import { agentEvents, connectAgent, type Env, makeEvent, readEvents, startEnv } from './ws-harness.ts';
 
@@ -82,7 +82,7 @@ test('ws events - every kind of bad frame gets its code and path while the event
     },
     {
       code: 'UNSUPPORTED_VERSION',
-      message: 'protocol version 2 is not supported; this gateway speaks version 1',
+      message: `agent speaks protocol 2.x, this gateway speaks protocol ${formatProtocolVersion(WIRE_PROTOCOL)} (another major version; it accepts agents ${formatProtocolVersion(oldestAccepted())} to 1.x): upgrade the gateway`,
       path: 'version',
     },
     {

@@ -1,13 +1,15 @@
 // Test harness for the gateway's WebSocket side: a real nats-server, a gateway on port 0, and
 // fake agents that are plain `ws` clients speaking the protocol by hand.
 import { connectBus, ensureStreams, jetstreamClient, type NatsConnection } from '@hal/bus';
-import { createLogger, createRegistry, type Registry } from '@hal/observability';
+import { createLogger, createRegistry, type Logger, type Registry } from '@hal/observability';
 import {
   type Envelope,
   type EventRecord,
   type EventRecordInput,
+  formatProtocolVersion,
   makeEnvelope,
   StreamName,
+  WIRE_PROTOCOL,
   type WsPayload,
   type WsType,
 } from '@hal/protocol';
@@ -53,7 +55,7 @@ export interface Env {
 }
 
 export async function startEnv(
-  opts: { config?: GatewayConfig; limits?: Partial<GatewayLimits>; nats?: NatsServer } = {},
+  opts: { config?: GatewayConfig; limits?: Partial<GatewayLimits>; nats?: NatsServer; log?: Logger } = {},
 ): Promise<Env> {
   const nats = opts.nats ?? (await startNats());
   const nc = await connectBus({ url: nats.url, name: 'gateway-test', log: silentLog });
@@ -63,7 +65,7 @@ export async function startEnv(
   const gateway = createGateway({
     config: opts.config ?? testConfig(),
     nc,
-    log: silentLog,
+    log: opts.log ?? silentLog,
     registry,
     gatewayId: 'gw-1',
     limits: opts.limits ?? {},
@@ -161,6 +163,7 @@ export function connectAgent(
         agent.send('hello', {
           node: opts.node,
           agent_version: '0.1.0-test',
+          protocol: formatProtocolVersion(WIRE_PROTOCOL),
           projects: [{ name: 'demo', directory: '/srv/demo' }],
           last_acked_seq: 0,
           ...extra,

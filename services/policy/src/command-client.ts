@@ -1,7 +1,7 @@
 import { type NatsConnection, request } from '@hal/bus';
 import {
   type Command,
-  PROTOCOL_VERSION,
+  SCHEMA_VERSION,
   subjects,
   TrackerQuery,
   toHalError,
@@ -23,7 +23,7 @@ export async function sendCommand(
     const data = await request(
       nc,
       subjects.command(node),
-      { version: PROTOCOL_VERSION, command, actor: { kind: 'policy', id: policy }, timeout_ms: timeoutMs },
+      { version: SCHEMA_VERSION, command, actor: { kind: 'policy', id: policy }, timeout_ms: timeoutMs },
       z.unknown(),
       // The gateway answers within timeout_ms (with TIMEOUT if the agent does not); a little
       // more here so its answer, not ours, decides.

@@ -5,7 +5,7 @@ import {
   EventType,
   type PolicyActionData,
   type PolicyActionRecord,
-  PROTOCOL_VERSION,
+  SCHEMA_VERSION,
   SYSTEM_NODE,
 } from '@hal/protocol';
 import { KeyPrefix, keyOf, type StateStore } from './state-store.ts';
@@ -46,7 +46,7 @@ export function createDecisionLog(deps: {
       'policy decision',
     );
     const event: EventRecord = {
-      version: PROTOCOL_VERSION,
+      version: SCHEMA_VERSION,
       id: crypto.randomUUID(),
       seq: 0,
       node,

@@ -5,7 +5,7 @@ import {
   type EventRecord,
   type Notification,
   notificationSchema,
-  PROTOCOL_VERSION,
+  SCHEMA_VERSION,
   subjects,
 } from '@hal/protocol';
 import { type Content, contentOf, stableUuid } from './notification-content.ts';
@@ -105,7 +105,7 @@ export function createNotifier(deps: {
 
   function build(id: string, target: RouteTarget, c: CollapseState['sample'], count = 1): Notification {
     return notificationSchema.parse({
-      version: PROTOCOL_VERSION,
+      version: SCHEMA_VERSION,
       id,
       time: new Date(deps.now()).toISOString(),
       channel: channelOf(target),

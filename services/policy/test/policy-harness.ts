@@ -17,7 +17,7 @@ import {
   HalError,
   type Notification,
   notificationSchema,
-  PROTOCOL_VERSION,
+  SCHEMA_VERSION,
   StreamName,
   subjects,
   TrackerQuery,
@@ -109,7 +109,7 @@ export async function emit(
   },
 ): Promise<EventRecord> {
   const event: EventRecord = {
-    version: PROTOCOL_VERSION,
+    version: SCHEMA_VERSION,
     id: crypto.randomUUID(),
     seq: ++seq,
     node: e.node ?? 'node-a',
