@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Files matching `<group>/*\/test/**\/*.test.ts` (Node 20 has no fs.glob). */
+/** Files matching `<group>/*\/test/**\/*.test.ts` and `deploy/test/**\/*.test.ts` (Node 20 has no fs.glob). */
 function testFiles() {
   const found = [];
   const walk = (dir) => {
@@ -19,15 +19,17 @@ function testFiles() {
       else if (entry.name.endsWith('.test.ts')) found.push(relative(root, path));
     }
   };
+  const workspaces = ['deploy'];
   for (const group of ['libs', 'services']) {
     for (const ws of readdirSync(join(root, group), { withFileTypes: true })) {
-      if (!ws.isDirectory()) continue;
-      const testDir = join(root, group, ws.name, 'test');
-      try {
-        walk(testDir);
-      } catch (err) {
-        if (err.code !== 'ENOENT') throw err;
-      }
+      if (ws.isDirectory()) workspaces.push(join(group, ws.name));
+    }
+  }
+  for (const ws of workspaces) {
+    try {
+      walk(join(root, ws, 'test'));
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
     }
   }
   return found.sort();

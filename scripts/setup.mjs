@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start` and `npm test` run this first. Idempotent and quick when everything is present:
-// installs the npm dependencies when needed and makes sure nats-server is on PATH.
+// installs the npm dependencies when needed, the pinned opencode into .tools/opencode, and makes
+// sure nats-server (and, as root on Debian, the deploy tests' tools) are on PATH.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -73,6 +74,49 @@ function onPath(binary) {
   return !r.error && r.status === 0;
 }
 
+/**
+ * opencode lives outside the workspace lock: its package lists a dozen platform binaries as optional
+ * dependencies, and a lock written on one platform cannot list the others, so `npm ci` refused every
+ * fresh clone. The pinned version (package.json `halTools`) goes into .tools/opencode instead, where
+ * the testkit, `npm start` and a managed agent run from the checkout look for it.
+ */
+function ensureOpencode() {
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).halTools?.['opencode-ai'];
+  if (typeof version !== 'string') throw new Error('package.json has no halTools["opencode-ai"] version');
+  const dir = join(root, '.tools', 'opencode');
+  const pkgDir = join(dir, 'node_modules', 'opencode-ai');
+  const installed = () => {
+    try {
+      const v = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
+      return v === version && existsSync(join(pkgDir, 'bin', 'opencode.exe'));
+    } catch {
+      return false;
+    }
+  };
+  if (installed()) return;
+  console.log(`setup: installing opencode-ai@${version} into .tools/opencode`);
+  mkdirSync(dir, { recursive: true });
+  const manifest = {
+    name: 'hal-tools-opencode',
+    private: true,
+    description: 'Written by scripts/setup.mjs: the pinned opencode for the demo and the tests.',
+    dependencies: { 'opencode-ai': version },
+    allowScripts: { 'opencode-ai': true },
+  };
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const r = spawnSync(
+    'npm',
+    ['install', '--prefix', dir, '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error'],
+    { cwd: dir, stdio: 'inherit' },
+  );
+  if (r.error) throw r.error;
+  if (r.status !== 0 || !installed()) {
+    throw new Error(
+      `could not install opencode-ai@${version} into ${dir} (npm exit code ${r.status}); retry with: npm install --prefix .tools/opencode --no-package-lock`,
+    );
+  }
+}
+
 function ensureNatsServer() {
   if (onPath('nats-server')) return;
   if (process.platform === 'linux' && process.getuid?.() === 0 && onPath('apt-get')) {
@@ -94,6 +138,7 @@ function ensureNatsServer() {
 
 try {
   if (dependenciesStale()) installDependencies();
+  ensureOpencode();
   ensureNatsServer();
 } catch (err) {
   console.error(`setup: ${err instanceof Error ? err.message : String(err)}`);

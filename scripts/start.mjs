@@ -129,12 +129,11 @@ async function waitFor(what, probe, timeoutMs) {
   if (!stopping) throw new Error(`${what} did not come up within ${timeoutMs / 1000} s`);
 }
 
+/** The pinned opencode setup.mjs installs into .tools/opencode (kept out of the npm lock). */
 function opencodeBinary() {
-  const dir = join(root, 'node_modules', 'opencode-ai', 'bin');
+  const dir = join(root, '.tools', 'opencode', 'node_modules', 'opencode-ai', 'bin');
   for (const name of ['opencode.exe', 'opencode']) if (existsSync(join(dir, name))) return join(dir, name);
-  const fromBin = join(root, 'node_modules', '.bin', 'opencode');
-  if (existsSync(fromBin)) return fromBin;
-  throw new Error('the opencode binary is missing (devDependency opencode-ai): run "npm install"');
+  throw new Error('the opencode binary is missing from .tools/opencode: run "node scripts/setup.mjs"');
 }
 
 /** The demo project's opencode.json: the scripted LLM as the only provider (as the testkit writes it). */

@@ -50,6 +50,7 @@ export { freePort } from './net.ts';
 export {
   type OpencodeProject,
   type OpencodeServer,
+  opencodeBinary,
   opencodeProjectConfig,
   type StartOpencodeOptions,
   startOpencode,

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,21 +46,22 @@ export interface OpencodeServer {
 // the first start of a machine pays for any download, while HOME/config/data stay per instance.
 const SHARED_CACHE = join(tmpdir(), 'hal-opencode-cache');
 
-function opencodeBinary(): string {
-  const require = createRequire(import.meta.url);
-  try {
-    const pkgDir = dirname(require.resolve('opencode-ai/package.json'));
-    const bin = join(pkgDir, 'bin', 'opencode.exe');
+/**
+ * The pinned opencode that `node scripts/setup.mjs` installs into <checkout>/.tools/opencode (it is
+ * kept out of the workspace lock: see setup.mjs). Never a different opencode found on PATH: tests
+ * pin the version whose behaviour libs/testkit/OPENCODE-NOTES.md describes.
+ */
+export function opencodeBinary(): string {
+  const pkgDir = resolve(
+    dirname(fileURLToPath(import.meta.url)),
+    '../../../.tools/opencode/node_modules/opencode-ai',
+  );
+  for (const name of ['opencode.exe', 'opencode']) {
+    const bin = join(pkgDir, 'bin', name);
     if (existsSync(bin)) return bin;
-    const plain = join(pkgDir, 'bin', 'opencode');
-    if (existsSync(plain)) return plain;
-  } catch {
-    // fall through to the workspace .bin
   }
-  const fromRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../node_modules/.bin/opencode');
-  if (existsSync(fromRoot)) return fromRoot;
   throw new Error(
-    'opencode binary not found — run "npm install" at the repository root (devDependency opencode-ai)',
+    `opencode binary not found in ${pkgDir} — run "node scripts/setup.mjs" at the repository root (it installs the pinned opencode-ai there)`,
   );
 }
 

@@ -4,6 +4,7 @@ import { EventType } from '@hal/protocol';
 import { createCommandRunner } from './commands.ts';
 import { type Connection, createConnection } from './connection.ts';
 import { collectHostStats } from './host-stats.ts';
+import { resolveOpencodeBinary } from './opencode-binary.ts';
 import { createOpencodeClient } from './opencode-client.ts';
 import { createOpencodeEvents, type ProjectEvent, type ProjectRef } from './opencode-events.ts';
 import { createOpencodeHealth } from './opencode-health.ts';
@@ -177,7 +178,7 @@ export function createAgent(deps: AgentDeps): Agent {
     async start() {
       if (config.opencode.manage) {
         process = createOpencodeProcess({
-          binary: config.opencode.binary,
+          binary: resolveOpencodeBinary(config.opencode.binary),
           port: config.opencode_port,
           cwd: config.projects[0]?.directory ?? config.data_dir,
           logFile: join(config.data_dir, 'opencode.log'),

@@ -1,28 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { createLogger } from '@hal/observability';
 import type { EventRecord, HeartbeatPayload } from '@hal/protocol';
-import { freePort, opencodeProjectConfig, startScriptedLlm, waitFor } from '@hal/testkit';
+import { freePort, opencodeBinary, opencodeProjectConfig, startScriptedLlm, waitFor } from '@hal/testkit';
 import { type Agent, createAgent } from '../src/index.ts';
 import { type GatewayPeer, startGatewayPeer } from './gateway-peer.ts';
 
 const log = createLogger({ service: 'agent', level: (process.env.HAL_TEST_LOG ?? 'silent') as 'silent' });
 const actor = { kind: 'user', id: 'tester' };
-
-/** The real opencode binary, found as @hal/testkit's startOpencode finds it. */
-function opencodeBinary(): string {
-  const pkgDir = dirname(createRequire(import.meta.url).resolve('opencode-ai/package.json'));
-  for (const name of ['opencode.exe', 'opencode']) {
-    const bin = join(pkgDir, 'bin', name);
-    if (existsSync(bin)) return bin;
-  }
-  throw new Error('opencode binary not found — run "npm install" at the repository root');
-}
 
 function alive(pid: number): boolean {
   try {

@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { freePort, waitFor } from '@hal/testkit';
+import { join } from 'node:path';
+import { freePort, opencodeBinary, waitFor } from '@hal/testkit';
 
 /**
  * A real `opencode serve` for this workspace's tests, per libs/testkit/OPENCODE-NOTES.md: a temp
@@ -15,12 +14,6 @@ export interface RealOpencode {
   port: number;
   projects: Array<{ name: string; directory: string }>;
   stop(): Promise<void>;
-}
-
-function opencodeBin(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = require.resolve('opencode-ai/package.json');
-  return join(dirname(pkg), 'bin', 'opencode.exe');
 }
 
 export async function startRealOpencode(opts: { llmUrl: string; projects: string[] }): Promise<RealOpencode> {
@@ -52,7 +45,7 @@ export async function startRealOpencode(opts: { llmUrl: string; projects: string
   });
   const port = await freePort();
   const child: ChildProcess = spawn(
-    opencodeBin(),
+    opencodeBinary(),
     ['serve', '--port', String(port), '--hostname', '127.0.0.1'],
     {
       cwd: projects[0]?.directory ?? root,
