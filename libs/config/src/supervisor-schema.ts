@@ -38,14 +38,36 @@ export const serverConfigSchema = z
   // as the missing `server.auth_token`, the one key the person must actually write.
   .prefault({} as { auth_token: string });
 
+/** Discord ids are snowflakes: a 64-bit number written in decimal (17 to 20 digits today). */
+const snowflake = (what: string) =>
+  z.string().regex(/^[1-9]\d{16,19}$/, `must be a Discord ${what} id (a snowflake: 17 to 20 digits)`);
+/** One role id or a list of them; every member holding any of them has the role's rights. */
+const roleIds = z
+  .union([snowflake('role'), z.array(snowflake('role'))])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .default([]);
+
 export const discordConfigSchema = z.strictObject({
   bot_token: secretSchema,
-  guild_id: z.string().regex(/^\d+$/, 'must be a Discord snowflake (digits only)'),
-  /** route (`alerts`, `dev-log`, …) → channel id */
-  channels: z.record(
-    z.string().regex(/^[A-Za-z0-9_-]+$/),
-    z.string().regex(/^\d+$/, 'must be a Discord channel id (digits only)'),
-  ),
+  guild_id: snowflake('guild'),
+  /** route (`alerts`, `dev-log`, …) → channel id: where `discord#<route>` notifications are posted. */
+  channels: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), snowflake('channel')).default({}),
+  /**
+   * Discord role ids → HAL roles. Viewers read, operators act on sessions, admins change policies
+   * and budgets. A member with none of them is refused everything.
+   */
+  roles: z.strictObject({ viewer: roleIds, operator: roleIds, admin: roleIds }).prefault({}),
+  /** project → channel id: each new session of the project gets a thread there (opt-in). */
+  project_channels: z.record(z.string().min(1).max(256), snowflake('channel')).default({}),
+  /** A cost report for yesterday, posted once a day at `hour_utc`. Absent: no report. */
+  daily_report: z
+    .strictObject({ channel: snowflake('channel'), hour_utc: z.number().int().min(0).max(23).default(8) })
+    .optional(),
+  /**
+   * Discord's REST base; the gateway URL then comes from its `/gateway/bot`. Point it at a
+   * rate-limit proxy (nirn-proxy) shared by several bots, or at a fake Discord in tests.
+   */
+  api_url: z.url({ protocol: /^https?$/ }).default('https://discord.com/api'),
 });
 
 export const supervisorConfigSchema = z.strictObject({

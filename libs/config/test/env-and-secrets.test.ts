@@ -68,7 +68,13 @@ test('config secrets - <key>_file reads the secret, trimming one trailing newlin
     JSON.stringify({
       server: { auth_token_file: 'token.txt' },
       cost: { providers: { anthropic: { admin_api_key_file: `${dir}/admin.txt` } } },
-      channels: { discord: { bot_token_file: 'bot.txt', guild_id: '1', channels: { alerts: '2' } } },
+      channels: {
+        discord: {
+          bot_token_file: 'bot.txt',
+          guild_id: '100000000000000001',
+          channels: { alerts: '100000000000000002' },
+        },
+      },
     }),
   );
   const c = loadConfig('supervisor', { file, env: {}, cwd: dir });

@@ -6,7 +6,13 @@ import { memorySink, TOKEN, tempDir } from './fixtures.ts';
 const full = {
   nats: { url: 'nats://user:natspass@10.0.0.1:4222', token: 'nats-token-value' },
   server: { auth_token: TOKEN },
-  channels: { discord: { bot_token: 'bot-token-value', guild_id: '1', channels: { alerts: '2' } } },
+  channels: {
+    discord: {
+      bot_token: 'bot-token-value',
+      guild_id: '100000000000000001',
+      channels: { alerts: '100000000000000002' },
+    },
+  },
   cost: { providers: { openai: { admin_api_key: 'sk-admin-value' } } },
   webhooks: { pager: { url: 'https://pager.example/hook', headers: { authorization: 'Bearer xyz' } } },
   security: {
@@ -23,7 +29,7 @@ test('config mask - every secret is replaced by *** and nothing else is', () => 
   assert.equal(masked.nats.token, MASK);
   assert.equal(masked.nats.url, 'nats://user:***@10.0.0.1:4222');
   assert.equal(masked.channels.discord?.bot_token, MASK);
-  assert.equal(masked.channels.discord?.guild_id, '1');
+  assert.equal(masked.channels.discord?.guild_id, '100000000000000001');
   assert.equal(masked.cost.providers.openai?.admin_api_key, MASK);
   assert.deepEqual(masked.webhooks.pager?.headers, { authorization: MASK });
   assert.equal(masked.webhooks.pager?.url, 'https://pager.example/hook');

@@ -52,7 +52,13 @@ test('policies config - negative thresholds and retries fail with their key path
 test('policies config - unknown policy, bad route glob, unknown where key and unknown targets', (t) => {
   const { code, text } = validate(t, {
     policies: { kill_on_idle: { enabled: true } },
-    channels: { discord: { bot_token: 'x'.repeat(40), guild_id: '1', channels: { alerts: '2' } } },
+    channels: {
+      discord: {
+        bot_token: 'x'.repeat(40),
+        guild_id: '100000000000000001',
+        channels: { alerts: '100000000000000002' },
+      },
+    },
     routes: [
       { match: 'Session Error', target: 'discord#alerts' },
       { match: 'session.error', where: { host: 'a' }, target: 'discord#alerts' },

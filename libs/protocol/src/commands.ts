@@ -64,6 +64,8 @@ export type Command = z.infer<typeof commandSchema>;
 export const actorSchema = z.object({
   kind: z.enum(['user', 'policy', 'discord', 'system', 'agent']),
   id: z.string().min(1).max(256),
+  /** A name people recognise (a Discord user's name); the id stays the key. */
+  name: z.string().max(256).optional(),
 });
 export type Actor = z.infer<typeof actorSchema>;
 

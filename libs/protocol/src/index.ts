@@ -124,6 +124,8 @@ export {
   policyViewSchema,
 } from './policy-queries.ts';
 export {
+  DISCORD_KV_BUCKET,
+  DISCORD_UI_KV_BUCKET,
   type EventFilter,
   escapeToken,
   isEventType,

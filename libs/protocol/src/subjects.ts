@@ -71,6 +71,11 @@ export const streamSubjects: Readonly<Record<StreamName, readonly string[]>> = {
 /** NATS KV bucket holding policy state per (session, policy). */
 export const POLICY_KV_BUCKET = 'HAL_POLICY';
 
+/** NATS KV bucket of the Discord bridge: what it posted (notification → message, session → thread) and its claims. */
+export const DISCORD_KV_BUCKET = 'HAL_DISCORD';
+/** Short-lived bridge state (kill confirmations, pages of a long answer); entries expire after a day. */
+export const DISCORD_UI_KV_BUCKET = 'HAL_DISCORD_UI';
+
 /** Queue groups: every instance of a service joins the same group, so each request is answered once. */
 export const QueueGroup = {
   TRACKER: 'hal-tracker',

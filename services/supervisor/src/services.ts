@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@hal/bus';
 import type { SupervisorConfig } from '@hal/config';
 import { createCostPoller } from '@hal/cost-poller';
+import { createDiscordBridge, notConfiguredBridge } from '@hal/discord-bridge';
 import { createGateway, createHttpApi } from '@hal/gateway';
 import type { Clock, HalMetrics, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
 import { createPolicy } from '@hal/policy';
@@ -63,6 +64,19 @@ export const SERVICES: readonly ServiceEntry[] = [
     name: 'gateway',
     create: ({ config, nc, log, registry, readiness, clock }) =>
       createGateway({ config, nc, log, registry, readiness, clock }),
+  },
+  {
+    // After the gateway: its buttons and commands act through agents the gateway holds.
+    name: 'discord-bridge',
+    create: ({ config, nc, log, readiness }) =>
+      config.channels.discord
+        ? createDiscordBridge({
+            config: { discord: config.channels.discord, audit: config.security.audit },
+            nc,
+            log,
+            readiness,
+          })
+        : notConfiguredBridge(readiness),
   },
   {
     // Last in, first out: the API stops taking requests before anything behind it stops.

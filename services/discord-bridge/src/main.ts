@@ -1,0 +1,17 @@
+import { runService } from '@hal/runtime';
+import { createDiscordBridge, notConfiguredBridge } from './discord-bridge.ts';
+
+/** `hal-discord-bridge [--config FILE] [--validate]`: the Discord bot on its own. */
+await runService({
+  name: 'discord-bridge',
+  create: ({ config, nc, log, readiness }) => [
+    config.channels.discord
+      ? createDiscordBridge({
+          config: { discord: config.channels.discord, audit: config.security.audit },
+          nc,
+          log,
+          readiness,
+        })
+      : notConfiguredBridge(readiness),
+  ],
+});

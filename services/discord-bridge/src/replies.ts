@@ -1,0 +1,41 @@
+import { toHalError } from '@hal/protocol';
+import {
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  DiscordAPIError,
+  type Message,
+  MessageFlags,
+} from 'discord.js';
+
+/** Discord's "already acknowledged" and "unknown interaction": another instance answered first. */
+const TAKEN = new Set([40060, 10062]);
+
+/**
+ * Every bridge instance receives every interaction; the first to acknowledge it owns it.
+ * Acknowledging first (a defer) is also what keeps us inside Discord's 3-second window.
+ */
+export async function claim(
+  interaction: ChatInputCommandInteraction | ButtonInteraction,
+  how: { ephemeral?: boolean; update?: boolean },
+): Promise<boolean> {
+  try {
+    if (how.update && interaction.isButton()) await interaction.deferUpdate();
+    else await interaction.deferReply(how.ephemeral ? { flags: MessageFlags.Ephemeral } : {});
+    return true;
+  } catch (err) {
+    if (err instanceof DiscordAPIError && typeof err.code === 'number' && TAKEN.has(err.code)) return false;
+    throw err;
+  }
+}
+
+/** An error as people read it: the stable code first, then what happened. */
+export function describeError(err: unknown): string {
+  const e = toHalError(err);
+  return `\`${e.code}\` ${e.message}`;
+}
+
+export function isTaken(err: unknown): boolean {
+  return err instanceof DiscordAPIError && typeof err.code === 'number' && TAKEN.has(err.code);
+}
+
+export type { Message };
