@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Readiness } from '@hal/observability';
+import type { Notification } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
 import { nonceOf } from '../src/index.ts';
 import { alertMessages, type BridgeHarness, startBridgeHarness } from './bridge-harness.ts';
@@ -117,7 +118,7 @@ test('discord bridge - an alert is posted once, as an embed with Resume / Restar
 test('discord bridge - two instances side by side never post an alert twice', async () => {
   const [a, b] = [await h.startBridge(), await h.startBridge()];
   const before = alertMessages(h.discord).length;
-  const sent = [];
+  const sent: Notification[] = [];
   for (let i = 0; i < 20; i++) sent.push(await h.notify({ title: `burst ${i}` }));
   await waitFor(() => sent.every((n) => alertMessages(h.discord).some((m) => footerId(m) === n.id)), {
     message: 'all 20 posted',
@@ -154,7 +155,7 @@ test('discord bridge - Discord unreachable: alerts wait in the stream and each a
   const b = await h.startBridge({ readiness });
   await h.discord.goDown();
   const t0 = Date.now();
-  const sent = [];
+  const sent: Notification[] = [];
   for (let i = 0; i < 10; i++) sent.push(await h.notify({ title: `during the outage ${i}` }));
   const report = await readiness.evaluate();
   assert.equal(report.ready, true, 'an unreachable Discord does not make the service unready');
