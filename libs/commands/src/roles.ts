@@ -35,5 +35,8 @@ export function requireRole(principal: Principal, needed: Role, what: string): v
 
 /** The actor written into audit records and command requests. */
 export function actorOf(principal: Principal): Actor {
-  return { kind: principal.kind, id: principal.id, name: principal.name };
+  // An API token's name is its id: the name is written only where it tells more (Discord).
+  return principal.name === principal.id
+    ? { kind: principal.kind, id: principal.id }
+    : { kind: principal.kind, id: principal.id, name: principal.name };
 }

@@ -3,11 +3,17 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { jetstreamClient, type NatsConnection } from '@hal/bus';
+import {
+  createAuditLog,
+  createSessionCommands,
+  createTrackerClient,
+  type Principal,
+  type Role,
+} from '@hal/commands';
 import { healthPlugin, type Readiness, type Registry } from '@hal/observability';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { createAuditLog } from './api/audit-log.ts';
-import { createAuthenticator, type Principal, type Role } from './api/auth.ts';
+import { createAuthenticator } from './api/auth.ts';
 import type { ApiDeps } from './api/deps.ts';
 import { installErrorHandlers } from './api/errors.ts';
 import { SSE_HEARTBEAT_MS } from './api/event-stream.ts';
@@ -20,8 +26,6 @@ import { nodeRoutes } from './api/routes/nodes.ts';
 import { openApiRoute } from './api/routes/openapi.ts';
 import { policyRoutes } from './api/routes/policies.ts';
 import { sessionRoutes } from './api/routes/sessions.ts';
-import { createSessionCommands } from './api/session-commands.ts';
-import { createTrackerClient } from './api/tracker-client.ts';
 import { readTlsFiles, type TlsConfig } from './tls-files.ts';
 
 declare module 'fastify' {
@@ -93,7 +97,13 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     sseHeartbeatMs: deps.sseHeartbeatMs ?? SSE_HEARTBEAT_MS,
     openStreams: new Set(),
   };
-  const auditLog = createAuditLog({ js, enabled: config.security.audit.enabled, log, now });
+  const auditLog = createAuditLog({
+    js,
+    enabled: config.security.audit.enabled,
+    log,
+    now,
+    source: 'http-api',
+  });
 
   const routes: RouteSpec[] = [];
   routes.push(

@@ -1,17 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { type Principal, Role } from '@hal/commands';
 import { ErrorCode, HalError } from '@hal/protocol';
 import type { FastifyRequest } from 'fastify';
-
-export const Role = { VIEWER: 'viewer', OPERATOR: 'operator', ADMIN: 'admin' } as const;
-export type Role = (typeof Role)[keyof typeof Role];
-
-const RANK: Readonly<Record<Role, number>> = { viewer: 0, operator: 1, admin: 2 };
-
-/** Who made a request: the token's name (the audit actor id) and its role. */
-export interface Principal {
-  name: string;
-  role: Role;
-}
 
 export interface AuthConfig {
   authToken: string;
@@ -20,6 +10,11 @@ export interface AuthConfig {
 
 /** Name under which `server.auth_token` appears in audit records. */
 export const SERVER_TOKEN_NAME = 'server.auth_token';
+
+/** A token is the principal `user:<token name>`; its name is its id. */
+function tokenPrincipal(name: string, role: Role): Principal {
+  return { kind: 'user', id: name, name, role };
+}
 
 interface KnownToken {
   digest: Buffer;
@@ -42,8 +37,8 @@ export interface Authenticator {
  */
 export function createAuthenticator(config: AuthConfig): Authenticator {
   const known: KnownToken[] = [
-    { digest: digest(config.authToken), principal: { name: SERVER_TOKEN_NAME, role: Role.ADMIN } },
-    ...config.apiTokens.map((t) => ({ digest: digest(t.token), principal: { name: t.name, role: t.role } })),
+    { digest: digest(config.authToken), principal: tokenPrincipal(SERVER_TOKEN_NAME, Role.ADMIN) },
+    ...config.apiTokens.map((t) => ({ digest: digest(t.token), principal: tokenPrincipal(t.name, t.role) })),
   ];
   const lookup = (req: FastifyRequest): Principal | undefined => {
     const header = req.headers.authorization;
@@ -73,14 +68,4 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       return lookup(req) !== undefined;
     },
   };
-}
-
-/** Throws FORBIDDEN when the principal's role is below what the route needs. */
-export function requireRole(principal: Principal, needed: Role, what: string): void {
-  if (RANK[principal.role] < RANK[needed]) {
-    throw new HalError(
-      ErrorCode.FORBIDDEN,
-      `${what} needs the ${needed} role; token "${principal.name}" is ${principal.role}`,
-    );
-  }
 }

@@ -1,7 +1,6 @@
 import type { JetStreamClient, NatsConnection } from '@hal/bus';
+import type { SessionCommands, TrackerClient } from '@hal/commands';
 import type { Logger } from 'pino';
-import type { SessionCommands } from './session-commands.ts';
-import type { TrackerClient } from './tracker-client.ts';
 
 /** What the route modules need; built once by createHttpApi. */
 export interface ApiDeps {

@@ -1,8 +1,7 @@
+import { type AuditLog, auditParams, type Principal, type Role, requireRole } from '@hal/commands';
 import { ErrorCode, HalError, parseOrThrow } from '@hal/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import type { AuditLog } from './audit-log.ts';
-import { type Principal, type Role, requireRole } from './auth.ts';
 
 type Infer<S> = S extends z.ZodType ? z.output<S> : undefined;
 
@@ -62,21 +61,6 @@ export function defineRoute<
   B extends z.ZodType | undefined = undefined,
 >(spec: RouteSpec<P, Q, B>): RouteSpec {
   return spec as unknown as RouteSpec;
-}
-
-const PROMPT_KEEP = 200;
-const SECRET_KEY = /token|secret|password|authorization/i;
-
-/** Audit params keep what a reviewer needs, never a secret or a whole prompt. */
-export function auditParams(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return {};
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(body)) {
-    if (SECRET_KEY.test(key)) continue;
-    out[key] =
-      typeof value === 'string' && value.length > PROMPT_KEEP ? `${value.slice(0, PROMPT_KEEP)}…` : value;
-  }
-  return out;
 }
 
 function principalOf(req: FastifyRequest): Principal {

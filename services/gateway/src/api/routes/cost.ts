@@ -1,3 +1,4 @@
+import { queryService } from '@hal/commands';
 import {
   CostQuery,
   costQuerySchemas,
@@ -8,7 +9,6 @@ import {
 import type { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
 import { defineRoute, type RouteSpec } from '../route-table.ts';
-import { queryService } from '../service-query.ts';
 
 /** A month-long report by session reads many rows; a little more than the tracker's reads. */
 const COST_TIMEOUT_MS = 10_000;

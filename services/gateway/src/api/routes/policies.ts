@@ -1,45 +1,13 @@
-import { request } from '@hal/bus';
-import {
-  ErrorCode,
-  HalError,
-  PolicyQuery,
-  policyQuerySchemas,
-  policyViewSchema,
-  subjects,
-} from '@hal/protocol';
+import { createPolicyClient } from '@hal/commands';
+import { PolicyQuery, policyQuerySchemas, policyViewSchema } from '@hal/protocol';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
 import { defineRoute, type RouteSpec } from '../route-table.ts';
 
 const nameParams = z.strictObject({ name: z.string().min(1).max(64) });
-const POLICY_TIMEOUT_MS = 5_000;
-
-/** `hal.q.policy.*`; a policy service that is not running is UNAVAILABLE, as for the tracker. */
-async function askPolicy<Q extends PolicyQuery>(
-  deps: ApiDeps,
-  q: Q,
-  body: unknown,
-): Promise<z.output<(typeof policyQuerySchemas)[Q]['response']>> {
-  const schema: z.ZodType = policyQuerySchemas[q].response;
-  try {
-    return (await request(deps.nc, subjects.policyQuery(q), body, schema, {
-      timeoutMs: POLICY_TIMEOUT_MS,
-    })) as z.output<(typeof policyQuerySchemas)[Q]['response']>;
-  } catch (err) {
-    if (err instanceof HalError && err.code === ErrorCode.NO_RESPONDERS) {
-      throw new HalError(
-        ErrorCode.UNAVAILABLE,
-        'the policy service is not running (no answer on hal.q.policy)',
-        {
-          cause: err,
-        },
-      );
-    }
-    throw err;
-  }
-}
-
+/** `hal.q.policy.*` through the command layer's client; a policy service that is not running is UNAVAILABLE. */
 export function policyRoutes(deps: ApiDeps): RouteSpec[] {
+  const policy = createPolicyClient(deps.nc);
   const toggle = (verb: 'enable' | 'disable') =>
     defineRoute({
       method: 'POST',
@@ -52,7 +20,7 @@ export function policyRoutes(deps: ApiDeps): RouteSpec[] {
       auditAction: `policy.${verb}`,
       async handler({ params, principal, audit }) {
         audit.target.policy = params.name;
-        return { data: await askPolicy(deps, verb, { name: params.name, by: principal.name }) };
+        return { data: await policy.query(verb, { name: params.name, by: principal.name }) };
       },
     });
 
@@ -65,7 +33,7 @@ export function policyRoutes(deps: ApiDeps): RouteSpec[] {
       role: 'viewer',
       response: policyQuerySchemas.list.response.shape.policies,
       async handler() {
-        const data = await askPolicy(deps, PolicyQuery.LIST, {});
+        const data = await policy.query(PolicyQuery.LIST, {});
         return { data: data.policies, meta: { count: data.policies.length } };
       },
     }),

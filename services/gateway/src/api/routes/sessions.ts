@@ -1,7 +1,7 @@
+import type { Principal } from '@hal/commands';
 import type { Command } from '@hal/protocol';
 import { sessionViewSchema, TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
 import type { z } from 'zod';
-import type { Principal } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
 import { type AuditDraft, defineRoute, type RouteSpec } from '../route-table.ts';
 import {
