@@ -1,4 +1,21 @@
-// The public surface of @hal/runtime: how a HAL service process starts, reports health and stops.
+// The public surface of @hal/runtime: how a HAL process starts, reports health and stops.
+export { type BusPart, type BusPartOptions, busPart } from './bus-part.ts';
+export {
+  type ControlPlane,
+  type ControlPlaneOptions,
+  createControlPlane,
+  type ServiceDeps,
+  type ServiceEntry,
+} from './control-plane.ts';
 export { createHealthServer, type HealthServer, type HealthServerOptions } from './health-server.ts';
-export { runService, STOP_DEADLINE_MS, type StandaloneDeps, type StandaloneSpec } from './run-service.ts';
+export {
+  createLifecycleGroup,
+  deferredPart,
+  LIFECYCLE_CHECK,
+  type LifecycleGroup,
+  type LifecycleGroupOptions,
+  type LifecyclePart,
+} from './lifecycle-group.ts';
+export { type ProcessContext, type ProcessSpec, runProcess, STOP_DEADLINE_MS } from './run-process.ts';
+export { runService, type StandaloneSpec } from './run-service.ts';
 export { streamLimitsFor } from './stream-limits.ts';

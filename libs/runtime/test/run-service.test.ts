@@ -66,15 +66,17 @@ test('runtime - a standalone service serves /readyz, starts its parts and stops 
 test('runtime - bad arguments exit 2 with the usage; a missing nats.url exits 1 naming the key', async (t) => {
   const bad = run(t, ['--nope']);
   assert.equal(await bad.done, 2);
+  assert.match(bad.stderr(), /Unknown option '--nope'/);
   assert.match(bad.stderr(), /usage: hal-demo \[--config supervisor.config.json\] \[--validate\] \[--loud\]/);
 
   const file = configFile(t, { server: { auth_token: TOKEN, http_port: await freePort() } });
   const noNats = run(t, ['--config', file]);
   assert.equal(await noNats.done, 1);
-  assert.match(noNats.stdout(), /"key":"nats.url".*nats.url is required/);
+  assert.match(noNats.stderr(), /^nats\.url: required when a service runs on its own/m);
 
   const broken = configFile(t, { server: { auth_token: 'short' } });
   const invalid = run(t, ['--config', broken]);
   assert.equal(await invalid.done, 1);
   assert.match(invalid.stderr(), /^server\.auth_token: /m);
+  assert.match(invalid.stderr(), /^1 problem\(s\) found in the supervisor config$/m);
 });

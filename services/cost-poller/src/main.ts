@@ -4,7 +4,5 @@ import { createCostPoller } from './cost-poller.ts';
 /** `hal-cost-poller [--config FILE] [--validate]`: provider billing, session spend and budgets on their own. */
 await runService({
   name: 'cost-poller',
-  create: ({ config, nc, log, registry, readiness }) => [
-    createCostPoller({ config, nc, log, registry, readiness }),
-  ],
+  services: [{ name: 'cost-poller', create: (deps) => createCostPoller(deps) }],
 });

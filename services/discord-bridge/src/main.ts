@@ -4,14 +4,18 @@ import { createDiscordBridge, notConfiguredBridge } from './discord-bridge.ts';
 /** `hal-discord-bridge [--config FILE] [--validate]`: the Discord bot on its own. */
 await runService({
   name: 'discord-bridge',
-  create: ({ config, nc, log, readiness }) => [
-    config.channels.discord
-      ? createDiscordBridge({
-          config: { discord: config.channels.discord, audit: config.security.audit },
-          nc,
-          log,
-          readiness,
-        })
-      : notConfiguredBridge(readiness),
+  services: [
+    {
+      name: 'discord-bridge',
+      create: ({ config, nc, log, readiness }) =>
+        config.channels.discord
+          ? createDiscordBridge({
+              config: { discord: config.channels.discord, audit: config.security.audit },
+              nc,
+              log,
+              readiness,
+            })
+          : notConfiguredBridge(readiness),
+    },
   ],
 });

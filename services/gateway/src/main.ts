@@ -9,9 +9,8 @@ import { createHttpApi } from './http-server.ts';
  */
 await runService({
   name: 'gateway',
-  servesHttp: true,
-  create: ({ config, nc, log, registry, readiness }) => [
-    createGateway({ config, nc, log, registry, readiness }),
-    createHttpApi({ config, nc, log, registry, readiness }),
+  services: [
+    { name: 'gateway', create: (deps) => createGateway(deps) },
+    { name: 'http-api', servesHttp: true, create: ({ clock: _, ...deps }) => createHttpApi(deps) },
   ],
 });

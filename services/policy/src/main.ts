@@ -4,7 +4,5 @@ import { createPolicy } from './policy-service.ts';
 /** `hal-policy [--config FILE] [--validate]`: the policy engine and notification router on its own. */
 await runService({
   name: 'policy',
-  create: ({ config, nc, log, registry, readiness }) => [
-    createPolicy({ config, nc, log, registry, readiness }),
-  ],
+  services: [{ name: 'policy', create: (deps) => createPolicy(deps) }],
 });

@@ -1,35 +1,9 @@
-import type { NatsConnection } from '@hal/bus';
-import type { SupervisorConfig } from '@hal/config';
 import { createCostPoller } from '@hal/cost-poller';
 import { createDiscordBridge, notConfiguredBridge } from '@hal/discord-bridge';
 import { createGateway, createHttpApi } from '@hal/gateway';
-import type { Clock, HalMetrics, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
 import { createPolicy } from '@hal/policy';
+import type { ServiceEntry } from '@hal/runtime';
 import { createTracker } from '@hal/tracker';
-
-/** What every service module gets when the supervisor runs it in-process. */
-export interface ServiceDeps {
-  config: SupervisorConfig;
-  nc: NatsConnection;
-  /** A child logger with `component: <service name>`. */
-  log: Logger;
-  registry: Registry;
-  metrics: HalMetrics;
-  readiness: Readiness;
-  /** Absolute `data_dir` (it exists); each service keeps its own SQLite file under it. */
-  dataDir: string;
-  clock: Clock;
-}
-
-export interface ServiceEntry {
-  name: string;
-  /**
-   * True for the service that owns server.http_port (the gateway): it serves /healthz, /readyz
-   * and /metrics itself, so the supervisor's own health server stays off.
-   */
-  servesHttp?: boolean;
-  create(deps: ServiceDeps): Lifecycle;
-}
 
 /**
  * The services run by `hal-supervisor`, started in this order and stopped in reverse. A service
@@ -38,33 +12,10 @@ export interface ServiceEntry {
  * are projected at once; the gateway stops first so no agent writes while the rest drains.
  */
 export const SERVICES: readonly ServiceEntry[] = [
-  {
-    name: 'tracker',
-    create: ({ config, nc, log, registry, readiness, clock }) =>
-      createTracker({ config, nc, log, registry, readiness, clock }),
-  },
-  {
-    name: 'cost-poller',
-    create: ({ config, nc, log, registry, readiness, clock, dataDir }) =>
-      createCostPoller({
-        config: { data_dir: dataDir, cost: config.cost },
-        nc,
-        log,
-        registry,
-        readiness,
-        clock,
-      }),
-  },
-  {
-    name: 'policy',
-    create: ({ config, nc, log, registry, readiness, clock }) =>
-      createPolicy({ config, nc, log, registry, readiness, clock }),
-  },
-  {
-    name: 'gateway',
-    create: ({ config, nc, log, registry, readiness, clock }) =>
-      createGateway({ config, nc, log, registry, readiness, clock }),
-  },
+  { name: 'tracker', create: (deps) => createTracker(deps) },
+  { name: 'cost-poller', create: (deps) => createCostPoller(deps) },
+  { name: 'policy', create: (deps) => createPolicy(deps) },
+  { name: 'gateway', create: (deps) => createGateway(deps) },
   {
     // After the gateway: its buttons and commands act through agents the gateway holds.
     name: 'discord-bridge',
@@ -78,11 +29,6 @@ export const SERVICES: readonly ServiceEntry[] = [
           })
         : notConfiguredBridge(readiness),
   },
-  {
-    // Last in, first out: the API stops taking requests before anything behind it stops.
-    name: 'http-api',
-    servesHttp: true,
-    create: ({ config, nc, log, registry, readiness }) =>
-      createHttpApi({ config, nc, log, registry, readiness }),
-  },
+  // Last in, first out: the API stops taking requests before anything behind it stops.
+  { name: 'http-api', servesHttp: true, create: ({ clock: _, ...deps }) => createHttpApi(deps) },
 ];

@@ -13,8 +13,9 @@ import { parseConfig } from '@hal/config';
 import { createLogger, createRegistry } from '@hal/observability';
 import { createPolicy } from '@hal/policy';
 import { type EventRecord, type Notification, StreamName } from '@hal/protocol';
+import type { ServiceEntry } from '@hal/runtime';
 import { freePort, type NatsServer, startNats, waitFor } from '@hal/testkit';
-import { SERVICES, type ServiceEntry } from '../src/services.ts';
+import { SERVICES } from '../src/services.ts';
 import { createSupervisor, type Supervisor } from '../src/supervisor.ts';
 
 export const TOKEN = 'fleet-e2e-token-0123456789abcdef';
@@ -94,8 +95,7 @@ function servicesWith(opts: FleetOptions): readonly ServiceEntry[] {
     entry.name === 'policy'
       ? {
           name: 'policy',
-          create: ({ config, nc, log: l, registry, clock }) =>
-            createPolicy({ config, nc, log: l, registry, clock, tickMs }),
+          create: (deps) => createPolicy({ ...deps, tickMs }),
         }
       : entry,
   );

@@ -41,5 +41,5 @@ test('supervisor shutdown - SIGTERM exits within 10 s and leaves no nats-server 
   assert.equal(signal, null);
   assert.equal(code, 0);
   assert.equal(isAlive(natsPid), false, 'no nats-server left behind');
-  assert.match(sup.stdout(), /"msg":"supervisor stopped"/);
+  assert.match(sup.stdout(), /"component":"embedded-nats","msg":"part stopped"[\s\S]*"msg":"stopped"/);
 });

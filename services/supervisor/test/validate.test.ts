@@ -45,9 +45,10 @@ test('supervisor validate - a valid file exits 0 and prints the effective config
   assert.equal(stdout.includes(TOKEN) || stdout.includes('sk-ant-admin-secret'), false);
 });
 
-test('supervisor cli - an unknown flag is refused', async (t) => {
+test('supervisor cli - an unknown flag is refused with the usage and exit code 2', async (t) => {
   const dir = tempDir(t);
   const { code, stderr } = await spawnSupervisor(['--confg', 'x.json'], dir).done;
-  assert.equal(code, 1);
-  assert.match(stderr, /Unknown argument: confg/);
+  assert.equal(code, 2);
+  assert.match(stderr, /Unknown option '--confg'/);
+  assert.match(stderr, /^usage: hal-supervisor \[--config supervisor\.config\.json\] \[--validate\]$/m);
 });

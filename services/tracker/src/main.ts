@@ -5,7 +5,10 @@ import { createTracker } from './tracker.ts';
 await runService({
   name: 'tracker',
   flags: { rebuild: 'empty every table and replay HAL_EVENTS from the start' },
-  create: ({ config, nc, log, registry, readiness, flags }) => [
-    createTracker({ config, nc, log, registry, readiness, rebuild: flags.rebuild === true }),
+  services: [
+    {
+      name: 'tracker',
+      create: ({ flags, ...deps }) => createTracker({ ...deps, rebuild: flags.rebuild === true }),
+    },
   ],
 });

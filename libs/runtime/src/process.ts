@@ -1,0 +1,12 @@
+// The second public door of @hal/runtime: the process lifecycle alone, without the control
+// plane. hal-agent imports this one: the full door loads fastify and nats.js (~24 MB of RSS at
+// start, measured), which an agent on every host must not carry for nothing.
+export {
+  createLifecycleGroup,
+  deferredPart,
+  LIFECYCLE_CHECK,
+  type LifecycleGroup,
+  type LifecycleGroupOptions,
+  type LifecyclePart,
+} from './lifecycle-group.ts';
+export { type ProcessContext, type ProcessSpec, runProcess, STOP_DEADLINE_MS } from './run-process.ts';
