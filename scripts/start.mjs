@@ -46,20 +46,32 @@ function effective(envName, fileValue, fallback) {
   return fileValue ?? fallback;
 }
 
+const DEMO_NODE = 'demo-node';
+
 /** Writes the default configs once; returns the token when this run created it (printed once). */
 function ensureConfigs() {
   mkdirSync(join(halDir, 'logs'), { recursive: true });
   let createdToken;
   if (!existsSync(supervisorConfigFile)) {
     createdToken = randomBytes(32).toString('hex');
-    const config = { data_dir: configPath(join(halDir, 'data')), server: { auth_token: createdToken } };
+    // The demo agent gets its own token: the shared auth_token (an admin API token) is not an
+    // agent credential in a generated config (security.require_node_tokens).
+    const config = {
+      data_dir: configPath(join(halDir, 'data')),
+      server: { auth_token: createdToken },
+      security: {
+        require_node_tokens: true,
+        node_tokens: { [DEMO_NODE]: `hal_node_${randomBytes(32).toString('base64url')}` },
+      },
+    };
     writeFileSync(supervisorConfigFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   }
   if (!existsSync(agentConfigFile)) {
-    const token = JSON.parse(readFileSync(supervisorConfigFile, 'utf8')).server?.auth_token;
+    const supervisor = JSON.parse(readFileSync(supervisorConfigFile, 'utf8'));
+    const token = supervisor.security?.node_tokens?.[DEMO_NODE] ?? supervisor.server?.auth_token;
     mkdirSync(join(halDir, 'demo-project'), { recursive: true });
     const config = {
-      node_id: 'demo-node',
+      node_id: DEMO_NODE,
       supervisor_url: 'ws://127.0.0.1:8420',
       auth_token: token,
       data_dir: configPath(join(halDir, 'agent')),
@@ -188,15 +200,24 @@ async function startDemoSession(httpBase, token, project) {
  * a fresh clone shows a node, a session, events and tokens at once. Returns lines to print; on a
  * problem it prints why and returns what it has (the supervisor keeps running).
  */
-async function startDemo(httpBase, supervisorToken, supervisorUrl) {
+async function startDemo(httpBase, supervisorConfig, supervisorUrl) {
+  const supervisorToken = supervisorConfig.server?.auth_token;
   let agentConfig;
   try {
     agentConfig = JSON.parse(readFileSync(agentConfigFile, 'utf8'));
   } catch (err) {
     return [`  demo          skipped: cannot read ${shown(agentConfigFile)} (${err.message})`];
   }
-  if (agentConfig.auth_token !== supervisorToken) {
-    return [`  demo          skipped: auth_token in ${shown(agentConfigFile)} differs from the supervisor's`];
+  // The agent's own node token (generated configs), or the shared token where that is allowed.
+  const nodeToken = supervisorConfig.security?.node_tokens?.[agentConfig.node_id];
+  const sharedAllowed = supervisorConfig.security?.require_node_tokens !== true && nodeToken === undefined;
+  if (
+    agentConfig.auth_token !== nodeToken &&
+    !(sharedAllowed && agentConfig.auth_token === supervisorToken)
+  ) {
+    return [
+      `  demo          skipped: auth_token in ${shown(agentConfigFile)} is not node ${agentConfig.node_id}'s token in ${shown(supervisorConfigFile)}`,
+    ];
   }
   const project = agentConfig.projects?.[0];
   if (project === undefined) return ['  demo          skipped: the agent config lists no project'];
@@ -357,7 +378,7 @@ if (!(await waitReady(`${httpBase}/readyz`))) {
     await stopAll(1);
   }
 } else {
-  const demoLines = await startDemo(httpBase, config.server?.auth_token, supervisorUrl);
+  const demoLines = await startDemo(httpBase, config, supervisorUrl);
   // The agent endpoint belongs to the gateway: advertise it only when something serves it.
   const agentsListening = await listening(wsHost, wsPort);
   const tokenLine = createdToken

@@ -1,9 +1,11 @@
 // The public surface of @hal/bus: connecting, streams, typed request/reply and publishing.
 
 export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/jetstream';
+export type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 export type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 export { type BusOptions, connectBus, natsReadinessCheck } from './connect.ts';
 export { jetstreamClient, publishAudit, publishEvent } from './events.ts';
+export { openKv } from './kv.ts';
 export {
   type RequestOptions,
   request,

@@ -60,6 +60,7 @@ export {
   MIN_TOKEN_LENGTH,
   type SecurityConfig,
   securityConfigSchema,
+  sharedTokenNotice,
 } from './security.ts';
 export {
   type DiscordConfig,

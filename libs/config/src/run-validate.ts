@@ -1,5 +1,7 @@
 import { type ConfigRole, type LoadConfigOptions, readConfig } from './load-config.ts';
 import { maskSecrets } from './mask-secrets.ts';
+import { sharedTokenNotice } from './security.ts';
+import type { SupervisorConfig } from './supervisor-schema.ts';
 
 export interface TextSink {
   write(chunk: string): unknown;
@@ -23,5 +25,9 @@ export function runValidate(
     return 1;
   }
   out.write(`${JSON.stringify(maskSecrets(result.config), null, 2)}\n`);
+  // Notes go to stderr so stdout stays the config as JSON, for scripts.
+  if (role === 'supervisor') {
+    err.write(`note: ${sharedTokenNotice((result.config as SupervisorConfig).security)}\n`);
+  }
   return 0;
 }

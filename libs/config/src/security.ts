@@ -42,8 +42,16 @@ export const securityConfigSchema = z
         retention_days: z.number().int().positive().default(90),
       })
       .prefault({}),
-    /** Per-node agent tokens; a node without one authenticates with `server.auth_token`. */
+    /**
+     * Per-node agent tokens; a node with one may connect with it only. Nodes enrolled with
+     * `halctl nodes enroll` need no entry here (their token hashes live in the HAL_NODES bucket).
+     */
     node_tokens: z.record(z.string().min(1), tokenSchema).default({}),
+    /**
+     * true: `server.auth_token` no longer opens agent sockets, so every node needs its own token
+     * (enrolled or in node_tokens). false keeps the small-setup mode of one shared token.
+     */
+    require_node_tokens: z.boolean().default(false),
     api_tokens: z
       .array(apiTokenSchema)
       .default([])
@@ -65,3 +73,13 @@ export const securityConfigSchema = z
 
 export type SecurityConfig = z.output<typeof securityConfigSchema>;
 export type ApiToken = z.output<typeof apiTokenSchema>;
+
+/**
+ * What `server.auth_token` allows under this config, said plainly: `--validate` prints it and
+ * the gateway logs it at start, so nobody mistakes the shared token for an agent-only secret.
+ */
+export function sharedTokenNotice(security: { require_node_tokens: boolean }): string {
+  return security.require_node_tokens
+    ? 'server.auth_token is an admin API token (every API action); agents cannot connect with it (security.require_node_tokens is true): each node needs its own token'
+    : 'server.auth_token is an admin API token (every API action) AND an agent credential that connects as any node without a token of its own (security.require_node_tokens is false); enroll nodes (halctl nodes enroll <node>) and set security.require_node_tokens to true to give every agent its own credential';
+}

@@ -87,6 +87,19 @@ test('config secrets - <key>_file reads the secret, trimming one trailing newlin
   assert.equal(fromEnv.server.auth_token, TOKEN);
 });
 
+test('config secrets - an agent reads its node token from auth_token_file (file or HAL_AUTH_TOKEN_FILE)', (t) => {
+  const { dir, write } = tempDir(t);
+  write('node.token', `${TOKEN}\n`);
+  const project = { name: 'p', directory: '/p' };
+  const file = write('a.json', JSON.stringify({ auth_token_file: 'node.token', projects: [project] }));
+  const c = loadConfig('agent', { file, env: {}, cwd: dir });
+  assert.equal(c.auth_token, TOKEN);
+  assert.equal('auth_token_file' in c, false);
+  const plain = write('b.json', JSON.stringify({ projects: [project] }));
+  const fromEnv = loadConfig('agent', { file: plain, env: { HAL_AUTH_TOKEN_FILE: 'node.token' }, cwd: dir });
+  assert.equal(fromEnv.auth_token, TOKEN);
+});
+
 test('config secrets - a missing secret file is a problem at its key path', (t) => {
   const { dir, write } = tempDir(t);
   const file = write('s.json', JSON.stringify({ server: { auth_token_file: 'nope.txt' } }));

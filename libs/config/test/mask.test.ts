@@ -57,7 +57,21 @@ test('config mask - a valid file validates with exit 0 and prints the effective 
   const out = memorySink();
   const err = memorySink();
   assert.equal(runValidate('supervisor', file, out, err, { env: {}, cwd: dir }), 0);
-  assert.equal(err.text(), '');
+  // One note on stderr, saying plainly what the shared token allows; stdout stays pure JSON.
+  assert.equal(
+    err.text(),
+    'note: server.auth_token is an admin API token (every API action) AND an agent credential that connects as any node without a token of its own (security.require_node_tokens is false); enroll nodes (halctl nodes enroll <node>) and set security.require_node_tokens to true to give every agent its own credential\n',
+  );
+  const strictErr = memorySink();
+  const strict = write(
+    'strict.json',
+    JSON.stringify({ ...full, security: { ...full.security, require_node_tokens: true } }),
+  );
+  assert.equal(runValidate('supervisor', strict, memorySink(), strictErr, { env: {}, cwd: dir }), 0);
+  assert.match(
+    strictErr.text(),
+    /^note: server\.auth_token is an admin API token \(every API action\); agents cannot connect with it/,
+  );
   const printed = JSON.parse(out.text());
   assert.equal(printed.server.auth_token, MASK);
   assert.equal(printed.server.port, 8420);

@@ -20,6 +20,8 @@ export const WsCloseCode = {
   HEARTBEAT_TIMEOUT: 4002,
   /** Refused at hello: the agent's protocol version is not accepted. Retrying soon will not help. */
   UNSUPPORTED_VERSION: 4003,
+  /** The node's credential was revoked or replaced (halctl nodes revoke / enroll --rotate). */
+  CREDENTIAL_REVOKED: 4005,
 } as const;
 export type WsCloseCode = (typeof WsCloseCode)[keyof typeof WsCloseCode];
 
@@ -99,6 +101,11 @@ export const welcomePayloadSchema = z.object({
   protocol: protocolVersionSchema.optional(),
   /** The gateway's own version. */
   gateway_protocol: protocolVersionSchema.optional(),
+  /**
+   * For an enrolled node: the projects the control plane routes to it (its enrollment record).
+   * Absent in shared-token mode, where hello's projects are used.
+   */
+  projects: z.array(projectSchema).max(1000).optional(),
   /** Features of the gateway's version this agent lacks (it is one minor behind): upgrade it. */
   missing_features: z.array(z.string().max(64)).max(64).optional(),
 });

@@ -113,6 +113,20 @@ export {
   MAX_PROMPT_CHARS,
 } from './hand-off.ts';
 export {
+  ENROLLMENT_KEYS,
+  type EnrollmentGrant,
+  type EnrollmentRecord,
+  EnrollmentStatus,
+  type EnrollmentView,
+  enrolledProjectSchema,
+  enrollmentGrantSchema,
+  enrollmentKey,
+  enrollmentRecordSchema,
+  enrollmentViewSchema,
+  NODE_TOKEN_PREFIX,
+  NODES_KV_BUCKET,
+} from './node-enrollment.ts';
+export {
   type PolicyActionData,
   type PolicyActionRecord,
   PolicyDecision,

@@ -183,6 +183,8 @@ export function createAgent(deps: AgentDeps): Agent {
           cwd: config.projects[0]?.directory ?? config.data_dir,
           logFile: join(config.data_dir, 'opencode.log'),
           password: config.opencode.password,
+          // The model must never read the agent's credential from its own environment.
+          secrets: [config.auth_token],
           log: log.child({ component: 'opencode-process' }),
           onState: reachable,
           health: () => client.health(),

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '@hal/observability';
+import { opencodeEnvironment } from './opencode-environment.ts';
 
 export interface OpencodeProcessDeps {
   binary: string;
@@ -18,6 +19,8 @@ export interface OpencodeProcessDeps {
   backoff?: { initialMs: number; maxMs: number };
   checkIntervalMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Values no variable of opencode's environment may hold (the agent's token). */
+  secrets?: ReadonlyArray<string | undefined>;
   /** Tests only: also stop the server on `stop()`. Production never does (see below). */
   stopServerOnStop?: boolean;
 }
@@ -49,7 +52,10 @@ export function createOpencodeProcess(deps: OpencodeProcessDeps): OpencodeProces
     launching = true;
     mkdirSync(dirname(deps.logFile), { recursive: true });
     const out = openSync(deps.logFile, 'a');
-    const env: NodeJS.ProcessEnv = { ...(deps.env ?? process.env), OPENCODE_DISABLE_AUTOUPDATE: '1' };
+    const env: NodeJS.ProcessEnv = {
+      ...opencodeEnvironment(deps.env ?? process.env, deps.secrets ?? []),
+      OPENCODE_DISABLE_AUTOUPDATE: '1',
+    };
     if (deps.password !== undefined) env.OPENCODE_SERVER_PASSWORD = deps.password;
     const proc = spawn(deps.binary, ['serve', '--port', String(deps.port), '--hostname', '127.0.0.1'], {
       cwd: deps.cwd,

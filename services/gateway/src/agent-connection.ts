@@ -4,6 +4,8 @@ import type { Clock, HalMetrics, Logger } from '@hal/observability';
 import {
   WsCloseCode as CloseCode,
   type CommandRequest,
+  type EnrollmentRecord,
+  EnrollmentStatus,
   ErrorCode,
   type EventRecord,
   formatProtocolVersion,
@@ -30,6 +32,7 @@ import {
   type OfflineReason,
   publishSystemEvent,
 } from './system-events.ts';
+import type { AgentCredential } from './ws-auth.ts';
 
 export interface IngestStats {
   /** Publishes sent to JetStream and not yet acked. */
@@ -55,6 +58,8 @@ export interface AgentConnectionDeps {
   budget: PublishBudget;
   registry: NodeRegistry;
   clock: Clock;
+  /** How the upgrade authenticated: an enrolled node's projects come from its record, not hello. */
+  credential: AgentCredential;
 }
 
 interface PendingCommand {
@@ -81,6 +86,8 @@ export class AgentConnection implements HeldConnection {
   readonly #commands = new Map<string, PendingCommand>();
   readonly #badFrames: number[] = [];
   #hello: WsPayload<'hello'> | undefined;
+  /** Set for an enrolled node: the projects its record names (they follow the record live). */
+  #enrolledProjects: Array<{ name: string; directory: string }> | undefined;
   #connectedAt: Date;
   #lastHeartbeat: Date | null = null;
   #heartbeats: HeartbeatWatch | undefined;
@@ -92,6 +99,7 @@ export class AgentConnection implements HeldConnection {
   constructor(deps: AgentConnectionDeps) {
     this.#d = deps;
     this.node = deps.node;
+    if (deps.credential.kind === 'enrolled') this.#enrolledProjects = [...deps.credential.projects];
     this.#connectedAt = new Date(deps.clock.now());
     this.#log = deps.log.child({ component: 'agent-connection', node: deps.node, connection: this.id });
     this.#ingest = new EventIngest({
@@ -121,11 +129,46 @@ export class AgentConnection implements HeldConnection {
       gateway: this.#d.gatewayId,
       connection: this.id,
       agent_version: this.#hello?.agent_version ?? '',
-      projects: this.#hello?.projects ?? [],
+      projects: this.#projects(),
       connected_at: this.#connectedAt.toISOString(),
       last_heartbeat_at: this.#lastHeartbeat?.toISOString() ?? null,
       remote_address: this.#d.remoteAddress,
     };
+  }
+
+  /** The projects the control plane routes to this node: its enrollment's, or (shared token) hello's. */
+  #projects(): Array<{ name: string; directory: string }> {
+    return this.#enrolledProjects ?? this.#hello?.projects ?? [];
+  }
+
+  /**
+   * The node's enrollment changed on some gateway. A revoke or a new token ends this socket when
+   * it authenticated with the old one; a first enrollment ends a shared-token socket (the node
+   * must now use its own token); a change of projects applies from the next heartbeat.
+   */
+  enrollmentChanged(record: EnrollmentRecord | undefined): void {
+    if (this.#closed) return;
+    const cred = this.#d.credential;
+    let reason: string | undefined;
+    if (record?.status === EnrollmentStatus.REVOKED) reason = 'node revoked';
+    else if (cred.kind === 'enrolled' && record?.token_sha256 !== cred.tokenSha256)
+      reason = 'node token replaced';
+    else if (cred.kind === 'shared' && record?.status === EnrollmentStatus.ACTIVE)
+      reason = 'node enrolled: connect with its own token';
+    if (reason === undefined) {
+      if (cred.kind === 'enrolled' && record !== undefined) this.#enrolledProjects = [...record.projects];
+      return;
+    }
+    this.#log.warn({ reason }, 'closing agent socket: its credential is no longer valid');
+    this.#sendText(
+      errorFrame({
+        code: record?.status === EnrollmentStatus.REVOKED ? ErrorCode.NODE_REVOKED : ErrorCode.UNAUTHORIZED,
+        message: `${reason}; this connection's credential is no longer valid`,
+      }),
+    );
+    this.#d.ws.close(CloseCode.CREDENTIAL_REVOKED, reason);
+    // A peer that ignores the close handshake is cut off anyway.
+    setTimeout(() => this.#d.ws.terminate(), 500).unref();
   }
 
   /** Backpressure state of this connection's event path (read-only; tests and diagnostics). */
@@ -230,7 +273,7 @@ export class AgentConnection implements HeldConnection {
             node: this.node,
             gateway: this.#d.gatewayId,
             agentVersion: this.#hello.agent_version,
-            projects: this.#hello.projects,
+            projects: this.#projects(),
           },
           frame.payload,
           this.#lastHeartbeat,
@@ -293,6 +336,7 @@ export class AgentConnection implements HeldConnection {
           agent_protocol: protocol,
           gateway_protocol: formatProtocolVersion(WIRE_PROTOCOL),
           missing_features: negotiated.missing.map((m) => m.feature),
+          ...(this.#enrolledProjects === undefined ? {} : { projects: this.#enrolledProjects }),
         },
         `agent speaks an older protocol and lacks: ${negotiated.missing.map((m) => `${m.feature} (${m.description})`).join('; ')}; upgrade it`,
       );
@@ -314,6 +358,7 @@ export class AgentConnection implements HeldConnection {
           protocol,
           gateway_protocol: formatProtocolVersion(WIRE_PROTOCOL),
           missing_features: negotiated.missing.map((m) => m.feature),
+          ...(this.#enrolledProjects === undefined ? {} : { projects: this.#enrolledProjects }),
         },
         frame.requestId,
       ),
@@ -323,13 +368,16 @@ export class AgentConnection implements HeldConnection {
       timeoutCount: config.heartbeat_timeout_count,
       onTimeout: () => this.#onHeartbeatTimeout(),
     });
-    this.#log.info({ agent_version: frame.payload.agent_version, protocol }, 'node online');
+    this.#log.info(
+      { agent_version: frame.payload.agent_version, protocol, credential: this.#d.credential.kind },
+      'node online',
+    );
     this.#publishSystem(
       nodeOnlineEvent(
         this.node,
         {
           agent_version: frame.payload.agent_version,
-          projects: frame.payload.projects,
+          projects: this.#projects(),
           gateway: this.#d.gatewayId,
         },
         new Date(this.#d.clock.now()),

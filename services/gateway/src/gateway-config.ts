@@ -10,6 +10,10 @@ export interface GatewayConfig {
     tls: { enabled: boolean; cert_path?: string | undefined; key_path?: string | undefined };
     origin_allowlist: readonly string[];
     node_tokens: Readonly<Record<string, string>>;
+    /** true: `server.auth_token` no longer opens agent sockets; every node needs its own token. */
+    require_node_tokens?: boolean;
+    /** API tokens are refused on the agent socket with a message saying so. */
+    api_tokens?: ReadonlyArray<{ token: string }>;
   };
 }
 

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { jetstreamClient, type NatsConnection } from '@hal/bus';
+import { sharedTokenNotice } from '@hal/config';
 import {
   type Clock,
   createHalMetrics,
@@ -16,6 +17,8 @@ import {
 import { ErrorCode, WS_LIMITS } from '@hal/protocol';
 import { WebSocketServer } from 'ws';
 import { AgentConnection, type IngestStats } from './agent-connection.ts';
+import { nodesBucket } from './enrollment-store.ts';
+import { createEnrollmentWatch } from './enrollment-watch.ts';
 import { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';
 import { createNodeRegistry, type NodeInfo } from './node-registry.ts';
 import { PublishBudget } from './publish-budget.ts';
@@ -64,6 +67,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const budget = new PublishBudget(limits.maxInFlightGlobal);
   const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock });
   const connections = new Set<AgentConnection>();
+  const enrollments = createEnrollmentWatch({ kv: nodesBucket(nc), log });
+  enrollments.onChange((node, record) => {
+    for (const conn of connections) if (conn.node === node) conn.enrollmentChanged(record);
+  });
   // maxPayload makes ws refuse oversized frames with 1009 before buffering them whole.
   const wss = new WebSocketServer({
     noServer: true,
@@ -79,7 +86,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       refuseUpgrade(socket, 503, ErrorCode.UNAVAILABLE, 'gateway is stopping');
       return;
     }
-    const auth = authenticateUpgrade(req, config);
+    const auth = authenticateUpgrade(req, config, enrollments);
     if (!auth.ok) {
       log.warn(
         { code: auth.code, remote: req.socket.remoteAddress, url: req.url?.split('?')[0] },
@@ -103,6 +110,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         budget,
         registry: nodeRegistry,
         clock,
+        credential: auth.credential,
       });
       connections.add(conn);
       void conn.done.then(() => connections.delete(conn));
@@ -122,6 +130,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
   return {
     id,
     async start() {
+      // Enrollments first: an agent accepted before they are loaded could use a revoked token.
+      await enrollments.start();
+      const requireNodeTokens = config.security.require_node_tokens === true;
+      log[requireNodeTokens ? 'info' : 'warn'](
+        { require_node_tokens: requireNodeTokens },
+        sharedTokenNotice({ require_node_tokens: requireNodeTokens }),
+      );
       const srv = await createServer();
       // Plain HTTP on the agent port gets a pointer, not a hang: the API lives on http_port.
       srv.on('request', (_req, res) => {
@@ -163,6 +178,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       for (const conn of connections) conn.shutdown(grace);
       await Promise.allSettled([...connections].map((c) => c.done));
       await nodeRegistry.stop();
+      await enrollments.stop();
       srv.closeAllConnections();
       await closed;
       log.info('gateway stopped');

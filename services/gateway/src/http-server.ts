@@ -21,11 +21,13 @@ import { originPolicy } from './api/origin-policy.ts';
 import { type RouteSpec, registerRoutes } from './api/route-table.ts';
 import { auditRoutes } from './api/routes/audit.ts';
 import { costRoutes } from './api/routes/cost.ts';
+import { enrollmentRoutes } from './api/routes/enrollments.ts';
 import { eventRoutes } from './api/routes/events.ts';
 import { nodeRoutes } from './api/routes/nodes.ts';
 import { openApiRoute } from './api/routes/openapi.ts';
 import { policyRoutes } from './api/routes/policies.ts';
 import { sessionRoutes } from './api/routes/sessions.ts';
+import { createEnrollmentStore, nodesBucket } from './enrollment-store.ts';
 import { readTlsFiles, type TlsConfig } from './tls-files.ts';
 
 declare module 'fastify' {
@@ -93,6 +95,8 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     js,
     tracker,
     commands: createSessionCommands({ nc: deps.nc, tracker }),
+    // Opened on first use: an API that never enrolls never needs the bucket.
+    enrollments: createEnrollmentStore({ kv: nodesBucket(deps.nc), now }),
     log,
     sseHeartbeatMs: deps.sseHeartbeatMs ?? SSE_HEARTBEAT_MS,
     openStreams: new Set(),
@@ -108,6 +112,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
   const routes: RouteSpec[] = [];
   routes.push(
     ...nodeRoutes(apiDeps),
+    ...enrollmentRoutes(apiDeps),
     ...sessionRoutes(apiDeps),
     ...eventRoutes(apiDeps),
     ...auditRoutes(apiDeps),

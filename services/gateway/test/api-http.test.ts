@@ -246,6 +246,7 @@ test('api openapi - the document lists every route with its method', async () =>
   const expected = [
     'GET /api/openapi.json',
     'GET /api/v1/audit',
+    'GET /api/v1/enrollments',
     'GET /api/v1/events',
     'GET /api/v1/events/stream',
     'GET /api/v1/nodes',
@@ -254,6 +255,8 @@ test('api openapi - the document lists every route with its method', async () =>
     'GET /api/v1/sessions/{id}',
     'GET /api/v1/sessions/{id}/events',
     'GET /api/v1/sessions/{id}/logs',
+    'POST /api/v1/nodes/{id}/enroll',
+    'POST /api/v1/nodes/{id}/revoke',
     'POST /api/v1/sessions',
     'POST /api/v1/sessions/{id}/inject',
     'POST /api/v1/sessions/{id}/kill',

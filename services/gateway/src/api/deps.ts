@@ -1,6 +1,7 @@
 import type { JetStreamClient, NatsConnection } from '@hal/bus';
 import type { SessionCommands, TrackerClient } from '@hal/commands';
 import type { Logger } from 'pino';
+import type { EnrollmentStore } from '../enrollment-store.ts';
 
 /** What the route modules need; built once by createHttpApi. */
 export interface ApiDeps {
@@ -8,6 +9,7 @@ export interface ApiDeps {
   js: JetStreamClient;
   tracker: TrackerClient;
   commands: SessionCommands;
+  enrollments: EnrollmentStore;
   log: Logger;
   sseHeartbeatMs: number;
   /** Enders of the open SSE streams, called on stop. */

@@ -4,6 +4,7 @@ import { envelope } from '../api-answer.ts';
 import type { ApiClient } from '../client.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
 import { dash, type Output, writeFields, writeJson, writeTable } from '../output.ts';
+import { enrollNode, listEnrollments, revokeNode } from './node-enrollment.ts';
 
 const enc = encodeURIComponent;
 
@@ -70,8 +71,48 @@ export function nodesCommand(ctx: CommandContext): CommandModule<GlobalArgs, Glo
           (b) => b.positional('node', { type: 'string', demandOption: true }),
           async (argv) => getNode(await ctx.client(argv), ctx.output(argv), argv.node),
         )
+        .command(
+          'enroll <node>',
+          'Give a node its own agent token (admin; shown once) and set the projects it serves',
+          (b) =>
+            b
+              .positional('node', { type: 'string', demandOption: true })
+              .option('project', {
+                type: 'string',
+                array: true,
+                default: [] as string[],
+                describe: 'name=directory of a project the node serves (repeat for more)',
+              })
+              .option('rotate', {
+                type: 'boolean',
+                default: false,
+                describe: 'Replace the token of an enrolled node (the current one stops working)',
+              }),
+          async (argv) =>
+            enrollNode(await ctx.client(argv), ctx.output(argv), {
+              node: argv.node,
+              projects: argv.project,
+              rotate: argv.rotate,
+            }),
+        )
+        .command(
+          'revoke <node>',
+          "Revoke a node's token (admin): its agent is disconnected at once on every gateway",
+          (b) => b.positional('node', { type: 'string', demandOption: true }),
+          async (argv) => revokeNode(await ctx.client(argv), ctx.output(argv), argv.node),
+        )
+        .command(
+          'enrollments',
+          'List enrolled and revoked nodes',
+          (b) => b,
+          async (argv) => listEnrollments(await ctx.client(argv), ctx.output(argv)),
+        )
         .example('$0 nodes list --status online', 'online nodes')
-        .demandCommand(1, 'name a verb: list or get') as unknown as Argv<GlobalArgs>,
+        .example('$0 nodes enroll build-1 --project web=/srv/web', 'a token for build-1, serving web')
+        .demandCommand(
+          1,
+          'name a verb: list, get, enroll, revoke or enrollments',
+        ) as unknown as Argv<GlobalArgs>,
     handler: () => undefined,
   };
 }

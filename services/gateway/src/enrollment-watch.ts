@@ -1,0 +1,88 @@
+import type { KV, KvWatchEntry } from '@hal/bus';
+import type { Logger } from '@hal/observability';
+import { ENROLLMENT_KEYS, type EnrollmentRecord, EnrollmentStatus } from '@hal/protocol';
+import { recordOf } from './enrollment-store.ts';
+import type { EnrollmentLookup } from './ws-auth.ts';
+
+export interface EnrollmentWatch extends EnrollmentLookup {
+  /** Loads every record and follows changes; resolves once the copy is complete. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Called for every change after start (a new record, a rotation, a revoke). */
+  onChange(listener: (node: string, record: EnrollmentRecord | undefined) => void): void;
+}
+
+/**
+ * Every gateway's copy of HAL_NODES. The upgrade check reads it synchronously, and a change
+ * (revoke, rotation) reaches every gateway through the watch within milliseconds.
+ *
+ * The watch starts first (updates only), then the keys are listed and read: a change that lands
+ * between the two arrives through the watch, and revisions decide which copy is newer.
+ */
+export function createEnrollmentWatch(deps: { kv: () => Promise<KV>; log: Logger }): EnrollmentWatch {
+  const log = deps.log.child({ component: 'enrollment-watch' });
+  const records = new Map<string, { record: EnrollmentRecord | undefined; revision: number }>();
+  const byToken = new Map<string, string>();
+  const listeners: Array<(node: string, record: EnrollmentRecord | undefined) => void> = [];
+  let iter: Awaited<ReturnType<KV['watch']>> | undefined;
+  let started = false;
+
+  const apply = (node: string, record: EnrollmentRecord | undefined, revision: number): boolean => {
+    const previous = records.get(node);
+    if (previous !== undefined && previous.revision >= revision) return false;
+    const oldHash = previous?.record?.token_sha256;
+    if (oldHash != null && byToken.get(oldHash) === node) byToken.delete(oldHash);
+    records.set(node, { record, revision });
+    if (record?.status === EnrollmentStatus.ACTIVE && record.token_sha256 !== null)
+      byToken.set(record.token_sha256, node);
+    return true;
+  };
+
+  const nodeOfKey = (key: string): string =>
+    Buffer.from(key.slice(key.indexOf('.') + 1), 'base64url').toString('utf8');
+
+  const onEntry = (entry: KvWatchEntry): void => {
+    const record = recordOf(entry);
+    // A record's own node wins over its key; a deleted key only has the key.
+    const node = record?.node ?? nodeOfKey(entry.key);
+    if (entry.operation === 'PUT' && record === undefined) {
+      log.warn({ key: entry.key }, 'unreadable enrollment record ignored');
+      return;
+    }
+    if (!apply(node, record, entry.revision) || !started) return;
+    log.info({ node, status: record?.status ?? 'deleted' }, 'enrollment changed');
+    for (const l of listeners) {
+      try {
+        l(node, record);
+      } catch (err) {
+        log.error({ err, node }, 'enrollment listener failed');
+      }
+    }
+  };
+
+  return {
+    get: (node) => records.get(node)?.record,
+    nodeOfToken: (hash) => byToken.get(hash),
+    onChange(listener) {
+      listeners.push(listener);
+    },
+    async start() {
+      const kv = await deps.kv();
+      const watch = await kv.watch({ key: ENROLLMENT_KEYS, include: 'updates' });
+      iter = watch;
+      void (async () => {
+        for await (const entry of watch) onEntry(entry);
+      })().catch((err: unknown) => log.error({ err }, 'enrollment watch ended'));
+      for await (const key of await kv.keys(ENROLLMENT_KEYS)) {
+        const entry = await kv.get(key);
+        if (entry !== null) apply(recordOf(entry)?.node ?? nodeOfKey(key), recordOf(entry), entry.revision);
+      }
+      started = true;
+      log.info({ enrolled: byToken.size }, 'enrollments loaded');
+    },
+    async stop() {
+      started = false;
+      iter?.stop();
+    },
+  };
+}
