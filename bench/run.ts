@@ -12,6 +12,7 @@ const modules: BenchEntry[] = [
   { name: 'command', load: () => import('./command.bench.ts') },
   { name: 'tracker', load: () => import('./tracker.bench.ts') },
   { name: 'api', load: () => import('./api.bench.ts') },
+  { name: 'discord', load: () => import('./discord.bench.ts') },
 ];
 
 // Read once here: nothing below the entry looks at the environment.

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { jetstreamClient } from '@hal/bus';
 import { Readiness } from '@hal/observability';
 import type { Notification } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
@@ -182,5 +183,66 @@ test('discord bridge - Discord unreachable: alerts wait in the stream and each a
     timeoutMs: 30_000,
     message: 'gateway back',
   });
+  await h.stopBridge(b);
+});
+
+test('discord bridge - a 429 on posting is waited out (retry-after), and the alert is posted once', async () => {
+  const b = await h.startBridge();
+  h.discord.rateLimitNext({ method: 'POST', path: /\/channels\/\d+\/messages$/, retryAfterMs: 500 });
+  const n = await h.notify({ title: 'rate limited' });
+  await waitFor(() => alertMessages(h.discord).some((m) => footerId(m) === n.id));
+  const posts = h.discord.calls.filter(
+    (c) => c.method === 'POST' && c.path === `/channels/${h.discord.channelId('alerts')}/messages`,
+  );
+  assert.ok(
+    posts.some((c) => c.status === 429),
+    'the fake answered 429',
+  );
+  assert.equal(alertMessages(h.discord).filter((m) => footerId(m) === n.id).length, 1);
+  await h.stopBridge(b);
+});
+
+test('discord bridge - after a dropped gateway the bot resumes and still answers interactions within 3 s', async () => {
+  const b = await h.startBridge();
+  const resumes = h.discord.resumes();
+  h.discord.dropGateway();
+  await waitFor(() => h.discord.resumes() > resumes && h.discord.readySockets() >= 1, { message: 'resumed' });
+  const sent = h.discord.runCommand({ name: 'nodes', user: h.users.viewer });
+  const answered = await waitFor(() => {
+    const i = h.discord.interaction(sent.id);
+    const m = i?.originalId ? h.discord.message(i.originalId) : undefined;
+    return m && (m.flags & 128) === 0 ? m : undefined;
+  });
+  // No tracker runs in this harness: the answer is the error, with its code.
+  assert.match(JSON.stringify(answered.embeds), /UNAVAILABLE/);
+  assert.equal(h.discord.interaction(sent.id)?.callback?.type, 5, 'deferred first');
+  await h.stopBridge(b);
+});
+
+test('discord bridge - someone without a HAL role is refused ephemerally and the refusal is audited', async () => {
+  const b = await h.startBridge();
+  const sent = h.discord.runCommand({ name: 'kill', options: { target: 'web' }, user: h.users.stranger });
+  const reply = await waitFor(() => {
+    const i = h.discord.interaction(sent.id);
+    return i?.originalId ? h.discord.message(i.originalId) : undefined;
+  });
+  assert.equal(reply.flags & 64, 64);
+  assert.match(
+    reply.content,
+    /^🚫 session\.kill needs the operator role; sam is not a HAL viewer, operator or admin/,
+  );
+  const audit = await waitFor(async () => {
+    const jsm = await jetstreamClient(h.nc).jetstreamManager();
+    const m = await jsm.streams
+      .getMessage('HAL_AUDIT', { last_by_subj: 'hal.audit.discord' })
+      .catch(() => null);
+    return m
+      ? (m.json() as { actor: unknown; action: string; result: { code: string }; source: string })
+      : undefined;
+  });
+  assert.deepEqual(audit.actor, { kind: 'discord', id: h.users.stranger.id, name: 'sam' });
+  assert.equal(audit.action, 'session.kill');
+  assert.equal(audit.result.code, 'FORBIDDEN');
+  assert.equal(audit.source, 'discord');
   await h.stopBridge(b);
 });

@@ -82,6 +82,8 @@ export interface FleetOptions {
   policyTickMs?: number;
   /** `cost` of the supervisor config (model rates, budgets), as in supervisor.config.json. */
   cost?: Record<string, unknown>;
+  /** `channels.discord` of the supervisor config (runs the Discord bridge), as in supervisor.config.json. */
+  discord?: Record<string, unknown>;
 }
 
 /**
@@ -117,6 +119,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       heartbeat_timeout_count: 3,
       ...(opts.policies === undefined ? {} : { policies: opts.policies }),
       ...(opts.cost === undefined ? {} : { cost: opts.cost }),
+      ...(opts.discord === undefined ? {} : { channels: { discord: opts.discord } }),
     },
     { env: {} },
   );
