@@ -41,6 +41,7 @@ const LABEL: Record<AlertVerb, string> = {
   kill: 'Kill',
   ack: 'Acknowledge',
 };
+const DONE = { resume: 'resumed', restart: 'restarted', kill: 'killed' } as const;
 const STYLE: Record<
   AlertVerb,
   ButtonStyle.Primary | ButtonStyle.Secondary | ButtonStyle.Success | ButtonStyle.Danger
@@ -262,7 +263,7 @@ export function createAlerts(deps: AlertDeps): Alerts {
       case 'restart':
       case 'kill': {
         const res = await deps.layer.act(principal, verb, session);
-        return `${verb === 'kill' ? 'killed' : `${verb}ed`} session \`${res.session}\` on ${res.node}`;
+        return `${DONE[verb]} session \`${res.session}\` on ${res.node}`;
       }
       case 'ack':
         await deps.layer.audited(

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { AuditRecord } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
-import { buttonsOf, type DiscordFleet, EPHEMERAL, startDiscordFleet, text } from './discord-harness.ts';
+import { type DiscordFleet, EPHEMERAL, startDiscordFleet, text } from './discord-harness.ts';
 import { jsonOf } from './fleet-harness.ts';
 
 // Slash commands and session threads on a real session (issue 11 acceptance).
@@ -25,8 +25,9 @@ test('discord e2e - /start reaches the LLM; the session gets a thread in #web wi
   assert.match(text(answer), /Session started/);
   session = /`(ses_[^`]+)`/.exec(text(answer))?.[1] ?? '';
   assert.ok(session, text(answer));
+  // The first turn of a new session is the slowest (opencode also asks for a title).
   await waitFor(() => d.llm.chatRequests(prompt).length >= 1, {
-    timeoutMs: 30_000,
+    timeoutMs: 90_000,
     message: 'prompt reached the LLM',
   });
   assert.equal(
@@ -35,7 +36,7 @@ test('discord e2e - /start reaches the LLM; the session gets a thread in #web wi
     JSON.stringify(d.llm.requests.map((r) => [r.kind, r.lastUserText.slice(0, 60)])),
   );
   await waitFor(() => d.threadTexts().some((t) => t.startsWith('Started from Discord: first reply.')), {
-    timeoutMs: 30_000,
+    timeoutMs: 60_000,
     message: 'assistant reply in the thread',
   });
   assert.match(d.threadTexts().find((t) => t.startsWith('Started'))!, new RegExp(`session \`${session}\``));
@@ -129,49 +130,4 @@ test('discord e2e - someone without the operator role cannot kill: ephemeral ref
   assert.equal(listed[0]?.source, 'discord');
   const table = await d.fleet.halctl(['audit', 'list', '--actor', actor]);
   assert.match(table.stdout, new RegExp(`${actor}\\s+session\\.kill\\s.*failed FORBIDDEN`));
-});
-
-test('discord e2e - /kill asks to confirm; the click aborts the busy turn in opencode', async () => {
-  const slow = `discord-slow-${randomUUID()}`;
-  d.llm.script({ text: 'never finished', delayMs: 45_000 });
-  await d.slash('inject', { target: session, message: slow }, d.users.operator);
-  await waitFor(
-    async () => d.llm.chatRequests(slow).length === 1 && (await d.sessionView(session)).state === 'running',
-    {
-      timeoutMs: 60_000,
-      intervalMs: 100,
-      message: 'session running and waiting on the model',
-    },
-  );
-  const confirm = await d.slash('kill', { target: 'web' }, d.users.operator);
-  assert.match(text(confirm), /Kill web/);
-  const killButton = buttonsOf(confirm).find((c) => c.label === 'Kill')!;
-  const { edited } = await d.clickAndWait(confirm, killButton.custom_id, d.users.operator);
-  await waitFor(edited, { message: 'confirmation edited' });
-  assert.match(text(confirm), /Killed.*by otto/);
-  await waitFor(async () => (await d.sessionView(session)).state === 'killed', { timeoutMs: 15_000 });
-  const dir = encodeURIComponent(d.opencode.projects[0]!.directory);
-  const messages = (await (
-    await fetch(`${d.opencode.url}/session/${session}/message?directory=${dir}`)
-  ).json()) as Array<{
-    info: { role: string; error?: { name: string } };
-  }>;
-  assert.equal(
-    messages.filter((m) => m.info.role === 'assistant').at(-1)?.info.error?.name,
-    'MessageAbortedError',
-  );
-});
-
-test('discord e2e - /resume and /restart act on the named session', async () => {
-  const before = d.llm.chatRequests().length;
-  d.llm.script({ text: 'Resumed from Discord.' });
-  assert.match(text(await d.slash('resume', { target: session }, d.users.operator)), /Resumed/);
-  await waitFor(() => d.llm.chatRequests().length > before, {
-    timeoutMs: 30_000,
-    message: 'resume prompted the LLM',
-  });
-  await waitFor(async () => (await d.sessionView(session)).state === 'idle', { timeoutMs: 30_000 });
-  d.llm.script({ text: 'Restarted from Discord.' });
-  const restarted = await d.slash('restart', { target: session }, d.users.operator);
-  assert.match(text(restarted), new RegExp(`Restarted.*${session}.*→`));
 });

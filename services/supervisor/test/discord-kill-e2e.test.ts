@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { waitFor } from '@hal/testkit';
+import { buttonsOf, type DiscordFleet, startDiscordFleet, text } from './discord-harness.ts';
+
+// /kill (with its confirmation), /resume and /restart on a real session (issue 11 acceptance).
+let d: DiscordFleet;
+let session = '';
+
+before(async () => {
+  d = await startDiscordFleet();
+});
+
+after(async () => {
+  await d?.close();
+});
+
+test('discord e2e kill - /start opens the session to act on', async () => {
+  d.llm.script({ text: 'Ready to be killed.' });
+  const answer = await d.slash('start', { project: 'web', prompt: `kill-${randomUUID()}` }, d.users.operator);
+  session = /`(ses_[^`]+)`/.exec(text(answer))?.[1] ?? '';
+  assert.ok(session, text(answer));
+  await waitFor(async () => (await d.sessionView(session))?.state === 'idle', { timeoutMs: 90_000 });
+});
+
+test('discord e2e - /kill asks to confirm; the click aborts the busy turn in opencode', async () => {
+  const slow = `discord-slow-${randomUUID()}`;
+  d.llm.script({ text: 'never finished', delayMs: 45_000 });
+  await d.slash('inject', { target: session, message: slow }, d.users.operator);
+  await waitFor(
+    async () => d.llm.chatRequests(slow).length === 1 && (await d.sessionView(session)).state === 'running',
+    {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      message: 'session running and waiting on the model',
+    },
+  );
+  const confirm = await d.slash('kill', { target: 'web' }, d.users.operator);
+  assert.match(text(confirm), /Kill web/);
+  const killButton = buttonsOf(confirm).find((c) => c.label === 'Kill')!;
+  const { edited } = await d.clickAndWait(confirm, killButton.custom_id, d.users.operator);
+  await waitFor(edited, { message: 'confirmation edited' });
+  assert.match(text(confirm), /Killed.*by otto/);
+  await waitFor(async () => (await d.sessionView(session)).state === 'killed', { timeoutMs: 15_000 });
+  const dir = encodeURIComponent(d.opencode.projects[0]!.directory);
+  const messages = (await (
+    await fetch(`${d.opencode.url}/session/${session}/message?directory=${dir}`)
+  ).json()) as Array<{
+    info: { role: string; error?: { name: string } };
+  }>;
+  assert.equal(
+    messages.filter((m) => m.info.role === 'assistant').at(-1)?.info.error?.name,
+    'MessageAbortedError',
+  );
+});
+
+test('discord e2e - /resume and /restart act on the named session', async () => {
+  const before = d.llm.chatRequests().length;
+  d.llm.script({ text: 'Resumed from Discord.' });
+  assert.match(text(await d.slash('resume', { target: session }, d.users.operator)), /Resumed/);
+  await waitFor(() => d.llm.chatRequests().length > before, {
+    timeoutMs: 30_000,
+    message: 'resume prompted the LLM',
+  });
+  await waitFor(async () => (await d.sessionView(session)).state === 'idle', { timeoutMs: 30_000 });
+  d.llm.script({ text: 'Restarted from Discord.' });
+  const restarted = await d.slash('restart', { target: session }, d.users.operator);
+  assert.match(text(restarted), new RegExp(`Restarted.*${session}.*→`));
+});
