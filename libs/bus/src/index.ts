@@ -4,6 +4,7 @@ export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/
 export type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 export type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 export { type BusOptions, connectBus, natsReadinessCheck } from './connect.ts';
+export { type EnvManifestStore, openEnvManifestStore } from './env-manifest-store.ts';
 export { jetstreamClient, publishAudit, publishEvent } from './events.ts';
 export { openKv } from './kv.ts';
 export {

@@ -67,6 +67,23 @@ const agentShape = z.strictObject({
       path: ['max_ms'],
     }),
   command_timeout_ms: z.number().int().positive().default(60_000),
+  /** Environment manifests: how this host checks and fixes its project directories. */
+  env: z
+    .strictObject({
+      /**
+       * argv prefix that runs an approved risky fix (an install) with the rights it needs, e.g.
+       * ["sudo", "-n"] with a sudoers rule naming the exact command. Absent: an approval only
+       * shows the command to a person.
+       */
+      privileged_helper: z.array(z.string().min(1)).min(1).optional(),
+      /** opencode's environment file (systemd EnvironmentFile=): where env var fixes are written. */
+      opencode_env_file: z.string().min(1).optional(),
+      probe_timeout_ms: z.number().int().positive().default(10_000),
+      install_timeout_ms: z.number().int().positive().default(600_000),
+      /** How often .context/PROGRESS.md is looked at for new milestones; 0 turns it off. */
+      progress_poll_ms: z.number().int().nonnegative().default(2_000),
+    })
+    .prefault({}),
   log_level: logLevelSchema,
 });
 

@@ -40,6 +40,7 @@ export {
   type PoliciesConfig,
   PolicyName,
   policiesSchema,
+  provisionOnConnectSchema,
   ROUTE_TARGET_PATTERN,
   type RouteRule,
   restartOnCompactionSchema,

@@ -55,6 +55,7 @@ const ROLES: Record<ConfigRole, RoleSpec> = {
       const a = c as AgentConfig;
       a.data_dir = resolve(cwd, a.data_dir);
       for (const p of a.projects) p.directory = resolve(cwd, p.directory);
+      if (a.env.opencode_env_file) a.env.opencode_env_file = resolve(cwd, a.env.opencode_env_file);
     },
   },
 };

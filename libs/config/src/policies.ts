@@ -14,6 +14,7 @@ export const PolicyName = {
   ERROR_LOOP: 'error_loop',
   ESCALATE_WAITING_INPUT: 'escalate_waiting_input',
   NODE_OFFLINE: 'node_offline',
+  PROVISION_ON_CONNECT: 'provision_on_connect',
 } as const;
 export type PolicyName = (typeof PolicyName)[keyof typeof PolicyName];
 
@@ -84,6 +85,18 @@ export const nodeOfflineSchema = z.strictObject({
   after_seconds: seconds(120),
 });
 
+/**
+ * When an agent connects, send it the manifest of its projects: `provision` applies the safe
+ * fixes (files in the project, opencode's env file) and reports what waits for approval;
+ * `check` only reports. On by default: the spec makes safe fixes automatic.
+ */
+export const provisionOnConnectSchema = z.strictObject({
+  ...commonShape({ enabled: true, max_retries: 1, retry_reset_seconds: 3600, cooldown_seconds: 0 }),
+  action: z.enum(['provision', 'check']).default('provision'),
+  /** How long the agent may take for all of a node's projects. */
+  timeout_seconds: seconds(120),
+});
+
 /** Strict: an unknown policy name is a mistake, not a silently ignored section. */
 export const policiesSchema = z
   .strictObject({
@@ -94,6 +107,7 @@ export const policiesSchema = z
     error_loop: errorLoopSchema.prefault({}),
     escalate_waiting_input: escalateWaitingInputSchema.prefault({}),
     node_offline: nodeOfflineSchema.prefault({}),
+    provision_on_connect: provisionOnConnectSchema.prefault({}),
   })
   .prefault({});
 
@@ -126,10 +140,12 @@ export const DEFAULT_ROUTES: readonly RouteRule[] = [
   { match: 'cost.*', target: 'discord#alerts' },
   { match: 'node.offline', target: 'discord#alerts' },
   { match: 'policy.action', where: { severity: Severity.CRITICAL }, target: 'discord#alerts' },
+  { match: 'env.provision.manual_required', target: 'discord#alerts' },
   { match: 'session.created', target: 'discord#dev-log' },
   { match: 'session.idle', target: 'discord#dev-log' },
   { match: 'session.compacted', target: 'discord#dev-log' },
   { match: 'session.deleted', target: 'discord#dev-log' },
+  { match: 'env.milestone', target: 'discord#dev-log' },
 ];
 
 export const routesSchema = z.array(routeRuleSchema).default(() => DEFAULT_ROUTES.map((r) => ({ ...r })));

@@ -29,6 +29,8 @@ test('policies config - defaults: acting policies off, alerting policies on, def
       ['error_loop', true, false],
       ['escalate_waiting_input', true, false],
       ['node_offline', true, false],
+      // Safe environment fixes on connect are automatic (risky ones wait for an approval).
+      ['provision_on_connect', true, false],
     ],
   );
   assert.deepEqual(c.routes, DEFAULT_ROUTES);

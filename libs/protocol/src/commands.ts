@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envApproveCommandSchema, envCheckCommandSchema, envProvisionCommandSchema } from './env-results.ts';
 import { type ErrorBody, ErrorCode, HalError } from './errors.ts';
 import { SCHEMA_VERSION } from './events.ts';
 import { handOffSchema, MAX_PROMPT_CHARS } from './hand-off.ts';
@@ -12,6 +13,9 @@ export const CommandType = {
   STATUS: 'status',
   LOGS: 'logs',
   PERMISSION: 'permission',
+  ENV_CHECK: 'env_check',
+  ENV_PROVISION: 'env_provision',
+  ENV_APPROVE: 'env_approve',
 } as const;
 export type CommandType = (typeof CommandType)[keyof typeof CommandType];
 
@@ -58,6 +62,9 @@ export const commandSchema = z.discriminatedUnion('type', [
       response: z.enum(['once', 'always', 'reject']),
     })
     .strict(),
+  envCheckCommandSchema,
+  envProvisionCommandSchema,
+  envApproveCommandSchema,
 ]);
 export type Command = z.infer<typeof commandSchema>;
 

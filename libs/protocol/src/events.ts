@@ -35,6 +35,14 @@ export const EventType = {
   COST_BUDGET_WARNING: 'cost.budget_warning',
   COST_BUDGET_EXCEEDED: 'cost.budget_exceeded',
   COST_FORECAST_EXCEEDS_BUDGET: 'cost.forecast_exceeds_budget',
+  // Host readiness (env-manifest.ts): reported by the agent about its own project directories.
+  ENV_CHECK_PASS: 'env.check.pass',
+  ENV_CHECK_FAIL: 'env.check.fail',
+  ENV_DRIFT_DETECTED: 'env.drift.detected',
+  ENV_PROVISION_COMPLETE: 'env.provision.complete',
+  ENV_PROVISION_MANUAL_REQUIRED: 'env.provision.manual_required',
+  ENV_MILESTONE: 'env.milestone',
+  AGENTMD_UPDATED: 'agentmd.updated',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 

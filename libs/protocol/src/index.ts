@@ -53,6 +53,56 @@ export {
   UNATTRIBUTED_PROJECT,
 } from './cost-queries.ts';
 export {
+  BUILTIN_TEMPLATE_VARIABLES,
+  CONTEXT_FILES,
+  ENV_KV_BUCKET,
+  ENV_KV_HISTORY,
+  ENV_LIMITS,
+  ENV_MANIFEST_KEY,
+  type EnvManifestDocument,
+  type EnvManifestDocumentInput,
+  type EnvManifestView,
+  envManifestDocumentSchema,
+  envManifestViewSchema,
+  type ProjectEnvSpec,
+  type ProjectManifest,
+  projectEnvSpecSchema,
+  projectManifestSchema,
+  projectPathProblem,
+  renderTemplate,
+  resolveProjectEnv,
+  sha256,
+  templateVariables,
+} from './env-manifest.ts';
+export {
+  agentMdUpdatedDataSchema,
+  DriftType,
+  type EnvApproveResult,
+  EnvCategory,
+  type EnvDrift,
+  type EnvFix,
+  type EnvItem,
+  type EnvProvisionResult,
+  type EnvResult,
+  EnvStatus,
+  envApproveCommandSchema,
+  envApproveResultSchema,
+  envCategorySchema,
+  envCheckCommandSchema,
+  envCheckDataSchema,
+  envDriftDataSchema,
+  envDriftSchema,
+  envItemSchema,
+  envManualRequiredDataSchema,
+  envMilestoneDataSchema,
+  envProvisionCommandSchema,
+  envProvisionCompleteDataSchema,
+  envProvisionResultSchema,
+  envResultSchema,
+  FixKind,
+  ItemStatus,
+} from './env-results.ts';
+export {
   ackPayloadSchema,
   commandPayloadSchema,
   commandResultPayloadSchema,
@@ -153,6 +203,10 @@ export {
   unescapeToken,
 } from './subjects.ts';
 export {
+  type EnvDriftView,
+  type EnvStatusView,
+  envDriftViewSchema,
+  envStatusViewSchema,
   type LogEntry,
   logEntrySchema,
   NodeStatus,
@@ -166,6 +220,7 @@ export {
   trackerQuerySchemas,
 } from './tracker-queries.ts';
 export { formatPath, type IssueDetail, issuesOf, parseOrThrow } from './validation.ts';
+export { isVersionRange, parseVersion, satisfies } from './version-range.ts';
 export {
   formatProtocolVersion,
   negotiateProtocol,

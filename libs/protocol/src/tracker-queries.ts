@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envDriftSchema, envResultSchema } from './env-results.ts';
 import { eventRecordSchema, sessionStateSchema, tokenUsageSchema } from './events.ts';
 
 /** Queries the tracker answers on `hal.q.tracker.<query>` (queue group `hal-tracker`). */
@@ -9,6 +10,8 @@ export const TrackerQuery = {
   SESSIONS_GET: 'sessions_get',
   SESSIONS_LOGS: 'sessions_logs',
   EVENTS_LIST: 'events_list',
+  ENV_STATUS: 'env_status',
+  ENV_DRIFT: 'env_drift',
 } as const;
 export type TrackerQuery = (typeof TrackerQuery)[keyof typeof TrackerQuery];
 
@@ -76,6 +79,18 @@ export type LogEntry = z.infer<typeof logEntrySchema>;
 export const storedEventSchema = eventRecordSchema.extend({ stream_seq: z.number().int().positive() });
 export type StoredEvent = z.infer<typeof storedEventSchema>;
 
+/** The latest environment check of one node × project, and the risky fixes waiting for an approval. */
+export const envStatusViewSchema = envResultSchema.extend({ pending_approval: z.array(z.string()) });
+export type EnvStatusView = z.infer<typeof envStatusViewSchema>;
+
+/** One drifted file of one node × project, from its latest check. */
+export const envDriftViewSchema = envDriftSchema.extend({
+  node: z.string(),
+  project: z.string(),
+  checked_at: z.string(),
+});
+export type EnvDriftView = z.infer<typeof envDriftViewSchema>;
+
 const limit = (max: number, def: number) => z.coerce.number().int().min(1).max(max).default(def);
 
 export const trackerQuerySchemas = {
@@ -126,5 +141,17 @@ export const trackerQuerySchemas = {
       limit: limit(1000, 100),
     }),
     response: z.object({ events: z.array(storedEventSchema), next_after_seq: z.number().nullable() }),
+  },
+  env_status: {
+    request: z.object({
+      node: z.string().optional(),
+      project: z.string().optional(),
+      status: z.enum(['ready', 'degraded', 'missing']).optional(),
+    }),
+    response: z.object({ results: z.array(envStatusViewSchema) }),
+  },
+  env_drift: {
+    request: z.object({ node: z.string().optional(), project: z.string().optional() }),
+    response: z.object({ drift: z.array(envDriftViewSchema) }),
   },
 } as const satisfies Record<TrackerQuery, { request: z.ZodType; response: z.ZodType }>;

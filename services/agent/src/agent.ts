@@ -3,6 +3,7 @@ import type { Logger } from '@hal/observability';
 import { EventType } from '@hal/protocol';
 import { createCommandRunner } from './commands.ts';
 import { type Connection, createConnection } from './connection.ts';
+import { createEnvModule, type EnvSettings } from './env/env-module.ts';
 import { collectHostStats } from './host-stats.ts';
 import { resolveOpencodeBinary } from './opencode-binary.ts';
 import { createOpencodeClient } from './opencode-client.ts';
@@ -28,7 +29,15 @@ export interface AgentSettings {
   spool: { max_bytes: number };
   reconnect: { initial_ms: number; max_ms: number };
   command_timeout_ms: number;
+  /** Absent: the config defaults (no privileged helper, no opencode env file). */
+  env?: EnvSettings;
 }
+
+const DEFAULT_ENV_SETTINGS: EnvSettings = {
+  probe_timeout_ms: 10_000,
+  install_timeout_ms: 600_000,
+  progress_poll_ms: 2_000,
+};
 
 export interface AgentDeps {
   config: AgentSettings;
@@ -46,6 +55,8 @@ export interface AgentDeps {
    * (default 10 s). Only a hung opencode makes it matter: a refused connection ends it at once.
    */
   firstSyncTimeoutMs?: number;
+  /** The environment env checks see (PATH, env vars); default process.env. Tests pass shims. */
+  hostEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface Agent {
@@ -143,12 +154,23 @@ export function createAgent(deps: AgentDeps): Agent {
     openTimeoutMs: deps.sseOpenTimeoutMs,
     random: deps.random,
   });
+  const env = createEnvModule({
+    node,
+    projects: config.projects,
+    dataDir: config.data_dir,
+    settings: config.env ?? DEFAULT_ENV_SETTINGS,
+    log: log.child({ component: 'env' }),
+    emit: (evts) => emit(evts),
+    ...(deps.hostEnv === undefined ? {} : { env: deps.hostEnv }),
+    now: () => new Date((deps.clock ?? Date).now()),
+  });
   const commands = createCommandRunner({
     client,
     projects: config.projects,
     registry,
     log: log.child({ component: 'commands' }),
     defaultTimeoutMs: config.command_timeout_ms,
+    env,
   });
   let process: OpencodeProcess | undefined;
   let synced: Promise<void> | undefined;
@@ -219,6 +241,7 @@ export function createAgent(deps: AgentDeps): Agent {
         random: deps.random,
       });
       await events.start();
+      env.start();
       // The snapshot sent on welcome should hold every session, and the first command should not
       // race the subscription: connect once opencode is synced (or known down, or the bound passed).
       await Promise.all([firstSync(), health.refresh()]);
@@ -228,6 +251,7 @@ export function createAgent(deps: AgentDeps): Agent {
       // Socket first so no command starts against a half-stopped agent; the spool closes last
       // because the SSE loop may still append while it winds down. Sessions are never aborted.
       await connection?.stop();
+      env.stop();
       await events.stop();
       await process?.stop();
       spool.close();

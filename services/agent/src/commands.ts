@@ -9,6 +9,7 @@ import {
   type Reply,
   toHalError,
 } from '@hal/protocol';
+import type { EnvModule } from './env/env-module.ts';
 import type { OpencodeClient } from './opencode-client.ts';
 import type { ProjectRef } from './opencode-events.ts';
 import type { OcMessage } from './opencode-schemas.ts';
@@ -23,6 +24,8 @@ export interface CommandRunnerDeps {
   log: Logger;
   /** Upper bound of any command; the gateway's own `timeout_ms` may be shorter. */
   defaultTimeoutMs: number;
+  /** Environment checks and fixes (`env_*` commands). */
+  env: EnvModule;
 }
 
 export interface CommandRunner {
@@ -194,12 +197,20 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
         await client.replyPermission(at.project.directory, at.session, cmd.permission_id, cmd.response);
         return { session: at.session, permission_id: cmd.permission_id, response: cmd.response };
       }
+      case 'env_check':
+        return deps.env.check(cmd.specs, cmd.project);
+      case 'env_provision':
+        return deps.env.provision(cmd.specs, { project: cmd.project, dryRun: cmd.dry_run, only: cmd.only });
+      case 'env_approve':
+        return deps.env.approve(cmd.spec, cmd.item);
     }
   }
 
   return {
     async run(cmd, timeoutMs) {
-      const limit = Math.min(timeoutMs ?? deps.defaultTimeoutMs, deps.defaultTimeoutMs);
+      // An approved install may take minutes: its own bound replaces command_timeout_ms.
+      const cap = cmd.type === 'env_approve' ? deps.env.approveTimeoutMs : deps.defaultTimeoutMs;
+      const limit = Math.min(timeoutMs ?? cap, cap);
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(

@@ -2,6 +2,9 @@
 export { AGENT_VERSION, type Agent, type AgentDeps, type AgentSettings, createAgent } from './agent.ts';
 export { type CommandRunner, createCommandRunner, DEFAULT_RESUME_PROMPT } from './commands.ts';
 export { backoffDelay, type Connection, type ConnectionDeps, createConnection } from './connection.ts';
+export { createEnvModule, type EnvModule, type EnvModuleDeps, type EnvSettings } from './env/env-module.ts';
+export { milestonesIn } from './env/milestone-watch.ts';
+export { unifiedDiff } from './env/text-diff.ts';
 export {
   createMapperState,
   DROPPED_OPENCODE_TYPES,

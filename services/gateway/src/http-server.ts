@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
-import { jetstreamClient, type NatsConnection } from '@hal/bus';
+import { type EnvManifestStore, jetstreamClient, type NatsConnection, openEnvManifestStore } from '@hal/bus';
 import {
   createAuditLog,
   createSessionCommands,
@@ -22,6 +22,7 @@ import { type RouteSpec, registerRoutes } from './api/route-table.ts';
 import { auditRoutes } from './api/routes/audit.ts';
 import { costRoutes } from './api/routes/cost.ts';
 import { enrollmentRoutes } from './api/routes/enrollments.ts';
+import { envRoutes } from './api/routes/env.ts';
 import { eventRoutes } from './api/routes/events.ts';
 import { nodeRoutes } from './api/routes/nodes.ts';
 import { openApiRoute } from './api/routes/openapi.ts';
@@ -90,7 +91,16 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     apiTokens: config.security.api_tokens,
   });
   const tracker = createTrackerClient(deps.nc, deps.trackerTimeoutMs);
+  let envStore: Promise<EnvManifestStore> | undefined;
   const apiDeps: ApiDeps = {
+    envManifest() {
+      // A failed open (JetStream not up yet) is not cached: the next request tries again.
+      envStore ??= openEnvManifestStore(deps.nc).catch((err: unknown) => {
+        envStore = undefined;
+        throw err;
+      });
+      return envStore;
+    },
     nc: deps.nc,
     js,
     tracker,
@@ -118,6 +128,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     ...auditRoutes(apiDeps),
     ...policyRoutes(apiDeps),
     ...costRoutes(apiDeps),
+    ...envRoutes(apiDeps),
     openApiRoute(() => routes),
   );
 

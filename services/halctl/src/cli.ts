@@ -1,8 +1,10 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { createApiClient, resolveConnection } from './client.ts';
 import type { CommandContext, GlobalArgs } from './command-context.ts';
+import { agentMdCommand } from './commands/agent-md.ts';
 import { auditCommand } from './commands/audit.ts';
 import { costCommand } from './commands/cost.ts';
+import { envCommand } from './commands/env.ts';
 import { eventsCommand } from './commands/events.ts';
 import { nodesCommand } from './commands/nodes.ts';
 import { policiesCommand } from './commands/policies-command.ts';
@@ -34,6 +36,8 @@ export const commandModules: ReadonlyArray<(ctx: CommandContext) => CommandModul
   auditCommand,
   policiesCommand,
   costCommand,
+  envCommand,
+  agentMdCommand,
 ];
 
 const HELP_WIDTH = 100;

@@ -109,6 +109,7 @@ export interface ApiClient {
   readonly baseUrl: string;
   get<S extends z.ZodType>(path: string, answer: S, query?: Query): Promise<z.output<S>>;
   post<S extends z.ZodType>(path: string, answer: S, body?: unknown): Promise<z.output<S>>;
+  put<S extends z.ZodType>(path: string, answer: S, body: unknown): Promise<z.output<S>>;
   /** Server-Sent Events from `path`; ends when the server closes or `signal` aborts. */
   stream<S extends z.ZodType>(
     path: string,
@@ -199,6 +200,14 @@ export function createApiClient(opts: {
     baseUrl: opts.baseUrl,
     async get(path, schema, query) {
       return answer(await send(toUrl(opts.baseUrl, path, query), { headers: headers() }), path, schema);
+    },
+    async put(path, schema, body) {
+      const res = await send(toUrl(opts.baseUrl, path), {
+        method: 'PUT',
+        headers: headers({ 'content-type': 'application/json' }),
+        body: JSON.stringify(body),
+      });
+      return answer(res, path, schema);
     },
     async post(path, schema, body = {}) {
       const res = await send(toUrl(opts.baseUrl, path), {

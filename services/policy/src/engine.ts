@@ -4,6 +4,7 @@ import type { Logger } from '@hal/observability';
 import { type EventRecord, EventType } from '@hal/protocol';
 import { lastMessagesFromTracker, sendCommand } from './command-client.ts';
 import type { DecisionLog } from './decision-log.ts';
+import type { EnvOnConnect } from './env-on-connect.ts';
 import {
   applyEvent,
   applyNodeEvent,
@@ -45,6 +46,7 @@ export interface EngineDeps {
   log: Logger;
   now: () => number;
   commandTimeoutMs: number;
+  envOnConnect?: EnvOnConnect;
 }
 
 export interface Engine {
@@ -191,6 +193,7 @@ export function createEngine(deps: EngineDeps): Engine {
         const next = applyNodeEvent(cur, event);
         return next === undefined ? { result: undefined } : { value: next, result: undefined };
       });
+      if (event.type === EventType.NODE_ONLINE) deps.envOnConnect?.onNodeOnline(event);
       return;
     }
     if (event.type === EventType.NODE_SNAPSHOT) {

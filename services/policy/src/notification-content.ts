@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { type EventRecord, EventType, type Notification, type Severity } from '@hal/protocol';
+import {
+  type EventRecord,
+  EventType,
+  envManualRequiredDataSchema,
+  type Notification,
+  type Severity,
+} from '@hal/protocol';
 
 export type Content = Pick<Notification, 'kind' | 'title' | 'body' | 'fields' | 'actions' | 'severity'>;
 type Action = Notification['actions'][number];
@@ -79,6 +85,34 @@ export function contentOf(event: EventRecord, severity: Severity): Content {
         body: `Reason: ${str(d.reason) ?? 'unknown'}. Its sessions are unreachable until it reconnects.`,
         actions: [],
       };
+    case EventType.ENV_PROVISION_MANUAL_REQUIRED: {
+      // The agent's words, so only what fits the schema is shown; a bad payload gets the default card.
+      const parsed = envManualRequiredDataSchema.safeParse(d);
+      if (!parsed.success) return genericContent(event, base);
+      const { pending, kept } = parsed.data;
+      const risky = pending.filter((p) => p.kind === 'risky');
+      const lines = [
+        ...pending.map((p) => {
+          const how = p.kind === 'risky' ? 'needs approval' : 'needs a person';
+          const cmd = p.command ? `\n  \`${p.command.join(' ')}\`` : '';
+          return `• ${p.id} (${how}): ${p.action}${cmd}`;
+        }),
+        ...kept.map((k) => `• ${k.file}: changed locally, kept (see halctl env drift)`),
+      ];
+      const path = `/api/v1/env/approve/${encodeURIComponent(event.node)}`;
+      return {
+        ...base,
+        title: clip(
+          `${event.node}/${event.project}: ${pending.length + kept.length} environment fix(es) wait for a person`,
+          256,
+        ),
+        body: clip(lines.join('\n'), 4000),
+        actions: risky.slice(0, 5).map((p) => ({
+          label: clip(`Approve ${p.id}`, 80),
+          command: { method: 'POST', path, body: { project: event.project, item: p.id } },
+        })),
+      };
+    }
     case EventType.POLICY_ACTION: {
       const policy = str(d.policy) ?? 'policy';
       fields.push(
@@ -93,17 +127,21 @@ export function contentOf(event: EventRecord, severity: Severity): Content {
         actions: sessionActions(event.session),
       };
     }
-    default: {
-      const summary = Object.entries(d)
-        .filter(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
-        .map(([k, v]) => `${k}: ${String(v)}`)
-        .join('\n');
-      return {
-        ...base,
-        title: clip(`${event.type}${event.session ? ` — ${event.session}` : ''}`, 256),
-        body: clip(summary === '' ? event.type : summary, 4000),
-        actions: [],
-      };
-    }
+    default:
+      return genericContent(event, base);
   }
+}
+
+/** Any other event: its type as the title, its plain fields as the body. */
+function genericContent(event: EventRecord, base: Pick<Content, 'kind' | 'severity' | 'fields'>): Content {
+  const summary = Object.entries(event.data)
+    .filter(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+    .map(([k, v]) => `${k}: ${String(v)}`)
+    .join('\n');
+  return {
+    ...base,
+    title: clip(`${event.type}${event.session ? ` — ${event.session}` : ''}`, 256),
+    body: clip(summary === '' ? event.type : summary, 4000),
+    actions: [],
+  };
 }

@@ -11,6 +11,7 @@ import {
 import type { EventRecord } from '@hal/protocol';
 import { createDecisionLog } from './decision-log.ts';
 import { createEngine } from './engine.ts';
+import { createEnvOnConnect, type EnvOnConnect } from './env-on-connect.ts';
 import { createEventConsumer } from './event-consumer.ts';
 import { createNotifier, type NotifierOptions } from './notifier.ts';
 import { createOverrides } from './overrides.ts';
@@ -66,6 +67,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         consumer: ReturnType<typeof createEventConsumer>;
         overrides: ReturnType<typeof createOverrides>;
         servers: Server[];
+        envOnConnect: EnvOnConnect;
       }
     | undefined;
 
@@ -99,7 +101,16 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
       const overrides = createOverrides({ store, policies: deps.config.policies, log });
       await overrides.start();
       const decisions = createDecisionLog({ js, store, log, metrics, now });
+      const envOnConnect = createEnvOnConnect({
+        nc: deps.nc,
+        policies: deps.config.policies,
+        overrides,
+        decisions,
+        log,
+        now,
+      });
       const engine = createEngine({
+        envOnConnect,
         nc: deps.nc,
         store,
         decisions,
@@ -134,7 +145,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         log,
         now,
       });
-      parts = { engine, notifier, consumer, overrides, servers };
+      parts = { engine, notifier, consumer, overrides, servers, envOnConnect };
       await consumer.start();
       timer = setInterval(() => void tick(), deps.tickMs ?? 5_000);
       log.info('policy service started');
@@ -147,6 +158,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
       await ticking;
       if (!p) return;
       await p.consumer.stop();
+      await p.envOnConnect.drain();
       await Promise.all(p.servers.map((s) => s.stop()));
       await p.overrides.stop();
       await p.notifier.drain();

@@ -41,6 +41,8 @@ export function severityOf(event: EventRecord): Severity {
     case EventType.AGENT_SPOOL_OVERFLOW:
     case EventType.COST_BUDGET_WARNING:
     case EventType.COST_FORECAST_EXCEEDS_BUDGET:
+    case EventType.ENV_CHECK_FAIL:
+    case EventType.ENV_PROVISION_MANUAL_REQUIRED:
       return Severity.WARNING;
     default:
       return Severity.INFO;

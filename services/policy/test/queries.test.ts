@@ -31,6 +31,7 @@ test('policy queries - list shows each policy with its config and recent actions
       ['error_loop', true, 'config'],
       ['escalate_waiting_input', true, 'config'],
       ['node_offline', true, 'config'],
+      ['provision_on_connect', true, 'config'],
     ],
   );
   const idle = listed.policies[0];

@@ -217,6 +217,10 @@ export async function startAgent(opts: {
   supervisorUrl: string;
   opencodeUrl: string;
   projects: Array<{ name: string; directory: string }>;
+  /** The agent config's `env` section (privileged helper, opencode env file). */
+  env?: Record<string, unknown>;
+  /** What the agent's environment checks see (PATH with shims); default process.env. */
+  hostEnv?: Record<string, string | undefined>;
 }): Promise<TestAgent> {
   const dataDir = mkdtempSync(join(tmpdir(), `hal-fleet-${opts.node}-`));
   // Commands are served as soon as the agent is welcomed, possibly before its opencode
@@ -245,10 +249,16 @@ export async function startAgent(opts: {
       heartbeat_interval_sec: HEARTBEAT_SEC,
       reconnect: { initial_ms: 100, max_ms: 1000 },
       command_timeout_ms: 20_000,
+      ...(opts.env === undefined ? {} : { env: opts.env }),
     },
     { env: {} },
   );
-  const agent = createAgent({ config, log: agentLog, sseBackoff: { initialMs: 100, maxMs: 500 } });
+  const agent = createAgent({
+    config,
+    log: agentLog,
+    sseBackoff: { initialMs: 100, maxMs: 500 },
+    ...(opts.hostEnv === undefined ? {} : { hostEnv: opts.hostEnv }),
+  });
   await agent.start();
   await waitFor(() => agent.connection()?.ready() && subscribed > 0, {
     timeoutMs: 20_000,

@@ -1,6 +1,7 @@
 import {
   type EventRecord,
   EventType,
+  envResultSchema,
   eventRecordSchema,
   MESSAGE_ABORTED_ERROR,
   messageCompletedDataSchema,
@@ -207,8 +208,35 @@ export function createProjection(sqlite: Database.Database): Projection {
     }
   }
 
-  function applyNodeEvent(event: EventRecord, time: string): void {
+  const upsertEnv = sqlite.prepare(
+    `insert into env_results (node, project, status, checked_at, revision, result, stream_seq)
+     values (@node, @project, @status, @checkedAt, @revision, @result, @seq)
+     on conflict (node, project) do update set status = excluded.status, checked_at = excluded.checked_at,
+       revision = excluded.revision, result = excluded.result, stream_seq = excluded.stream_seq`,
+  );
+
+  function applyEnvCheck(event: EventRecord, seq: number): void {
+    const r = parseData(envResultSchema, event);
+    // The row belongs to the node that sent the event: what the data says about node or
+    // project is overwritten, so a host cannot file a result under another node.
+    const result = { ...r, node: event.node, project: event.project };
+    upsertEnv.run({
+      node: event.node,
+      project: event.project,
+      status: result.status,
+      checkedAt: normaliseTime(result.checked_at) ?? result.checked_at,
+      revision: result.revision,
+      result: JSON.stringify(result),
+      seq,
+    });
+  }
+
+  function applyNodeEvent(event: EventRecord, time: string, seq: number): void {
     switch (event.type) {
+      case EventType.ENV_CHECK_PASS:
+      case EventType.ENV_CHECK_FAIL:
+        if (event.project !== '') applyEnvCheck(event, seq);
+        return;
       case EventType.NODE_ONLINE: {
         const info = parseData(nodeOnlineDataSchema, event);
         store.markNodeOnline(event.node, time, {
@@ -275,7 +303,7 @@ export function createProjection(sqlite: Database.Database): Projection {
         applySessionEvent(event, event.session, raw.streamSeq, time);
       } else {
         st.ensureNode.run(event.node, time);
-        applyNodeEvent(event, time);
+        applyNodeEvent(event, time, raw.streamSeq);
       }
       result.applied++;
     } catch (err) {
@@ -313,7 +341,15 @@ export function createProjection(sqlite: Database.Database): Projection {
     },
     appliedSeq: () => store.appliedSeq(),
     reset: sqlite.transaction(() => {
-      for (const table of ['events', 'session_log', 'session_messages', 'sessions', 'nodes', 'meta']) {
+      for (const table of [
+        'events',
+        'session_log',
+        'session_messages',
+        'sessions',
+        'nodes',
+        'env_results',
+        'meta',
+      ]) {
         sqlite.prepare(`delete from ${table}`).run();
       }
     }),

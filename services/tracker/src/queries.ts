@@ -1,7 +1,10 @@
 import { type NatsConnection, type Server, serve } from '@hal/bus';
 import type { Logger } from '@hal/observability';
 import {
+  type EnvResult,
+  type EnvStatusView,
   ErrorCode,
+  envResultSchema,
   HalError,
   QueueGroup,
   type SessionView,
@@ -113,7 +116,51 @@ export function createTrackerQueries(deps: TrackerQueriesDeps) {
     return out;
   }
 
+  /** The latest env results, filtered; a row that no longer parses is skipped and counted. */
+  function envRows(filter: {
+    node?: string | undefined;
+    project?: string | undefined;
+    status?: string | undefined;
+  }) {
+    const { where, params, add } = conditions();
+    if (filter.node !== undefined) add('node = ?', filter.node);
+    if (filter.project !== undefined) add('project = ?', filter.project);
+    if (filter.status !== undefined) add('status = ?', filter.status);
+    const rows = sqlite
+      .prepare<unknown[], { node: string; project: string; result: string }>(
+        `select node, project, result from env_results ${where.length === 0 ? '' : `where ${where.join(' and ')}`}
+         order by node, project`,
+      )
+      .all(...params);
+    return readable(rows, (row): EnvResult => {
+      const parsed = envResultSchema.safeParse(safeJson(row.result));
+      if (!parsed.success)
+        throw new CorruptRowError(
+          'env_results',
+          `${row.node}/${row.project}`,
+          'result does not fit its schema',
+        );
+      return parsed.data;
+    });
+  }
+
   const handlers: { [Q in TrackerQuery]: (req: Req<Q>) => Res<Q> } = {
+    env_status(req) {
+      const results: EnvStatusView[] = envRows(req).map((r) => ({
+        ...r,
+        pending_approval: r.items
+          .filter((i) => i.status !== 'pass' && i.fix?.kind === 'risky')
+          .map((i) => i.id),
+      }));
+      return { results };
+    },
+    env_drift(req) {
+      return {
+        drift: envRows(req).flatMap((r) =>
+          r.drift.map((d) => ({ ...d, node: r.node, project: r.project, checked_at: r.checked_at })),
+        ),
+      };
+    },
     nodes_list(req) {
       const counts = new Map(nodeSessions.all().map((r) => [r.node, r.n]));
       const rows = sqlite
@@ -220,3 +267,11 @@ export function createTrackerQueries(deps: TrackerQueriesDeps) {
 }
 
 export type TrackerQueries = ReturnType<typeof createTrackerQueries>;
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -128,3 +128,22 @@ export const meta = sqliteTable('meta', {
   key: text('key').primaryKey(),
   value: text('value').notNull(),
 });
+
+/**
+ * The latest environment check of each node × project (`env.check.pass|fail` events). Keyed by
+ * the event's node and project, never by what the data claims: a host reports only for itself.
+ */
+export const envResults = sqliteTable(
+  'env_results',
+  {
+    node: text('node').notNull(),
+    project: text('project').notNull(),
+    status: text('status').notNull(),
+    checkedAt: text('checked_at').notNull(),
+    revision: integer('revision').notNull(),
+    /** The whole result as JSON (items and drift). */
+    result: text('result').notNull(),
+    streamSeq: integer('stream_seq').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.node, t.project] })],
+);

@@ -1,4 +1,4 @@
-import type { JetStreamClient, NatsConnection } from '@hal/bus';
+import type { EnvManifestStore, JetStreamClient, NatsConnection } from '@hal/bus';
 import type { SessionCommands, TrackerClient } from '@hal/commands';
 import type { Logger } from 'pino';
 import type { EnrollmentStore } from '../enrollment-store.ts';
@@ -14,4 +14,6 @@ export interface ApiDeps {
   sseHeartbeatMs: number;
   /** Enders of the open SSE streams, called on stop. */
   openStreams: Set<() => void>;
+  /** The environment manifest's KV bucket, opened (and created) on first use. */
+  envManifest(): Promise<EnvManifestStore>;
 }
