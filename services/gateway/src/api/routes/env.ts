@@ -1,3 +1,4 @@
+import type { Principal } from '@hal/commands';
 import {
   type Command,
   type EnvManifestView,
@@ -16,7 +17,6 @@ import {
   trackerQuerySchemas,
 } from '@hal/protocol';
 import { z } from 'zod';
-import type { Principal } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
 import { defineRoute, type RouteSpec } from '../route-table.ts';
 
