@@ -1,10 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '@hal/observability';
 import { ErrorCode, HalError } from '@hal/protocol';
+import { spawnWatchdog, WatchdogExit } from './nats-watchdog.ts';
+import { clearLeftovers } from './store-leftovers.ts';
 
 export interface EmbeddedNatsOptions {
   /** The supervisor's data_dir; the JetStream store goes to `<dataDir>/nats`. */
@@ -35,25 +37,38 @@ const BACKOFF_MAX_MS = 10_000;
 /** Up this long → the next crash starts the backoff from the bottom again. */
 const STABLE_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
+/** A store still locked after stopping what was left on it this many times is someone else's. */
+const LOCK_ATTEMPTS = 3;
+
+/** Names of the files the embedded server keeps in its store directory. */
+export const StoreFile = {
+  LOCK: 'hal-nats.lock',
+  PID: 'nats.pid',
+} as const;
+
+/** Thrown by launch() when another process holds the store lock. */
+class StoreLockedError extends HalError {}
 
 /**
- * Runs `nats-server -js` as a child bound to 127.0.0.1, restarts it with backoff when it dies,
- * and stops it on stop(). It runs in its own process group so a Ctrl-C in the terminal reaches
- * only the supervisor, which then stops it in order (after the services have drained).
+ * Runs `nats-server -js` bound to 127.0.0.1 through a watchdog (`nats-watchdog.ts`) that holds
+ * a lock on the store and ends the server when this process goes away, however it goes. At
+ * start a server left on the store by a supervisor that is gone is stopped first, so the new
+ * one gets the old port and the store to itself. It restarts the server with backoff when it
+ * dies, and stops it on stop() by closing the watchdog's lifeline.
  */
 export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
   const log = opts.log.child({ component: 'embedded-nats' });
   const binary = opts.binary ?? 'nats-server';
   const storeDir = join(opts.dataDir, 'nats');
+  const lockFile = join(storeDir, StoreFile.LOCK);
+  const pidFile = join(storeDir, StoreFile.PID);
   let port = 0;
-  let child: ChildProcess | undefined;
+  let watchdog: ChildProcess | undefined;
+  let natsPid: number | undefined;
   let stopping = false;
   let backoffMs = BACKOFF_MIN_MS;
   let restartTimer: NodeJS.Timeout | undefined;
   let startedAt = 0;
-
-  // A supervisor dying on an uncaught error must not leave the server behind.
-  const killOnExit = () => child?.kill('SIGKILL');
 
   // The token goes in a 0600 config file, never on the command line, where `ps` would show it
   // to every local user.
@@ -68,19 +83,37 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
     return list;
   }
 
+  /**
+   * Launches; when the store is locked, stops what a gone supervisor left on it and tries
+   * again (a watchdog killed on its own leaves its server running, holding the lock).
+   */
+  async function launchFree(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) await clearLeftovers({ storeDir, pidFile, log, graceMs: STOP_GRACE_MS });
+      try {
+        await launch();
+        return;
+      } catch (err) {
+        if (!(err instanceof StoreLockedError) || attempt >= LOCK_ATTEMPTS) throw err;
+        log.warn({ store: storeDir, attempt }, 'nats store is locked; looking for what holds it');
+      }
+    }
+  }
+
   async function launch(): Promise<void> {
-    const proc = spawn(binary, args(), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const proc = spawnWatchdog({ lockFile, pidFile, binary, args: args() });
     await new Promise<void>((resolve, reject) => {
       proc.once('spawn', resolve);
-      proc.once('error', (err: NodeJS.ErrnoException) => {
+      proc.once('error', (err) =>
         reject(
-          err.code === 'ENOENT'
-            ? new HalError(ErrorCode.UNAVAILABLE, NATS_INSTALL_HINT, { cause: err })
-            : new HalError(ErrorCode.UNAVAILABLE, `cannot start nats-server: ${err.message}`, { cause: err }),
-        );
-      });
+          new HalError(ErrorCode.UNAVAILABLE, `cannot start nats-server: ${err.message}`, { cause: err }),
+        ),
+      );
     });
-    child = proc;
+    watchdog = proc;
+    // The lifeline: nothing is ever written to it. An error on it means the watchdog is gone,
+    // which its exit reports.
+    proc.stdin?.on('error', () => undefined);
     const tail: string[] = [];
     let partial = '';
     proc.stderr?.on('data', (chunk: Buffer) => {
@@ -93,24 +126,54 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
         if (tail.length > 20) tail.shift();
       }
     });
-    proc.once('exit', (code, signal) => onExit(proc, code, signal, tail));
+    const pid = new Promise<number | undefined>((resolve) => {
+      let out = '';
+      proc.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString('utf8');
+        if (out.includes('\n')) resolve(Number(out.split('\n')[0]) || undefined);
+      });
+      proc.once('exit', () => resolve(undefined));
+    });
+    const launched = { ready: false };
+    proc.once('exit', (code, signal) => onExit(proc, launched.ready, code, signal, tail));
+    natsPid = await pid;
     await waitAccepting(proc, tail);
+    launched.ready = true;
     startedAt = Date.now();
-    log.info({ pid: proc.pid, url: embedded.url, store: storeDir }, 'embedded nats-server started');
+    log.info({ pid: natsPid, url: embedded.url, store: storeDir }, 'embedded nats-server started');
+  }
+
+  function exitError(proc: ChildProcess, tail: string[]): HalError {
+    switch (proc.exitCode) {
+      case WatchdogExit.STORE_LOCKED:
+        return new StoreLockedError(
+          ErrorCode.UNAVAILABLE,
+          `the nats store ${storeDir} is locked by another process (${lockFile})`,
+        );
+      case WatchdogExit.NO_BINARY:
+        return new HalError(ErrorCode.UNAVAILABLE, NATS_INSTALL_HINT);
+      case WatchdogExit.NO_FLOCK:
+        return new HalError(
+          ErrorCode.UNAVAILABLE,
+          'flock not found on PATH: install util-linux (it locks the nats store against a second server)',
+        );
+      case WatchdogExit.LOCK_FILE:
+        return new HalError(ErrorCode.UNAVAILABLE, `cannot open the nats store lock ${lockFile}`);
+      default:
+        return new HalError(
+          ErrorCode.UNAVAILABLE,
+          `nats-server exited before accepting connections: ${tail.join(' | ')}`,
+        );
+    }
   }
 
   async function waitAccepting(proc: ChildProcess, tail: string[]): Promise<void> {
     const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
     for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new HalError(
-          ErrorCode.UNAVAILABLE,
-          `nats-server exited before accepting connections: ${tail.join(' | ')}`,
-        );
-      }
+      if (proc.exitCode !== null || proc.signalCode !== null) throw exitError(proc, tail);
       if (await canConnect(port)) return;
       if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
+        killGroup(proc);
         throw new HalError(
           ErrorCode.UNAVAILABLE,
           `nats-server did not accept connections on port ${port} in time`,
@@ -122,12 +185,16 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
 
   function onExit(
     proc: ChildProcess,
+    wasReady: boolean,
     code: number | null,
     signal: NodeJS.Signals | null,
     tail: string[],
   ): void {
-    if (child === proc) child = undefined;
-    if (stopping) return;
+    if (watchdog !== proc) return;
+    watchdog = undefined;
+    natsPid = undefined;
+    // A launch that never became ready reports its own failure; only a running server restarts.
+    if (stopping || !wasReady) return;
     if (Date.now() - startedAt > STABLE_MS) backoffMs = BACKOFF_MIN_MS;
     log.error(
       { code, signal, delay_ms: backoffMs, output: tail.slice(-5) },
@@ -142,7 +209,7 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
     restartTimer = setTimeout(() => {
       restartTimer = undefined;
       if (stopping) return;
-      launch().catch((err: unknown) => {
+      launchFree().catch((err: unknown) => {
         log.error({ err }, 'embedded nats-server restart failed');
         if (!stopping) scheduleRestart();
       });
@@ -153,32 +220,43 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
     get url() {
       return `nats://${HOST}:${port}`;
     },
-    pid: () => child?.pid,
+    pid: () => natsPid,
     async start() {
       await mkdir(storeDir, { recursive: true });
+      // Leftovers first: a server left on the store still holds the port it had.
+      await clearLeftovers({ storeDir, pidFile, log, graceMs: STOP_GRACE_MS });
       port = await choosePort(opts.port, log);
-      process.once('exit', killOnExit);
-      await launch();
+      await launchFree();
     },
     async stop() {
       stopping = true;
       clearTimeout(restartTimer);
-      const proc = child;
+      const proc = watchdog;
       if (proc && proc.exitCode === null && proc.signalCode === null) {
         await new Promise<void>((resolve) => {
-          const hard = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS);
+          const hard = setTimeout(() => killGroup(proc), STOP_GRACE_MS);
           proc.once('exit', () => {
             clearTimeout(hard);
             resolve();
           });
-          proc.kill('SIGTERM');
+          // EOF on the lifeline: the watchdog sends nats-server SIGTERM and exits with it.
+          proc.stdin?.end();
         });
       }
-      process.removeListener('exit', killOnExit);
       log.info('embedded nats-server stopped');
     },
   };
   return embedded;
+}
+
+/** The watchdog leads its own process group: SIGKILL to the group takes nats-server with it. */
+function killGroup(proc: ChildProcess): void {
+  if (proc.pid === undefined) return;
+  try {
+    process.kill(-proc.pid, 'SIGKILL');
+  } catch {
+    proc.kill('SIGKILL');
+  }
 }
 
 async function choosePort(preferred: number, log: Logger): Promise<number> {
