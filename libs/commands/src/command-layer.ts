@@ -44,7 +44,7 @@ export interface CommandLayer {
     principal: Principal,
     verb: SessionVerb,
     target: string,
-    opts?: { prompt?: string; timeoutMs?: number },
+    opts?: { prompt?: string; timeoutMs?: number; resolved?: Promise<SessionView> },
   ): Promise<ActionResult>;
   /** Answers a pending permission; without an id, the session's only pending one. */
   answerPermission(
@@ -52,6 +52,7 @@ export interface CommandLayer {
     target: string,
     response: 'once' | 'always' | 'reject',
     permissionId?: string,
+    resolved?: Promise<SessionView>,
   ): Promise<ActionResult & { permission: string }>;
   start(
     principal: Principal,
@@ -141,7 +142,8 @@ export function createCommandLayer(deps: CommandLayerDeps): CommandLayer {
     act(principal, verb, targetName, opts = {}) {
       const params = { target: targetName, ...(opts.prompt === undefined ? {} : { prompt: opts.prompt }) };
       return audited(principal, { action: `session.${verb}`, role: 'operator', params }, async (target) => {
-        const view = await resolveSession(targetName);
+        // A front-end may have started the look-up early (Discord: while the interaction is acknowledged).
+        const view = await (opts.resolved ?? resolveSession(targetName));
         Object.assign(target, { session: view.session, node: view.node, project: view.project });
         const command = (
           verb === 'kill'

@@ -22,6 +22,8 @@ export interface Answer {
 
 export interface HandlerContext {
   layer: CommandLayer;
+  /** The session a target names; the command's own `target` was looked up while Discord was acknowledging. */
+  resolve(target: string): Promise<SessionView>;
   store: BridgeStore;
   principal: Principal;
   now: () => number;
@@ -110,7 +112,7 @@ const done = (title: string, text: string, ok = true): Answer => ({
 export const HANDLERS: Record<string, Handler> = {
   async status(ctx, i) {
     const t = i.options.getString('target');
-    if (t) return { embeds: [sessionEmbed(await ctx.layer.resolveSession(t), ctx.now())] };
+    if (t) return { embeds: [sessionEmbed(await ctx.resolve(t), ctx.now())] };
     const [{ nodes }, page] = await Promise.all([
       ctx.layer.tracker.query(TrackerQuery.NODES_LIST, {}),
       ctx.layer.tracker.query(TrackerQuery.SESSIONS_LIST, { limit: 500 }),
@@ -157,11 +159,11 @@ export const HANDLERS: Record<string, Handler> = {
   },
   async session(ctx, i) {
     return {
-      embeds: [sessionEmbed(await ctx.layer.resolveSession(i.options.getString('target', true)), ctx.now())],
+      embeds: [sessionEmbed(await ctx.resolve(i.options.getString('target', true)), ctx.now())],
     };
   },
   async logs(ctx, i) {
-    const s = await ctx.layer.resolveSession(i.options.getString('target', true));
+    const s = await ctx.resolve(i.options.getString('target', true));
     const limit = i.options.getInteger('limit') ?? 20;
     const { entries } = await ctx.layer.tracker.query(TrackerQuery.SESSIONS_LOGS, {
       session: s.session,
@@ -188,17 +190,21 @@ export const HANDLERS: Record<string, Handler> = {
     );
   },
   async inject(ctx, i) {
-    const r = await ctx.layer.act(ctx.principal, 'inject', i.options.getString('target', true), {
+    const target = i.options.getString('target', true);
+    const r = await ctx.layer.act(ctx.principal, 'inject', target, {
       prompt: i.options.getString('message', true),
+      resolved: ctx.resolve(target),
     });
     return done('Prompt sent', `to \`${r.session}\` (${r.project} on ${r.node}) — by ${ctx.principal.name}`);
   },
   async resume(ctx, i) {
-    const r = await ctx.layer.act(ctx.principal, 'resume', i.options.getString('target', true));
+    const target = i.options.getString('target', true);
+    const r = await ctx.layer.act(ctx.principal, 'resume', target, { resolved: ctx.resolve(target) });
     return done('Resumed', `\`${r.session}\` (${r.project} on ${r.node}) — by ${ctx.principal.name}`);
   },
   async restart(ctx, i) {
-    const r = await ctx.layer.act(ctx.principal, 'restart', i.options.getString('target', true));
+    const target = i.options.getString('target', true);
+    const r = await ctx.layer.act(ctx.principal, 'restart', target, { resolved: ctx.resolve(target) });
     const data = r.data as { session?: string } | null;
     return done(
       'Restarted',
@@ -207,7 +213,7 @@ export const HANDLERS: Record<string, Handler> = {
   },
   async kill(ctx, i) {
     // Killing takes a second click: resolve now, so the confirmation names the exact session.
-    const s = await ctx.layer.resolveSession(i.options.getString('target', true));
+    const s = await ctx.resolve(i.options.getString('target', true));
     const id = randomUUID().replaceAll('-', '');
     await ctx.store.ui.put(Key.ui(id), { session: s.session, by: ctx.principal.id });
     return {
@@ -235,11 +241,19 @@ export const HANDLERS: Record<string, Handler> = {
     };
   },
   async approve(ctx, i) {
-    const r = await ctx.layer.answerPermission(ctx.principal, i.options.getString('target', true), 'once');
+    const target = i.options.getString('target', true);
+    const r = await ctx.layer.answerPermission(ctx.principal, target, 'once', undefined, ctx.resolve(target));
     return done('Permission approved', `\`${r.permission}\` of \`${r.session}\` — by ${ctx.principal.name}`);
   },
   async deny(ctx, i) {
-    const r = await ctx.layer.answerPermission(ctx.principal, i.options.getString('target', true), 'reject');
+    const target = i.options.getString('target', true);
+    const r = await ctx.layer.answerPermission(
+      ctx.principal,
+      target,
+      'reject',
+      undefined,
+      ctx.resolve(target),
+    );
     return done('Permission rejected', `\`${r.permission}\` of \`${r.session}\` — by ${ctx.principal.name}`);
   },
   async cost(ctx, i) {

@@ -129,10 +129,16 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
       deps.onHandled?.(`command.${i.commandName}`, Date.now() - t0, false);
       return;
     }
+    // The target's look-up is a read: it runs while Discord acknowledges, off the critical path.
+    // (The action itself waits for the claim, so two instances never both act.)
+    const named = i.options.getString('target');
+    const early = named === null ? undefined : layer.resolveSession(named);
+    early?.catch(() => undefined);
+    const resolve = (t: string) => (t === named && early ? early : layer.resolveSession(t));
     if (!(await claim(i, {}))) return;
     let ok = true;
     try {
-      const answer: Answer = await handler({ layer, store, principal, now: deps.now }, i);
+      const answer: Answer = await handler({ layer, store, principal, now: deps.now, resolve }, i);
       await i.editReply({ ...answer, components: answer.components ?? [] });
     } catch (err) {
       ok = false;

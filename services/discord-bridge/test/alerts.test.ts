@@ -246,3 +246,34 @@ test('discord bridge - someone without a HAL role is refused ephemerally and the
   assert.equal(audit.source, 'discord');
   await h.stopBridge(b);
 });
+
+test('discord bridge - two instances both receive an interaction; exactly one answers it', async () => {
+  const [a, b] = [await h.startBridge(), await h.startBridge()];
+  const sent = h.discord.runCommand({ name: 'nodes', user: h.users.viewer });
+  await waitFor(() => {
+    const i = h.discord.interaction(sent.id);
+    const m = i?.originalId ? h.discord.message(i.originalId) : undefined;
+    return m && (m.flags & 128) === 0;
+  });
+  const callbacks = h.discord.calls.filter((c) => c.path.startsWith(`/interactions/${sent.id}/`));
+  await waitFor(
+    () => h.discord.calls.filter((c) => c.path.startsWith(`/interactions/${sent.id}/`)).length === 2,
+    {
+      message: 'both instances tried to acknowledge',
+    },
+  );
+  const statuses = h.discord.calls
+    .filter((c) => c.path.startsWith(`/interactions/${sent.id}/`))
+    .map((c) => c.status)
+    .sort();
+  assert.deepEqual(statuses, [204, 400], JSON.stringify(callbacks));
+  const edits = h.discord.calls.filter(
+    (c) =>
+      c.method === 'PATCH' &&
+      c.path.includes(`/messages/@original`) &&
+      c.path.includes(h.discord.interaction(sent.id)!.token),
+  );
+  assert.equal(edits.length, 1, 'one answer');
+  await h.stopBridge(a);
+  await h.stopBridge(b);
+});
