@@ -139,6 +139,7 @@ export const DEFAULT_ROUTES: readonly RouteRule[] = [
   { match: 'question.asked', target: 'discord#alerts' },
   { match: 'cost.*', target: 'discord#alerts' },
   { match: 'node.offline', target: 'discord#alerts' },
+  { match: 'node.id_conflict', target: 'discord#alerts' },
   { match: 'policy.action', where: { severity: Severity.CRITICAL }, target: 'discord#alerts' },
   { match: 'env.provision.manual_required', target: 'discord#alerts' },
   { match: 'session.created', target: 'discord#dev-log' },

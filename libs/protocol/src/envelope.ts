@@ -20,6 +20,8 @@ export const WsCloseCode = {
   HEARTBEAT_TIMEOUT: 4002,
   /** Refused at hello: the agent's protocol version is not accepted. Retrying soon will not help. */
   UNSUPPORTED_VERSION: 4003,
+  /** Another agent instance holds this node id: the node id is in use on another host. */
+  NODE_ID_IN_USE: 4004,
   /** The node's credential was revoked or replaced (halctl nodes revoke / enroll --rotate). */
   CREDENTIAL_REVOKED: 4005,
 } as const;
@@ -59,6 +61,10 @@ export const helloPayloadSchema = z.object({
   agent_version: z.string().min(1).max(64),
   /** The wire protocol the agent speaks; absent from agents older than the version split (1.0). */
   protocol: protocolVersionSchema.optional(),
+  /** Persistent id of this agent installation (its data dir), from protocol 1.2. */
+  instance_id: z.string().min(1).max(128).optional(),
+  /** The agent's host name, to name both hosts when two claim one node id (from 1.2). */
+  host: z.string().max(256).optional(),
   projects: z.array(projectSchema).max(1000),
   /** Highest seq the agent saw acked, so the gateway can tell a resend from a gap. */
   last_acked_seq: z.number().int().nonnegative(),

@@ -23,6 +23,7 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   // reaching things
   NODE_OFFLINE: 'NODE_OFFLINE',
+  NODE_ID_IN_USE: 'NODE_ID_IN_USE',
   TIMEOUT: 'TIMEOUT',
   NO_RESPONDERS: 'NO_RESPONDERS',
   UNAVAILABLE: 'UNAVAILABLE',
@@ -55,6 +56,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   PERMISSION_NOT_FOUND: 404,
   CONFLICT: 409,
   NODE_OFFLINE: 503,
+  NODE_ID_IN_USE: 409,
   TIMEOUT: 504,
   NO_RESPONDERS: 503,
   UNAVAILABLE: 503,

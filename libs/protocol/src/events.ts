@@ -30,6 +30,8 @@ export const EventType = {
   NODE_ONLINE: 'node.online',
   NODE_OFFLINE: 'node.offline',
   NODE_SNAPSHOT: 'node.snapshot',
+  /** A second agent instance claimed a live node id and was refused (an alert: two hosts share an id). */
+  NODE_ID_CONFLICT: 'node.id_conflict',
   COMMAND_EXECUTED: 'command.executed',
   POLICY_ACTION: 'policy.action',
   COST_BUDGET_WARNING: 'cost.budget_warning',

@@ -118,6 +118,10 @@ export const subjects = {
   nodeClaim(node: string): string {
     return `${PREFIX}.gw.claim.${escapeToken(node)}`;
   },
+  /** `hal.gw.holder.<node>` — request/reply: which agent instance holds a node (answered by its gateway). */
+  nodeHolder(node: string): string {
+    return `${PREFIX}.gw.holder.${escapeToken(node)}`;
+  },
   /** `hal.q.tracker.<query>` — read queries answered by the tracker queue group. */
   trackerQuery(query: string): string {
     return `${PREFIX}.q.tracker.${escapeToken(query)}`;

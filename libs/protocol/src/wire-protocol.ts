@@ -17,7 +17,7 @@ export interface ProtocolVersion {
 }
 
 /** What this code speaks. Bump the minor for every change of the wire, and add its features below. */
-export const WIRE_PROTOCOL: Readonly<ProtocolVersion> = Object.freeze({ major: 1, minor: 1 });
+export const WIRE_PROTOCOL: Readonly<ProtocolVersion> = Object.freeze({ major: 1, minor: 2 });
 
 /** How many minors behind the gateway an agent may be. */
 const WIRE_MINORS_BEHIND_ACCEPTED = 1;
@@ -27,6 +27,7 @@ const LEGACY_PROTOCOL: Readonly<ProtocolVersion> = Object.freeze({ major: 1, min
 
 export const WireFeature = {
   VERSION_NEGOTIATION: 'version_negotiation',
+  INSTANCE_IDENTITY: 'instance_identity',
 } as const;
 export type WireFeature = (typeof WireFeature)[keyof typeof WireFeature];
 
@@ -40,6 +41,12 @@ const WIRE_FEATURES: ReadonlyArray<{
     feature: WireFeature.VERSION_NEGOTIATION,
     since: { major: 1, minor: 1 },
     description: 'hello/welcome carry "protocol": the agent learns which version the gateway speaks',
+  },
+  {
+    feature: WireFeature.INSTANCE_IDENTITY,
+    since: { major: 1, minor: 2 },
+    description:
+      "hello carries the agent instance id and host: a second host using the same node id is refused (NODE_ID_IN_USE) instead of taking the node over; without it, this agent's reconnect takes its node over as in 1.1",
   },
 ];
 

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@hal/observability';
 import { EventType } from '@hal/protocol';
@@ -5,6 +6,7 @@ import { createCommandRunner } from './commands.ts';
 import { type Connection, createConnection } from './connection.ts';
 import { createEnvModule, type EnvSettings } from './env/env-module.ts';
 import { collectHostStats } from './host-stats.ts';
+import { loadInstanceId } from './instance-id.ts';
 import { resolveOpencodeBinary } from './opencode-binary.ts';
 import { createOpencodeClient } from './opencode-client.ts';
 import { createOpencodeEvents, type ProjectEvent, type ProjectRef } from './opencode-events.ts';
@@ -217,6 +219,8 @@ export function createAgent(deps: AgentDeps): Agent {
         url: config.supervisor_url,
         token: config.auth_token,
         node,
+        instanceId: loadInstanceId(config.data_dir),
+        host: hostname(),
         agentVersion: AGENT_VERSION,
         projects: config.projects,
         spool,

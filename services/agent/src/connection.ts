@@ -29,6 +29,10 @@ export interface ConnectionDeps {
   url: string;
   token: string;
   node: string;
+  /** Persistent id of this installation (instance-id.ts); sent in hello from protocol 1.2. */
+  instanceId?: string;
+  /** The host name, sent in hello so a refusal can name both hosts. */
+  host?: string;
   agentVersion: string;
   projects: readonly ProjectRef[];
   spool: Spool;
@@ -54,7 +58,11 @@ export interface Connection {
 }
 
 /** Close codes that mean the gateway turned this agent away (see WsCloseCode). */
-const REFUSALS: ReadonlySet<number> = new Set([WsCloseCode.UNSUPPORTED_VERSION]);
+const REFUSALS: ReadonlySet<number> = new Set([
+  WsCloseCode.UNSUPPORTED_VERSION,
+  WsCloseCode.NODE_ID_IN_USE,
+  WsCloseCode.CREDENTIAL_REVOKED,
+]);
 
 /** The delay before reconnect attempt `attempt` (0-based): full jitter over a capped exponential. */
 export function backoffDelay(
@@ -265,6 +273,8 @@ export function createConnection(deps: ConnectionDeps): Connection {
             node: deps.node,
             agent_version: deps.agentVersion,
             protocol: formatProtocolVersion(WIRE_PROTOCOL),
+            ...(deps.instanceId === undefined ? {} : { instance_id: deps.instanceId }),
+            ...(deps.host === undefined ? {} : { host: deps.host }),
             projects: deps.projects.map((p) => ({ name: p.name, directory: p.directory })),
             last_acked_seq: spool.ackedSeq(),
           }),

@@ -17,6 +17,7 @@ export {
   rawType,
   storedMessageEvents,
 } from './event-mapper.ts';
+export { loadInstanceId } from './instance-id.ts';
 export { createOpencodeClient, type OpencodeClient, type OpencodeClientOptions } from './opencode-client.ts';
 export {
   createOpencodeEvents,

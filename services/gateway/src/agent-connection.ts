@@ -26,6 +26,7 @@ import { type HeartbeatWatch, republishHeartbeat, watchHeartbeats } from './hear
 import type { HeldConnection, NodeInfo, NodeRegistry } from './node-registry.ts';
 import type { PublishBudget } from './publish-budget.ts';
 import {
+  nodeIdConflictEvent,
   nodeOfflineEvent,
   nodeOnlineEvent,
   nodeSnapshotEvent,
@@ -58,9 +59,14 @@ export interface AgentConnectionDeps {
   budget: PublishBudget;
   registry: NodeRegistry;
   clock: Clock;
+  /** Last node.id_conflict alert per (node, instance), shared by the gateway's connections. */
+  conflictAlerts: Map<string, number>;
   /** How the upgrade authenticated: an enrolled node's projects come from its record, not hello. */
   credential: AgentCredential;
 }
+
+const CONFLICT_ALERT_EVERY_MS = 60_000;
+const MAX_EARLY_FRAMES = 64;
 
 interface PendingCommand {
   resolve(reply: Reply<unknown>): void;
@@ -86,6 +92,10 @@ export class AgentConnection implements HeldConnection {
   readonly #commands = new Map<string, PendingCommand>();
   readonly #badFrames: number[] = [];
   #hello: WsPayload<'hello'> | undefined;
+  /** Between hello and the holder check: a second hello in that window is a bad frame. */
+  #helloPending = false;
+  /** Frames that arrived while hello was being checked. */
+  readonly #early: Array<[RawData, boolean]> = [];
   /** Set for an enrolled node: the projects its record names (they follow the record live). */
   #enrolledProjects: Array<{ name: string; directory: string }> | undefined;
   #connectedAt: Date;
@@ -133,6 +143,8 @@ export class AgentConnection implements HeldConnection {
       connected_at: this.#connectedAt.toISOString(),
       last_heartbeat_at: this.#lastHeartbeat?.toISOString() ?? null,
       remote_address: this.#d.remoteAddress,
+      instance_id: this.#hello?.instance_id ?? null,
+      host: this.#hello?.host ?? null,
     };
   }
 
@@ -232,6 +244,12 @@ export class AgentConnection implements HeldConnection {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#closed) return;
+    if (this.#helloPending) {
+      // Frames sent right behind hello wait for its check (the holder look-up), in order.
+      if (this.#early.length < MAX_EARLY_FRAMES) this.#early.push([data, isBinary]);
+      else this.#badFrame({ code: ErrorCode.BAD_FRAME, message: 'too many frames before welcome' });
+      return;
+    }
     if (isBinary) {
       this.#badFrame({ code: ErrorCode.BAD_FRAME, message: 'frames must be JSON text, not binary' });
       return;
@@ -248,7 +266,10 @@ export class AgentConnection implements HeldConnection {
     }
     const frame = parsed.frame;
     if (frame.type === WsType.HELLO) {
-      this.#onHello(frame);
+      void this.#onHello(frame).catch((err: unknown) => {
+        this.#log.error({ err }, 'hello handling failed');
+        this.#d.ws.close(CloseCode.POLICY_VIOLATION, 'hello failed');
+      });
       return;
     }
     if (this.#hello === undefined) {
@@ -290,8 +311,8 @@ export class AgentConnection implements HeldConnection {
     }
   }
 
-  #onHello(frame: Extract<AgentFrame, { type: 'hello' }>): void {
-    if (this.#hello !== undefined) {
+  async #onHello(frame: Extract<AgentFrame, { type: 'hello' }>): Promise<void> {
+    if (this.#hello !== undefined || this.#helloPending) {
       this.#badFrame({
         code: ErrorCode.BAD_FRAME,
         message: 'hello was already received on this connection',
@@ -330,6 +351,43 @@ export class AgentConnection implements HeldConnection {
       return;
     }
     const protocol = formatProtocolVersion(negotiated.version);
+    // Instance identity: another instance holding this node id live is refused, never replaced.
+    this.#helloPending = true;
+    let holder: Awaited<ReturnType<NodeRegistry['holderOf']>>;
+    try {
+      holder = await this.#d.registry.holderOf(this.node);
+    } finally {
+      this.#helloPending = false;
+      // Right after the rest of this hello (no await below): welcome or refusal goes first, and no
+      // socket read can run in between, so the frames keep their order.
+      queueMicrotask(() => {
+        for (const [data, isBinary] of this.#early.splice(0)) this.#onMessage(data, isBinary);
+      });
+    }
+    if (this.#closed) return;
+    const mine = frame.payload.instance_id;
+    if (
+      holder !== undefined &&
+      holder.instance_id !== null &&
+      mine !== undefined &&
+      holder.instance_id !== mine
+    ) {
+      const where = (h: { host: string | null; remote_address: string | null; instance_id: string | null }) =>
+        `instance ${h.instance_id ?? '?'} on host ${h.host ?? '?'} (${h.remote_address ?? 'unknown address'})`;
+      const refused = {
+        host: frame.payload.host ?? null,
+        remote_address: this.#d.remoteAddress,
+        instance_id: mine,
+      };
+      const message = `node id "${this.node}" is in use by another agent: held by ${where(holder)} via gateway ${holder.gateway}; refused ${where(refused)}. Give each host its own node_id (cloned VMs and containers share a host name)`;
+      this.#conflictAlert(holder, refused);
+      this.#refuse(
+        { code: ErrorCode.NODE_ID_IN_USE, message, path: 'payload.instance_id', requestId: frame.requestId },
+        CloseCode.NODE_ID_IN_USE,
+        'node id in use',
+      );
+      return;
+    }
     if (negotiated.missing.length > 0) {
       this.#log.warn(
         {
@@ -383,6 +441,25 @@ export class AgentConnection implements HeldConnection {
         new Date(this.#d.clock.now()),
       ),
     );
+  }
+
+  /** One node.id_conflict alert per (node, refused instance) a minute: a retrying agent is no flood. */
+  #conflictAlert(
+    holder: {
+      gateway: string;
+      host: string | null;
+      remote_address: string | null;
+      instance_id: string | null;
+    },
+    refused: { host: string | null; remote_address: string | null; instance_id: string },
+  ): void {
+    const key = `${this.node}\u0000${refused.instance_id}`;
+    const now = this.#d.clock.now();
+    const last = this.#d.conflictAlerts.get(key);
+    if (last !== undefined && now - last < CONFLICT_ALERT_EVERY_MS) return;
+    if (this.#d.conflictAlerts.size > 10_000) this.#d.conflictAlerts.clear();
+    this.#d.conflictAlerts.set(key, now);
+    void this.#publishSystem(nodeIdConflictEvent(this.node, { holder, refused }, new Date(now)));
   }
 
   /** Turns the agent away before it holds the node: the error frame says why, the close code how to retry. */

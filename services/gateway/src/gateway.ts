@@ -67,6 +67,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const budget = new PublishBudget(limits.maxInFlightGlobal);
   const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock });
   const connections = new Set<AgentConnection>();
+  const conflictAlerts = new Map<string, number>();
   const enrollments = createEnrollmentWatch({ kv: nodesBucket(nc), log });
   enrollments.onChange((node, record) => {
     for (const conn of connections) if (conn.node === node) conn.enrollmentChanged(record);
@@ -111,6 +112,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         registry: nodeRegistry,
         clock,
         credential: auth.credential,
+        conflictAlerts,
       });
       connections.add(conn);
       void conn.done.then(() => connections.delete(conn));

@@ -1,4 +1,11 @@
-import { jetstreamClient, type NatsConnection, type Server, type Subscription, serve } from '@hal/bus';
+import {
+  jetstreamClient,
+  type NatsConnection,
+  request,
+  type Server,
+  type Subscription,
+  serve,
+} from '@hal/bus';
 import { type Clock, type HalMetrics, type Logger, systemClock } from '@hal/observability';
 import {
   type CommandRequest,
@@ -11,6 +18,7 @@ import {
   subjects,
   toHalError,
 } from '@hal/protocol';
+import { z } from 'zod';
 import { type CommandOutcome, createCommandTrail } from './command-trail.ts';
 
 /** What this gateway knows about a node it holds. */
@@ -23,7 +31,20 @@ export interface NodeInfo {
   connected_at: string;
   last_heartbeat_at: string | null;
   remote_address: string | null;
+  /** The agent's persistent instance id and host name (protocol 1.2); null from older agents. */
+  instance_id: string | null;
+  host: string | null;
 }
+
+/** Who holds a node right now, as `hal.gw.holder.<node>` answers it. */
+export const holderSchema = z.object({
+  node: z.string(),
+  gateway: z.string(),
+  instance_id: z.string().nullable(),
+  host: z.string().nullable(),
+  remote_address: z.string().nullable(),
+});
+export type Holder = z.infer<typeof holderSchema>;
 
 /** The side of an agent connection the registry needs. */
 export interface HeldConnection {
@@ -45,6 +66,7 @@ interface Hold {
   conn: HeldConnection;
   commands: Server;
   claims: Subscription;
+  holder: Server;
 }
 
 export interface NodeRegistry {
@@ -53,6 +75,8 @@ export interface NodeRegistry {
   /** Drops the hold if `conn` still has it; true when it did (so the caller publishes node.offline). */
   release(conn: HeldConnection): boolean;
   nodes(): NodeInfo[];
+  /** The live holder of `node`, on this gateway or (asked over NATS) on another; undefined when none. */
+  holderOf(node: string): Promise<Holder | undefined>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +98,7 @@ export function createNodeRegistry(deps: {
     if (hold === undefined) return;
     holds.delete(node);
     hold.claims.unsubscribe();
+    void hold.holder.stop().catch(() => undefined);
     // Draining lets a command already being answered finish; the holder's close rejects it.
     const p = hold.commands
       .stop()
@@ -146,7 +171,18 @@ export function createNodeRegistry(deps: {
           log,
           handler: (request) => answerCommand(node, request),
         });
-        holds.set(node, { conn, commands, claims });
+        const holder = serve(nc, {
+          subject: subjects.nodeHolder(node),
+          schema: z.unknown(),
+          log,
+          handler: async (): Promise<Holder> => {
+            const current = holds.get(node)?.conn.info();
+            if (current === undefined)
+              throw new HalError(ErrorCode.NODE_OFFLINE, `node "${node}" is not held here`);
+            return holderOf(current);
+          },
+        });
+        holds.set(node, { conn, commands, claims, holder });
       }
       const claim: NodeClaim = {
         node,
@@ -162,6 +198,17 @@ export function createNodeRegistry(deps: {
       unhold(conn.node);
       return true;
     },
+    async holderOf(node) {
+      const local = holds.get(node)?.conn.info();
+      if (local !== undefined) return holderOf(local);
+      try {
+        return await request(nc, subjects.nodeHolder(node), {}, holderSchema, { timeoutMs: HOLDER_QUERY_MS });
+      } catch {
+        // No responders (nobody holds it), a timeout or a gateway going away: treat it as free.
+        // The claim protocol still settles a race between two gateways.
+        return undefined;
+      }
+    },
     nodes() {
       return [...holds.values()].map((h) => h.conn.info());
     },
@@ -171,6 +218,18 @@ export function createNodeRegistry(deps: {
       // After the command subscriptions drained: their last traces are queued by now.
       await trail.flush();
     },
+  };
+}
+
+const HOLDER_QUERY_MS = 500;
+
+function holderOf(info: NodeInfo): Holder {
+  return {
+    node: info.node,
+    gateway: info.gateway,
+    instance_id: info.instance_id,
+    host: info.host,
+    remote_address: info.remote_address,
   };
 }
 

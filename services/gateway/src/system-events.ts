@@ -66,6 +66,23 @@ export function commandExecutedEvent(
   };
 }
 
+/** A second agent instance claimed a live node id and was refused: two hosts share one id. */
+export function nodeIdConflictEvent(
+  node: string,
+  data: {
+    holder: {
+      gateway: string;
+      host: string | null;
+      remote_address: string | null;
+      instance_id: string | null;
+    };
+    refused: { host: string | null; remote_address: string | null; instance_id: string };
+  },
+  now: Date,
+) {
+  return nodeEvent(node, EventType.NODE_ID_CONFLICT, { ...data, severity: 'warning' }, now);
+}
+
 export function nodeSnapshotEvent(node: string, sessions: SessionSnapshot[], now: Date) {
   return nodeEvent(node, EventType.NODE_SNAPSHOT, nodeSnapshotDataSchema.parse({ sessions }), now);
 }

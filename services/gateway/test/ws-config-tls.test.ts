@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { connectBus, ensureStreams } from '@hal/bus';
 import { supervisorConfigSchema } from '@hal/config';
 import { createRegistry } from '@hal/observability';
-import { makeEnvelope } from '@hal/protocol';
+import { formatProtocolVersion, makeEnvelope, WIRE_PROTOCOL } from '@hal/protocol';
 import { startNats } from '@hal/testkit';
 import WebSocket from 'ws';
 import { createGateway, type GatewayConfig } from '../src/index.ts';
@@ -54,7 +54,13 @@ test('ws config - the parsed supervisor config drives the gateway, TLS on: wss w
     ws.on('open', () =>
       ws.send(
         JSON.stringify(
-          makeEnvelope('hello', { node: 'node-tls', agent_version: 't', projects: [], last_acked_seq: 0 }),
+          makeEnvelope('hello', {
+            node: 'node-tls',
+            agent_version: 't',
+            protocol: formatProtocolVersion(WIRE_PROTOCOL),
+            projects: [],
+            last_acked_seq: 0,
+          }),
         ),
       ),
     );

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createRegistry } from '@hal/observability';
-import { makeEnvelope } from '@hal/protocol';
+import { formatProtocolVersion, makeEnvelope, WIRE_PROTOCOL } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
 import WebSocket from 'ws';
 import { createGateway, type Gateway } from '../src/index.ts';
@@ -50,6 +50,7 @@ function spoolingAgent(url: string, node: string) {
           makeEnvelope('hello', {
             node,
             agent_version: 'spool-test',
+            protocol: formatProtocolVersion(WIRE_PROTOCOL),
             projects: [],
             last_acked_seq: state.acked,
           }),
