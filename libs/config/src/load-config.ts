@@ -6,7 +6,7 @@ import { ConfigError, type ConfigProblem } from './config-error.ts';
 import { applyPatch, type EnvSource, envOverrides } from './env-overrides.ts';
 import { problemsFromZod } from './issue-messages.ts';
 import { parseJsonText } from './json-source.ts';
-import { routeTargetProblems } from './policies.ts';
+import { routeConditionProblems, routeTargetProblems } from './policies.ts';
 import { resolveSecretFiles } from './secret-files.ts';
 import { type SupervisorConfig, supervisorConfigSchema } from './supervisor-schema.ts';
 
@@ -38,7 +38,7 @@ const ROLES: Record<ConfigRole, RoleSpec> = {
       HAL_NATS_URL: 'nats.url',
       HAL_NATS_TOKEN: 'nats.token',
     },
-    crossChecks: routeTargetProblems,
+    crossChecks: (raw) => [...routeTargetProblems(raw), ...routeConditionProblems(raw)],
     absolutePaths: (c, cwd) => {
       const s = c as SupervisorConfig;
       s.data_dir = resolve(cwd, s.data_dir);

@@ -114,6 +114,66 @@ export const policiesSchema = z
 /** `discord#<route>` or `webhook#<name>`. */
 export const ROUTE_TARGET_PATTERN = /^(discord|webhook)#([A-Za-z0-9_-]+)$/;
 
+/** A number compared: `{"gte": 300}`, `{"gt": 20}`, `{"gte": 3, "lt": 10}`. */
+export const numberComparisonSchema = z
+  .strictObject({
+    gt: z.number().finite().optional(),
+    gte: z.number().finite().optional(),
+    lt: z.number().finite().optional(),
+    lte: z.number().finite().optional(),
+    eq: z.number().finite().optional(),
+  })
+  .refine((c) => Object.values(c).some((v) => v !== undefined), {
+    message: 'needs a comparison: gt, gte, lt, lte or eq',
+  });
+export type NumberComparison = z.output<typeof numberComparisonSchema>;
+
+/** What a `count` condition counts over: the matching events of one session, node, project, or all. */
+export const CountScope = { SESSION: 'session', NODE: 'node', PROJECT: 'project', FLEET: 'fleet' } as const;
+export type CountScope = (typeof CountScope)[keyof typeof CountScope];
+
+/**
+ * Typed conditions on facts the control plane already has; every one given must hold.
+ * - `state_for_seconds`: how long the session (or node) has been in the state the event
+ *   announced (`session.idle` → idle). The notification waits until it holds, and is dropped
+ *   when the state changes first.
+ * - `cost_today_usd`: the event's project's spend today (UTC; the fleet's without a project).
+ * - `count`: events this rule matched in the last `window_seconds`, this one included, per
+ *   session (default when the event has one), node, project or the whole fleet.
+ */
+export const routeConditionSchema = z.strictObject({
+  state_for_seconds: numberComparisonSchema.optional(),
+  cost_today_usd: numberComparisonSchema.optional(),
+  count: z
+    .strictObject({
+      window_seconds: z
+        .number()
+        .int()
+        .positive()
+        .max(7 * 86_400),
+      per: z.enum(['session', 'node', 'project', 'fleet']).optional(),
+      gt: z.number().int().nonnegative().optional(),
+      gte: z.number().int().nonnegative().optional(),
+      lt: z.number().int().positive().optional(),
+      lte: z.number().int().nonnegative().optional(),
+      eq: z.number().int().nonnegative().optional(),
+    })
+    .refine((c) => [c.gt, c.gte, c.lt, c.lte, c.eq].some((v) => v !== undefined), {
+      message: 'needs a comparison: gt, gte, lt, lte or eq',
+    })
+    .optional(),
+});
+export type RouteCondition = z.output<typeof routeConditionSchema>;
+
+/** Event types that announce a state whose duration `state_for_seconds` can measure. */
+export const STATEFUL_EVENT_TYPES = [
+  'session.idle',
+  'session.busy',
+  'permission.asked',
+  'question.asked',
+  'node.offline',
+] as const;
+
 export const routeRuleSchema = z.strictObject({
   /** A glob on the event type: `session.error`, `cost.*`, `*`. */
   match: z
@@ -129,6 +189,8 @@ export const routeRuleSchema = z.strictObject({
       severity: z.enum([Severity.INFO, Severity.WARNING, Severity.CRITICAL]).optional(),
     })
     .optional(),
+  /** Conditions on facts (durations, today's cost, counts in a window); all must hold. */
+  when: routeConditionSchema.optional(),
   target: z.string().regex(ROUTE_TARGET_PATTERN, 'must be "discord#<route>" or "webhook#<name>"'),
 });
 
@@ -188,6 +250,37 @@ export function routeTargetProblems(raw: unknown): ConfigProblem[] {
       problems.push({
         path,
         message: `unknown target "${rule.target}": channels.discord.channels has no "${name}" route, so these notifications would go nowhere`,
+      });
+    }
+  });
+  return problems;
+}
+
+/** `*` in a route glob matches any run of characters (the router's rule). */
+function globRegExp(pattern: string): RegExp {
+  return new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+}
+
+/**
+ * `state_for_seconds` on a route whose match can never be a state event would never fire:
+ * reported with its key path, like every other mistake.
+ */
+export function routeConditionProblems(raw: unknown): ConfigProblem[] {
+  if (!isRecord(raw) || !Array.isArray(raw.routes)) return [];
+  const problems: ConfigProblem[] = [];
+  raw.routes.forEach((rule, i) => {
+    if (!isRecord(rule) || typeof rule.match !== 'string' || !isRecord(rule.when)) return;
+    if (rule.when.state_for_seconds === undefined) return;
+    const re = globRegExp(rule.match);
+    if (!STATEFUL_EVENT_TYPES.some((t) => re.test(t))) {
+      problems.push({
+        path: `routes[${i}].when.state_for_seconds`,
+        message: `"${rule.match}" never matches an event that starts a state (${STATEFUL_EVENT_TYPES.join(', ')}), so this route would never fire`,
       });
     }
   });

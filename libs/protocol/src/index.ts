@@ -186,6 +186,9 @@ export {
   policyActionRecordSchema,
   policyQuerySchemas,
   policyViewSchema,
+  type RoutesTestResponse,
+  routesTestRequestSchema,
+  routesTestResponseSchema,
 } from './policy-queries.ts';
 export {
   DISCORD_KV_BUCKET,

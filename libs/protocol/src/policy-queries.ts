@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { commandSchema } from './commands.ts';
+import { isEventType } from './subjects.ts';
 
 /** Queries the policy service answers on `hal.q.policy.<query>` (queue group `hal-policy`). */
 export const PolicyQuery = {
   LIST: 'list',
   ENABLE: 'enable',
   DISABLE: 'disable',
+  ROUTES_TEST: 'routes_test',
 } as const;
 export type PolicyQuery = (typeof PolicyQuery)[keyof typeof PolicyQuery];
 
@@ -69,6 +71,44 @@ const toggle = {
   response: policyViewSchema,
 };
 
+/** An event as `routes test` takes it: what is not given gets a neutral value. */
+export const routesTestRequestSchema = z.object({
+  type: z.string().min(1).max(128).refine(isEventType, 'must be an event type like "session.idle"'),
+  node: z.string().min(1).max(256).default('test-node'),
+  project: z.string().max(256).default(''),
+  session: z.string().min(1).max(256).nullable().default(null),
+  data: z.record(z.string(), z.unknown()).default({}),
+});
+
+const conditionCheckSchema = z.object({
+  condition: z.enum(['state_for_seconds', 'cost_today_usd', 'count']),
+  expected: z.string(),
+  actual: z.string(),
+  holds: z.boolean(),
+});
+
+/** Each route, in order, and why it would or would not notify for the event now. */
+export const routesTestResponseSchema = z.object({
+  severity: z.enum(['info', 'warning', 'critical']),
+  /** Targets notified now, each once. */
+  fires: z.array(z.string()),
+  /** Targets that would be notified once a duration is reached. */
+  waits: z.array(z.string()),
+  rules: z.array(
+    z.object({
+      index: z.number().int().nonnegative(),
+      match: z.string(),
+      target: z.string(),
+      where: z.record(z.string(), z.string()).optional(),
+      when: z.record(z.string(), z.unknown()).optional(),
+      outcome: z.enum(['fires', 'waits', 'no']),
+      reason: z.string(),
+      checks: z.array(conditionCheckSchema),
+    }),
+  ),
+});
+export type RoutesTestResponse = z.infer<typeof routesTestResponseSchema>;
+
 export const policyQuerySchemas = {
   list: {
     request: z.object({}),
@@ -76,4 +116,5 @@ export const policyQuerySchemas = {
   },
   enable: toggle,
   disable: toggle,
+  routes_test: { request: routesTestRequestSchema, response: routesTestResponseSchema },
 } as const satisfies Record<PolicyQuery, { request: z.ZodType; response: z.ZodType }>;

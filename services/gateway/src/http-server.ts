@@ -27,6 +27,7 @@ import { eventRoutes } from './api/routes/events.ts';
 import { nodeRoutes } from './api/routes/nodes.ts';
 import { openApiRoute } from './api/routes/openapi.ts';
 import { policyRoutes } from './api/routes/policies.ts';
+import { routeRuleRoutes } from './api/routes/route-rules.ts';
 import { sessionRoutes } from './api/routes/sessions.ts';
 import { createEnrollmentStore, nodesBucket } from './enrollment-store.ts';
 import { readTlsFiles, type TlsConfig } from './tls-files.ts';
@@ -129,6 +130,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     ...policyRoutes(apiDeps),
     ...costRoutes(apiDeps),
     ...envRoutes(apiDeps),
+    ...routeRuleRoutes(apiDeps),
     openApiRoute(() => routes),
   );
 

@@ -134,6 +134,7 @@ test('api env - the manifest is admin-only, validated with key paths, versioned,
     ['/api/v1/env/drift', 'get'],
     ['/api/v1/agent-md/{project}/diff', 'get'],
     ['/api/v1/agent-md/sync', 'post'],
+    ['/api/v1/routes/test', 'post'],
   ] as const) {
     assert.ok(paths2[path]?.[method], `${method} ${path} in the OpenAPI document`);
   }

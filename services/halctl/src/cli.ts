@@ -8,6 +8,7 @@ import { envCommand } from './commands/env.ts';
 import { eventsCommand } from './commands/events.ts';
 import { nodesCommand } from './commands/nodes.ts';
 import { policiesCommand } from './commands/policies-command.ts';
+import { routesCommand } from './commands/routes.ts';
 import { sessionsCommand } from './commands/sessions.ts';
 import { CliError, ExitCode, exitCodeOf } from './exit-codes.ts';
 
@@ -38,6 +39,7 @@ export const commandModules: ReadonlyArray<(ctx: CommandContext) => CommandModul
   costCommand,
   envCommand,
   agentMdCommand,
+  routesCommand,
 ];
 
 const HELP_WIDTH = 100;

@@ -6,10 +6,20 @@ import {
   type Notification,
   notificationSchema,
   SCHEMA_VERSION,
+  type Severity,
   subjects,
 } from '@hal/protocol';
 import { type Content, contentOf, stableUuid } from './notification-content.ts';
-import { type RouteTarget, routeEvent, severityOf } from './router.ts';
+import {
+  type ConditionCheck,
+  type ConditionDeps,
+  compare,
+  describeComparison,
+  evaluateWhen,
+  ruleKey,
+  stateSince,
+} from './route-conditions.ts';
+import { matchingRules, type RouteTarget, severityOf } from './router.ts';
 import { KeyPrefix, keyOf, type StateStore } from './state-store.ts';
 
 export interface NotifierOptions {
@@ -27,6 +37,15 @@ export interface Notifier {
   tick(): Promise<void>;
   /** Waits for webhook deliveries still retrying. */
   drain(): Promise<void>;
+}
+
+/** A conditional route waiting for the duration of a state (KV `np.<rule>.<subject>`). */
+interface PendingRoute {
+  rule: string;
+  event: EventRecord;
+  /** ms; when the state began, as known when the event was handled. */
+  since: number;
+  target: string;
 }
 
 /** The collapse state of one key; the first notification of a window goes out, the rest are counted. */
@@ -49,6 +68,8 @@ export function createNotifier(deps: {
   now: () => number;
   fetch: Fetch;
   options: NotifierOptions;
+  /** Where `when` conditions read their facts. */
+  conditions: ConditionDeps;
 }): Notifier {
   const { store, log, metrics, options } = deps;
   const inFlight = new Set<Promise<void>>();
@@ -141,16 +162,16 @@ export function createNotifier(deps: {
     );
   }
 
-  async function onEvent(event: EventRecord): Promise<void> {
-    const severity = severityOf(event);
-    const targets = routeEvent(deps.routes, event, severity);
-    if (targets.length === 0) return;
+  /** Collapse, then deliver, one notification of `event` per target. */
+  async function notify(
+    event: EventRecord,
+    severity: Severity,
+    targets: readonly RouteTarget[],
+    extra?: { idSuffix: string; fields: Content['fields'] },
+  ): Promise<void> {
     const now = deps.now();
-    if (now - Date.parse(event.time) > options.maxEventAgeMs) {
-      metrics.notificationsTotal.inc({ channel: 'any', outcome: 'too_old' }, targets.length);
-      return;
-    }
     const content = contentOf(event, severity);
+    if (extra) content.fields = [...content.fields, ...extra.fields];
     const sample = { ...content, node: event.node, project: event.project, session: event.session };
     for (const target of targets) {
       const subject = event.session ?? `node:${event.node}`;
@@ -173,12 +194,95 @@ export function createNotifier(deps: {
         metrics.notificationsTotal.inc({ channel: channelOf(target), outcome: 'collapsed' });
         continue;
       }
-      await deliver(target, build(stableUuid(`${event.id}|${target.id}`), target, sample));
+      await deliver(
+        target,
+        build(stableUuid(`${event.id}|${target.id}${extra?.idSuffix ?? ''}`), target, sample),
+      );
+    }
+  }
+
+  const conditionFields = (checks: readonly ConditionCheck[]): Content['fields'] =>
+    checks.map((c) => ({ name: `When ${c.condition}`, value: `${c.actual} (${c.expected})` }));
+
+  async function onEvent(event: EventRecord): Promise<void> {
+    const severity = severityOf(event);
+    const matched = matchingRules(deps.routes, event, severity);
+    if (matched.length === 0) return;
+    const now = deps.now();
+    if (now - Date.parse(event.time) > options.maxEventAgeMs) {
+      metrics.notificationsTotal.inc({ channel: 'any', outcome: 'too_old' }, matched.length);
+      return;
+    }
+    const targets = new Map<string, RouteTarget>();
+    const conditional: Array<{ target: RouteTarget; checks: ConditionCheck[] }> = [];
+    for (const { rule, target } of matched) {
+      if (rule.when === undefined) {
+        if (!targets.has(target.id)) targets.set(target.id, target);
+        continue;
+      }
+      const verdict = await evaluateWhen(deps.conditions, rule, event, now, { record: true });
+      if (verdict.outcome === 'fires') conditional.push({ target, checks: verdict.checks });
+      else if (verdict.outcome === 'waits') {
+        const pending: PendingRoute = { rule: ruleKey(rule), event, since: verdict.since, target: target.id };
+        const subject = event.session ?? `node:${event.node}`;
+        // One pending notification per rule and subject: a newer event of the same kind replaces it.
+        await store.mutate<PendingRoute, void>(
+          keyOf(KeyPrefix.NOTIFY_PENDING, pending.rule, subject),
+          () => ({
+            value: pending,
+            result: undefined,
+          }),
+        );
+      }
+    }
+    if (targets.size > 0) await notify(event, severity, [...targets.values()]);
+    for (const c of conditional) {
+      if (targets.has(c.target.id)) continue;
+      targets.set(c.target.id, c.target);
+      await notify(event, severity, [c.target], { idSuffix: '|when', fields: conditionFields(c.checks) });
+    }
+  }
+
+  /** Pending conditional routes whose duration is reached fire once; ended states drop theirs. */
+  async function firePending(now: number): Promise<void> {
+    for (const key of await store.keys(KeyPrefix.NOTIFY_PENDING)) {
+      const pending = (await store.get<PendingRoute>(key))?.value;
+      if (pending === undefined) continue;
+      const rule = deps.routes.find((r) => ruleKey(r) === pending.rule);
+      const duration = rule?.when?.state_for_seconds;
+      const since =
+        rule === undefined ? null : await stateSince(deps.conditions, pending.event, pending.since);
+      if (rule === undefined || duration === undefined || since === null) {
+        await store.delete(key);
+        continue;
+      }
+      const seconds = Math.max(0, Math.floor((now - since) / 1000));
+      if (!compare(seconds, duration)) continue;
+      // The claim: whoever deletes the revision it read fires; another instance finds it gone.
+      const claimed = await store.mutate<PendingRoute | { fired: true }, boolean>(key, (cur) =>
+        cur === undefined || 'fired' in cur ? { result: false } : { value: { fired: true }, result: true },
+      );
+      if (!claimed) continue;
+      const target = routeTargetOf(pending.target);
+      const check: ConditionCheck = {
+        condition: 'state_for_seconds',
+        expected: describeComparison(duration),
+        actual: String(seconds),
+        holds: true,
+      };
+      if (target) {
+        await notify(pending.event, severityOf(pending.event), [target], {
+          idSuffix: '|when',
+          fields: conditionFields([check]),
+        });
+      }
+      await store.delete(key);
     }
   }
 
   async function tick(): Promise<void> {
     const now = deps.now();
+    await firePending(now);
     for (const key of await store.keys(KeyPrefix.NOTIFY)) {
       const due = await store.mutate<CollapseState, CollapseState | null>(key, (cur) => {
         if (cur === undefined || cur.suppressed === 0 || now - cur.window_start < options.collapseWindowMs) {

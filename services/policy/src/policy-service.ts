@@ -130,6 +130,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         now,
         fetch: deps.fetch ?? globalThis.fetch,
         options: { ...DEFAULT_NOTIFY, ...deps.notify },
+        conditions: { nc: deps.nc, store },
       });
       const handle = async (event: EventRecord) => {
         // Notify first: people hear about an error even if a policy then fails on it.
@@ -139,6 +140,8 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
       const consumer = createEventConsumer({ js, log, handle });
       const servers = servePolicyQueries({
         nc: deps.nc,
+        routes: deps.config.routes,
+        conditions: { nc: deps.nc, store },
         policies: deps.config.policies,
         overrides,
         decisions,

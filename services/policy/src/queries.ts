@@ -1,17 +1,22 @@
 import { type NatsConnection, type Server, serve } from '@hal/bus';
-import { type PoliciesConfig, PolicyName } from '@hal/config';
+import { type PoliciesConfig, PolicyName, type RouteRule } from '@hal/config';
 import type { Logger } from '@hal/observability';
 import {
   ErrorCode,
+  type EventRecord,
   HalError,
   PolicyQuery,
   type PolicyView,
   policyQuerySchemas,
   QueueGroup,
+  type RoutesTestResponse,
+  SCHEMA_VERSION,
   subjects,
 } from '@hal/protocol';
 import type { DecisionLog } from './decision-log.ts';
 import type { Overrides } from './overrides.ts';
+import { type ConditionDeps, evaluateWhen } from './route-conditions.ts';
+import { ruleMismatch, severityOf } from './router.ts';
 
 const NAMES = Object.values(PolicyName);
 
@@ -27,6 +32,8 @@ export function servePolicyQueries(deps: {
   decisions: DecisionLog;
   log: Logger;
   now: () => number;
+  routes: readonly RouteRule[];
+  conditions: ConditionDeps;
 }): Server[] {
   const { nc, log } = deps;
 
@@ -54,7 +61,78 @@ export function servePolicyQueries(deps: {
     return view(body.name);
   };
 
+  /** Explains each route for an event as if it arrived now; counts are read, never recorded. */
+  async function routesTest(body: {
+    type: string;
+    node: string;
+    project: string;
+    session: string | null;
+    data: Record<string, unknown>;
+  }): Promise<RoutesTestResponse> {
+    const now = deps.now();
+    const event: EventRecord = {
+      version: SCHEMA_VERSION,
+      id: crypto.randomUUID(),
+      seq: 0,
+      node: body.node,
+      project: body.project,
+      session: body.session,
+      type: body.type,
+      time: new Date(now).toISOString(),
+      data: body.data,
+    };
+    const severity = severityOf(event);
+    const fires = new Set<string>();
+    const waits = new Set<string>();
+    const rules: RoutesTestResponse['rules'] = [];
+    for (const [index, rule] of deps.routes.entries()) {
+      const base = {
+        index,
+        match: rule.match,
+        target: rule.target,
+        ...(rule.where ? { where: { ...rule.where } } : {}),
+        ...(rule.when ? { when: { ...rule.when } } : {}),
+      };
+      const mismatch = ruleMismatch(rule, event, severity);
+      if (mismatch !== undefined) {
+        rules.push({ ...base, outcome: 'no', reason: mismatch, checks: [] });
+        continue;
+      }
+      if (rule.when === undefined) {
+        fires.add(rule.target);
+        rules.push({ ...base, outcome: 'fires', reason: 'matches; no conditions', checks: [] });
+        continue;
+      }
+      const verdict = await evaluateWhen(deps.conditions, rule, event, now, { record: false });
+      const failed = verdict.checks
+        .filter((c) => !c.holds)
+        .map((c) => `${c.condition} is ${c.actual}, needs ${c.expected}`);
+      if (verdict.outcome === 'fires') fires.add(rule.target);
+      if (verdict.outcome === 'waits') waits.add(rule.target);
+      rules.push({
+        ...base,
+        outcome: verdict.outcome,
+        reason:
+          verdict.outcome === 'fires'
+            ? 'matches and every condition holds'
+            : verdict.outcome === 'waits'
+              ? `matches; waits until ${failed.join('; ')}`
+              : `matches, but ${failed.join('; ')}`,
+        checks: verdict.checks,
+      });
+    }
+    for (const t of fires) waits.delete(t);
+    return { severity, fires: [...fires], waits: [...waits], rules };
+  }
+
   return [
+    serve(nc, {
+      subject: subjects.policyQuery(PolicyQuery.ROUTES_TEST),
+      queue: QueueGroup.POLICY,
+      schema: policyQuerySchemas.routes_test.request,
+      log,
+      handler: routesTest,
+    }),
     serve(nc, {
       subject: subjects.policyQuery(PolicyQuery.LIST),
       queue: QueueGroup.POLICY,

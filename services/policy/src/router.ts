@@ -55,21 +55,46 @@ export function parseTarget(target: string): RouteTarget | undefined {
   return { kind: m[1] as RouteTarget['kind'], name: m[2] as string, id: target };
 }
 
-/** Every target whose rule matches the event, each once, in rule order. */
+/** Why a rule does or does not match an event, before any `when` condition. */
+export function ruleMismatch(rule: RouteRule, event: EventRecord, severity: Severity): string | undefined {
+  if (!globMatches(rule.match, event.type)) return `type ${event.type} does not match "${rule.match}"`;
+  const w = rule.where;
+  if (w?.node !== undefined && w.node !== event.node) return `node ${event.node} is not ${w.node}`;
+  if (w?.project !== undefined && w.project !== event.project)
+    return `project "${event.project}" is not ${w.project}`;
+  if (w?.severity !== undefined && w.severity !== severity)
+    return `severity ${severity} is not ${w.severity}`;
+  return undefined;
+}
+
+/** The rules matching the event by type and `where` (conditions not evaluated), in order. */
+export function matchingRules(
+  routes: readonly RouteRule[],
+  event: EventRecord,
+  severity: Severity,
+): Array<{ index: number; rule: RouteRule; target: RouteTarget }> {
+  const out: Array<{ index: number; rule: RouteRule; target: RouteTarget }> = [];
+  routes.forEach((rule, index) => {
+    if (ruleMismatch(rule, event, severity) !== undefined) return;
+    const target = parseTarget(rule.target);
+    if (target) out.push({ index, rule, target });
+  });
+  return out;
+}
+
+/**
+ * Every target of a matching rule without conditions, each once, in rule order. Rules with a
+ * `when` need facts (durations, cost, counts): the notifier evaluates those itself.
+ */
 export function routeEvent(
   routes: readonly RouteRule[],
   event: EventRecord,
   severity: Severity,
 ): RouteTarget[] {
   const out = new Map<string, RouteTarget>();
-  for (const rule of routes) {
-    if (!globMatches(rule.match, event.type)) continue;
-    const w = rule.where;
-    if (w?.node !== undefined && w.node !== event.node) continue;
-    if (w?.project !== undefined && w.project !== event.project) continue;
-    if (w?.severity !== undefined && w.severity !== severity) continue;
-    const target = parseTarget(rule.target);
-    if (target && !out.has(target.id)) out.set(target.id, target);
+  for (const { rule, target } of matchingRules(routes, event, severity)) {
+    if (rule.when !== undefined) continue;
+    if (!out.has(target.id)) out.set(target.id, target);
   }
   return [...out.values()];
 }

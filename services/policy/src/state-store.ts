@@ -11,6 +11,10 @@ export const KeyPrefix = {
   OVERRIDE: 'ovr',
   ACTIONS: 'act',
   NOTIFY: 'nt',
+  /** A conditional route waiting for its duration (rule, subject). */
+  NOTIFY_PENDING: 'np',
+  /** Event times a `count` condition counts (rule, scope). */
+  NOTIFY_COUNT: 'nc',
 } as const;
 
 /**
