@@ -19,6 +19,7 @@ export {
   type ModelRate,
   modelRateSchema,
 } from './cost.ts';
+export { type DependenciesConfig, dependenciesSchema, dependencyProblems } from './dependencies.ts';
 export type { EnvSource } from './env-overrides.ts';
 export {
   type ConfigOf,
@@ -56,6 +57,7 @@ export {
   routesSchema,
   routeTargetProblems,
   STATEFUL_EVENT_TYPES,
+  startDependentsSchema,
   type WebhookConfig,
   webhookSchema,
   webhooksSchema,

@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
 import { type AgentConfig, agentConfigSchema } from './agent-schema.ts';
 import { ConfigError, type ConfigProblem } from './config-error.ts';
+import { dependencyProblems } from './dependencies.ts';
 import { applyPatch, type EnvSource, envOverrides } from './env-overrides.ts';
 import { problemsFromZod } from './issue-messages.ts';
 import { parseJsonText } from './json-source.ts';
@@ -38,7 +39,11 @@ const ROLES: Record<ConfigRole, RoleSpec> = {
       HAL_NATS_URL: 'nats.url',
       HAL_NATS_TOKEN: 'nats.token',
     },
-    crossChecks: (raw) => [...routeTargetProblems(raw), ...routeConditionProblems(raw)],
+    crossChecks: (raw) => [
+      ...routeTargetProblems(raw),
+      ...routeConditionProblems(raw),
+      ...dependencyProblems(raw),
+    ],
     absolutePaths: (c, cwd) => {
       const s = c as SupervisorConfig;
       s.data_dir = resolve(cwd, s.data_dir);

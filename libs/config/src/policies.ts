@@ -15,6 +15,7 @@ export const PolicyName = {
   ESCALATE_WAITING_INPUT: 'escalate_waiting_input',
   NODE_OFFLINE: 'node_offline',
   PROVISION_ON_CONNECT: 'provision_on_connect',
+  START_DEPENDENTS: 'start_dependents',
 } as const;
 export type PolicyName = (typeof PolicyName)[keyof typeof PolicyName];
 
@@ -97,6 +98,23 @@ export const provisionOnConnectSchema = z.strictObject({
   timeout_seconds: seconds(120),
 });
 
+/**
+ * When a project marks a milestone done (`- [x] milestone: <name>` in `.context/PROGRESS.md`),
+ * start or prompt the projects whose `dependencies` name it — at most once per milestone and
+ * dependent. `auto` prompts an idle session of the dependent when there is one, else starts one.
+ */
+export const startDependentsSchema = z.strictObject({
+  ...commonShape({ enabled: false, max_retries: 1, retry_reset_seconds: 86400, cooldown_seconds: 0 }),
+  action: z.enum(['auto', 'start', 'prompt']).default('auto'),
+  /** `{project}`, `{dependency}` and `{milestone}` are replaced. */
+  prompt: z
+    .string()
+    .min(1)
+    .default(
+      'Project {dependency} reached the milestone "{milestone}", which {project} depends on. Read .context/PROGRESS.md and .context/CURRENT_TASK.md, then continue the work that waited for it.',
+    ),
+});
+
 /** Strict: an unknown policy name is a mistake, not a silently ignored section. */
 export const policiesSchema = z
   .strictObject({
@@ -108,6 +126,7 @@ export const policiesSchema = z
     escalate_waiting_input: escalateWaitingInputSchema.prefault({}),
     node_offline: nodeOfflineSchema.prefault({}),
     provision_on_connect: provisionOnConnectSchema.prefault({}),
+    start_dependents: startDependentsSchema.prefault({}),
   })
   .prefault({});
 

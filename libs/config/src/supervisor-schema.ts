@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { costConfigSchema } from './cost.ts';
+import { dependenciesSchema } from './dependencies.ts';
 import { logLevelSchema, secretSchema } from './log-level.ts';
 import { policiesSchema, routesSchema, webhooksSchema } from './policies.ts';
 import { securityConfigSchema, tokenSchema } from './security.ts';
@@ -85,6 +86,7 @@ export const supervisorConfigSchema = z.strictObject({
   policies: policiesSchema,
   routes: routesSchema,
   webhooks: webhooksSchema,
+  dependencies: dependenciesSchema,
   security: securityConfigSchema,
   log_level: logLevelSchema,
 });

@@ -31,6 +31,7 @@ test('policies config - defaults: acting policies off, alerting policies on, def
       ['node_offline', true, false],
       // Safe environment fixes on connect are automatic (risky ones wait for an approval).
       ['provision_on_connect', true, false],
+      ['start_dependents', false, false],
     ],
   );
   assert.deepEqual(c.routes, DEFAULT_ROUTES);

@@ -306,3 +306,58 @@ test('env module - unified diff: hunks with context, deletions before insertions
   assert.equal(unifiedDiff(a, a, 'a', 'b', 10_000), '');
   assert.match(unifiedDiff(a, b, 'a', 'b', 20), /… diff clipped at 20 characters\n$/);
 });
+
+test('env module - milestones in .context/PROGRESS.md are reported once each, also across restarts', async () => {
+  const project = tempDir('hal-env-proj-');
+  const dataDir = tempDir('hal-env-data-');
+  const emitted: Array<{ project: string; type: string; data: Record<string, unknown> }> = [];
+  const make = () =>
+    createEnvModule({
+      node: 'n1',
+      projects: [{ name: 'api', directory: project }],
+      dataDir,
+      settings: { probe_timeout_ms: 5_000, install_timeout_ms: 5_000, progress_poll_ms: 20 },
+      log,
+      emit: (events) => emitted.push(...events),
+    });
+  const milestones = () =>
+    emitted.filter((e) => e.type === EventType.ENV_MILESTONE).map((e) => e.data.milestone);
+  const env = make();
+  env.start();
+  mkdirSync(join(project, '.context'));
+  writeFileSync(
+    join(project, '.context/PROGRESS.md'),
+    '# Progress\n- [ ] milestone: schema ready\n- [x] done a thing\n',
+  );
+  // Nothing to await for "not reported": several polls (20 ms) pass instead.
+  await new Promise((r) => setTimeout(r, 150));
+  assert.deepEqual(milestones(), [], 'an open milestone is not reported');
+  writeFileSync(
+    join(project, '.context/PROGRESS.md'),
+    '# Progress\n- [x] milestone: schema ready\n- [x] done a thing\n',
+  );
+  const { waitFor } = await import('@hal/testkit');
+  await waitFor(() => milestones().length === 1, { message: 'milestone reported' });
+  assert.deepEqual(
+    emitted.find((e) => e.type === EventType.ENV_MILESTONE),
+    {
+      project: 'api',
+      session: null,
+      type: EventType.ENV_MILESTONE,
+      data: { milestone: 'schema ready', file: '.context/PROGRESS.md' },
+      refs: {},
+    },
+  );
+  writeFileSync(
+    join(project, '.context/PROGRESS.md'),
+    '# Progress\n- [x] milestone: schema ready\n* [X] milestone: API v1 \n',
+  );
+  await waitFor(() => milestones().length === 2, { message: 'second milestone reported' });
+  env.stop();
+  // A new agent process on the same data dir remembers what it reported.
+  const again = make();
+  again.start(); // start() reads the file once, synchronously
+
+  again.stop();
+  assert.deepEqual(milestones(), ['schema ready', 'API v1']);
+});

@@ -25,6 +25,7 @@ import { nodeOfflineRule } from './rules/node-rule.ts';
 import { compactionReached, restartOnCompactionRule } from './rules/restart-rule.ts';
 import { resumeAfterLimitRule, resumeOnIdleRule } from './rules/resume-rules.ts';
 import type { Effect, SessionContext, SessionRule, Verdict } from './rules/rule.ts';
+import type { StartDependents } from './start-dependents.ts';
 import { idOfKey, KeyPrefix, keyOf, type StateStore } from './state-store.ts';
 
 /** error_loop first: when it trips, the rules after it already see the session as blocked. */
@@ -47,6 +48,7 @@ export interface EngineDeps {
   now: () => number;
   commandTimeoutMs: number;
   envOnConnect?: EnvOnConnect;
+  startDependents?: StartDependents;
 }
 
 export interface Engine {
@@ -204,6 +206,10 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     if (event.type === EventType.COST_BUDGET_EXCEEDED && event.session === null) {
       await onBudgetExceeded(event);
+      return;
+    }
+    if (event.type === EventType.ENV_MILESTONE) {
+      await deps.startDependents?.onMilestone(event);
       return;
     }
     if (event.session === null) return;

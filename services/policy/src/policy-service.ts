@@ -16,10 +16,12 @@ import { createEventConsumer } from './event-consumer.ts';
 import { createNotifier, type NotifierOptions } from './notifier.ts';
 import { createOverrides } from './overrides.ts';
 import { servePolicyQueries } from './queries.ts';
+import { createStartDependents } from './start-dependents.ts';
 import { openStateStore } from './state-store.ts';
 
 export interface PolicyDeps {
-  config: Pick<SupervisorConfig, 'policies' | 'routes' | 'webhooks'>;
+  config: Pick<SupervisorConfig, 'policies' | 'routes' | 'webhooks'> &
+    Partial<Pick<SupervisorConfig, 'dependencies'>>;
   nc: NatsConnection;
   log: Logger;
   registry: Registry;
@@ -109,8 +111,20 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         log,
         now,
       });
+      const startDependents = createStartDependents({
+        nc: deps.nc,
+        store,
+        decisions,
+        policies: deps.config.policies,
+        dependencies: deps.config.dependencies ?? {},
+        overrides,
+        log,
+        now,
+        commandTimeoutMs: deps.commandTimeoutMs ?? 30_000,
+      });
       const engine = createEngine({
         envOnConnect,
+        startDependents,
         nc: deps.nc,
         store,
         decisions,

@@ -32,6 +32,7 @@ test('policy queries - list shows each policy with its config and recent actions
       ['escalate_waiting_input', true, 'config'],
       ['node_offline', true, 'config'],
       ['provision_on_connect', true, 'config'],
+      ['start_dependents', false, 'config'],
     ],
   );
   const idle = listed.policies[0];

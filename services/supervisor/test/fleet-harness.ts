@@ -84,6 +84,8 @@ export interface FleetOptions {
   cost?: Record<string, unknown>;
   /** `channels.discord` of the supervisor config (runs the Discord bridge), as in supervisor.config.json. */
   discord?: Record<string, unknown>;
+  /** `dependencies` of the supervisor config. */
+  dependencies?: Record<string, unknown>;
 }
 
 /**
@@ -119,6 +121,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       heartbeat_timeout_count: 3,
       ...(opts.policies === undefined ? {} : { policies: opts.policies }),
       ...(opts.cost === undefined ? {} : { cost: opts.cost }),
+      ...(opts.dependencies === undefined ? {} : { dependencies: opts.dependencies }),
       ...(opts.discord === undefined ? {} : { channels: { discord: opts.discord } }),
     },
     { env: {} },
