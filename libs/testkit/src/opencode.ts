@@ -14,6 +14,11 @@ export interface StartOpencodeOptions {
   projects?: Array<{ name: string; directory?: string }>;
   /** 'ask' makes bash and edit ask for permission; default 'allow'. */
   permission?: 'ask' | 'allow';
+  /**
+   * USD per million tokens of the fake model, so opencode itself prices each message (its
+   * `cost` in message.completed); default none, and opencode reports $0 like for a subscription.
+   */
+  modelCost?: { input: number; output: number };
   env?: Record<string, string>;
   port?: number;
   /** Default 30 s. */
@@ -66,7 +71,11 @@ export function opencodeBinary(): string {
 }
 
 /** The opencode.json the testkit writes into each project. */
-export function opencodeProjectConfig(llmUrl: string, permission: 'ask' | 'allow'): Record<string, unknown> {
+export function opencodeProjectConfig(
+  llmUrl: string,
+  permission: 'ask' | 'allow',
+  modelCost?: { input: number; output: number },
+): Record<string, unknown> {
   return {
     $schema: 'https://opencode.ai/config.json',
     provider: {
@@ -74,7 +83,9 @@ export function opencodeProjectConfig(llmUrl: string, permission: 'ask' | 'allow
         npm: '@ai-sdk/openai-compatible',
         name: 'Fake LLM',
         options: { baseURL: llmUrl, apiKey: 'x' },
-        models: { 'fake-model': { name: 'Fake model' } },
+        models: {
+          'fake-model': { name: 'Fake model', ...(modelCost === undefined ? {} : { cost: modelCost }) },
+        },
       },
     },
     model: 'fake/fake-model',
@@ -107,7 +118,7 @@ export async function startOpencode(opts: StartOpencodeOptions): Promise<Opencod
     await mkdir(directory, { recursive: true });
     await writeFile(
       join(directory, 'opencode.json'),
-      `${JSON.stringify(opencodeProjectConfig(opts.llm.url, permission), null, 2)}\n`,
+      `${JSON.stringify(opencodeProjectConfig(opts.llm.url, permission, opts.modelCost), null, 2)}\n`,
     );
     if (!existsSync(join(directory, '.git')))
       spawnSync('git', ['init', '-q', directory], { stdio: 'ignore' });

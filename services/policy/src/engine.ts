@@ -13,6 +13,7 @@ import {
   type NodeFacts,
   type SessionFacts,
   snapshotSessions,
+  wasApplied,
 } from './facts.ts';
 import type { Overrides } from './overrides.ts';
 import {
@@ -52,6 +53,8 @@ export interface EngineDeps {
 }
 
 export interface Engine {
+  /** True when the session's facts already hold this event: a resend past the duplicate window. */
+  isRepeat(event: EventRecord): Promise<boolean>;
   onEvent(event: EventRecord): Promise<void>;
   tick(): Promise<void>;
 }
@@ -213,9 +216,23 @@ export function createEngine(deps: EngineDeps): Engine {
       return;
     }
     if (event.session === null) return;
-    const facts = await updateFacts(event.session, (cur) => applyEvent(cur, event));
-    if (facts === undefined) return;
+    let repeat = false;
+    const facts = await updateFacts(event.session, (cur) => {
+      // Decided inside the compare-and-set: two instances handed the original and the resend
+      // cannot both apply it.
+      repeat = wasApplied(cur, event);
+      return applyEvent(cur, event);
+    });
+    if (facts === undefined || repeat) {
+      if (repeat) log.debug({ event: event.id, type: event.type }, 'repeated event skipped');
+      return;
+    }
     await evaluateSession(facts, event);
+  }
+
+  async function isRepeat(event: EventRecord): Promise<boolean> {
+    if (event.session === null) return false;
+    return wasApplied((await store.get<SessionFacts>(sessKey(event.session)))?.value, event);
   }
 
   async function tick(): Promise<void> {
@@ -250,5 +267,5 @@ export function createEngine(deps: EngineDeps): Engine {
     }
   }
 
-  return { onEvent, tick };
+  return { isRepeat, onEvent, tick };
 }

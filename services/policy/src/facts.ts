@@ -54,6 +54,13 @@ export interface SessionFacts {
   /** ms; error_loop stopped interventions on the session until then. */
   blocked_until: number | null;
   updated_at: number;
+  /**
+   * Ids of the newest events that changed these facts. An agent resends what it saw unacked,
+   * and past JetStream's duplicate window the resend is a second stream message: without this a
+   * resent message.completed or session.compacted would count twice. Absent in facts written by
+   * older versions.
+   */
+  applied?: string[];
 }
 
 export interface NodeFacts {
@@ -63,6 +70,12 @@ export interface NodeFacts {
 }
 
 const MAX_ERRORS_KEPT = 100;
+/**
+ * Bound of `applied`. A resend is at most the agent's unacked window (4 batches of 500), of which
+ * only the events that change facts are remembered: busy/idle, final texts, completions, errors,
+ * compactions, permissions — a handful per turn.
+ */
+export const MAX_APPLIED_KEPT = 256;
 const MAX_TEXTS_KEPT = 3;
 const TEXT_KEEP = 600;
 const TASK_KEEP = 4000;
@@ -89,6 +102,7 @@ export function emptyFacts(event: EventRecord, session: string): SessionFacts {
     stopped_by: null,
     blocked_until: null,
     updated_at: 0,
+    applied: [],
   };
 }
 
@@ -124,12 +138,18 @@ function becomeIdle(f: SessionFacts, at: number): void {
   f.state = f.pending.length > 0 ? SessionState.WAITING_INPUT : SessionState.IDLE;
 }
 
+/** True when `event` already changed these facts (a resend: skip it, and act on nothing). */
+export function wasApplied(f: SessionFacts | undefined, event: Pick<EventRecord, 'id'>): boolean {
+  return f?.applied?.includes(event.id) === true;
+}
+
 /**
  * Applies one event to a session's facts; returns undefined when the event changes nothing
- * (so no KV write happens). Pure: the caller stores the result with compare-and-set.
+ * (so no KV write happens), a repeat included. Pure: the caller stores the result with
+ * compare-and-set, so the check and the record of the id are one write.
  */
 export function applyEvent(current: SessionFacts | undefined, event: EventRecord): SessionFacts | undefined {
-  if (event.session === null) return undefined;
+  if (event.session === null || wasApplied(current, event)) return undefined;
   const f: SessionFacts = current ? structuredClone(current) : emptyFacts(event, event.session);
   const at = parseTime(event.time) ?? Date.now();
   f.node = event.node;
@@ -227,6 +247,7 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
       return undefined;
   }
   f.updated_at = Math.max(f.updated_at, at);
+  f.applied = [...(f.applied ?? []), event.id].slice(-MAX_APPLIED_KEPT);
   return f;
 }
 

@@ -147,6 +147,9 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         conditions: { nc: deps.nc, store },
       });
       const handle = async (event: EventRecord) => {
+        // A resend past JetStream's duplicate window is a second stream message with the same id:
+        // neither told to people again nor counted again (the engine re-checks as it applies).
+        if (await engine.isRepeat(event)) return;
         // Notify first: people hear about an error even if a policy then fails on it.
         await notifier.onEvent(event);
         await engine.onEvent(event);
