@@ -44,7 +44,12 @@ export interface CommandLayer {
     principal: Principal,
     verb: SessionVerb,
     target: string,
-    opts?: { prompt?: string; timeoutMs?: number; resolved?: Promise<SessionView> },
+    opts?: {
+      prompt?: string;
+      timeoutMs?: number;
+      resolved?: Promise<SessionView>;
+      idempotencyKey?: string;
+    },
   ): Promise<ActionResult>;
   /** Answers a pending permission; without an id, the session's only pending one. */
   answerPermission(
@@ -53,10 +58,19 @@ export interface CommandLayer {
     response: 'once' | 'always' | 'reject',
     permissionId?: string,
     resolved?: Promise<SessionView>,
+    opts?: { timeoutMs?: number; idempotencyKey?: string },
   ): Promise<ActionResult & { permission: string }>;
   start(
     principal: Principal,
-    opts: { project: string; node?: string; prompt?: string; title?: string; timeoutMs?: number },
+    opts: {
+      project: string;
+      node?: string;
+      prompt?: string;
+      title?: string;
+      timeoutMs?: number;
+      /** Runs the start at most once, on one node, however often it is sent (24 h). */
+      idempotencyKey?: string;
+    },
   ): Promise<ActionResult>;
   setPolicy(principal: Principal, name: string, enabled: boolean): Promise<PolicyView>;
   /** A read: role-checked (viewer), not audited. */
@@ -154,17 +168,17 @@ export function createCommandLayer(deps: CommandLayerDeps): CommandLayer {
                 ...(opts.prompt === undefined ? {} : { prompt: opts.prompt }),
               }
         ) as Command;
-        const data = await sessions.send(view.node, command, principal, opts.timeoutMs);
+        const data = await sessions.send(view.node, command, principal, opts.timeoutMs, opts.idempotencyKey);
         return { session: view.session, node: view.node, project: view.project, data };
       });
     },
-    answerPermission(principal, targetName, response, permissionId) {
+    answerPermission(principal, targetName, response, permissionId, resolved, opts = {}) {
       const params = { target: targetName, response };
       return audited(
         principal,
         { action: 'session.permission', role: 'operator', params },
         async (target) => {
-          const view = await resolveSession(targetName);
+          const view = await (resolved ?? resolveSession(targetName));
           Object.assign(target, { session: view.session, node: view.node, project: view.project });
           let permission = permissionId;
           if (permission === undefined) {
@@ -188,6 +202,8 @@ export function createCommandLayer(deps: CommandLayerDeps): CommandLayer {
             view.node,
             { type: 'permission', session: view.session, permission_id: permission, response },
             principal,
+            opts.timeoutMs,
+            opts.idempotencyKey,
           );
           return { session: view.session, node: view.node, project: view.project, data, permission };
         },
@@ -198,7 +214,7 @@ export function createCommandLayer(deps: CommandLayerDeps): CommandLayer {
         principal,
         { action: 'session.start', role: 'operator', target: { project: opts.project }, params: opts },
         async (target) => {
-          const node = await sessions.chooseNode(opts.project, opts.node);
+          const node = await sessions.startNode(principal, opts.project, opts.node, opts.idempotencyKey);
           target.node = node;
           const command: Command = {
             type: 'start',
@@ -206,7 +222,7 @@ export function createCommandLayer(deps: CommandLayerDeps): CommandLayer {
             ...(opts.prompt === undefined ? {} : { prompt: opts.prompt }),
             ...(opts.title === undefined ? {} : { title: opts.title }),
           };
-          const data = await sessions.send(node, command, principal, opts.timeoutMs);
+          const data = await sessions.send(node, command, principal, opts.timeoutMs, opts.idempotencyKey);
           const session =
             typeof data === 'object' && data !== null && 'session' in data && typeof data.session === 'string'
               ? data.session

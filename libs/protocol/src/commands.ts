@@ -68,6 +68,19 @@ export const commandSchema = z.discriminatedUnion('type', [
 ]);
 export type Command = z.infer<typeof commandSchema>;
 
+/** Longest idempotency key; keys are opaque (halctl and the API make UUIDs). */
+export const IDEMPOTENCY_KEY_MAX = 128;
+
+/**
+ * The key that makes a command run at most once: the agent remembers key → outcome for 24 h and
+ * answers a repeat with the recorded outcome (a repeat still running joins it).
+ */
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(IDEMPOTENCY_KEY_MAX)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits and . _ : - only (a UUID fits)');
+
 export const actorSchema = z.object({
   kind: z.enum(['user', 'policy', 'discord', 'system', 'agent']),
   id: z.string().min(1).max(256),
@@ -82,6 +95,8 @@ export const commandRequestSchema = z.object({
   command: commandSchema,
   actor: actorSchema,
   timeout_ms: z.number().int().positive().max(600_000).default(30_000),
+  /** Absent: the gateway makes one, so the agent still runs the command once. */
+  idempotency_key: idempotencyKeySchema.optional(),
 });
 export type CommandRequest = z.infer<typeof commandRequestSchema>;
 export type CommandRequestInput = z.input<typeof commandRequestSchema>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { actorSchema, commandSchema, errorBodySchema } from './commands.ts';
+import { actorSchema, commandSchema, errorBodySchema, idempotencyKeySchema } from './commands.ts';
 import { sessionSnapshotSchema } from './events.ts';
 import { WIRE_PROTOCOL } from './wire-protocol.ts';
 
@@ -126,6 +126,8 @@ export const commandPayloadSchema = z.object({
   command: commandSchema,
   actor: actorSchema,
   timeout_ms: z.number().int().positive(),
+  /** The agent runs a mutating command once per key (absent from gateways before it existed). */
+  idempotency_key: idempotencyKeySchema.optional(),
 });
 
 export const errorPayloadSchema = z.object({

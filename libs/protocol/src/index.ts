@@ -26,6 +26,8 @@ export {
   commandSchema,
   errorBodySchema,
   errorReply,
+  IDEMPOTENCY_KEY_MAX,
+  idempotencyKeySchema,
   okReply,
   PermissionResponse,
   type Reply,
@@ -191,6 +193,7 @@ export {
   routesTestResponseSchema,
 } from './policy-queries.ts';
 export {
+  COMMAND_KEYS_KV_BUCKET,
   DISCORD_KV_BUCKET,
   DISCORD_UI_KV_BUCKET,
   type EventFilter,
@@ -198,6 +201,7 @@ export {
   isEventType,
   type ParsedEventSubject,
   POLICY_KV_BUCKET,
+  POLICY_OVERRIDES_KV_BUCKET,
   parseEventSubject,
   QueueGroup,
   StreamName,

@@ -71,6 +71,12 @@ export const streamSubjects: Readonly<Record<StreamName, readonly string[]>> = {
 /** NATS KV bucket holding policy state per (session, policy). */
 export const POLICY_KV_BUCKET = 'HAL_POLICY';
 
+/** Policy enable/disable overrides, apart from the per-session state so pruning never reaches them. */
+export const POLICY_OVERRIDES_KV_BUCKET = 'HAL_POLICY_OVERRIDES';
+
+/** Which node a `start` with an idempotency key went to (24 h), so its retry reaches the same agent. */
+export const COMMAND_KEYS_KV_BUCKET = 'HAL_COMMAND_KEYS';
+
 /** NATS KV bucket of the Discord bridge: what it posted (notification → message, session → thread) and its claims. */
 export const DISCORD_KV_BUCKET = 'HAL_DISCORD';
 /** Short-lived bridge state (kill confirmations, pages of a long answer); entries expire after a day. */

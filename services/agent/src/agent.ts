@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@hal/observability';
 import { EventType } from '@hal/protocol';
-import { createCommandRunner } from './commands.ts';
+import { isMutating, openCommandMemory } from './command-memory.ts';
+import { createCommandRunner, withDeadline } from './commands.ts';
 import { type Connection, createConnection } from './connection.ts';
 import { createEnvModule, type EnvSettings } from './env/env-module.ts';
 import { collectHostStats } from './host-stats.ts';
@@ -17,6 +18,8 @@ import { createSessionRegistry } from './session-registry.ts';
 import { type EventDraft, openSpool, type Spool } from './spool.ts';
 
 export const AGENT_VERSION = '0.1.0';
+/** Outcomes are kept 24 h; an hourly sweep keeps the table near that size. */
+const PRUNE_INTERVAL_MS = 3600 * 1000;
 
 /** The config keys the agent reads (a subset of @hal/config's AgentConfig, so that type fits). */
 export interface AgentSettings {
@@ -104,6 +107,8 @@ export function createAgent(deps: AgentDeps): Agent {
   });
   // Marks that let the next agent process report turns that end while this one is down.
   const memory = openRecoveryMemory(spool.sqlite);
+  // Outcomes of mutating commands by idempotency key, in the same file: a retry never runs twice.
+  const commandMemory = openCommandMemory(spool.sqlite, () => (deps.clock ?? Date).now());
   const registry = createSessionRegistry();
   const client = createOpencodeClient({ url: config.opencode.url, password: config.opencode.password });
   let connection: Connection | undefined;
@@ -176,6 +181,16 @@ export function createAgent(deps: AgentDeps): Agent {
   });
   let process: OpencodeProcess | undefined;
   let synced: Promise<void> | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+
+  function pruneCommandMemory(): void {
+    try {
+      const removed = commandMemory.prune();
+      if (removed > 0) log.info({ removed }, 'old command outcomes forgotten');
+    } catch (err) {
+      log.warn({ err }, 'command outcomes not pruned');
+    }
+  }
 
   /**
    * The first subscription + reconcile, bounded. Until it is live a session created by a command
@@ -215,6 +230,9 @@ export function createAgent(deps: AgentDeps): Agent {
         });
         await process.start();
       }
+      pruneCommandMemory();
+      pruneTimer = setInterval(pruneCommandMemory, PRUNE_INTERVAL_MS);
+      pruneTimer.unref();
       connection = createConnection({
         url: config.supervisor_url,
         token: config.auth_token,
@@ -238,9 +256,16 @@ export function createAgent(deps: AgentDeps): Agent {
             spoolDepth: () => spool.depth(),
           });
         },
-        runCommand: async (cmd, timeoutMs) => {
+        runCommand: async (cmd, timeoutMs, from) => {
+          const key = from.idempotencyKey;
+          if (key === undefined || !isMutating(cmd)) {
+            await firstSync();
+            return commands.run(cmd, timeoutMs);
+          }
           await firstSync();
-          return commands.run(cmd, timeoutMs);
+          // The memory keeps the real outcome even when the answer is a TIMEOUT (the work goes on).
+          const work = commandMemory.once(key, cmd, from.actor, () => commands.execute(cmd));
+          return withDeadline(work, cmd, commands.deadlineOf(cmd, timeoutMs));
         },
         random: deps.random,
       });
@@ -256,6 +281,7 @@ export function createAgent(deps: AgentDeps): Agent {
       // because the SSE loop may still append while it winds down. Sessions are never aborted.
       await connection?.stop();
       env.stop();
+      clearInterval(pruneTimer);
       await events.stop();
       await process?.stop();
       spool.close();

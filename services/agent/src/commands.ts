@@ -29,7 +29,12 @@ export interface CommandRunnerDeps {
 }
 
 export interface CommandRunner {
+  /** Runs the command with its deadline (the shorter of `timeoutMs` and the agent's own). */
   run(command: Command, timeoutMs?: number): Promise<Reply<unknown>>;
+  /** Runs the command to its end, however long it takes; never throws. */
+  execute(command: Command): Promise<Reply<unknown>>;
+  /** The deadline `run` applies to `command` for a gateway's `timeoutMs`. */
+  deadlineOf(command: Command, timeoutMs?: number): number;
 }
 
 interface Located {
@@ -206,28 +211,56 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
     }
   }
 
+  function deadlineOf(cmd: Command, timeoutMs: number | undefined): number {
+    // An approved install may take minutes: its own bound replaces command_timeout_ms.
+    const cap = cmd.type === 'env_approve' ? deps.env.approveTimeoutMs : deps.defaultTimeoutMs;
+    return Math.min(timeoutMs ?? cap, cap);
+  }
+
+  /** Never throws: a failure is an error reply with its code. */
+  async function settle(cmd: Command): Promise<Reply<unknown>> {
+    try {
+      return okReply(await execute(cmd));
+    } catch (err) {
+      const e = toHalError(err);
+      deps.log.warn({ err: e, command: cmd.type, code: e.code }, 'command failed');
+      return errorReply(e);
+    }
+  }
+
   return {
-    async run(cmd, timeoutMs) {
-      // An approved install may take minutes: its own bound replaces command_timeout_ms.
-      const cap = cmd.type === 'env_approve' ? deps.env.approveTimeoutMs : deps.defaultTimeoutMs;
-      const limit = Math.min(timeoutMs ?? cap, cap);
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(new HalError(ErrorCode.TIMEOUT, `command ${cmd.type} did not finish within ${limit} ms`)),
-          limit,
-        );
-      });
-      try {
-        return okReply(await Promise.race([execute(cmd), deadline]));
-      } catch (err) {
-        const e = toHalError(err);
-        deps.log.warn({ err: e, command: cmd.type, code: e.code }, 'command failed');
-        return errorReply(e);
-      } finally {
-        clearTimeout(timer);
-      }
+    execute: settle,
+    run(cmd, timeoutMs) {
+      return withDeadline(settle(cmd), cmd, deadlineOf(cmd, timeoutMs));
     },
+    deadlineOf,
   };
+}
+
+/**
+ * The reply to send: `work`'s, or TIMEOUT when it is slower than `limitMs`. The work itself goes
+ * on (an opencode call cannot be taken back), so whoever keeps its outcome still gets it.
+ */
+export async function withDeadline(
+  work: Promise<Reply<unknown>>,
+  cmd: Command,
+  limitMs: number,
+): Promise<Reply<unknown>> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<Reply<unknown>>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve(
+          errorReply(
+            new HalError(ErrorCode.TIMEOUT, `command ${cmd.type} did not finish within ${limitMs} ms`),
+          ),
+        ),
+      limitMs,
+    );
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '@hal/observability';
 import {
+  type Actor,
   ackPayloadSchema,
   type Command,
   CommandType,
@@ -41,7 +42,11 @@ export interface ConnectionDeps {
   heartbeatIntervalSec: number;
   snapshot(): SessionSnapshot[];
   heartbeat(): Promise<HeartbeatPayload>;
-  runCommand(command: Command, timeoutMs: number): Promise<Reply<unknown>>;
+  runCommand(
+    command: Command,
+    timeoutMs: number,
+    from: { actor: Actor; idempotencyKey: string | undefined },
+  ): Promise<Reply<unknown>>;
   random?: () => number;
   /** Batches sent but not yet acked before the agent waits for an ack. */
   window?: number;
@@ -152,7 +157,10 @@ export function createConnection(deps: ConnectionDeps): Connection {
           ),
         );
       } else {
-        reply = await deps.runCommand(parsed.data.command, parsed.data.timeout_ms);
+        reply = await deps.runCommand(parsed.data.command, parsed.data.timeout_ms, {
+          actor: parsed.data.actor,
+          idempotencyKey: parsed.data.idempotency_key,
+        });
       }
     }
     if (commandId === undefined) {

@@ -1,4 +1,4 @@
-import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /**
  * The agent's spool: every event waits here, already numbered, until the gateway acks it.
@@ -41,3 +41,21 @@ export const recoveryEmitted = sqliteTable('recovery_emitted', {
   id: text('id').notNull().unique(),
   kind: text('kind', { enum: ['message', 'part'] }).notNull(),
 });
+
+/**
+ * The outcome of each mutating command by its idempotency key, for 24 h: a repeat (a retry after
+ * a lost answer) gets the recorded reply instead of running again. `reply` is null while the
+ * command runs; `fingerprint` (command + actor) tells a retry from a different command reusing a key.
+ */
+export const commandResults = sqliteTable(
+  'command_results',
+  {
+    key: text('key').primaryKey(),
+    fingerprint: text('fingerprint').notNull(),
+    type: text('type').notNull(),
+    /** The Reply as JSON, once the command settled. */
+    reply: text('reply'),
+    startedAt: integer('started_at').notNull(),
+  },
+  (t) => [index('command_results_started').on(t.startedAt)],
+);

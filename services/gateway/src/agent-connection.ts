@@ -72,6 +72,10 @@ interface PendingCommand {
   resolve(reply: Reply<unknown>): void;
   reject(err: HalError): void;
   timer: NodeJS.Timeout;
+  type: string;
+  /** The command frame went out on the socket: from then on the agent may have run it. */
+  sent: boolean;
+  idempotencyKey: string | undefined;
 }
 
 /**
@@ -207,14 +211,26 @@ export class AgentConnection implements HeldConnection {
           ),
         );
       }, request.timeout_ms);
-      this.#commands.set(commandId, { resolve, reject, timer });
-      this.#send(
-        makeEnvelope(WsType.COMMAND, {
-          command_id: commandId,
-          command: request.command,
-          actor: request.actor,
-          timeout_ms: request.timeout_ms,
-        }),
+      const key = request.idempotency_key;
+      const pending: PendingCommand = {
+        resolve,
+        reject,
+        timer,
+        type: request.command.type,
+        sent: false,
+        idempotencyKey: key,
+      };
+      this.#commands.set(commandId, pending);
+      pending.sent = this.#sendText(
+        JSON.stringify(
+          makeEnvelope(WsType.COMMAND, {
+            command_id: commandId,
+            command: request.command,
+            actor: request.actor,
+            timeout_ms: request.timeout_ms,
+            ...(key === undefined ? {} : { idempotency_key: key }),
+          }),
+        ),
       );
     });
   }
@@ -238,8 +254,11 @@ export class AgentConnection implements HeldConnection {
     this.#sendText(JSON.stringify(frame));
   }
 
-  #sendText(frame: string): void {
-    if (this.#d.ws.readyState === this.#d.ws.OPEN) this.#d.ws.send(frame);
+  /** False when the socket was no longer open, so the frame never left. */
+  #sendText(frame: string): boolean {
+    if (this.#d.ws.readyState !== this.#d.ws.OPEN) return false;
+    this.#d.ws.send(frame);
+    return true;
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
@@ -515,9 +534,7 @@ export class AgentConnection implements HeldConnection {
     this.#d.metrics.connectionsActive.dec();
     for (const [id, pending] of this.#commands) {
       clearTimeout(pending.timer);
-      pending.reject(
-        new HalError(ErrorCode.NODE_OFFLINE, `node "${this.node}" disconnected before answering`),
-      );
+      pending.reject(disconnectedError(this.node, id, pending));
       this.#commands.delete(id);
     }
     this.#log.info({ code, reason, end: this.#endReason ?? 'peer' }, 'agent connection closed');
@@ -543,4 +560,27 @@ export class AgentConnection implements HeldConnection {
       this.#log.error({ err, type: event.type }, 'system event publish failed');
     });
   }
+}
+
+/**
+ * A command the agent may have run is never reported as NODE_OFFLINE: a retry would run it twice.
+ * With its idempotency key, sending it again returns what really happened.
+ */
+function disconnectedError(node: string, commandId: string, pending: PendingCommand): HalError {
+  if (!pending.sent) {
+    return new HalError(
+      ErrorCode.NODE_OFFLINE,
+      `node "${node}" disconnected before the ${pending.type} command was sent`,
+    );
+  }
+  const key = pending.idempotencyKey;
+  const retry =
+    key === undefined
+      ? 'check the session before acting again'
+      : `send it again with idempotency key "${key}" to get its outcome`;
+  return new HalError(
+    ErrorCode.COMMAND_OUTCOME_UNKNOWN,
+    `node "${node}" disconnected while the ${pending.type} command was running; it may have run: ${retry}`,
+    { details: { node, command_id: commandId, ...(key === undefined ? {} : { idempotency_key: key }) } },
+  );
 }

@@ -114,7 +114,10 @@ export function createNodeRegistry(deps: {
     try {
       const holder = holds.get(node)?.conn;
       if (holder === undefined) throw new HalError(ErrorCode.NODE_OFFLINE, `node "${node}" is not connected`);
-      const reply = await holder.command(request, commandId);
+      // Every command reaches the agent with a key, so it runs there at most once.
+      const keyed =
+        request.idempotency_key === undefined ? { ...request, idempotency_key: commandId } : request;
+      const reply = await holder.command(keyed, commandId);
       if (!reply.ok) throw HalError.fromBody(reply.error);
       outcome = { ok: true, data: reply.data };
       return reply.data;

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { jetstreamClient } from '@hal/bus';
 import { auditRecordSchema, StreamName } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
-import { type ApiFixture, bearer, MAX_BODY, startApiFixture, TOKENS } from './api-stand-ins.ts';
+import { type ApiFixture, bearer, MAX_BODY, NODES, startApiFixture, TOKENS } from './api-stand-ins.ts';
 
 let fx: ApiFixture;
 before(async () => {
@@ -201,6 +201,65 @@ test('api commands - inject, permissions and start send the right command; promp
   const audit = await get('/api/v1/audit?action=session.inject&limit=1');
   const params = audit.json().data[0].params as { prompt: string };
   assert.equal(params.prompt, `${'p'.repeat(200)}…`);
+});
+
+test('api idempotency - Idempotency-Key travels in the command and is echoed; without one the API makes one; a bad one is 400', async () => {
+  const keyed = await fx.api.app.inject({
+    method: 'POST',
+    url: '/api/v1/sessions/s1/kill',
+    headers: { ...bearer(TOKENS.operator), 'idempotency-key': '"kill-s1-1"' },
+    payload: {},
+  });
+  assert.equal(keyed.statusCode, 200);
+  assert.equal(keyed.json().meta.idempotency_key, 'kill-s1-1');
+  assert.equal(fx.received.at(-1)?.idempotency_key, 'kill-s1-1');
+
+  const unkeyed = await post('/api/v1/sessions/s1/resume', {});
+  const made = unkeyed.json().meta.idempotency_key as string;
+  assert.match(made, /^[0-9a-f-]{36}$/);
+  assert.equal(fx.received.at(-1)?.idempotency_key, made);
+
+  const before = fx.received.length;
+  for (const bad of ['two words', 'k'.repeat(129), '']) {
+    const res = await fx.api.app.inject({
+      method: 'POST',
+      url: '/api/v1/sessions/s1/kill',
+      headers: { ...bearer(TOKENS.operator), 'idempotency-key': bad },
+      payload: {},
+    });
+    assert.equal(res.statusCode, 400, bad);
+    assert.equal(res.json().error.code, 'VALIDATION_FAILED');
+    assert.match(res.json().error.message, /^header Idempotency-Key /);
+  }
+  assert.equal(fx.received.length, before, 'nothing sent for a bad key');
+});
+
+test('api idempotency - a keyed start goes to the node its first attempt chose, even when another becomes less busy', async () => {
+  const start = (key: string) =>
+    fx.api.app.inject({
+      method: 'POST',
+      url: '/api/v1/sessions',
+      headers: { ...bearer(TOKENS.operator), 'idempotency-key': key },
+      payload: { project: 'alpha', timeout_ms: 300 },
+    });
+  const first = await start('start-once');
+  assert.equal(first.statusCode, 201);
+  assert.equal(first.json().meta.node, 'n1');
+  const n1 = NODES.find((n) => n.node === 'n1');
+  assert.ok(n1);
+  const sessions = n1.sessions;
+  n1.sessions = 50;
+  try {
+    const retry = await start('start-once');
+    assert.equal(retry.statusCode, 201, 'the retry goes where the first attempt went');
+    assert.equal(retry.json().meta.node, 'n1');
+    assert.equal(fx.received.at(-1)?.idempotency_key, 'start-once');
+    // A new key is a new start: the least busy node now (n3, which never answers).
+    const other = await start('start-twice');
+    assert.equal(other.statusCode, 504);
+  } finally {
+    n1.sessions = sessions;
+  }
 });
 
 test('api commands - start with an unknown project is 404 PROJECT_NOT_FOUND, an offline-only project 503 NODE_OFFLINE', async () => {

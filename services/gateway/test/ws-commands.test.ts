@@ -36,13 +36,19 @@ test('ws commands - hal.cmd.<node> reaches the agent and its result comes back',
     }),
   });
   await agent.hello();
-  const reply = await ask('node-c', status());
+  const reply = await ask('node-c', { ...status(), idempotency_key: 'k-status-1' });
   assert.deepEqual(reply, {
     ok: true,
     data: { got: { type: 'status', session: 'ses_1' }, by: { kind: 'user', id: 'alice' } },
   });
   const cmd = agent.frames.find((f) => f.type === 'command');
-  assert.equal((cmd?.payload as { timeout_ms: number } | undefined)?.timeout_ms, 2_000);
+  const payload = cmd?.payload as { timeout_ms: number; idempotency_key: string; command_id: string };
+  assert.equal(payload.timeout_ms, 2_000);
+  assert.equal(payload.idempotency_key, 'k-status-1', "the caller's key reaches the agent");
+  // Without a key the gateway gives the command one (its id), so the agent still runs it once.
+  await ask('node-c', status());
+  const unkeyed = agent.frames.filter((f) => f.type === 'command').at(-1)?.payload as typeof payload;
+  assert.equal(unkeyed.idempotency_key, unkeyed.command_id);
   await agent.close();
 });
 
@@ -76,16 +82,23 @@ test('ws commands - no result within timeout_ms gives TIMEOUT', async () => {
   await agent.close();
 });
 
-test('ws commands - the socket closing before the result gives NODE_OFFLINE', async () => {
+test('ws commands - the socket closing after the command was sent gives COMMAND_OUTCOME_UNKNOWN naming its key, never NODE_OFFLINE', async () => {
   const agent = await connectAgent(env.url, {
     node: 'node-gone',
     onCommand: answerWith((_f, a) => a.ws.terminate()),
   });
   await agent.hello();
-  assert.deepEqual(await ask('node-gone', status()), {
-    ok: false,
-    error: { code: 'NODE_OFFLINE', message: 'node "node-gone" disconnected before answering' },
-  });
+  const reply = (await ask('node-gone', { ...status(), idempotency_key: 'k-gone' })) as {
+    ok: false;
+    error: { code: string; message: string; details: Record<string, unknown> };
+  };
+  assert.equal(reply.error.code, 'COMMAND_OUTCOME_UNKNOWN');
+  assert.equal(
+    reply.error.message,
+    'node "node-gone" disconnected while the status command was running; it may have run: send it again with idempotency key "k-gone" to get its outcome',
+  );
+  assert.equal(reply.error.details.idempotency_key, 'k-gone');
+  assert.equal(reply.error.details.node, 'node-gone');
 });
 
 test('ws commands - nobody holding the node means no responders; an invalid body is VALIDATION_FAILED', async () => {
@@ -108,10 +121,10 @@ test('ws commands - nobody holding the node means no responders; an invalid body
 
 test('ws commands - metrics count commands by type and status', async () => {
   const text = await env.registry.getSingleMetricAsString('hal_o_swarm_commands_total');
-  assert.match(text, /hal_o_swarm_commands_total\{type="status",status="ok"\} 1/);
+  assert.match(text, /hal_o_swarm_commands_total\{type="status",status="ok"\} 2/);
   assert.match(text, /hal_o_swarm_commands_total\{type="status",status="SESSION_NOT_FOUND"\} 1/);
   assert.match(text, /hal_o_swarm_commands_total\{type="status",status="TIMEOUT"\} 1/);
-  assert.match(text, /hal_o_swarm_commands_total\{type="status",status="NODE_OFFLINE"\} 1/);
+  assert.match(text, /hal_o_swarm_commands_total\{type="status",status="COMMAND_OUTCOME_UNKNOWN"\} 1/);
   const hist = await env.registry.getSingleMetricAsString('hal_o_swarm_command_duration_seconds');
-  assert.match(hist, /hal_o_swarm_command_duration_seconds_count\{type="status"\} 4/);
+  assert.match(hist, /hal_o_swarm_command_duration_seconds_count\{type="status"\} 5/);
 });

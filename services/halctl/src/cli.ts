@@ -1,3 +1,4 @@
+import { idempotencyKeySchema } from '@hal/protocol';
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { createApiClient, resolveConnection } from './client.ts';
 import type { CommandContext, GlobalArgs } from './command-context.ts';
@@ -24,6 +25,8 @@ export interface CliDeps {
   fetch?: typeof fetch;
   /** Aborts `--follow` streams (Ctrl-C). */
   signal?: AbortSignal;
+  /** Makes the idempotency key of an invocation without --idempotency-key; default a random UUID. */
+  newKey?: () => string;
 }
 
 /**
@@ -46,7 +49,20 @@ const HELP_WIDTH = 100;
 
 export function buildCli(deps: CliDeps): Argv<GlobalArgs> {
   const width = deps.stdout.columns ?? 120;
+  let invocationKey: string | undefined;
   const ctx: CommandContext = {
+    idempotencyKey(argv) {
+      const given = argv['idempotency-key'];
+      if (given === undefined) {
+        invocationKey ??= deps.newKey?.() ?? crypto.randomUUID();
+        return invocationKey;
+      }
+      const parsed = idempotencyKeySchema.safeParse(given);
+      if (!parsed.success) {
+        throw new CliError('USAGE', `--idempotency-key ${parsed.error.issues[0]?.message ?? 'is invalid'}`);
+      }
+      return parsed.data;
+    },
     signal: deps.signal,
     async client(argv) {
       const conn = await resolveConnection({

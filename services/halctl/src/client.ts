@@ -108,7 +108,13 @@ export interface StreamEvent<T> {
 export interface ApiClient {
   readonly baseUrl: string;
   get<S extends z.ZodType>(path: string, answer: S, query?: Query): Promise<z.output<S>>;
-  post<S extends z.ZodType>(path: string, answer: S, body?: unknown): Promise<z.output<S>>;
+  /** With `idempotencyKey`, the command runs at most once however often the same key is sent. */
+  post<S extends z.ZodType>(
+    path: string,
+    answer: S,
+    body?: unknown,
+    opts?: { idempotencyKey?: string },
+  ): Promise<z.output<S>>;
   put<S extends z.ZodType>(path: string, answer: S, body: unknown): Promise<z.output<S>>;
   /** Server-Sent Events from `path`; ends when the server closes or `signal` aborts. */
   stream<S extends z.ZodType>(
@@ -209,10 +215,14 @@ export function createApiClient(opts: {
       });
       return answer(res, path, schema);
     },
-    async post(path, schema, body = {}) {
+    async post(path, schema, body = {}, postOpts = {}) {
+      const key = postOpts.idempotencyKey;
       const res = await send(toUrl(opts.baseUrl, path), {
         method: 'POST',
-        headers: headers({ 'content-type': 'application/json' }),
+        headers: headers({
+          'content-type': 'application/json',
+          ...(key === undefined ? {} : { 'idempotency-key': key }),
+        }),
         body: JSON.stringify(body),
       });
       return answer(res, path, schema);

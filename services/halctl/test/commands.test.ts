@@ -132,3 +132,43 @@ test('halctl events - tail --follow prints recent events then streams from the n
     ].join('\n'),
   );
 });
+
+test('halctl idempotency - each run sends its own Idempotency-Key, --idempotency-key sets it, a bad one is a usage error', async () => {
+  const keyOfLast = () => stub.requests.at(-1)?.headers['idempotency-key'];
+  assert.equal((await as(OPERATOR, 'sessions', 'kill', 's1')).code, 0);
+  const first = keyOfLast();
+  assert.equal((await as(OPERATOR, 'sessions', 'kill', 's1')).code, 0);
+  const second = keyOfLast();
+  assert.match(String(first), /^[0-9a-f-]{36}$/);
+  assert.notEqual(first, second, 'a new key per invocation');
+
+  const keyed = await as(OPERATOR, 'sessions', 'inject', 's1', 'go on', '--idempotency-key', 'retry-42');
+  assert.equal(keyed.code, 0, keyed.stderr);
+  assert.equal(keyOfLast(), 'retry-42');
+
+  const bad = await as(OPERATOR, 'sessions', 'kill', 's1', '--idempotency-key', 'two words');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^halctl: USAGE: --idempotency-key must be letters, digits and/);
+
+  // Reads carry no key.
+  await as(VIEWER, 'sessions', 'get', 's1');
+  assert.equal(keyOfLast(), undefined);
+});
+
+test('halctl idempotency - COMMAND_OUTCOME_UNKNOWN says how to retry with the same key', async () => {
+  stub.answerOnce('/api/v1/sessions/s1/inject', {
+    status: 503,
+    body: {
+      error: {
+        code: 'COMMAND_OUTCOME_UNKNOWN',
+        message: 'node "n1" disconnected while the inject command was running; it may have run',
+      },
+    },
+  });
+  const r = await as(OPERATOR, 'sessions', 'inject', 's1', 'go on', '--idempotency-key', 'k-7');
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr,
+    'halctl: COMMAND_OUTCOME_UNKNOWN: node "n1" disconnected while the inject command was running; it may have run (retry: the same command with --idempotency-key k-7)\n',
+  );
+});

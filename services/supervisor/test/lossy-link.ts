@@ -1,6 +1,7 @@
-// A TCP pass-through in front of the gateway for "the gateway stored it, the agent never heard":
-// it can refuse new connections (the agent spools meanwhile) and drop the gateway's `ack` frames
-// while every other frame passes, so the agent keeps unacked what JetStream already holds.
+// A TCP pass-through in front of the gateway for answers lost on the way: it can refuse new
+// connections (the agent spools meanwhile), drop the gateway's `ack` frames (JetStream holds what
+// the agent keeps unacked) or the agent's `command.result` frames (a command ran, its answer is
+// lost), while every other frame passes.
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 
 export interface LossyLink {
@@ -9,6 +10,8 @@ export interface LossyLink {
   refuse(on: boolean): void;
   /** While on, `ack` frames from the gateway are dropped; everything else passes. */
   dropAcks(on: boolean): void;
+  /** While on, the agent's `command.result` frames are dropped: commands run, answers are lost. */
+  dropResults(on: boolean): void;
   /** Drops every open link (both sides see the socket die). */
   cut(): void;
   stop(): Promise<void>;
@@ -17,10 +20,11 @@ export interface LossyLink {
 const HEADER_END = Buffer.from('\r\n\r\n');
 
 /**
- * Splits the gateway → agent byte stream into the HTTP upgrade answer and WebSocket frames (server
- * frames are unmasked; the gateway does not compress) and forwards each, unless it is a dropped ack.
+ * Splits one direction's bytes into the HTTP upgrade head and WebSocket frames (the agent masks
+ * its frames, the gateway does not; neither compresses) and forwards each frame unless `drop`
+ * says no to its text.
  */
-function downstreamFilter(client: Socket, dropping: () => boolean): (chunk: Buffer) => void {
+function frameFilter(to: Socket, drop: (text: string) => boolean): (chunk: Buffer) => void {
   let buf = Buffer.alloc(0);
   let upgraded = false;
   return (chunk) => {
@@ -28,12 +32,13 @@ function downstreamFilter(client: Socket, dropping: () => boolean): (chunk: Buff
     if (!upgraded) {
       const end = buf.indexOf(HEADER_END);
       if (end < 0) return;
-      client.write(buf.subarray(0, end + HEADER_END.length));
+      to.write(buf.subarray(0, end + HEADER_END.length));
       buf = buf.subarray(end + HEADER_END.length);
       upgraded = true;
     }
     for (;;) {
       if (buf.length < 2) return;
+      const masked = ((buf[1] ?? 0) & 0x80) !== 0;
       let len = (buf[1] ?? 0) & 0x7f;
       let offset = 2;
       if (len === 126) {
@@ -45,12 +50,19 @@ function downstreamFilter(client: Socket, dropping: () => boolean): (chunk: Buff
         len = Number(buf.readBigUInt64BE(2));
         offset = 10;
       }
+      const maskAt = offset;
+      if (masked) offset += 4;
       if (buf.length < offset + len) return;
       const frame = buf.subarray(0, offset + len);
       buf = buf.subarray(offset + len);
-      const text = ((frame[0] ?? 0) & 0x0f) === 1;
-      const isAck = text && frame.subarray(offset).toString('utf8').includes('"type":"ack"');
-      if (!(isAck && dropping())) client.write(frame);
+      const isText = ((frame[0] ?? 0) & 0x0f) === 1;
+      let text = '';
+      if (isText) {
+        const payload = Buffer.from(frame.subarray(offset));
+        if (masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= frame[maskAt + (i % 4)]!;
+        text = payload.toString('utf8');
+      }
+      if (!(isText && drop(text))) to.write(frame);
     }
   };
 }
@@ -58,7 +70,8 @@ function downstreamFilter(client: Socket, dropping: () => boolean): (chunk: Buff
 export async function startLossyLink(targetPort: number): Promise<LossyLink> {
   const links = new Set<{ client: Socket; upstream: Socket }>();
   let refusing = false;
-  let dropping = false;
+  let droppingAcks = false;
+  let droppingResults = false;
   const server = createServer((client) => {
     if (refusing) {
       client.destroy();
@@ -67,10 +80,13 @@ export async function startLossyLink(targetPort: number): Promise<LossyLink> {
     const upstream = tcpConnect(targetPort, '127.0.0.1');
     const link = { client, upstream };
     links.add(link);
-    client.pipe(upstream);
+    client.on(
+      'data',
+      frameFilter(upstream, (t) => droppingResults && t.includes('"type":"command.result"')),
+    );
     upstream.on(
       'data',
-      downstreamFilter(client, () => dropping),
+      frameFilter(client, (t) => droppingAcks && t.includes('"type":"ack"')),
     );
     const end = () => {
       links.delete(link);
@@ -99,7 +115,10 @@ export async function startLossyLink(targetPort: number): Promise<LossyLink> {
       refusing = on;
     },
     dropAcks(on) {
-      dropping = on;
+      droppingAcks = on;
+    },
+    dropResults(on) {
+      droppingResults = on;
     },
     cut,
     async stop() {

@@ -47,7 +47,7 @@ let nats: NatsServer;
 let nc: NatsConnection;
 let link: LossyLink;
 let agent: TestAgent | undefined;
-let dataDir: string;
+let dataDir: string | undefined;
 const running: Lifecycle[] = [];
 
 before(async () => {
@@ -55,6 +55,8 @@ before(async () => {
   // opencode prices each message itself, so every consumer has a cost to count.
   opencode = await startOpencode({
     llm,
+    // opencode takes 30-50 s to come up on a loaded 2-core machine.
+    startTimeoutMs: 90_000,
     projects: [{ name: 'app' }],
     modelCost: { input: 1000, output: 1000 },
   });
@@ -109,7 +111,7 @@ after(async () => {
   await nats?.stop();
   await opencode?.stop();
   await llm?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
 });
 
 const directory = (): string => opencode.projects[0]?.directory ?? '';

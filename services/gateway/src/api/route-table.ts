@@ -51,6 +51,8 @@ export interface RouteSpec<
   stream?: boolean;
   /** Set on mutating routes: the audit action (`session.kill`, …). */
   auditAction?: string;
+  /** Takes an `Idempotency-Key` header (documented in OpenAPI). */
+  idempotent?: boolean;
   handler(ctx: RouteContext<Infer<P>, Infer<Q>, Infer<B>>): Promise<ApiResult | undefined>;
 }
 

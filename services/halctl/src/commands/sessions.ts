@@ -1,9 +1,16 @@
-import { logEntrySchema, messagePartDataSchema, type SessionView, sessionViewSchema } from '@hal/protocol';
+import {
+  ErrorCode,
+  logEntrySchema,
+  messagePartDataSchema,
+  type SessionView,
+  sessionViewSchema,
+} from '@hal/protocol';
 import type { Argv, CommandModule } from 'yargs';
 import { z } from 'zod';
 import { envelope } from '../api-answer.ts';
 import type { ApiClient } from '../client.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
+import { CliError } from '../exit-codes.ts';
 import { dash, type Output, shortTime, writeFields, writeJson, writeTable } from '../output.ts';
 import { EVENTS_STREAM_PATH, streamedEventSchema } from './events.ts';
 
@@ -139,31 +146,59 @@ function strip(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
-export async function sessionAction(client: ApiClient, out: Output, action: SessionAction): Promise<void> {
+/**
+ * One session command. `idempotencyKey` (one per halctl invocation unless --idempotency-key names
+ * it) makes it run at most once; when its answer is lost, the error says how to retry with it.
+ */
+export async function sessionAction(
+  client: ApiClient,
+  out: Output,
+  action: SessionAction,
+  idempotencyKey: string,
+): Promise<void> {
+  const keyed = { idempotencyKey };
   let res: z.output<typeof actionAnswer>;
   let what: string;
-  switch (action.verb) {
-    case 'start':
-      res = await client.post('/api/v1/sessions', actionAnswer, strip({ ...action, verb: undefined }));
-      what = `start ${action.project}`;
-      break;
-    case 'permission':
-      res = await client.post(
-        `/api/v1/sessions/${enc(action.session)}/permissions/${enc(action.permissionId)}`,
-        actionAnswer,
+  try {
+    switch (action.verb) {
+      case 'start':
+        res = await client.post(
+          '/api/v1/sessions',
+          actionAnswer,
+          strip({ ...action, verb: undefined }),
+          keyed,
+        );
+        what = `start ${action.project}`;
+        break;
+      case 'permission':
+        res = await client.post(
+          `/api/v1/sessions/${enc(action.session)}/permissions/${enc(action.permissionId)}`,
+          actionAnswer,
+          { response: action.response },
+          keyed,
+        );
+        what = `permission ${action.permissionId} ${action.response} on session ${action.session}`;
+        break;
+      default:
+        res = await client.post(
+          `/api/v1/sessions/${enc(action.session)}/${action.verb}`,
+          actionAnswer,
+          strip({ prompt: 'prompt' in action ? action.prompt : undefined }),
+          keyed,
+        );
+        what = `${action.verb} session ${action.session}`;
+    }
+  } catch (err) {
+    if (err instanceof CliError && err.code === ErrorCode.COMMAND_OUTCOME_UNKNOWN) {
+      throw new CliError(
+        err.code,
+        `${err.message} (retry: the same command with --idempotency-key ${idempotencyKey})`,
         {
-          response: action.response,
+          cause: err,
         },
       );
-      what = `permission ${action.permissionId} ${action.response} on session ${action.session}`;
-      break;
-    default:
-      res = await client.post(
-        `/api/v1/sessions/${enc(action.session)}/${action.verb}`,
-        actionAnswer,
-        strip({ prompt: 'prompt' in action ? action.prompt : undefined }),
-      );
-      what = `${action.verb} session ${action.session}`;
+    }
+    throw err;
   }
   if (out.json) return writeJson(out, res.data);
   const detail = res.data === undefined || res.data === null ? '' : ` ${JSON.stringify(res.data)}`;
@@ -183,6 +218,11 @@ export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
     describe: 'Sessions on every node',
     builder: (y: Argv<GlobalArgs>) =>
       y
+        .option('idempotency-key', {
+          type: 'string',
+          describe:
+            'Runs start/inject/resume/restart/kill/approve/deny at most once (default: a new key per run); after COMMAND_OUTCOME_UNKNOWN, retry with the key it names',
+        })
         .command(
           'list',
           'List sessions',
@@ -235,13 +275,18 @@ export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
               .option('title', { type: 'string', describe: 'Session title' }),
           (argv) =>
             run(argv, (c, o) =>
-              sessionAction(c, o, {
-                verb: 'start',
-                project: argv.project,
-                node: argv.node,
-                prompt: argv.prompt,
-                title: argv.title,
-              }),
+              sessionAction(
+                c,
+                o,
+                {
+                  verb: 'start',
+                  project: argv.project,
+                  node: argv.node,
+                  prompt: argv.prompt,
+                  title: argv.title,
+                },
+                ctx.idempotencyKey(argv),
+              ),
             ),
         )
         .command(
@@ -250,19 +295,38 @@ export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
           (b) => id(b).positional('prompt', { type: 'string', demandOption: true }),
           (argv) =>
             run(argv, (c, o) =>
-              sessionAction(c, o, { verb: 'inject', session: argv.id, prompt: argv.prompt }),
+              sessionAction(
+                c,
+                o,
+                { verb: 'inject', session: argv.id, prompt: argv.prompt },
+                ctx.idempotencyKey(argv),
+              ),
             ),
         )
         .command('resume <id>', 'Resume a session', withPrompt, (argv) =>
-          run(argv, (c, o) => sessionAction(c, o, { verb: 'resume', session: argv.id, prompt: argv.prompt })),
+          run(argv, (c, o) =>
+            sessionAction(
+              c,
+              o,
+              { verb: 'resume', session: argv.id, prompt: argv.prompt },
+              ctx.idempotencyKey(argv),
+            ),
+          ),
         )
         .command('restart <id>', 'Restart a session', withPrompt, (argv) =>
           run(argv, (c, o) =>
-            sessionAction(c, o, { verb: 'restart', session: argv.id, prompt: argv.prompt }),
+            sessionAction(
+              c,
+              o,
+              { verb: 'restart', session: argv.id, prompt: argv.prompt },
+              ctx.idempotencyKey(argv),
+            ),
           ),
         )
         .command('kill <id>', 'Abort a session', id, (argv) =>
-          run(argv, (c, o) => sessionAction(c, o, { verb: 'kill', session: argv.id })),
+          run(argv, (c, o) =>
+            sessionAction(c, o, { verb: 'kill', session: argv.id }, ctx.idempotencyKey(argv)),
+          ),
         )
         .command(
           'approve <id> <permissionId>',
@@ -273,12 +337,17 @@ export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
               .option('always', { type: 'boolean', describe: 'Allow this kind of request from now on' }),
           (argv) =>
             run(argv, (c, o) =>
-              sessionAction(c, o, {
-                verb: 'permission',
-                session: argv.id,
-                permissionId: argv.permissionId,
-                response: argv.always ? 'always' : 'once',
-              }),
+              sessionAction(
+                c,
+                o,
+                {
+                  verb: 'permission',
+                  session: argv.id,
+                  permissionId: argv.permissionId,
+                  response: argv.always ? 'always' : 'once',
+                },
+                ctx.idempotencyKey(argv),
+              ),
             ),
         )
         .command(
@@ -287,12 +356,17 @@ export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
           (b) => id(b).positional('permissionId', { type: 'string', demandOption: true }),
           (argv) =>
             run(argv, (c, o) =>
-              sessionAction(c, o, {
-                verb: 'permission',
-                session: argv.id,
-                permissionId: argv.permissionId,
-                response: 'reject',
-              }),
+              sessionAction(
+                c,
+                o,
+                {
+                  verb: 'permission',
+                  session: argv.id,
+                  permissionId: argv.permissionId,
+                  response: 'reject',
+                },
+                ctx.idempotencyKey(argv),
+              ),
             ),
         )
         .example('$0 sessions list --state idle --json', 'idle sessions as JSON')

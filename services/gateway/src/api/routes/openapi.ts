@@ -1,5 +1,6 @@
 import { ErrorCode } from '@hal/protocol';
 import { z } from 'zod';
+import { idempotencyHeaderParameter } from '../idempotency-key.ts';
 import { defineRoute, type RouteSpec } from '../route-table.ts';
 
 type JsonSchema = Record<string, unknown>;
@@ -71,7 +72,11 @@ export function openApiDocument(routes: readonly RouteSpec[]): JsonSchema {
       tags: [route.tag],
       operationId: `${route.method.toLowerCase()}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
       'x-hal-role': route.role,
-      parameters: [...objectParameters(route.params, 'path'), ...objectParameters(route.query, 'query')],
+      parameters: [
+        ...objectParameters(route.params, 'path'),
+        ...objectParameters(route.query, 'query'),
+        ...(route.idempotent ? [idempotencyHeaderParameter] : []),
+      ],
       ...(route.body
         ? {
             requestBody: {

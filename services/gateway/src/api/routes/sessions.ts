@@ -3,6 +3,7 @@ import type { Command } from '@hal/protocol';
 import { sessionViewSchema, TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
 import type { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
+import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { type AuditDraft, defineRoute, type RouteSpec } from '../route-table.ts';
 import {
   commandResultData,
@@ -28,10 +29,14 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
     principal: Principal,
     audit: AuditDraft,
     timeoutMs: number | undefined,
+    key: string,
   ) => {
     const node = await commands.nodeOfSession(session);
     audit.target.node = node;
-    return { data: await commands.send(node, command, principal, timeoutMs), meta: { node } };
+    return {
+      data: await commands.send(node, command, principal, timeoutMs, key),
+      meta: { node, idempotency_key: key },
+    };
   };
 
   const sessionAction = (
@@ -49,14 +54,16 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
       body: body as z.ZodType<{ prompt?: string; timeout_ms?: number | undefined }>,
       response: commandResultData,
       auditAction: `session.${verb}`,
-      async handler({ params, body: b, principal, audit }) {
+      idempotent: true,
+      async handler({ params, body: b, principal, audit, req }) {
+        const key = idempotencyKeyOf(req);
         const prompt = b.prompt === undefined ? {} : { prompt: b.prompt };
         const command = (
           verb === 'kill'
             ? { type: 'kill', session: params.id }
             : { type: verb, session: params.id, ...prompt }
         ) as Command;
-        return act(params.id, command, principal, audit, b.timeout_ms);
+        return act(params.id, command, principal, audit, b.timeout_ms, key);
       },
     });
 
@@ -141,9 +148,11 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
       response: commandResultData,
       successStatus: 201,
       auditAction: 'session.start',
-      async handler({ body, principal, audit }) {
+      idempotent: true,
+      async handler({ body, principal, audit, req }) {
+        const key = idempotencyKeyOf(req);
         audit.target.project = body.project;
-        const node = await commands.chooseNode(body.project, body.node);
+        const node = await commands.startNode(principal, body.project, body.node, key);
         audit.target.node = node;
         const command: Command = {
           type: 'start',
@@ -151,7 +160,10 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
           ...(body.prompt === undefined ? {} : { prompt: body.prompt }),
           ...(body.title === undefined ? {} : { title: body.title }),
         };
-        return { data: await commands.send(node, command, principal, body.timeout_ms), meta: { node } };
+        return {
+          data: await commands.send(node, command, principal, body.timeout_ms, key),
+          meta: { node, idempotency_key: key },
+        };
       },
     }),
     sessionAction('inject', 'Send a prompt into a session', injectBody),
@@ -168,7 +180,9 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
       body: permissionBody,
       response: commandResultData,
       auditAction: 'session.permission',
-      async handler({ params, body, principal, audit }) {
+      idempotent: true,
+      async handler({ params, body, principal, audit, req }) {
+        const key = idempotencyKeyOf(req);
         audit.target.permission = params.permissionId;
         const command: Command = {
           type: 'permission',
@@ -176,7 +190,7 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
           permission_id: params.permissionId,
           response: body.response,
         };
-        return act(params.id, command, principal, audit, body.timeout_ms);
+        return act(params.id, command, principal, audit, body.timeout_ms, key);
       },
     }),
   ];
