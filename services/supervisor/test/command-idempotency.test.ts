@@ -72,6 +72,7 @@ before(async () => {
     readiness: new Readiness(),
     dataDir,
     clock: { now: () => Date.now() },
+    flags: {},
   };
   for (const entry of SERVICES) {
     const service = entry.create({ ...deps, log: log.child({ component: entry.name }) });

@@ -87,6 +87,7 @@ before(async () => {
     readiness: new Readiness(),
     dataDir,
     clock: { now: () => Date.now() },
+    flags: {},
   };
   // The production wiring of each consumer (the supervisor's list), without the HTTP API.
   for (const entry of SERVICES.filter((s) => s.name !== 'http-api')) {
