@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // `npm start` and `npm test` run this first. Idempotent and quick when everything is present:
 // installs the npm dependencies when needed, the pinned opencode into .tools/opencode, and makes
-// sure nats-server (and, as root on Debian, the deploy tests' tools) are on PATH.
+// sure nats-server (and, as root on Debian, the deploy tests' tools) are on PATH. It builds the
+// web dashboard when its sources are newer than its bundle; `--browser` (npm test, npm run
+// bench) also makes sure Debian's chromium is there for the dashboard's browser tests.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -136,10 +138,33 @@ function ensureNatsServer() {
   process.exit(1);
 }
 
+/** The dashboard bundle is build output, never committed: built here when missing or stale. */
+function ensureDashboardBuilt() {
+  run(process.execPath, [join(root, 'services', 'dashboard', 'build.mjs'), '--if-stale']);
+}
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/** Debian's chromium for the dashboard's browser tests and bench (playwright-core drives it). */
+function ensureChromium() {
+  if (existsSync(CHROMIUM)) return;
+  if (process.platform === 'linux' && process.getuid?.() === 0 && onPath('apt-get')) {
+    console.log('setup: installing chromium for the dashboard browser tests (apt-get install -y chromium)');
+    run('apt-get', ['update']);
+    run('apt-get', ['install', '-y', '--no-install-recommends', 'chromium']);
+    if (existsSync(CHROMIUM)) return;
+  }
+  console.error(
+    `setup: ${CHROMIUM} is missing and this script cannot install it (it needs root and apt-get); the dashboard browser tests will fail until "sudo apt-get install -y chromium" is run`,
+  );
+}
+
 try {
   if (dependenciesStale()) installDependencies();
   ensureOpencode();
   ensureNatsServer();
+  ensureDashboardBuilt();
+  if (process.argv.includes('--browser')) ensureChromium();
 } catch (err) {
   console.error(`setup: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;

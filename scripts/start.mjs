@@ -388,6 +388,7 @@ if (!(await waitReady(`${httpBase}/readyz`))) {
     [
       '',
       'HAL-O-SWARM is running.',
+      `  dashboard     ${httpBase}/   (sign in with the auth token)`,
       `  health        ${httpBase}/healthz   ${httpBase}/readyz`,
       `  metrics       ${httpBase}/metrics   (Authorization: Bearer <token>)`,
       ...(agentsListening ? [`  agents        ws://${wsHost}:${wsPort}`] : []),

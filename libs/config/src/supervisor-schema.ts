@@ -29,6 +29,8 @@ export const serverConfigSchema = z
     http_port: port(8421),
     auth_token: tokenSchema,
     metrics_public: z.boolean().default(false),
+    /** The web dashboard at `/` of http_port (static files; every API call still needs a token). */
+    dashboard: z.boolean().default(true),
     max_body_bytes: z
       .number()
       .int()

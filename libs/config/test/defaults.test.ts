@@ -21,6 +21,7 @@ test('config defaults - supervisor gets every default and a frozen object', (t) 
       http_port: 8421,
       auth_token: TOKEN,
       metrics_public: false,
+      dashboard: true,
       max_body_bytes: 1048576,
     },
   );

@@ -15,6 +15,8 @@ export const commandExecutedDataSchema = z
     /** The session the command targeted (null for `start` and a node-wide `status`). */
     session: z.string().min(1).max(256).nullable(),
     ok: z.boolean(),
+    /** The session a `start` or `restart` created (from the agent's reply). */
+    result_session: z.string().min(1).max(256).optional(),
     /** The error code when `ok` is false. */
     code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]).optional(),
     duration_ms: z.number().nonnegative(),

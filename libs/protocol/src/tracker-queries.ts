@@ -9,6 +9,7 @@ export const TrackerQuery = {
   SESSIONS_LIST: 'sessions_list',
   SESSIONS_GET: 'sessions_get',
   SESSIONS_LOGS: 'sessions_logs',
+  SESSIONS_SUMMARY: 'sessions_summary',
   EVENTS_LIST: 'events_list',
   ENV_STATUS: 'env_status',
   ENV_DRIFT: 'env_drift',
@@ -59,6 +60,11 @@ export const sessionViewSchema = z.object({
   pending_permissions: z.array(z.string()),
   started_at: z.string().nullable(),
   last_activity_at: z.string().nullable(),
+  /** When the session entered its current state (the time of the event that moved it). */
+  state_since: z.string().nullable(),
+  /** The session this one was restarted from (a hand-off), and the one restarted from it. */
+  previous_session: z.string().nullable(),
+  next_session: z.string().nullable(),
 });
 export type SessionView = z.infer<typeof sessionViewSchema>;
 
@@ -107,6 +113,8 @@ export const trackerQuerySchemas = {
       node: z.string().optional(),
       project: z.string().optional(),
       state: sessionStateSchema.optional(),
+      /** Words that the title, the session id or the task contains (case-insensitive). */
+      q: z.string().trim().max(200).optional(),
       limit: limit(500, 50),
       /** Opaque, from `next_cursor` of the previous page. */
       cursor: z.string().optional(),
@@ -128,6 +136,14 @@ export const trackerQuerySchemas = {
       after_seq: z.coerce.number().int().min(0).optional(),
     }),
     response: z.object({ entries: z.array(logEntrySchema) }),
+  },
+  sessions_summary: {
+    request: z.object({}),
+    response: z.object({
+      total: z.number().int().nonnegative(),
+      /** Every state, 0 included. */
+      by_state: z.record(sessionStateSchema, z.number().int().nonnegative()),
+    }),
   },
   events_list: {
     request: z.object({

@@ -33,7 +33,8 @@ export function createCommandTrail(deps: { js: JetStreamClient; log: Logger; clo
     const target = 'session' in command ? (command.session ?? null) : null;
     const place = outcome.ok ? replyPlaceSchema.safeParse(outcome.data) : undefined;
     const project = place?.success ? place.data.project : '';
-    const session = target ?? (place?.success ? (place.data.session ?? null) : null);
+    const replied = place?.success ? place.data.session : undefined;
+    const session = target ?? replied ?? null;
     const event = commandExecutedEvent(
       node,
       { project, session },
@@ -43,6 +44,7 @@ export function createCommandTrail(deps: { js: JetStreamClient; log: Logger; clo
         actor: { kind: actor.kind, id: actor.id },
         session: target,
         ok: outcome.ok,
+        ...(replied !== undefined && replied !== target ? { result_session: replied } : {}),
         ...(outcome.ok ? {} : { code: outcome.code }),
         duration_ms: Math.round(ms),
       },

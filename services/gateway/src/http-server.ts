@@ -24,11 +24,14 @@ import { costRoutes } from './api/routes/cost.ts';
 import { enrollmentRoutes } from './api/routes/enrollments.ts';
 import { envRoutes } from './api/routes/env.ts';
 import { eventRoutes } from './api/routes/events.ts';
+import { fleetRoutes } from './api/routes/fleet.ts';
+import { meRoute } from './api/routes/me.ts';
 import { nodeRoutes } from './api/routes/nodes.ts';
 import { openApiRoute } from './api/routes/openapi.ts';
 import { policyRoutes } from './api/routes/policies.ts';
 import { routeRuleRoutes } from './api/routes/route-rules.ts';
 import { sessionRoutes } from './api/routes/sessions.ts';
+import { defaultDashboardDir, isDashboardPath, registerDashboard } from './dashboard-files.ts';
 import { createEnrollmentStore, nodesBucket } from './enrollment-store.ts';
 import { readTlsFiles, type TlsConfig } from './tls-files.ts';
 
@@ -46,6 +49,8 @@ export interface HttpApiConfig {
     auth_token: string;
     max_body_bytes: number;
     metrics_public: boolean;
+    /** Serve the web dashboard at `/` (default true). */
+    dashboard?: boolean;
   };
   security: {
     api_tokens: ReadonlyArray<{ name: string; token: string; role: Role }>;
@@ -68,6 +73,8 @@ export interface HttpApiDeps {
   trackerTimeoutMs?: number;
   /** SSE keep-alive comment interval (default 15 s). */
   sseHeartbeatMs?: number;
+  /** The dashboard's built files (default: dist/ of the @hal/dashboard package). */
+  dashboardDir?: string;
 }
 
 export interface HttpApi {
@@ -122,8 +129,10 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
 
   const routes: RouteSpec[] = [];
   routes.push(
+    meRoute(),
     ...nodeRoutes(apiDeps),
     ...enrollmentRoutes(apiDeps),
+    ...fleetRoutes(apiDeps),
     ...sessionRoutes(apiDeps),
     ...eventRoutes(apiDeps),
     ...auditRoutes(apiDeps),
@@ -151,10 +160,21 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
   installErrorHandlers(app, log);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    reply.header('x-content-type-options', 'nosniff');
   });
   app.addHook('onRequest', originPolicy(config.security.origin_allowlist ?? []));
+  const dashboardDir =
+    config.server.dashboard === false ? undefined : (deps.dashboardDir ?? defaultDashboardDir());
   app.addHook('onRequest', async (req) => {
-    if (OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return;
+    const path = req.url.split('?')[0] ?? '';
+    if (OPEN_PATHS.has(path)) return;
+    // The page and its scripts carry no secret; everything they fetch from /api needs the token.
+    if (
+      dashboardDir !== undefined &&
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      isDashboardPath(path)
+    )
+      return;
     req.principal = auth.authenticate(req);
   });
   app.register(healthPlugin, {
@@ -164,6 +184,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     authorizeMetrics: (req) => auth.isValid(req),
   });
   app.register(async (scope) => registerRoutes(scope, routes, auditLog));
+  if (dashboardDir !== undefined) app.register(async (scope) => registerDashboard(scope, dashboardDir, log));
 
   let listening = false;
   return {

@@ -308,6 +308,8 @@ test('api openapi - the document lists every route with its method', async () =>
     'GET /api/v1/enrollments',
     'GET /api/v1/events',
     'GET /api/v1/events/stream',
+    'GET /api/v1/fleet/summary',
+    'GET /api/v1/me',
     'GET /api/v1/nodes',
     'GET /api/v1/nodes/{id}',
     'GET /api/v1/sessions',
@@ -334,5 +336,5 @@ test('api openapi - the document lists every route with its method', async () =>
   assert.deepEqual(inject.requestBody.content['application/json'].schema.required, ['prompt']);
   assert.equal(inject.requestBody.content['application/json'].schema.additionalProperties, false);
   const listParams = doc.paths['/api/v1/sessions'].get.parameters.map((p: { name: string }) => p.name);
-  assert.deepEqual(listParams, ['node', 'project', 'state', 'limit', 'cursor']);
+  assert.deepEqual(listParams, ['node', 'project', 'state', 'q', 'limit', 'cursor']);
 });

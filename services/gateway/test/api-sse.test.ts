@@ -135,7 +135,31 @@ test('api sse - filters by type, node and session; heartbeats are comments', asy
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   let text = '';
   while (!text.includes(': ping\n\n')) text += new TextDecoder().decode((await reader.read()).value);
-  assert.match(text, /^: connected\n\n/);
+  // A stream from "now" names where now is: the stream's last sequence (5 events so far).
+  assert.match(text, /^: connected\nid: 5\n\n/);
+});
+
+test('api sse - a stream from now that is cut before any event resumes from its id line: nothing in between is lost', async (t) => {
+  const fx = await startApiFixture();
+  t.after(() => fx.stop());
+  await fx.api.start();
+  await publishMany(fx, 0, 3);
+  const { port } = fx.api.address();
+  const ac = new AbortController();
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/events/stream`, {
+    headers: bearer(TOKENS.viewer),
+    signal: ac.signal,
+  });
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  let text = '';
+  while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value);
+  assert.equal(text, ': connected\nid: 3\n\n');
+  ac.abort();
+  // Two events while the client is away; it comes back with the id it was given.
+  await publishMany(fx, 3, 2);
+  const again = await openStream(fx, '', { 'last-event-id': '3' });
+  t.after(() => again.close());
+  assert.deepEqual([Number((await again.next()).id), Number((await again.next()).id)], [4, 5]);
 });
 
 test('api sse - bad resume point and missing token are refused before streaming', async (t) => {

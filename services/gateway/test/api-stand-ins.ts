@@ -8,6 +8,7 @@ import {
   ErrorCode,
   HalError,
   type NodeView,
+  SessionState,
   type SessionView,
   subjects,
   TrackerQuery,
@@ -78,6 +79,9 @@ export function session(id: string, nodeName: string, project: string): SessionV
     pending_permissions: [],
     started_at: '2026-11-25T09:00:00.000Z',
     last_activity_at: '2026-11-25T10:00:00.000Z',
+    state_since: '2026-11-25T10:00:00.000Z',
+    previous_session: null,
+    next_session: null,
   };
 }
 
@@ -140,6 +144,14 @@ export function serveTracker(nc: NatsConnection, sessions: SessionView[] = SESSI
       };
     }),
     on(TrackerQuery.EVENTS_LIST, async () => ({ events: [], next_after_seq: null })),
+    on(TrackerQuery.SESSIONS_SUMMARY, async () => {
+      const by_state = Object.fromEntries(Object.values(SessionState).map((st) => [st, 0])) as Record<
+        SessionState,
+        number
+      >;
+      for (const s of sessions) by_state[s.state]++;
+      return { total: sessions.length, by_state };
+    }),
   ];
 }
 
@@ -166,7 +178,7 @@ export interface ApiFixture {
 }
 
 export async function startApiFixture(
-  opts: { tracker?: boolean; config?: HttpApiConfig; sseHeartbeatMs?: number } = {},
+  opts: { tracker?: boolean; config?: HttpApiConfig; sseHeartbeatMs?: number; dashboardDir?: string } = {},
 ): Promise<ApiFixture> {
   const nats = await startNats();
   const nc = await connectBus({ url: nats.url, name: 'api-test', log });
@@ -183,6 +195,7 @@ export async function startApiFixture(
     readiness: new Readiness(),
     trackerTimeoutMs: 2_000,
     ...(opts.sseHeartbeatMs === undefined ? {} : { sseHeartbeatMs: opts.sseHeartbeatMs }),
+    ...(opts.dashboardDir === undefined ? {} : { dashboardDir: opts.dashboardDir }),
   });
   return {
     nats,

@@ -206,6 +206,11 @@ test('npm start - /healthz and /readyz answer 200 within 30 s, the demo session 
   );
   assert.equal(out.split(token).length - 1, 1, 'the token is printed exactly once');
   assert.ok(out.includes(`  health        ${run.httpBase}/healthz   ${run.httpBase}/readyz`), out);
+  // The dashboard is printed and served on the same port (its bundle built by setup).
+  assert.ok(out.includes(`  dashboard     ${run.httpBase}/   (sign in with the auth token)`), out);
+  const page = await fetch(`${run.httpBase}/`, { signal: AbortSignal.timeout(2000) });
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<script type="module" src="\.\/assets\/app-[A-Z0-9]{8}\.js"><\/script>/);
 
   // Every kind of child is running, and all of them are below start.mjs.
   const pid = run.child.pid;

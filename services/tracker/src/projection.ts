@@ -1,4 +1,5 @@
 import {
+  commandExecutedDataSchema,
   type EventRecord,
   EventType,
   envResultSchema,
@@ -186,6 +187,20 @@ export function createProjection(sqlite: Database.Database): Projection {
       case EventType.QUESTION_REPLIED:
         if (pendingOf(session).length === 0) resumeFromWaiting(session);
         return;
+      case EventType.COMMAND_EXECUTED: {
+        // A restart hands off to a new session: link it back, so the chain can be walked.
+        const cmd = parseData(commandExecutedDataSchema, event);
+        if (
+          cmd.ok &&
+          cmd.command_type === 'restart' &&
+          cmd.result_session !== undefined &&
+          cmd.session !== null
+        ) {
+          store.ensureSession(cmd.result_session, event.node, event.project, time);
+          st.setPrevious.run(cmd.session, cmd.result_session, cmd.session);
+        }
+        return;
+      }
       default:
         return;
     }
@@ -256,11 +271,16 @@ export function createProjection(sqlite: Database.Database): Projection {
         const seen = new Set<string>();
         for (const s of snap.sessions) {
           seen.add(s.session);
+          const before = st.getState.get(s.session);
           store.applySnapshotSession(event.node, time, s);
+          if (st.getState.get(s.session) !== before) st.setStateSince.run(time, s.session);
         }
         // The agent reports every session it watches: a live one it no longer has has ended.
         for (const { session } of st.nodeSessionIds.all(event.node)) {
-          if (!seen.has(session)) st.setState.run(SessionState.COMPLETED, session);
+          if (!seen.has(session)) {
+            st.setState.run(SessionState.COMPLETED, session);
+            st.setStateSince.run(time, session);
+          }
         }
         return;
       }
@@ -300,7 +320,10 @@ export function createProjection(sqlite: Database.Database): Projection {
         const seen = seenSessions.get(event.session);
         if (seen === undefined) store.ensureSession(event.session, event.node, event.project, time);
         if (seen === undefined || seen < time) seenSessions.set(event.session, time);
+        // Every state change of an event is stamped with that event's time: "waiting for 3 min".
+        const before = st.getState.get(event.session);
         applySessionEvent(event, event.session, raw.streamSeq, time);
+        if (st.getState.get(event.session) !== before) st.setStateSince.run(time, event.session);
       } else {
         st.ensureNode.run(event.node, time);
         applyNodeEvent(event, time, raw.streamSeq);

@@ -7,6 +7,7 @@ import {
   envResultSchema,
   HalError,
   QueueGroup,
+  SessionState,
   type SessionView,
   subjects,
   type TrackerQuery,
@@ -97,6 +98,15 @@ export function createTrackerQueries(deps: TrackerQueriesDeps) {
   );
   const getNode = sqlite.prepare<[string], NodeRow>('select * from nodes where node = ?');
   const getSession = sqlite.prepare<[string], SessionRow>('select * from sessions where session = ?');
+  const nextOf = sqlite
+    .prepare<[string], string>(
+      'select session from sessions where previous_session = ? order by started_at limit 1',
+    )
+    .pluck();
+  const countStates = sqlite.prepare<[], { state: string; n: number }>(
+    'select state, count(*) as n from sessions group by state',
+  );
+  const sessionView = (row: SessionRow): SessionView => toSessionView(row, nextOf.get(row.session) ?? null);
   const logsOf = sqlite.prepare<[string, number, number], LogRow>(
     `select stream_seq, time, message_id, part_id, role, kind, text, tool, tool_status from session_log
      where session = ? and stream_seq > ? order by stream_seq limit ?`,
@@ -184,6 +194,14 @@ export function createTrackerQueries(deps: TrackerQueriesDeps) {
       if (req.node !== undefined) add('node = ?', req.node);
       if (req.project !== undefined) add('project = ?', req.project);
       if (req.state !== undefined) add('state = ?', req.state);
+      if (req.q !== undefined && req.q !== '') {
+        // A scan, not an index: 10,000 rows take a few ms, and the filter is typed by a person.
+        const like = `%${req.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        where.push(
+          "(lower(coalesce(title, '')) like ? escape '\\' or lower(session) like ? escape '\\' or lower(coalesce(current_task, '')) like ? escape '\\')",
+        );
+        params.push(like, like, like);
+      }
       const filter = where.length === 0 ? '' : `where ${where.join(' and ')}`;
       const total = sqlite
         .prepare<unknown[], { n: number }>(`select count(*) as n from sessions ${filter}`)
@@ -204,12 +222,12 @@ export function createTrackerQueries(deps: TrackerQueriesDeps) {
       const more = rows.length > req.limit;
       const page = more ? rows.slice(0, req.limit) : rows;
       const last = page.at(-1);
-      const sessions: SessionView[] = readable(page, toSessionView);
+      const sessions: SessionView[] = readable(page, sessionView);
       return { sessions, next_cursor: more && last ? encodeCursor(last) : null, total: total?.n ?? 0 };
     },
     sessions_get(req) {
       const row = getSession.get(req.session);
-      const [view] = row === undefined ? [] : readable([row], toSessionView);
+      const [view] = row === undefined ? [] : readable([row], sessionView);
       if (view === undefined)
         throw new HalError(ErrorCode.SESSION_NOT_FOUND, `session "${req.session}" is not known`);
       return view;
@@ -219,6 +237,18 @@ export function createTrackerQueries(deps: TrackerQueriesDeps) {
         throw new HalError(ErrorCode.SESSION_NOT_FOUND, `session "${req.session}" is not known`);
       }
       return { entries: readable(logsOf.all(req.session, req.after_seq ?? 0, req.limit), toLogEntry) };
+    },
+    sessions_summary() {
+      const by_state = Object.fromEntries(Object.values(SessionState).map((st) => [st, 0])) as Record<
+        SessionState,
+        number
+      >;
+      let total = 0;
+      for (const { state, n } of countStates.all()) {
+        total += n;
+        if (state in by_state) by_state[state as SessionState] = n;
+      }
+      return { total, by_state };
     },
     events_list(req) {
       const { where, params, add } = conditions();

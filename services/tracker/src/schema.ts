@@ -46,6 +46,10 @@ export const sessions = sqliteTable(
     /** JSON `{attempt, message, next_at}` of the last `session.retry`, null once the session moves on. */
     retry: text('retry'),
     startedAt: text('started_at'),
+    /** When the session entered its current state (event time); null = since started_at. */
+    stateSince: text('state_since'),
+    /** The session this one was restarted from (a hand-off), from the restart's command.executed. */
+    previousSession: text('previous_session'),
     /** '' until the first event, so keyset pagination never compares with NULL. */
     lastActivityAt: text('last_activity_at').notNull().default(''),
   },
@@ -54,6 +58,7 @@ export const sessions = sqliteTable(
     index('sessions_activity_idx').on(desc(t.lastActivityAt), t.session),
     index('sessions_node_idx').on(t.node),
     index('sessions_state_idx').on(t.state),
+    index('sessions_previous_idx').on(t.previousSession),
   ],
 );
 

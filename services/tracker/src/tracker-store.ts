@@ -34,6 +34,8 @@ export interface SessionRow {
   pending_permissions: string;
   retry: string | null;
   started_at: string | null;
+  state_since: string | null;
+  previous_session: string | null;
   last_activity_at: string;
 }
 
@@ -78,12 +80,12 @@ export function createTrackerStore(sqlite: Database.Database) {
     ),
     nodeOffline: sqlite.prepare("update nodes set status = 'offline', online_since = null where node = ?"),
     sessionsUnreachable: sqlite.prepare(
-      `update sessions set prior_state = state, state = 'unreachable'
-       where node = ? and state not in ('completed', 'killed', 'unreachable')`,
+      `update sessions set prior_state = state, state = 'unreachable', state_since = @time
+       where node = @node and state not in ('completed', 'killed', 'unreachable')`,
     ),
     sessionsReachable: sqlite.prepare(
-      `update sessions set state = coalesce(prior_state, 'idle'), prior_state = null
-       where node = ? and state = 'unreachable'`,
+      `update sessions set state = coalesce(prior_state, 'idle'), prior_state = null, state_since = @time
+       where node = @node and state = 'unreachable'`,
     ),
     ensureSession: sqlite.prepare(
       `insert into sessions (session, node, project, state, started_at, last_activity_at)
@@ -105,6 +107,10 @@ export function createTrackerStore(sqlite: Database.Database) {
          tokens_cache_write as cw, cost_usd as c from session_messages where session = ? and message_id = ?`,
     ),
     setState: sqlite.prepare('update sessions set state = ?, prior_state = null where session = ?'),
+    setStateSince: sqlite.prepare('update sessions set state_since = ? where session = ?'),
+    setPrevious: sqlite.prepare(
+      'update sessions set previous_session = ? where session = ? and session != ?',
+    ),
     setInfo: sqlite.prepare(
       `update sessions set title = coalesce(@title, title), directory = coalesce(@directory, directory)
        where session = @session`,
@@ -182,7 +188,7 @@ export function createTrackerStore(sqlite: Database.Database) {
       agentVersion: info.agentVersion ?? null,
       projects: info.projects === undefined ? null : JSON.stringify(info.projects),
     });
-    s.sessionsReachable.run(node);
+    s.sessionsReachable.run({ node, time });
   }
 
   return {
@@ -198,7 +204,7 @@ export function createTrackerStore(sqlite: Database.Database) {
     markNodeOffline(node: string, time: string): void {
       s.ensureNode.run(node, time);
       s.nodeOffline.run(node);
-      s.sessionsUnreachable.run(node);
+      s.sessionsUnreachable.run({ node, time });
     },
     recordHeartbeat(node: string, time: string, info: HeartbeatInfo): void {
       const before = s.getNode.get(node);

@@ -46,7 +46,8 @@ export function toNodeView(row: NodeRow, sessions: number): NodeView {
   };
 }
 
-export function toSessionView(row: SessionRow): SessionView {
+/** `next` is the session restarted from this one, if any (looked up by the caller). */
+export function toSessionView(row: SessionRow, next: string | null = null): SessionView {
   const state = sessionStateSchema.safeParse(row.state);
   if (!state.success) throw new CorruptRowError('sessions', row.session, `unknown state "${row.state}"`);
   const pending = parseJson('sessions', row.session, 'pending_permissions', row.pending_permissions);
@@ -75,6 +76,9 @@ export function toSessionView(row: SessionRow): SessionView {
     pending_permissions: pending.map(String),
     started_at: row.started_at,
     last_activity_at: row.last_activity_at === '' ? null : row.last_activity_at,
+    state_since: row.state_since ?? row.started_at,
+    previous_session: row.previous_session,
+    next_session: next,
   };
 }
 

@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openDatabase } from '@hal/db';
+import { createLogger } from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
 import { migrationsFolder } from '../src/migrations.ts';
 import { createProjection, type RawEvent } from '../src/projection.ts';
+import { createTrackerQueries } from '../src/queries.ts';
 import * as schema from '../src/schema.ts';
 import { eventFactory, usage } from './event-factory.ts';
 
@@ -235,4 +237,72 @@ test('projection - replays, duplicate ids and unparseable payloads change nothin
   const bad = apply(ev('session.error', 's1', { message: 'no kind' }));
   assert.equal(bad.rejected.length, 1);
   assert.equal(session('s1')?.errors, 0);
+});
+
+test('projection - each state change is stamped with its event time; a restart links the hand-off both ways', async (t) => {
+  const { apply, sqlite } = await setup(t);
+  const queries = createTrackerQueries({
+    nc: undefined as never, // handlers are called directly; start() is never called
+    sqlite,
+    log: createLogger({ service: 'tracker-test', level: 'silent' }),
+    onCorruptRow: () => undefined,
+  });
+  const get = (session: string) => queries.handlers.sessions_get({ session });
+  const ev = eventFactory();
+  const created = ev('session.created', 's1', { title: 'Landing page' });
+  const busy = ev('session.busy', 's1');
+  const asked = ev('permission.asked', 's1', { permission_id: 'p1', permission: 'bash' });
+  const part = ev('message.part', 's1', { message_id: 'm1', part_id: 'x', part_type: 'text', text: 'hi' });
+  apply(created, busy, asked, part);
+  // Waiting since the permission was asked, not since the later part.
+  assert.equal(get('s1').state, 'waiting_input');
+  assert.equal(get('s1').state_since, asked.time);
+  assert.equal(get('s1').previous_session, null);
+
+  const restart = ev('command.executed', 's1', {
+    command_type: 'restart',
+    command_id: 'c1',
+    actor: { kind: 'user', id: 'otto' },
+    session: 's1',
+    ok: true,
+    result_session: 's2',
+    duration_ms: 12,
+  });
+  apply(
+    restart,
+    ev('session.created', 's2', { title: 'Landing page (restarted)' }),
+    ev('session.busy', 's2'),
+  );
+  assert.equal(get('s2').previous_session, 's1');
+  assert.equal(get('s1').next_session, 's2');
+  assert.equal(get('s2').next_session, null);
+  // A failed restart links nothing.
+  apply(
+    ev('command.executed', 's2', {
+      ...restart.data,
+      session: 's2',
+      result_session: 's3',
+      ok: false,
+      code: 'TIMEOUT',
+    }),
+  );
+  assert.equal(get('s2').next_session, null);
+
+  const summary = queries.handlers.sessions_summary({});
+  assert.equal(summary.total, 2);
+  assert.equal(summary.by_state.waiting_input, 1);
+  assert.equal(summary.by_state.running, 1);
+  assert.equal(summary.by_state.killed, 0);
+
+  const search = (q: string) =>
+    queries.handlers
+      .sessions_list({ q, limit: 50 })
+      .sessions.map((s) => s.session)
+      .sort();
+  assert.deepEqual(search('restarted'), ['s2']);
+  assert.deepEqual(search('LANDING'), ['s1', 's2']);
+  assert.deepEqual(search('s1'), ['s1']);
+  // LIKE wildcards typed by a person are plain characters.
+  assert.deepEqual(search('%'), []);
+  assert.deepEqual(search('_'), []);
 });

@@ -33,15 +33,21 @@ export async function streamEvents(
   log: Logger,
 ): Promise<void> {
   const filter = subjects.eventFilter({ node: opts.node, project: opts.project, type: opts.type });
+  // A stream that starts "now" starts after the stream's last sequence, which the client is told
+  // (an `id:` line without data): a reconnect before the first event then resumes from there
+  // instead of from whatever "now" is at the reconnect, so nothing in between is lost.
+  const startAfter =
+    opts.afterSeq ??
+    (opts.since === undefined
+      ? (await (await js.streams.get(StreamName.EVENTS)).info()).state.last_seq
+      : undefined);
   // Created before the response starts: a failure here still gets a normal error envelope.
   const consumer = await js.consumers.get(StreamName.EVENTS, {
     // One subject as a string: the Debian nats-server predates multi-filter consumers (2.10).
     filter_subjects: filter,
-    ...(opts.afterSeq !== undefined
-      ? { deliver_policy: 'by_start_sequence' as const, opt_start_seq: opts.afterSeq + 1 }
-      : opts.since !== undefined
-        ? { deliver_policy: 'by_start_time' as const, opt_start_time: opts.since }
-        : { deliver_policy: 'new' as const }),
+    ...(startAfter !== undefined
+      ? { deliver_policy: 'by_start_sequence' as const, opt_start_seq: startAfter + 1 }
+      : { deliver_policy: 'by_start_time' as const, opt_start_time: opts.since }),
   });
   const messages = await consumer.consume({ max_messages: 256 });
 
@@ -54,7 +60,11 @@ export async function streamEvents(
     'x-accel-buffering': 'no',
     'x-request-id': req.id,
   });
-  raw.write(': connected\n\n');
+  raw.write(
+    opts.afterSeq === undefined && startAfter !== undefined
+      ? `: connected\nid: ${startAfter}\n\n`
+      : ': connected\n\n',
+  );
 
   let closed = false;
   const heartbeat = setInterval(() => raw.write(': ping\n\n'), opts.heartbeatMs ?? SSE_HEARTBEAT_MS);

@@ -1,0 +1,442 @@
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError } from '../api.ts';
+import { can } from '../auth.ts';
+import { Chart } from '../components/chart.tsx';
+import { PermissionRequests } from '../components/permissions.tsx';
+import { useApp } from '../context.ts';
+import type { LiveEvent } from '../event-stream.ts';
+import { count, dateTime, since, time, usd } from '../format.ts';
+import { useLoad, useNow } from '../hooks.ts';
+import { href } from '../router.ts';
+import type { LogEntry, SessionView, StoredEvent } from '../types.ts';
+
+type SessionEvent = Omit<StoredEvent, 'stream_seq'> & { stream_seq: number };
+
+export function SessionDetail({ id }: { id: string }) {
+  const { api } = useApp();
+  const now = useNow();
+  const path = `api/v1/sessions/${encodeURIComponent(id)}`;
+  const { data: s, error } = useLoad(async () => (await api.get<SessionView>(path)).data, [id], {
+    when: (e) => e.session === id,
+    debounceMs: 200,
+  });
+  const events = useSessionEvents(id);
+  if (error !== undefined && s === undefined) return <section class="card error">{error}</section>;
+  if (s === undefined) return <section class="card muted">Loading {id}…</section>;
+  return (
+    <div class="detail" data-testid="session-detail" data-session={s.session}>
+      <section class="card">
+        <h2>
+          <span class={`badge state-${s.state}`} data-testid="session-state">
+            {s.state}
+          </span>{' '}
+          {s.title ?? s.session}
+        </h2>
+        <dl class="facts">
+          <dt>session</dt>
+          <dd>
+            <code>{s.session}</code>
+          </dd>
+          <dt>project / node</dt>
+          <dd>
+            {s.project} on <a href={href('sessions', undefined, { node: s.node })}>{s.node}</a>
+          </dd>
+          <dt>model</dt>
+          <dd>{s.model === null ? '—' : `${s.provider ?? ''}/${s.model}`}</dd>
+          <dt>in this state</dt>
+          <dd>{since(s.state_since ?? s.last_activity_at, now)}</dd>
+          <dt>tokens</dt>
+          <dd data-testid="session-tokens">
+            in {count(s.tokens.input)} · out {count(s.tokens.output)} · cache {count(s.tokens.cache_read)}
+          </dd>
+          <dt>cost</dt>
+          <dd data-testid="session-cost">{usd(s.cost_usd)}</dd>
+          <dt>started</dt>
+          <dd>{dateTime(s.started_at)}</dd>
+          <dt>task</dt>
+          <dd class="task">{s.current_task ?? '—'}</dd>
+          {s.last_error !== null && (
+            <>
+              <dt>last error</dt>
+              <dd class="error">{s.last_error}</dd>
+            </>
+          )}
+        </dl>
+        <HandOff session={s} />
+        <PermissionRequests session={s.session} pendingIds={s.pending_permissions} />
+        <Actions session={s} />
+      </section>
+      <div class="grid2">
+        <Log id={id} />
+        <section class="card">
+          <h3>Cost trend</h3>
+          <CostTrend events={events.list} />
+        </section>
+      </div>
+      <EventsTable events={events.list} />
+    </div>
+  );
+}
+
+/** The chain of sessions a restart hands off through, walked over the API both ways. */
+function HandOff({ session }: { session: SessionView }) {
+  const { api } = useApp();
+  const { data } = useLoad(async () => {
+    const walk = async (
+      start: string | null,
+      dir: 'previous_session' | 'next_session',
+    ): Promise<string[]> => {
+      const out: string[] = [];
+      let cur = start;
+      while (cur !== null && out.length < 20 && !out.includes(cur)) {
+        out.push(cur);
+        try {
+          cur = (await api.get<SessionView>(`api/v1/sessions/${encodeURIComponent(cur)}`)).data[dir] ?? null;
+        } catch {
+          cur = null;
+        }
+      }
+      return out;
+    };
+    const before = await walk(session.previous_session ?? null, 'previous_session');
+    const after = await walk(session.next_session ?? null, 'next_session');
+    return [...before.reverse(), session.session, ...after];
+  }, [session.session, session.previous_session, session.next_session]);
+  if (data === undefined || data.length < 2) return null;
+  return (
+    <p class="handoff" data-testid="handoff">
+      hand-off chain:{' '}
+      {data.map((id, i) => (
+        <span key={id}>
+          {i > 0 && ' → '}
+          {id === session.session ? <b>{id}</b> : <a href={href('session', id)}>{id}</a>}
+        </span>
+      ))}
+    </p>
+  );
+}
+
+function Actions({ session }: { session: SessionView }) {
+  const { api, principal, notify } = useApp();
+  const [prompt, setPrompt] = useState('');
+  const [busy, setBusy] = useState<string | null>(null);
+  const [confirmKill, setConfirmKill] = useState(false);
+  if (!can(principal, 'operator')) return null;
+  const path = `api/v1/sessions/${encodeURIComponent(session.session)}`;
+  const act = async (
+    verb: 'inject' | 'resume' | 'restart' | 'kill',
+    body: Record<string, unknown> = {},
+  ): Promise<void> => {
+    setBusy(verb);
+    try {
+      const { data } = await api.post<Record<string, unknown>>(`${path}/${verb}`, body);
+      notify('ok', `${verb}: done`);
+      if (verb === 'inject') setPrompt('');
+      if (verb === 'restart' && typeof data.session === 'string')
+        location.hash = href('session', data.session);
+    } catch (err) {
+      notify('error', err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
+    } finally {
+      setBusy(null);
+      setConfirmKill(false);
+    }
+  };
+  const text = prompt.trim();
+  return (
+    <div class="actions-box" data-testid="actions">
+      <form
+        class="inject"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (text !== '') void act('inject', { prompt: text });
+        }}
+      >
+        <textarea
+          placeholder="A prompt for this session…"
+          value={prompt}
+          rows={2}
+          onInput={(e) => setPrompt((e.target as HTMLTextAreaElement).value)}
+          data-testid="inject-prompt"
+        />
+        <button type="submit" disabled={busy !== null || text === ''} data-action="inject">
+          Inject
+        </button>
+      </form>
+      <div class="buttons">
+        <button
+          type="button"
+          disabled={busy !== null}
+          onClick={() => act('resume', text === '' ? {} : { prompt: text })}
+          data-action="resume"
+        >
+          Resume
+        </button>
+        <button
+          type="button"
+          disabled={busy !== null}
+          onClick={() => act('restart', text === '' ? {} : { prompt: text })}
+          data-action="restart"
+        >
+          Restart
+        </button>
+        {confirmKill ? (
+          <button
+            type="button"
+            class="danger"
+            disabled={busy !== null}
+            onClick={() => act('kill')}
+            data-action="kill-confirm"
+          >
+            Really kill?
+          </button>
+        ) : (
+          <button
+            type="button"
+            class="danger"
+            disabled={busy !== null}
+            onClick={() => setConfirmKill(true)}
+            data-action="kill"
+          >
+            Kill
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+interface LogState {
+  entries: Map<string, LogEntry>;
+  version: number;
+}
+
+/** The session's messages and tool calls: the tracker's log, then live `message.part` events. */
+function Log({ id }: { id: string }) {
+  const { api, live } = useApp();
+  const [state, setState] = useState<LogState>({ entries: new Map(), version: 0 });
+  const end = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    let stale = false;
+    const entries = new Map<string, LogEntry>();
+    const put = (e: LogEntry): void => {
+      const key = `${e.message_id}/${e.part_id}`;
+      const old = entries.get(key);
+      entries.set(key, old === undefined ? e : { ...e, stream_seq: old.stream_seq, time: old.time });
+    };
+    const buffered: LiveEvent[] = [];
+    let loaded = false;
+    const apply = (e: LiveEvent): void => {
+      const d = e.data;
+      if (e.type !== 'message.part' || (d.part_type !== 'text' && d.part_type !== 'tool')) return;
+      put({
+        stream_seq: e.seq,
+        time: e.time,
+        message_id: String(d.message_id),
+        part_id: String(d.part_id),
+        role: d.role === 'user' ? 'user' : 'assistant',
+        kind: String(d.part_type),
+        text: typeof d.text === 'string' ? d.text : null,
+        tool: typeof d.tool === 'string' ? d.tool : null,
+        tool_status: typeof d.tool_status === 'string' ? d.tool_status : null,
+      });
+    };
+    const off = live.onEvent((e) => {
+      if (e.session !== id) return;
+      if (!loaded) {
+        buffered.push(e);
+        return;
+      }
+      apply(e);
+      setState((s) => ({ entries, version: s.version + 1 }));
+    });
+    api.get<LogEntry[]>(`api/v1/sessions/${encodeURIComponent(id)}/logs`, { limit: 5000 }).then(
+      ({ data }) => {
+        if (stale) return;
+        for (const e of data) put(e);
+        loaded = true;
+        for (const e of buffered) apply(e);
+        setState((s) => ({ entries, version: s.version + 1 }));
+      },
+      () => {
+        loaded = true;
+      },
+    );
+    return () => {
+      stale = true;
+      off();
+    };
+  }, [id]);
+  const rows = useMemo(
+    () => [...state.entries.values()].sort((a, b) => a.stream_seq - b.stream_seq),
+    [state.version],
+  );
+  useEffect(() => end.current?.scrollIntoView({ block: 'nearest' }), [rows.length]);
+  return (
+    <section class="card log" data-testid="log">
+      <h3>Log</h3>
+      {rows.length === 0 && <p class="muted">Nothing said yet.</p>}
+      <div class="log-scroll">
+        {rows.map((e) => (
+          <div
+            key={`${e.message_id}/${e.part_id}`}
+            class={`entry ${e.role} ${e.kind}`}
+            data-kind={e.kind}
+            data-role={e.role}
+          >
+            <span class="muted">{time(e.time)}</span>
+            {e.kind === 'tool' ? (
+              <span>
+                <span class="badge">{e.tool}</span>{' '}
+                <span class={`tool-${e.tool_status ?? ''}`}>{e.tool_status}</span>
+              </span>
+            ) : (
+              <pre class="text">{e.text}</pre>
+            )}
+          </div>
+        ))}
+        <div ref={end} />
+      </div>
+    </section>
+  );
+}
+
+interface EventsState {
+  list: SessionEvent[];
+}
+
+/** The session's events: the event index, then the live stream; one row per stream sequence. */
+function useSessionEvents(id: string): EventsState {
+  const { api, live } = useApp();
+  const [list, setList] = useState<SessionEvent[]>([]);
+  useEffect(() => {
+    let stale = false;
+    const bySeq = new Map<number, SessionEvent>();
+    let flush: ReturnType<typeof setTimeout> | undefined;
+    const publish = (): void => {
+      flush ??= setTimeout(() => {
+        flush = undefined;
+        if (!stale) setList([...bySeq.values()].sort((a, b) => a.stream_seq - b.stream_seq));
+      }, 50);
+    };
+    const off = live.onEvent((e) => {
+      if (e.session !== id) return;
+      const { seq, ...record } = e;
+      bySeq.set(seq, { ...(record as unknown as StoredEvent), stream_seq: seq });
+      publish();
+    });
+    const load = async (): Promise<void> => {
+      let after: number | undefined;
+      for (let page = 0; page < 50 && !stale; page++) {
+        const { data, meta } = await api.get<StoredEvent[]>(
+          `api/v1/sessions/${encodeURIComponent(id)}/events`,
+          {
+            limit: 1000,
+            ...(after === undefined ? {} : { after_seq: after }),
+          },
+        );
+        for (const e of data) bySeq.set(e.stream_seq, e);
+        const next = meta.next_after_seq as number | null;
+        if (next === null || next === undefined) break;
+        after = next;
+      }
+      publish();
+    };
+    load().catch(() => undefined);
+    return () => {
+      stale = true;
+      off();
+      clearTimeout(flush);
+    };
+  }, [id]);
+  return { list };
+}
+
+function CostTrend({ events }: { events: SessionEvent[] }) {
+  const data = useMemo(() => {
+    // The latest figures of each message, summed in time order: the session's spend so far.
+    const perMessage = new Map<string, number>();
+    const xs: number[] = [];
+    const ys: number[] = [];
+    for (const e of events) {
+      if (e.type !== 'message.completed') continue;
+      perMessage.set(String(e.data.message_id), Number(e.data.cost_usd ?? 0));
+      let total = 0;
+      for (const v of perMessage.values()) total += v;
+      xs.push(Date.parse(e.time) / 1000);
+      ys.push(total);
+    }
+    return [xs, ys] as [number[], number[]];
+  }, [events]);
+  if (data[0].length === 0) return <p class="muted">No completed message yet.</p>;
+  return (
+    <Chart
+      data={data}
+      series={[{ label: 'cost so far (USD)', stroke: '#c2410c', fill: 'rgba(194,65,12,0.1)' }]}
+      height={180}
+      testId="cost-trend"
+    />
+  );
+}
+
+function EventsTable({ events }: { events: SessionEvent[] }) {
+  const shown = events.slice(-500);
+  return (
+    <section class="card" data-testid="events">
+      <h3>
+        Events{' '}
+        <span class="count" data-testid="event-count">
+          {count(events.length)}
+        </span>
+      </h3>
+      {events.length > shown.length && (
+        <p class="muted">
+          The newest {shown.length} of {count(events.length)}.
+        </p>
+      )}
+      <table class="compact">
+        <thead>
+          <tr>
+            <th>seq</th>
+            <th>time</th>
+            <th>type</th>
+            <th>summary</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((e) => (
+            <tr key={e.stream_seq} data-seq={e.stream_seq} data-type={e.type}>
+              <td class="muted">{e.stream_seq}</td>
+              <td class="muted">{time(e.time)}</td>
+              <td>
+                <code>{e.type}</code>
+              </td>
+              <td class="summary">{summary(e)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function summary(e: SessionEvent): string {
+  const d = e.data;
+  switch (e.type) {
+    case 'message.part':
+      return d.part_type === 'tool'
+        ? `${String(d.tool ?? '')} ${String(d.tool_status ?? '')}`
+        : `${String(d.role ?? '')} ${String(d.part_type ?? '')}: ${String(d.text ?? '').slice(0, 120)}`;
+    case 'message.completed':
+      return `${String(d.model ?? '')} ${usd(Number(d.cost_usd ?? 0))}`;
+    case 'permission.asked':
+      return `${String(d.permission ?? '')} ${Array.isArray(d.patterns) ? d.patterns.join(' ') : ''}`;
+    case 'permission.replied':
+      return String(d.response ?? '');
+    case 'session.error':
+      return `${String(d.kind ?? '')} ${String(d.message ?? '')}`;
+    case 'command.executed':
+      return `${String(d.command_type ?? '')} by ${String((d.actor as { id?: string } | undefined)?.id ?? '')} ${d.ok ? 'ok' : String(d.code ?? 'failed')}`;
+    default:
+      return '';
+  }
+}
