@@ -13,6 +13,7 @@ const modules: BenchEntry[] = [
   { name: 'tracker', load: () => import('./tracker.bench.ts') },
   { name: 'api', load: () => import('./api.bench.ts') },
   { name: 'discord', load: () => import('./discord.bench.ts') },
+  { name: 'dashboard', load: () => import('./dashboard.bench.ts') },
 ];
 
 // Read once here: nothing below the entry looks at the environment.

@@ -8,6 +8,7 @@ export const PolicyQuery = {
   ENABLE: 'enable',
   DISABLE: 'disable',
   ROUTES_TEST: 'routes_test',
+  DRY_RUN: 'dry_run',
 } as const;
 export type PolicyQuery = (typeof PolicyQuery)[keyof typeof PolicyQuery];
 
@@ -117,4 +118,9 @@ export const policyQuerySchemas = {
   enable: toggle,
   disable: toggle,
   routes_test: { request: routesTestRequestSchema, response: routesTestResponseSchema },
+  /** Decide but do not act (or act again); persists and overrides the config like enable/disable. */
+  dry_run: {
+    request: toggle.request.extend({ dry_run: z.boolean() }),
+    response: policyViewSchema,
+  },
 } as const satisfies Record<PolicyQuery, { request: z.ZodType; response: z.ZodType }>;

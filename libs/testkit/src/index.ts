@@ -1,3 +1,4 @@
+export { type BrowserProblem, CHROMIUM_PATH, type Chromium, launchChromium } from './chromium.ts';
 export { type CuttingProxy, startCuttingProxy } from './cutting-proxy.ts';
 export {
   type FakeAnthropic,

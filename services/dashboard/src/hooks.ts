@@ -13,10 +13,27 @@ export interface Loaded<T> {
  * Loads with `load` when `deps` change, and again (debounced) when a live event passes `when`
  * and every `everyMs` when given. The data shown is always what the API answered.
  */
+export interface LoadOptions<T> {
+  /** Reload when a live event passes this test. */
+  when?: (e: LiveEvent) => boolean;
+  /**
+   * Whether an answer already reflects the newest triggering event (`time`): the tracker projects
+   * the stream a moment after the stream delivers it, so a reload right after an event can read
+   * the state before it. Not fresh → read again shortly (a few times). Without it, one extra
+   * reload a second later settles the same race.
+   */
+  fresh?: (data: T, time: string) => boolean;
+  everyMs?: number;
+  debounceMs?: number;
+}
+
+const RETRY_MS = 400;
+const RETRIES = 25;
+
 export function useLoad<T>(
   load: () => Promise<T>,
   deps: readonly unknown[],
-  opts: { when?: (e: LiveEvent) => boolean; everyMs?: number; debounceMs?: number } = {},
+  opts: LoadOptions<T> = {},
 ): Loaded<T> {
   const { live } = useApp();
   const [data, setData] = useState<T | undefined>(undefined);
@@ -24,13 +41,28 @@ export function useLoad<T>(
   const [tick, setTick] = useState(0);
   const loadRef = useRef(load);
   loadRef.current = load;
+  const freshRef = useRef(opts.fresh);
+  freshRef.current = opts.fresh;
+  /** The newest event time that asked for a reload, and how many re-reads it has had. */
+  const pending = useRef<{ time: string; tries: number } | null>(null);
   useEffect(() => {
     let stale = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     loadRef.current().then(
       (d) => {
         if (stale) return;
         setData(d);
         setError(undefined);
+        const p = pending.current;
+        if (p === null) return;
+        const fresh = freshRef.current;
+        const settled = fresh === undefined ? p.tries >= 1 : fresh(d, p.time);
+        if (settled || p.tries >= RETRIES) {
+          pending.current = null;
+          return;
+        }
+        p.tries++;
+        retry = setTimeout(() => setTick((t) => t + 1), fresh === undefined ? 1000 : RETRY_MS);
       },
       (err: unknown) => {
         if (stale) return;
@@ -39,6 +71,7 @@ export function useLoad<T>(
     );
     return () => {
       stale = true;
+      clearTimeout(retry);
     };
   }, [...deps, tick]);
   const when = opts.when;
@@ -46,7 +79,10 @@ export function useLoad<T>(
     if (when === undefined) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const off = live.onEvent((e) => {
-      if (!when(e) || timer !== undefined) return;
+      if (!when(e)) return;
+      const p = pending.current;
+      pending.current = { time: p !== null && p.time > e.time ? p.time : e.time, tries: 0 };
+      if (timer !== undefined) return;
       timer = setTimeout(() => {
         timer = undefined;
         setTick((t) => t + 1);

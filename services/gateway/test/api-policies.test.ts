@@ -78,3 +78,48 @@ test('api policies - list for viewers, enable/disable for admins only, audited; 
     [['policy.disable', 'resume_on_idle']],
   );
 });
+
+test('api policies - dry-run on/off for admins only, body checked, passed on with the actor, audited', async (t) => {
+  const fx = await startApiFixture();
+  t.after(() => fx.stop());
+  const app = fx.api.app;
+  const asked: unknown[] = [];
+  const server = serve(fx.nc, {
+    subject: subjects.policyQuery('dry_run'),
+    queue: QueueGroup.POLICY,
+    schema: policyQuerySchemas.dry_run.request,
+    log,
+    handler: async (body) => {
+      asked.push(body);
+      return { ...view(true, 'config'), dry_run: body.dry_run };
+    },
+  });
+  t.after(() => server.stop());
+  const post = (token: string, payload: unknown) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/policies/resume_on_idle/dry-run',
+      headers: bearer(token),
+      payload: payload as object,
+    });
+  assert.equal((await post(TOKENS.operator, { dry_run: true })).statusCode, 403);
+  const bad = await post(TOKENS.admin, { dry_run: 'yes' });
+  assert.equal(bad.statusCode, 400);
+  assert.equal(bad.json().error.code, 'VALIDATION_FAILED');
+  assert.equal(asked.length, 0);
+  const done = await post(TOKENS.admin, { dry_run: true });
+  assert.equal(done.statusCode, 200);
+  assert.equal(done.json().data.dry_run, true);
+  assert.deepEqual(asked, [{ name: 'resume_on_idle', dry_run: true, by: 'server.auth_token' }]);
+  const audit = await app.inject({ method: 'GET', url: '/api/v1/audit', headers: bearer(TOKENS.admin) });
+  const records = (audit.json().data as Array<{ action: string; params: Record<string, unknown> }>).filter(
+    (r) => r.action.startsWith('policy.'),
+  );
+  assert.deepEqual(
+    records.map((r) => [r.action, r.params]),
+    [
+      ['policy.dry_run', { dry_run: true }],
+      ['policy.dry_run', { dry_run: 'yes' }],
+    ],
+  );
+});

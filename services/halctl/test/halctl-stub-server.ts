@@ -61,6 +61,9 @@ const session = (id: string, title: string) => ({
   pending_permissions: [],
   started_at: '2026-11-25T09:00:00.000Z',
   last_activity_at: '2026-11-25T10:00:00.000Z',
+  state_since: '2026-11-25T10:00:00.000Z',
+  previous_session: null,
+  next_session: null,
 });
 
 export const SESSIONS = [

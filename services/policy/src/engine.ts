@@ -82,7 +82,7 @@ export function createEngine(deps: EngineDeps): Engine {
     effect: Effect,
   ): Promise<void> {
     const name = rule.name;
-    const dry = policies[name].dry_run;
+    const dry = deps.overrides.isDryRun(name);
     const base = { policy: name, ...(effect.command ? { command: effect.command } : {}) };
     if (dry) {
       const what = effect.command

@@ -2,8 +2,10 @@ import type { PoliciesConfig } from '@hal/config';
 import type { Logger } from '@hal/observability';
 import { idOfKey, KeyPrefix, keyOf, type StateStore } from './state-store.ts';
 
+/** What enable/disable/dry-run changed at run time; an absent field follows the config. */
 export interface Override {
-  enabled: boolean;
+  enabled?: boolean;
+  dry_run?: boolean;
   by: string;
   at: string;
 }
@@ -14,7 +16,9 @@ export interface Overrides {
   /** The override, if enable/disable was used; it wins over the config until changed. */
   get(name: string): Override | undefined;
   isEnabled(name: keyof PoliciesConfig): boolean;
+  isDryRun(name: keyof PoliciesConfig): boolean;
   set(name: string, enabled: boolean, by: string, now: number): Promise<Override>;
+  setDryRun(name: string, dryRun: boolean, by: string, now: number): Promise<Override>;
 }
 
 /**
@@ -29,6 +33,14 @@ export function createOverrides(deps: {
   const current = new Map<string, Override>();
   let watcher: { stop(): void } | undefined;
   let watching: Promise<void> | undefined;
+
+  /** One KV record per policy: a dry-run change keeps an earlier enable/disable, and the reverse. */
+  async function put(name: string, change: Partial<Override>, by: string, now: number): Promise<Override> {
+    const value: Override = { ...current.get(name), ...change, by, at: new Date(now).toISOString() };
+    await deps.store.kv.put(keyOf(KeyPrefix.OVERRIDE, name), JSON.stringify(value));
+    current.set(name, value);
+    return value;
+  }
 
   return {
     async start() {
@@ -60,11 +72,14 @@ export function createOverrides(deps: {
     isEnabled(name) {
       return current.get(name)?.enabled ?? deps.policies[name].enabled;
     },
-    async set(name, enabled, by, now) {
-      const value: Override = { enabled, by, at: new Date(now).toISOString() };
-      await deps.store.kv.put(keyOf(KeyPrefix.OVERRIDE, name), JSON.stringify(value));
-      current.set(name, value);
-      return value;
+    isDryRun(name) {
+      return current.get(name)?.dry_run ?? deps.policies[name].dry_run;
+    },
+    set(name, enabled, by, now) {
+      return put(name, { enabled }, by, now);
+    },
+    setDryRun(name, dryRun, by, now) {
+      return put(name, { dry_run: dryRun }, by, now);
     },
   };
 }

@@ -43,22 +43,34 @@ export function servePolicyQueries(deps: {
     return {
       name,
       enabled: override?.enabled ?? cfg.enabled,
-      enabled_source: override === undefined ? 'config' : 'override',
-      dry_run: cfg.dry_run,
+      enabled_source: override?.enabled === undefined ? 'config' : 'override',
+      dry_run: deps.overrides.isDryRun(name),
       config: { ...cfg },
       recent_actions: await deps.decisions.recent(name),
     };
   }
 
-  const toggle = (enabled: boolean) => async (body: { name: string; by?: string | undefined }) => {
-    if (!isPolicyName(body.name)) {
-      throw new HalError(ErrorCode.NOT_FOUND, `no policy "${body.name}"; policies are: ${NAMES.join(', ')}`, {
-        details: { policy: body.name },
+  const known = (name: string): PolicyName => {
+    if (!isPolicyName(name)) {
+      throw new HalError(ErrorCode.NOT_FOUND, `no policy "${name}"; policies are: ${NAMES.join(', ')}`, {
+        details: { policy: name },
       });
     }
-    await deps.overrides.set(body.name, enabled, body.by ?? 'unknown', deps.now());
-    log.info({ policy: body.name, enabled, by: body.by }, 'policy toggled');
-    return view(body.name);
+    return name;
+  };
+
+  const toggle = (enabled: boolean) => async (body: { name: string; by?: string | undefined }) => {
+    const name = known(body.name);
+    await deps.overrides.set(name, enabled, body.by ?? 'unknown', deps.now());
+    log.info({ policy: name, enabled, by: body.by }, 'policy toggled');
+    return view(name);
+  };
+
+  const dryRun = async (body: { name: string; dry_run: boolean; by?: string | undefined }) => {
+    const name = known(body.name);
+    await deps.overrides.setDryRun(name, body.dry_run, body.by ?? 'unknown', deps.now());
+    log.info({ policy: name, dry_run: body.dry_run, by: body.by }, 'policy dry run changed');
+    return view(name);
   };
 
   /** Explains each route for an event as if it arrived now; counts are read, never recorded. */
@@ -153,6 +165,13 @@ export function servePolicyQueries(deps: {
       schema: policyQuerySchemas.disable.request,
       log,
       handler: toggle(false),
+    }),
+    serve(nc, {
+      subject: subjects.policyQuery(PolicyQuery.DRY_RUN),
+      queue: QueueGroup.POLICY,
+      schema: policyQuerySchemas.dry_run.request,
+      log,
+      handler: dryRun,
     }),
   ];
 }

@@ -73,3 +73,61 @@ test('policy queries - list shows each policy with its config and recent actions
     return true;
   });
 });
+
+test('policy queries - dry run turned on at run time: the policy decides and records, acts on nothing; off again it acts', async (t) => {
+  const bus = await startBus(t);
+  const clock = new FakeClock();
+  const agent = fakeAgent(bus, 'node-a');
+  const cfg = config({ policies: { resume_on_idle: { enabled: true, idle_threshold_seconds: 1 } } });
+  const svc = await startPolicy(t, bus, cfg, clock);
+  const dryRun = (body: unknown) =>
+    request(bus.nc, subjects.policyQuery(PolicyQuery.DRY_RUN), body, policyQuerySchemas.dry_run.response);
+
+  const on = await dryRun({ name: 'resume_on_idle', dry_run: true, by: 'ada' });
+  assert.equal(on.dry_run, true);
+  // Dry run does not count as an enable/disable override.
+  assert.equal(on.enabled, true);
+  assert.equal(on.enabled_source, 'config');
+  await emit(bus, { type: 'session.idle', time: clock.iso() });
+  await settled(bus);
+  clock.advance(2000);
+  await svc.tick();
+  assert.equal(agent.commands.length, 0, 'dry run sends no command');
+  const listed = await request(
+    bus.nc,
+    subjects.policyQuery(PolicyQuery.LIST),
+    {},
+    policyQuerySchemas.list.response,
+  );
+  const idle = listed.policies.find((p) => p.name === 'resume_on_idle');
+  assert.equal(idle?.dry_run, true);
+  assert.equal(idle?.recent_actions[0]?.decision, 'dry_run');
+
+  // A disable keeps the dry-run change, and the reverse.
+  const disabled = await request(
+    bus.nc,
+    subjects.policyQuery(PolicyQuery.DISABLE),
+    { name: 'resume_on_idle' },
+    policyQuerySchemas.disable.response,
+  );
+  assert.deepEqual([disabled.enabled, disabled.dry_run], [false, true]);
+  await request(
+    bus.nc,
+    subjects.policyQuery(PolicyQuery.ENABLE),
+    { name: 'resume_on_idle' },
+    policyQuerySchemas.enable.response,
+  );
+  const off = await dryRun({ name: 'resume_on_idle', dry_run: false });
+  assert.deepEqual([off.enabled, off.dry_run], [true, false]);
+  await emit(bus, { session: 's2', type: 'session.idle', time: clock.iso() });
+  await settled(bus);
+  clock.advance(2000);
+  await svc.tick();
+  assert.ok(agent.commands.length >= 1, 'acting again');
+
+  await assert.rejects(dryRun({ name: 'resume_on_idle' }), (err: unknown) => {
+    assert.ok(err instanceof HalError);
+    assert.equal(err.code, 'VALIDATION_FAILED');
+    return true;
+  });
+});

@@ -4,16 +4,18 @@ import uPlot from 'uplot';
 export interface ChartProps {
   /** Series after the x values; x is seconds since the epoch (time axis) or an index. */
   data: uPlot.AlignedData;
-  series: Array<{ label: string; stroke: string; fill?: string; bars?: boolean }>;
+  /** `scale: 'right'` puts a series on a second y axis (e.g. tokens beside dollars). */
+  series: Array<{ label: string; stroke: string; fill?: string; bars?: boolean; scale?: 'right' }>;
   height?: number;
   /** x is time (default) or a plain index with these labels. */
   labels?: string[];
   yLabel?: string;
+  rightLabel?: string;
   testId?: string;
 }
 
 /** A uPlot chart that follows its container's width and is rebuilt when the data change. */
-export function Chart({ data, series, height = 200, labels, yLabel, testId }: ChartProps) {
+export function Chart({ data, series, height = 200, labels, yLabel, rightLabel, testId }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = box.current;
@@ -27,6 +29,9 @@ export function Chart({ data, series, height = 200, labels, yLabel, testId }: Ch
       axes: [
         labels === undefined ? {} : { values: (_u, splits) => splits.map((i) => labels[i] ?? ''), space: 40 },
         { label: yLabel ?? '', size: 60 },
+        ...(series.some((x) => x.scale === 'right')
+          ? [{ scale: 'right', side: 1 as const, label: rightLabel ?? '', size: 60, grid: { show: false } }]
+          : []),
       ],
       series: [
         {},
@@ -35,6 +40,7 @@ export function Chart({ data, series, height = 200, labels, yLabel, testId }: Ch
           stroke: s.stroke,
           width: 2,
           ...(s.fill === undefined ? {} : { fill: s.fill }),
+          ...(s.scale === undefined ? {} : { scale: s.scale }),
           ...(s.bars && bars !== undefined ? { paths: bars, points: { show: false } } : {}),
         })),
       ],

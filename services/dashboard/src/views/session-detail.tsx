@@ -8,9 +8,14 @@ import type { LiveEvent } from '../event-stream.ts';
 import { count, dateTime, since, time, usd } from '../format.ts';
 import { useLoad, useNow } from '../hooks.ts';
 import { href } from '../router.ts';
-import type { LogEntry, SessionView, StoredEvent } from '../types.ts';
+import type { CostReport, LogEntry, SessionView, StoredEvent } from '../types.ts';
 
 type SessionEvent = Omit<StoredEvent, 'stream_seq'> & { stream_seq: number };
+
+/** The tracker's view includes an event of `time` once its last activity has reached it. */
+export function projected(s: SessionView, time: string): boolean {
+  return s.last_activity_at !== null && Date.parse(s.last_activity_at) >= Date.parse(time);
+}
 
 export function SessionDetail({ id }: { id: string }) {
   const { api } = useApp();
@@ -18,6 +23,7 @@ export function SessionDetail({ id }: { id: string }) {
   const path = `api/v1/sessions/${encodeURIComponent(id)}`;
   const { data: s, error } = useLoad(async () => (await api.get<SessionView>(path)).data, [id], {
     when: (e) => e.session === id,
+    fresh: projected,
     debounceMs: 200,
   });
   const events = useSessionEvents(id);
@@ -50,7 +56,10 @@ export function SessionDetail({ id }: { id: string }) {
             in {count(s.tokens.input)} · out {count(s.tokens.output)} · cache {count(s.tokens.cache_read)}
           </dd>
           <dt>cost</dt>
-          <dd data-testid="session-cost">{usd(s.cost_usd)}</dd>
+          <dd>
+            <span data-testid="session-cost">{usd(s.cost_usd)}</span> <span class="muted">(opencode)</span> ·
+            observed <ObservedCost session={s.session} />
+          </dd>
           <dt>started</dt>
           <dd>{dateTime(s.started_at)}</dd>
           <dt>task</dt>
@@ -354,27 +363,66 @@ function useSessionEvents(id: string): EventsState {
 function CostTrend({ events }: { events: SessionEvent[] }) {
   const data = useMemo(() => {
     // The latest figures of each message, summed in time order: the session's spend so far.
-    const perMessage = new Map<string, number>();
+    const perMessage = new Map<string, { usd: number; tokens: number }>();
     const xs: number[] = [];
-    const ys: number[] = [];
+    const usdSoFar: number[] = [];
+    const tokensSoFar: number[] = [];
     for (const e of events) {
       if (e.type !== 'message.completed') continue;
-      perMessage.set(String(e.data.message_id), Number(e.data.cost_usd ?? 0));
-      let total = 0;
-      for (const v of perMessage.values()) total += v;
+      const t = (e.data.tokens ?? {}) as Record<string, number | undefined>;
+      perMessage.set(String(e.data.message_id), {
+        usd: Number(e.data.cost_usd ?? 0),
+        tokens: (t.input ?? 0) + (t.output ?? 0) + (t.reasoning ?? 0),
+      });
+      let usdTotal = 0;
+      let tokenTotal = 0;
+      for (const v of perMessage.values()) {
+        usdTotal += v.usd;
+        tokenTotal += v.tokens;
+      }
       xs.push(Date.parse(e.time) / 1000);
-      ys.push(total);
+      usdSoFar.push(usdTotal);
+      tokensSoFar.push(tokenTotal);
     }
-    return [xs, ys] as [number[], number[]];
+    return [xs, usdSoFar, tokensSoFar] as [number[], number[], number[]];
   }, [events]);
   if (data[0].length === 0) return <p class="muted">No completed message yet.</p>;
   return (
     <Chart
       data={data}
-      series={[{ label: 'cost so far (USD)', stroke: '#c2410c', fill: 'rgba(194,65,12,0.1)' }]}
+      series={[
+        { label: 'cost so far (opencode, USD)', stroke: '#c2410c', fill: 'rgba(194,65,12,0.1)' },
+        { label: 'tokens so far', stroke: '#2563eb', scale: 'right' },
+      ]}
+      yLabel="USD"
+      rightLabel="tokens"
       height={180}
       testId="cost-trend"
     />
+  );
+}
+
+/** What the cost service observed for this session this month (model rates apply where opencode says 0). */
+function ObservedCost({ session }: { session: string }) {
+  const { api } = useApp();
+  const { data } = useLoad(
+    async () => {
+      const { data: report } = await api.get<CostReport>('api/v1/cost', {
+        period: 'month',
+        group_by: 'session',
+      });
+      return report.rows.find((r) => r.key.session === session) ?? null;
+    },
+    [session],
+    { when: (e) => e.session === session && e.type === 'message.completed', debounceMs: 1000 },
+  );
+  if (data === undefined) return <>…</>;
+  if (data === null) return <span class="muted">none this month</span>;
+  return (
+    <span data-testid="session-observed">
+      {usd(data.observed_usd)}
+      {data.estimated_usd > 0 ? ` (${usd(data.estimated_usd)} estimated from cost.model_rates)` : ''}
+    </span>
   );
 }
 

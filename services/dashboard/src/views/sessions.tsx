@@ -6,6 +6,7 @@ import { count, since, usd } from '../format.ts';
 import { useNow } from '../hooks.ts';
 import { href } from '../router.ts';
 import { type SessionView, STATES } from '../types.ts';
+import { projected } from './session-detail.tsx';
 
 const PAGE = 200;
 const ROW = 34;
@@ -139,33 +140,53 @@ export function SessionsView({ params }: { params: URLSearchParams }) {
   // the filters is put on top.
   useEffect(() => {
     const timers = new Map<string, ReturnType<typeof setTimeout>>();
+    const latest = new Map<string, string>();
     const off = live.onEvent((e) => {
       if (e.session === null || !/^(session|message|permission|question)\./.test(e.type)) return;
       const id = e.session;
       const known = listRef.current.rows.some((r) => r.session === id);
       if (!known && e.type !== 'session.created') return;
+      const newest = latest.get(id);
+      if (newest === undefined || e.time > newest) latest.set(id, e.time);
       if (timers.has(id)) return;
-      timers.set(
-        id,
-        setTimeout(() => {
-          timers.delete(id);
-          api.get<SessionView>(`api/v1/sessions/${encodeURIComponent(id)}`).then(
-            ({ data }) =>
-              setList((cur) => {
-                const i = cur.rows.findIndex((r) => r.session === id);
-                if (i >= 0) {
-                  const rows = cur.rows.slice();
-                  rows[i] = data;
-                  return { ...cur, rows };
-                }
-                if (!matches(data, filters) || filters.q !== '') return cur;
-                return { ...cur, rows: [data, ...cur.rows], total: cur.total + 1 };
-              }),
-            () => undefined,
-          );
-        }, 250),
-      );
+      const read = (tries: number): void => {
+        timers.set(
+          id,
+          setTimeout(
+            () => {
+              api.get<SessionView>(`api/v1/sessions/${encodeURIComponent(id)}`).then(
+                ({ data }) => {
+                  // The tracker may not have projected the event yet: read again until it has.
+                  const want = latest.get(id);
+                  if (want !== undefined && !projected(data, want) && tries < 25) {
+                    read(tries + 1);
+                  } else {
+                    timers.delete(id);
+                    latest.delete(id);
+                  }
+                  apply(data);
+                },
+                // A new session may not be projected yet (SESSION_NOT_FOUND): try again shortly.
+                () => (tries < 25 ? read(tries + 1) : timers.delete(id)),
+              );
+            },
+            tries === 0 ? 250 : 400,
+          ),
+        );
+      };
+      read(0);
     });
+    const apply = (data: SessionView): void =>
+      setList((cur) => {
+        const i = cur.rows.findIndex((r) => r.session === data.session);
+        if (i >= 0) {
+          const rows = cur.rows.slice();
+          rows[i] = data;
+          return { ...cur, rows };
+        }
+        if (!matches(data, filters) || filters.q !== '') return cur;
+        return { ...cur, rows: [data, ...cur.rows], total: cur.total + 1 };
+      });
     return () => {
       off();
       for (const t of timers.values()) clearTimeout(t);

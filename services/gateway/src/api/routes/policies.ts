@@ -5,6 +5,7 @@ import type { ApiDeps } from '../deps.ts';
 import { defineRoute, type RouteSpec } from '../route-table.ts';
 
 const nameParams = z.strictObject({ name: z.string().min(1).max(64) });
+const dryRunBody = z.strictObject({ dry_run: z.boolean() });
 /** `hal.q.policy.*` through the command layer's client; a policy service that is not running is UNAVAILABLE. */
 export function policyRoutes(deps: ApiDeps): RouteSpec[] {
   const policy = createPolicyClient(deps.nc);
@@ -24,6 +25,28 @@ export function policyRoutes(deps: ApiDeps): RouteSpec[] {
       },
     });
 
+  const dryRun = defineRoute({
+    method: 'POST',
+    url: '/api/v1/policies/:name/dry-run',
+    summary: 'Turn dry run on or off (decide and record, but do not act); persists, overrides the config',
+    tag: 'policies',
+    role: 'admin',
+    params: nameParams,
+    body: dryRunBody,
+    response: policyViewSchema,
+    auditAction: 'policy.dry_run',
+    async handler({ params, body, principal, audit }) {
+      audit.target.policy = params.name;
+      return {
+        data: await policy.query(PolicyQuery.DRY_RUN, {
+          name: params.name,
+          dry_run: body.dry_run,
+          by: principal.name,
+        }),
+      };
+    },
+  });
+
   return [
     defineRoute({
       method: 'GET',
@@ -39,5 +62,6 @@ export function policyRoutes(deps: ApiDeps): RouteSpec[] {
     }),
     toggle('enable'),
     toggle('disable'),
+    dryRun,
   ];
 }
