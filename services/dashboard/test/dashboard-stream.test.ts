@@ -11,6 +11,8 @@ import { type Stack, startStack, TOKENS } from './stack.ts';
 let stack: Stack;
 let browser: Browser;
 let proxy: CuttingProxy;
+/** What the cut itself makes the browser log (failed or refused requests through the proxy). */
+const caused = new Set<Problem>();
 
 before(async () => {
   stack = await startStack();
@@ -59,11 +61,9 @@ test('dashboard - the SSE stream is cut mid-way: "reconnecting" shows, and after
   proxy.restore();
   await page.locator('[data-testid="stream-status"][data-status="live"]').waitFor({ timeout: 30_000 });
   // What the cut itself makes the browser log (failed or refused requests through the proxy).
-  const caused = new Set<Problem>(
-    browser.problems
-      .slice(problemsBefore)
-      .filter((p) => /503|net::ERR_|Failed to load resource|Failed to fetch/.test(p.text)),
-  );
+  for (const p of browser.problems.slice(problemsBefore)) {
+    if (/503|net::ERR_|Failed to load resource|Failed to fetch/.test(p.text)) caused.add(p);
+  }
   await page.getByTestId('log').getByText('Second turn, during the cut.').waitFor({ timeout: 30_000 });
 
   // The page reads the stream straight from JetStream and the API's list from the tracker's
@@ -86,4 +86,29 @@ test('dashboard - the SSE stream is cut mid-way: "reconnecting" shows, and after
   assert.equal(new Set(last.shown).size, last.shown.length, 'no event shown twice');
   assert.equal(await page.getByTestId('event-count').textContent(), String(last.want.length));
   assert.deepEqual(unexpected(browser, caused), [], 'console errors, page errors or CSP violations');
+});
+
+test('dashboard - restart from the session page opens the new session with its hand-off chain', async () => {
+  const id = await startSession(stack, 'hand me off', 'start the work', 'Started the work.');
+  await waitFor(async () => (await sessionView(stack, id)).state === 'idle', { timeoutMs: 60_000 });
+  const page = await browser.page();
+  await signIn(page, `${stack.apiUrl}/#/session/${encodeURIComponent(id)}`, TOKENS.operator);
+  await page.getByTestId('log').getByText('Started the work.').waitFor({ timeout: 30_000 });
+  stack.llm.script({ text: 'Picked up where the old session left off.', usage: USAGE });
+  await page.locator('[data-action="restart"]').click();
+  // The page follows the restart to the new session, which names the old one before it.
+  await page.waitForURL(
+    (url) => url.hash.startsWith('#/session/') && !url.hash.endsWith(encodeURIComponent(id)),
+  );
+  const next = decodeURIComponent(new URL(page.url()).hash.replace('#/session/', ''));
+  await page.getByTestId('handoff').getByText(id).waitFor({ timeout: 30_000 });
+  assert.equal((await sessionView(stack, next)).previous_session, id);
+  assert.equal((await sessionView(stack, id)).next_session, next);
+  await page
+    .getByTestId('log')
+    .getByText('Picked up where the old session left off.')
+    .waitFor({ timeout: 60_000 });
+  await browser.screenshot(page, '09-handoff');
+  assert.deepEqual(unexpected(browser, caused), [], 'console errors, page errors or CSP violations');
+  await page.close();
 });
