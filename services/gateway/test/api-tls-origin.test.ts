@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -196,4 +196,43 @@ test('api tls - an unreadable cert or an unset key fails start with CONFIG_INVAL
     await api.stop();
     assert.throws(() => api.address(), /not listening/);
   }
+});
+
+test('api tls - the dashboard over HTTPS behind an allowlist: the page loads without a token, its origin may call the API, another may not', async (t) => {
+  const dash = join(dir, 'dashboard');
+  await mkdir(join(dash, 'assets'), { recursive: true });
+  await writeFile(join(dash, 'index.html'), '<!doctype html><title>HAL-O-SWARM</title>');
+  const api = createHttpApi({
+    config: withSecurity({
+      tls: { enabled: true, cert_path: cert, key_path: key },
+      origin_allowlist: [DASH],
+    }),
+    nc,
+    log,
+    registry: createRegistry({ defaultMetrics: false }),
+    readiness: new Readiness(),
+    dashboardDir: dash,
+  });
+  await api.start();
+  t.after(() => api.stop());
+  const page = await fetchOnce(httpsRequest, api.address().port, '/');
+  assert.ok('status' in page, JSON.stringify(page));
+  assert.equal(page.status, 200);
+  assert.match(page.body, /HAL-O-SWARM/);
+  // The dashboard's POSTs carry its Origin: listed, they reach auth and the route; else refused.
+  const own = await api.app.inject({
+    method: 'POST',
+    url: '/api/v1/sessions/s1/kill',
+    headers: { origin: DASH, ...bearer(TOKENS.viewer) },
+    payload: {},
+  });
+  assert.equal(own.statusCode, 403);
+  assert.equal(own.json().error.code, 'FORBIDDEN');
+  const other = await api.app.inject({
+    method: 'POST',
+    url: '/api/v1/sessions/s1/kill',
+    headers: { origin: EVIL, ...bearer(TOKENS.admin) },
+    payload: {},
+  });
+  assert.equal(other.json().error.code, 'ORIGIN_NOT_ALLOWED');
 });
