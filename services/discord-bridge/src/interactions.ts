@@ -135,7 +135,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
     const early = named === null ? undefined : layer.resolveSession(named);
     early?.catch(() => undefined);
     const resolve = (t: string) => (t === named && early ? early : layer.resolveSession(t));
-    if (!(await claim(i, {}))) return;
+    if (!(await claim(i, {}, log))) return;
     let ok = true;
     try {
       const answer: Answer = await handler({ layer, store, principal, now: deps.now, resolve }, i);
@@ -189,7 +189,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
     const [prefix, id, arg] = i.customId.split(':');
     const t0 = Date.now();
     if (prefix === 'pg') {
-      if (!(await claim(i, { update: true }))) return;
+      if (!(await claim(i, { update: true }, log))) return;
       const state = await store.ui.get<PagesState>(Key.ui(id ?? ''));
       if (!state)
         return void (await i.followUp({
@@ -213,7 +213,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
       deps.onHandled?.(`button.${prefix}`, Date.now() - t0, false);
       return;
     }
-    if (!(await claim(i, { update: true }))) return;
+    if (!(await claim(i, { update: true }, log))) return;
     let ok = true;
     try {
       if (prefix === 'al') await deps.alerts.onButton(i, principal);

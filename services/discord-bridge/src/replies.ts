@@ -1,3 +1,4 @@
+import type { Logger } from '@hal/observability';
 import { toHalError } from '@hal/protocol';
 import {
   type ButtonInteraction,
@@ -17,13 +18,23 @@ const TAKEN = new Set([40060, 10062]);
 export async function claim(
   interaction: ChatInputCommandInteraction | ButtonInteraction,
   how: { ephemeral?: boolean; update?: boolean },
+  log?: Logger,
 ): Promise<boolean> {
   try {
     if (how.update && interaction.isButton()) await interaction.deferUpdate();
     else await interaction.deferReply(how.ephemeral ? { flags: MessageFlags.Ephemeral } : {});
     return true;
   } catch (err) {
-    if (err instanceof DiscordAPIError && typeof err.code === 'number' && TAKEN.has(err.code)) return false;
+    if (err instanceof DiscordAPIError && typeof err.code === 'number' && TAKEN.has(err.code)) {
+      // 40060: another instance answered. 10062: nobody did in time — the person sees "the
+      // application did not respond", so it is worth a warning.
+      if (err.code === 10062)
+        log?.warn(
+          { interaction: interaction.id, age_ms: Date.now() - interaction.createdTimestamp },
+          'interaction expired before it was acknowledged',
+        );
+      return false;
+    }
     throw err;
   }
 }
