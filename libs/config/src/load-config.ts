@@ -17,6 +17,11 @@ export type ConfigOf<R extends ConfigRole> = R extends 'supervisor' ? Supervisor
 export interface LoadConfigOptions {
   /** The JSON file; absent = defaults and environment only. */
   file?: string;
+  /**
+   * The config as an object instead of a file (e.g. built from command-line flags); used only
+   * when `file` is absent. Environment and `*_file` secrets apply to it as to a file.
+   */
+  raw?: object;
   /** Default: process.env. */
   env?: EnvSource;
   /** Relative paths (file, data_dir, secret files, project directories) resolve against it. */
@@ -72,7 +77,9 @@ export type ConfigResult<R extends ConfigRole> =
 /** Every problem of a config, or the config; never throws. `--validate` and `loadConfig` share it. */
 export function readConfig<R extends ConfigRole>(role: R, options: LoadConfigOptions = {}): ConfigResult<R> {
   const cwd = options.cwd ?? process.cwd();
-  if (options.file === undefined) return buildConfig(role, {}, { env: options.env ?? process.env, cwd });
+  if (options.file === undefined) {
+    return buildConfig(role, options.raw ?? {}, { env: options.env ?? process.env, cwd });
+  }
   const file = isAbsolute(options.file) ? options.file : resolve(cwd, options.file);
   let text: string;
   try {

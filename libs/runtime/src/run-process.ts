@@ -27,6 +27,15 @@ export interface ProcessSpec<R extends ConfigRole> {
   problems?: (config: ConfigOf<R>) => ConfigProblem[];
   /** Extra fields on every log line, from the config (the agent's `node`). */
   logFields?: (config: ConfigOf<R>) => Record<string, string>;
+  /**
+   * Flags that stand in for a config file (`hal-agent --supervisor … --project name=dir`): the
+   * config is built from them, then environment and `*_file` secrets apply as usual. Not with
+   * --config. `build` returns the raw config, or a line saying what is wrong (exit 2).
+   */
+  quickStart?: {
+    options: Readonly<Record<string, { type: 'string' | 'boolean'; multiple?: boolean; help: string }>>;
+    build(values: Readonly<Record<string, string | boolean | string[] | undefined>>): object | string;
+  };
   /** Builds what runs. Throwing here is a start failure: logged, exit code 1. */
   create(ctx: ProcessContext<R>): Lifecycle;
 }
@@ -43,6 +52,10 @@ function help(spec: ProcessSpec<ConfigRole>): string {
     ['--config FILE', `${spec.role}.config.json (absent: defaults and HAL_* environment only)`],
     ['--validate', 'check the config, print every problem or the effective config (secrets masked), exit'],
     ...Object.entries(spec.flags ?? {}).map(([f, text]): [string, string] => [`--${f}`, text]),
+    ...Object.entries(spec.quickStart?.options ?? {}).map(([f, o]): [string, string] => [
+      `--${f}${o.type === 'string' ? ` ${f.toUpperCase().replace(/-/g, '_')}` : ''}`,
+      o.help,
+    ]),
     ['--help', 'show this help'],
   ];
   const width = Math.max(...rows.map(([f]) => f.length));
@@ -59,19 +72,37 @@ export async function runProcess<R extends ConfigRole>(
   spec: ProcessSpec<R>,
   argv: readonly string[] = process.argv.slice(2),
 ): Promise<void> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
-    const options: Record<string, { type: 'string' | 'boolean' }> = {
+    const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
       config: { type: 'string' },
       validate: { type: 'boolean' },
       help: { type: 'boolean' },
     };
     for (const flag of Object.keys(spec.flags ?? {})) options[flag] = { type: 'boolean' };
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+    for (const [flag, o] of Object.entries(spec.quickStart?.options ?? {})) {
+      options[flag] = o.multiple ? { type: o.type, multiple: true } : { type: o.type };
+    }
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false })
+      .values as typeof values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${usage(spec)}`);
     process.exitCode = 2;
     return;
+  }
+  let raw: object | undefined;
+  const quick = Object.keys(spec.quickStart?.options ?? {}).filter((f) => values[f] !== undefined);
+  if (spec.quickStart && quick.length > 0) {
+    const built =
+      typeof values.config === 'string'
+        ? '--config cannot be combined with flags that build the config'
+        : spec.quickStart.build(values);
+    if (typeof built === 'string') {
+      process.stderr.write(`${built}\n${usage(spec)}`);
+      process.exitCode = 2;
+      return;
+    }
+    raw = built;
   }
   if (values.help === true) {
     process.stdout.write(help(spec as ProcessSpec<ConfigRole>));
@@ -79,10 +110,10 @@ export async function runProcess<R extends ConfigRole>(
   }
   const file = typeof values.config === 'string' ? values.config : undefined;
   if (values.validate === true) {
-    process.exitCode = runValidate(spec.role, file, process.stdout, process.stderr);
+    process.exitCode = runValidate(spec.role, file, process.stdout, process.stderr, raw ? { raw } : {});
     return;
   }
-  const read = readConfig(spec.role, file === undefined ? {} : { file });
+  const read = readConfig(spec.role, file === undefined ? (raw ? { raw } : {}) : { file });
   const problems = read.ok ? (spec.problems?.(read.config) ?? []) : read.problems;
   if (!read.ok || problems.length > 0) {
     for (const p of problems) process.stderr.write(`${p.path}: ${p.message}\n`);

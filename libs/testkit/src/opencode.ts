@@ -143,7 +143,8 @@ export async function startOpencode(opts: StartOpencodeOptions): Promise<Opencod
   };
   const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const timeoutMs = opts.startTimeoutMs ?? 30_000;
+  // 90 s: a first start on a fresh HOME took 65 s on a saturated 2-core runner; on an idle one it is a few seconds.
+  const timeoutMs = opts.startTimeoutMs ?? 90_000;
   const cwd = projects[0]?.directory ?? root;
   let output: string[] = [];
 
