@@ -39,6 +39,9 @@ const SESSION_RULES: ReadonlyArray<SessionRule<unknown>> = [
   escalateWaitingInputRule,
 ] as ReadonlyArray<SessionRule<unknown>>;
 
+/** Names of the rules that keep state per session (`ps.<rule>.<session>`). */
+export const SESSION_RULE_NAMES: readonly string[] = SESSION_RULES.map((r) => r.name);
+
 export interface EngineDeps {
   nc: NatsConnection;
   store: StateStore;

@@ -10,11 +10,12 @@ import {
 } from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
 import { createDecisionLog } from './decision-log.ts';
-import { createEngine } from './engine.ts';
+import { createEngine, SESSION_RULE_NAMES } from './engine.ts';
 import { createEnvOnConnect, type EnvOnConnect } from './env-on-connect.ts';
 import { createEventConsumer } from './event-consumer.ts';
 import { createNotifier, type NotifierOptions } from './notifier.ts';
 import { createOverrides } from './overrides.ts';
+import { createPruner, DEFAULT_PRUNE, type Pruner, type PrunerOptions } from './pruner.ts';
 import { servePolicyQueries } from './queries.ts';
 import { createStartDependents } from './start-dependents.ts';
 import { openStateStore } from './state-store.ts';
@@ -33,6 +34,8 @@ export interface PolicyDeps {
   /** How long a command may take on the agent. Default 30 s. */
   commandTimeoutMs?: number;
   notify?: Partial<NotifierOptions>;
+  /** When and what the bucket's pruning removes (tests shorten the grace). */
+  prune?: Partial<PrunerOptions>;
   /** Registers `policy.kv` (the bucket every claim and fact goes through). */
   readiness?: Readiness;
 }
@@ -70,6 +73,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         overrides: ReturnType<typeof createOverrides>;
         servers: Server[];
         envOnConnect: EnvOnConnect;
+        pruner: Pruner;
       }
     | undefined;
 
@@ -82,6 +86,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
       try {
         await p.engine.tick();
         await p.notifier.tick();
+        await p.pruner.maybeSweep();
       } catch (err) {
         log.error({ err }, 'policy tick failed');
       }
@@ -100,7 +105,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         await store.kv.status();
         return { ok: true };
       });
-      const overrides = createOverrides({ store, policies: deps.config.policies, log });
+      const overrides = createOverrides({ nc: deps.nc, store, policies: deps.config.policies, log });
       await overrides.start();
       const decisions = createDecisionLog({ js, store, log, metrics, now });
       const envOnConnect = createEnvOnConnect({
@@ -165,7 +170,16 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         log,
         now,
       });
-      parts = { engine, notifier, consumer, overrides, servers, envOnConnect };
+      const notify = { ...DEFAULT_NOTIFY, ...deps.notify };
+      const pruner = createPruner({
+        store,
+        nc: deps.nc,
+        log,
+        now,
+        sessionRules: SESSION_RULE_NAMES,
+        options: { ...DEFAULT_PRUNE, collapseWindowMs: notify.collapseWindowMs, ...deps.prune },
+      });
+      parts = { engine, notifier, consumer, overrides, servers, envOnConnect, pruner };
       await consumer.start();
       timer = setInterval(() => void tick(), deps.tickMs ?? 5_000);
       log.info('policy service started');

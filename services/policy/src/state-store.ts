@@ -1,5 +1,5 @@
 import { ErrorCode, HalError, POLICY_KV_BUCKET } from '@hal/protocol';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 
@@ -8,6 +8,7 @@ export const KeyPrefix = {
   SESSION: 'sess',
   NODE: 'node',
   POLICY_STATE: 'ps',
+  /** Overrides as versions before HAL_POLICY_OVERRIDES kept them; moved there at start. */
   OVERRIDE: 'ovr',
   ACTIONS: 'act',
   NOTIFY: 'nt',
@@ -47,7 +48,14 @@ export interface StateStore {
    */
   mutate<T, R>(key: string, decide: (current: T | undefined) => Mutation<T, R>): Promise<R>;
   keys(prefix: string): Promise<string[]>;
+  /** Keys matching a NATS subject filter below the bucket (`nt.*.*.<token>`), bounded in time like keys(). */
+  keysMatching(filter: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+  /**
+   * Removes keys for good: their messages are purged from the bucket's stream, so not even a delete
+   * marker is left (nats-server 2.9 has no per-key TTL; a deleted key's marker would stay for ever).
+   */
+  forget(keys: readonly string[]): Promise<void>;
 }
 
 export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
@@ -84,9 +92,13 @@ export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
    * ~30 s on nats-server 2.9; every tick-driven rule waits on it, so a stalled listing is cut and
    * reported instead of freezing the policy engine (the next tick lists again).
    */
-  async function keys(prefix: string): Promise<string[]> {
+  function keys(prefix: string): Promise<string[]> {
+    return keysMatching(`${prefix}.>`);
+  }
+
+  async function keysMatching(filter: string): Promise<string[]> {
     const out: string[] = [];
-    const iter = await kv.keys(`${prefix}.>`);
+    const iter = await kv.keys(filter);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -100,19 +112,26 @@ export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
     if (timedOut) {
       throw new HalError(
         ErrorCode.TIMEOUT,
-        `listing policy state "${prefix}.>" took over ${KEYS_DEADLINE_MS} ms`,
+        `listing policy state "${filter}" took over ${KEYS_DEADLINE_MS} ms`,
       );
     }
     return out;
   }
 
+  const jsm = await jetstreamManager(nc);
   return {
     kv,
     get,
     mutate,
     keys,
+    keysMatching,
     async delete(key) {
       await kv.delete(key);
+    },
+    async forget(keys) {
+      for (const key of keys) {
+        await jsm.streams.purge(`KV_${POLICY_KV_BUCKET}`, { filter: `$KV.${POLICY_KV_BUCKET}.${key}` });
+      }
     },
   };
 }

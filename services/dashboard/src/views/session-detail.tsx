@@ -361,14 +361,17 @@ function useSessionEvents(id: string): EventsState {
 }
 
 function CostTrend({ events }: { events: SessionEvent[] }) {
+  // Rebuilt only when a message completes: recreating the chart on every event (a busy session
+  // sends dozens a second) would cost more than everything else on the page.
+  const completed = events.filter((e) => e.type === 'message.completed');
+  const key = completed.map((e) => e.stream_seq).join(',');
   const data = useMemo(() => {
     // The latest figures of each message, summed in time order: the session's spend so far.
     const perMessage = new Map<string, { usd: number; tokens: number }>();
     const xs: number[] = [];
     const usdSoFar: number[] = [];
     const tokensSoFar: number[] = [];
-    for (const e of events) {
-      if (e.type !== 'message.completed') continue;
+    for (const e of completed) {
       const t = (e.data.tokens ?? {}) as Record<string, number | undefined>;
       perMessage.set(String(e.data.message_id), {
         usd: Number(e.data.cost_usd ?? 0),
@@ -385,7 +388,7 @@ function CostTrend({ events }: { events: SessionEvent[] }) {
       tokensSoFar.push(tokenTotal);
     }
     return [xs, usdSoFar, tokensSoFar] as [number[], number[], number[]];
-  }, [events]);
+  }, [key]);
   if (data[0].length === 0) return <p class="muted">No completed message yet.</p>;
   return (
     <Chart
