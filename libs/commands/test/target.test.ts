@@ -21,6 +21,9 @@ function view(session: string, state: SessionView['state'], last: string, projec
     pending_permissions: [],
     started_at: last,
     last_activity_at: last,
+    state_since: last,
+    previous_session: null,
+    next_session: null,
   };
 }
 
