@@ -6,10 +6,16 @@ import type { NatsConnection } from '@nats-io/nats-core';
  * Publishes one event into HAL_EVENTS with its id as `Nats-Msg-Id`, so a resend after a crash
  * is stored once. Resolves only when JetStream has the event on disk.
  */
-export function publishEvent(js: JetStreamClient, event: EventRecord): Promise<PubAck> {
-  return js.publish(subjects.event(event.node, event.project, event.type), JSON.stringify(event), {
-    msgID: event.id,
-  });
+export async function publishEvent(js: JetStreamClient, event: EventRecord, json?: string): Promise<PubAck> {
+  // Async so a subject the builder refuses (LIMIT_EXCEEDED) is a rejection, never a throw in a
+  // listener. `json` lets a caller that already serialised the event (to measure it) skip a pass.
+  return await js.publish(
+    subjects.event(event.node, event.project, event.type),
+    json ?? JSON.stringify(event),
+    {
+      msgID: event.id,
+    },
+  );
 }
 
 /** Records a mutating action in HAL_AUDIT (`hal.audit.<actor-kind>`). */

@@ -8,6 +8,11 @@ export { type EnvManifestStore, openEnvManifestStore } from './env-manifest-stor
 export { jetstreamClient, publishAudit, publishEvent } from './events.ts';
 export { openKv } from './kv.ts';
 export {
+  isPermanentPublishError,
+  PermanentJetStreamCodes,
+  TransientJetStreamCodes,
+} from './publish-errors.ts';
+export {
   type RequestOptions,
   request,
   type ServeOptions,
@@ -15,4 +20,5 @@ export {
   serve,
   toBusError,
 } from './request-reply.ts';
+export { openSessionOwners, type SessionOwners, type SessionOwnersOptions } from './session-owners.ts';
 export { ensureStreams, type StreamLimits, streamConfigs, streamsReadinessCheck } from './streams.ts';

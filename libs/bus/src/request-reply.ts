@@ -77,6 +77,42 @@ export interface Server {
  */
 export function serve<T extends z.ZodType>(nc: NatsConnection, opts: ServeOptions<T>): Server {
   const inFlight = new Set<Promise<void>>();
+  const respond = (msg: Msg, reply: Reply<unknown>): void => {
+    if (!msg.reply) return;
+    let text: string;
+    try {
+      text = JSON.stringify(reply);
+    } catch (err) {
+      // A handler's data that cannot be serialised (too deep, a cycle, a BigInt) is a bug or a
+      // hostile answer relayed; the caller still gets an envelope instead of a timeout.
+      opts.log.error({ err, subject: msg.subject }, 'reply not serialisable');
+      text = JSON.stringify(
+        errorReply(new HalError(ErrorCode.INTERNAL, `the answer on ${opts.subject} could not be serialised`)),
+      );
+    }
+    try {
+      msg.respond(text);
+    } catch (err) {
+      // Too large for max_payload, or the connection is closing: the requester times out.
+      opts.log.error({ err, subject: msg.subject, bytes: text.length }, 'reply not sent');
+      if (text.length > 1024) {
+        try {
+          msg.respond(
+            JSON.stringify(
+              errorReply(
+                new HalError(
+                  ErrorCode.PAYLOAD_TOO_LARGE,
+                  `the answer on ${opts.subject} is too large to send`,
+                ),
+              ),
+            ),
+          );
+        } catch {
+          // The connection itself is gone; nothing more can be sent.
+        }
+      }
+    }
+  };
   const answer = async (msg: Msg): Promise<void> => {
     let reply: Reply<unknown>;
     try {
@@ -93,7 +129,7 @@ export function serve<T extends z.ZodType>(nc: NatsConnection, opts: ServeOption
       if (halErr.code === ErrorCode.INTERNAL) opts.log.error({ err, subject: msg.subject }, 'request failed');
       reply = errorReply(halErr);
     }
-    if (msg.reply) msg.respond(JSON.stringify(reply));
+    respond(msg, reply);
   };
   const sub: Subscription = nc.subscribe(opts.subject, {
     ...(opts.queue === undefined ? {} : { queue: opts.queue }),
@@ -102,7 +138,10 @@ export function serve<T extends z.ZodType>(nc: NatsConnection, opts: ServeOption
         opts.log.error({ err, subject: opts.subject }, 'subscription failed');
         return;
       }
-      const p = answer(msg).finally(() => inFlight.delete(p));
+      // answer() never rejects; the catch is the last guard that no request can end the process.
+      const p = answer(msg)
+        .catch((e: unknown) => opts.log.error({ err: e, subject: opts.subject }, 'request handling failed'))
+        .finally(() => inFlight.delete(p));
       inFlight.add(p);
     },
   });

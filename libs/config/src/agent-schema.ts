@@ -1,10 +1,14 @@
 import { hostname } from 'node:os';
+import { fitsSubjectToken, isReservedNodeName, LIMITS } from '@hal/protocol';
 import { z } from 'zod';
 import { logLevelSchema, secretSchema } from './log-level.ts';
 import { tokenSchema } from './security.ts';
 
 export const agentProjectSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, ".", "_" or "-"'),
+  name: z
+    .string()
+    .max(LIMITS.idChars)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, ".", "_" or "-"'),
   directory: z.string().min(1),
 });
 
@@ -12,6 +16,12 @@ const agentShape = z.strictObject({
   node_id: z
     .string()
     .min(1)
+    .max(LIMITS.idChars)
+    .refine(
+      fitsSubjectToken,
+      `is too long once escaped for a NATS subject (at most ${LIMITS.idTokenBytes} bytes)`,
+    )
+    .refine((n) => !isReservedNodeName(n), 'is reserved for the control plane: the gateway refuses it')
     .default(() => hostname()),
   supervisor_url: z
     .string()

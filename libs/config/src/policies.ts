@@ -213,7 +213,7 @@ export const routeRuleSchema = z.strictObject({
   target: z.string().regex(ROUTE_TARGET_PATTERN, 'must be "discord#<route>" or "webhook#<name>"'),
 });
 
-/** Errors, waiting-for-input, budget and node alerts to `alerts`; session lifecycle to `dev-log`. */
+/** Errors, waiting-for-input, budget, node and security alerts to `alerts`; session lifecycle to `dev-log`. */
 export const DEFAULT_ROUTES: readonly RouteRule[] = [
   { match: 'session.error', target: 'discord#alerts' },
   { match: 'permission.asked', target: 'discord#alerts' },
@@ -223,6 +223,8 @@ export const DEFAULT_ROUTES: readonly RouteRule[] = [
   { match: 'node.id_conflict', target: 'discord#alerts' },
   { match: 'policy.action', where: { severity: Severity.CRITICAL }, target: 'discord#alerts' },
   { match: 'env.provision.manual_required', target: 'discord#alerts' },
+  // Refused forgeries: a node reporting another node's session.
+  { match: 'security.*', target: 'discord#alerts' },
   { match: 'session.created', target: 'discord#dev-log' },
   { match: 'session.idle', target: 'discord#dev-log' },
   { match: 'session.compacted', target: 'discord#dev-log' },

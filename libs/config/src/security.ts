@@ -42,6 +42,8 @@ export const securityConfigSchema = z
         retention_days: z.number().int().positive().default(90),
       })
       .prefault({}),
+    /** Open SSE event streams one API token may hold at once; one more is refused with 429 RATE_LIMITED. */
+    max_sse_streams_per_token: z.number().int().positive().max(10_000).default(16),
     /**
      * Per-node agent tokens; a node with one may connect with it only. Nodes enrolled with
      * `halctl nodes enroll` need no entry here (their token hashes live in the HAL_NODES bucket).

@@ -11,6 +11,7 @@ export {
   type Registry,
   type RegistryOptions,
 } from './metrics.ts';
+export { createRateLimitedLog, type RateLimitedLog, type RateLimitedLogOptions } from './rate-limited-log.ts';
 export {
   Readiness,
   type ReadinessCheck,

@@ -91,6 +91,18 @@ function buildHalMetrics(registry: Registry) {
       help: 'Events in the agent spool waiting for an ack',
       registers,
     }),
+    authFailuresTotal: new Counter({
+      name: 'hal_o_swarm_auth_failures_total',
+      help: 'Refused credentials: WebSocket upgrades (surface=ws) and API 401/403 answers (surface=api), by reason',
+      labelNames: ['surface', 'reason'] as const,
+      registers,
+    }),
+    agentRefusalsTotal: new Counter({
+      name: 'hal_o_swarm_agent_refusals_total',
+      help: "What an agent said that it has no authority to say (a control-plane event type, another node's session), by error code",
+      labelNames: ['code'] as const,
+      registers,
+    }),
     natsReconnectsTotal: new Counter({
       name: 'hal_o_swarm_nats_reconnects_total',
       help: 'Reconnections to NATS since start',

@@ -18,6 +18,8 @@ test('metrics - every hal_o_swarm metric is registered', async () => {
   createHalMetrics(registry);
   const names = (await registry.getMetricsAsJSON()).map((m) => m.name).sort();
   assert.deepEqual(names, [
+    'hal_o_swarm_agent_refusals_total',
+    'hal_o_swarm_auth_failures_total',
     'hal_o_swarm_command_duration_seconds',
     'hal_o_swarm_commands_total',
     'hal_o_swarm_connections_active',

@@ -1,12 +1,19 @@
 import { z } from 'zod';
 import { actorSchema, commandSchema, errorBodySchema, idempotencyKeySchema } from './commands.ts';
-import { sessionSnapshotSchema } from './events.ts';
+import { boundedJson, idSchema, sessionSnapshotSchema } from './events.ts';
+import { LIMITS } from './limits.ts';
 import { WIRE_PROTOCOL } from './wire-protocol.ts';
 
 /** Limits of the agent ↔ gateway protocol, shared by both ends. */
 export const WS_LIMITS = {
-  /** Largest frame the gateway accepts; larger ones close the socket with 1009. */
+  /** Largest frame an agent may send (the agent keeps its batches under it). */
   maxFrameBytes: 1024 * 1024,
+  /**
+   * Largest frame the gateway still reads. Between maxFrameBytes and this, an `events` frame is
+   * read and each event judged on its own (one too large is refused with its seq, so the agent
+   * drops it instead of resending it for ever); beyond it the socket is closed with 1009.
+   */
+  hardFrameBytes: 4 * 1024 * 1024,
   /** Most events in one `events` frame. */
   maxBatch: 500,
 } as const;
@@ -51,13 +58,16 @@ export const envelopeSchema = z.object({
 });
 export type Envelope = z.infer<typeof envelopeSchema>;
 
-const projectSchema = z.object({ name: z.string().min(1).max(256), directory: z.string().min(1).max(4096) });
+const projectSchema = z.object({
+  name: idSchema,
+  directory: z.string().min(1).max(4096),
+});
 
 /** `<major>.<minor>` of the wire protocol, like "1.1". */
 const protocolVersionSchema = z.string().regex(/^\d{1,4}\.\d{1,4}$/, 'must be "<major>.<minor>", like "1.1"');
 
 export const helloPayloadSchema = z.object({
-  node: z.string().min(1).max(256),
+  node: idSchema,
   agent_version: z.string().min(1).max(64),
   /** The wire protocol the agent speaks; absent from agents older than the version split (1.0). */
   protocol: protocolVersionSchema.optional(),
@@ -65,7 +75,7 @@ export const helloPayloadSchema = z.object({
   instance_id: z.string().min(1).max(128).optional(),
   /** The agent's host name, to name both hosts when two claim one node id (from 1.2). */
   host: z.string().max(256).optional(),
-  projects: z.array(projectSchema).max(1000),
+  projects: z.array(projectSchema).max(LIMITS.projectsPerNode),
   /** Highest seq the agent saw acked, so the gateway can tell a resend from a gap. */
   last_acked_seq: z.number().int().nonnegative(),
 });
@@ -89,11 +99,20 @@ export const heartbeatPayloadSchema = z.object({
 });
 export type HeartbeatPayload = z.infer<typeof heartbeatPayloadSchema>;
 
-export const snapshotPayloadSchema = z.object({ sessions: z.array(sessionSnapshotSchema).max(100_000) });
+export const snapshotPayloadSchema = z.object({
+  sessions: z.array(sessionSnapshotSchema).max(LIMITS.snapshotSessions),
+});
 
 export const commandResultPayloadSchema = z.discriminatedUnion('ok', [
-  z.object({ command_id: z.string().min(1), ok: z.literal(true), data: z.unknown() }),
-  z.object({ command_id: z.string().min(1), ok: z.literal(false), error: errorBodySchema }),
+  z.object({ command_id: z.string().min(1).max(128), ok: z.literal(true), data: boundedJson(z.unknown()) }),
+  z.object({
+    command_id: z.string().min(1).max(128),
+    ok: z.literal(false),
+    error: errorBodySchema.extend({
+      message: z.string().max(4096),
+      details: boundedJson(z.unknown()).optional(),
+    }),
+  }),
 ]);
 
 export const welcomePayloadSchema = z.object({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isEventType } from './subjects.ts';
+import { findTooDeep, LIMITS } from './limits.ts';
+import { fitsSubjectToken, isEventType } from './subjects.ts';
 
 /**
  * Schema version of what HAL stores and passes on the bus (events, heartbeats, audit records,
@@ -27,6 +28,8 @@ export const EventType = {
   AGENT_SPOOL_OVERFLOW: 'agent.spool_overflow',
   AGENT_OPENCODE_DOWN: 'agent.opencode_down',
   AGENT_OPENCODE_UP: 'agent.opencode_up',
+  /** The agent dropped a record it could not send even after clipping (it would block its stream). */
+  AGENT_EVENT_DROPPED: 'agent.event_dropped',
   NODE_ONLINE: 'node.online',
   NODE_OFFLINE: 'node.offline',
   NODE_SNAPSHOT: 'node.snapshot',
@@ -45,6 +48,8 @@ export const EventType = {
   ENV_PROVISION_MANUAL_REQUIRED: 'env.provision.manual_required',
   ENV_MILESTONE: 'env.milestone',
   AGENTMD_UPDATED: 'agentmd.updated',
+  /** A node reported a session that belongs to another node; the gateway refused it (an alert). */
+  SECURITY_SESSION_CONFLICT: 'security.session_conflict',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
@@ -71,7 +76,31 @@ export const SessionState = {
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
 export const sessionStateSchema = z.enum(Object.values(SessionState) as [SessionState, ...SessionState[]]);
 
-const id = z.string().min(1).max(256);
+const TOKEN_MESSAGE = `is too long once escaped for a NATS subject (at most ${LIMITS.idTokenBytes} bytes; about ${LIMITS.idChars} ASCII characters)`;
+
+/** A node id, session id: 1-256 characters that also fit one subject token once escaped. */
+export const idSchema = z.string().min(1).max(LIMITS.idChars).refine(fitsSubjectToken, TOKEN_MESSAGE);
+/** A project name; '' on events that concern no project. */
+export const projectNameSchema = z.string().max(LIMITS.idChars).refine(fitsSubjectToken, TOKEN_MESSAGE);
+
+/**
+ * Free-form JSON from a host, nested at most LIMITS.dataDepth deep. Checked before anything
+ * serialises it: `JSON.stringify` of a 6,000-level object overflows the stack.
+ */
+export function boundedJson<T extends z.ZodType>(schema: T) {
+  return schema.superRefine((value, ctx) => {
+    const path = findTooDeep(value, LIMITS.dataDepth);
+    if (path !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: path.slice(0, LIMITS.dataDepth + 1).map((p) => (typeof p === 'symbol' ? String(p) : p)),
+        message: `nested deeper than ${LIMITS.dataDepth} levels`,
+        params: { limit: 'dataDepth' },
+      });
+    }
+  });
+}
+const id = idSchema;
 
 /** The opencode ids an event concerns, so anyone can trace it back to opencode. */
 export const opencodeRefsSchema = z
@@ -97,14 +126,14 @@ export const eventRecordSchema = z
     id: z.uuid(),
     seq: z.number().int().nonnegative(),
     node: id,
-    project: z.string().max(256),
+    project: projectNameSchema,
     session: id.nullable(),
     type: z
       .string()
-      .max(128)
+      .max(LIMITS.eventTypeChars)
       .refine(isEventType, 'must be lowercase words separated by dots, like "session.idle"'),
     time: z.iso.datetime({ offset: true }),
-    data: z.record(z.string(), z.unknown()).default({}),
+    data: boundedJson(z.record(z.string(), z.unknown())).default({}),
     refs: opencodeRefsSchema.optional(),
   })
   .strict();
@@ -223,16 +252,16 @@ export const nodeOfflineDataSchema = z.object({
 
 /** One session as the agent sees it after a (re)connect. */
 export const sessionSnapshotSchema = z.object({
-  session: z.string(),
-  project: z.string(),
+  session: idSchema,
+  project: projectNameSchema,
   state: sessionStateSchema,
-  title: z.string().optional(),
-  directory: z.string().optional(),
+  title: z.string().max(1024).optional(),
+  directory: z.string().max(4096).optional(),
   tokens: tokenUsageSchema.optional(),
   cost_usd: z.number().nonnegative().optional(),
-  model: z.string().optional(),
-  updated_at: z.string().optional(),
-  pending_permissions: z.array(z.string()).optional(),
+  model: z.string().max(256).optional(),
+  updated_at: z.string().max(64).optional(),
+  pending_permissions: z.array(z.string().max(256)).max(1000).optional(),
 });
 export type SessionSnapshot = z.infer<typeof sessionSnapshotSchema>;
 

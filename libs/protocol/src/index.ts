@@ -1,6 +1,12 @@
 // The public surface of @hal/protocol: schemas, subjects, the WS envelope and error codes.
 
 export {
+  AGENT_EVENT_PREFIXES,
+  isAgentEventType,
+  isReservedNodeName,
+  RESERVED_NODE_NAMES,
+} from './authority.ts';
+export {
   type AuditRecord,
   type AuditRecordInput,
   auditRecordSchema,
@@ -126,10 +132,12 @@ export {
 } from './envelope.ts';
 export { type ErrorBody, ErrorCode, HalError, httpStatusOf, isErrorCode, toHalError } from './errors.ts';
 export {
+  boundedJson,
   type EventRecord,
   type EventRecordInput,
   EventType,
   eventRecordSchema,
+  idSchema,
   MESSAGE_ABORTED_ERROR,
   messageCompletedDataSchema,
   messagePartDataSchema,
@@ -140,6 +148,7 @@ export {
   opencodeRefsSchema,
   permissionAskedDataSchema,
   permissionRepliedDataSchema,
+  projectNameSchema,
   questionAskedDataSchema,
   questionRepliedDataSchema,
   RAW_OPENCODE_PREFIX,
@@ -164,6 +173,7 @@ export {
   handOffSchema,
   MAX_PROMPT_CHARS,
 } from './hand-off.ts';
+export { clipText, findTooDeep, LIMITS } from './limits.ts';
 export {
   ENROLLMENT_KEYS,
   type EnrollmentGrant,
@@ -198,13 +208,16 @@ export {
   DISCORD_UI_KV_BUCKET,
   type EventFilter,
   escapeToken,
+  fitsSubjectToken,
   isEventType,
   type ParsedEventSubject,
   POLICY_KV_BUCKET,
   POLICY_OVERRIDES_KV_BUCKET,
   parseEventSubject,
   QueueGroup,
+  SESSION_OWNERS_KV_BUCKET,
   StreamName,
+  sessionOwnerKey,
   streamSubjects,
   subjects,
   unescapeToken,

@@ -65,7 +65,7 @@ export type PolicyView = z.infer<typeof policyViewSchema>;
 
 const toggle = {
   request: z.object({
-    name: z.string().min(1),
+    name: z.string().min(1).max(64),
     /** Who asked, for the service's own log; the caller writes the audit record. */
     by: z.string().max(256).optional(),
   }),

@@ -1,4 +1,5 @@
 import { ErrorCode, HalError } from './errors.ts';
+import { LIMITS } from './limits.ts';
 
 /**
  * Every NATS subject and stream name of HAL-O-SWARM is built here and nowhere else.
@@ -25,6 +26,38 @@ export function escapeToken(id: string): string {
   return out;
 }
 
+/** True when `id` escapes to a subject token of at most LIMITS.idTokenBytes. */
+export function fitsSubjectToken(id: string): boolean {
+  // Every character escapes to at least one byte: a longer id cannot fit, and is not escaped at all.
+  return id.length <= LIMITS.idTokenBytes && escapeToken(id).length <= LIMITS.idTokenBytes;
+}
+
+/** The escaped token of an id, or LIMIT_EXCEEDED naming what the id is. */
+function token(id: string, what: string): string {
+  const escaped = id.length <= LIMITS.idTokenBytes ? escapeToken(id) : undefined;
+  if (escaped === undefined || escaped.length > LIMITS.idTokenBytes) {
+    throw new HalError(
+      ErrorCode.LIMIT_EXCEEDED,
+      `${what} "${id.slice(0, 40)}${id.length > 40 ? '…' : ''}" is too long for a subject: ${
+        escaped?.length ?? `over ${LIMITS.idTokenBytes}`
+      } bytes once escaped (limit ${LIMITS.idTokenBytes})`,
+    );
+  }
+  return escaped;
+}
+
+/** Every builder returns through here: nats-server drops the connection that sends a longer line. */
+function bounded(subject: string): string {
+  // Escaped tokens and types are ASCII, so the length is the byte count.
+  if (subject.length > LIMITS.subjectBytes) {
+    throw new HalError(
+      ErrorCode.LIMIT_EXCEEDED,
+      `subject of ${subject.length} bytes is longer than ${LIMITS.subjectBytes} (${subject.slice(0, 40)}…)`,
+    );
+  }
+  return subject;
+}
+
 export function unescapeToken(token: string): string {
   if (token === EMPTY_TOKEN) return '';
   if (!/^(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+$/.test(token)) {
@@ -43,6 +76,12 @@ export function isEventType(type: string): boolean {
 }
 
 function checkType(type: string): string {
+  if (type.length > LIMITS.eventTypeChars) {
+    throw new HalError(
+      ErrorCode.VALIDATION_FAILED,
+      `event type "${type.slice(0, 40)}…" is longer than ${LIMITS.eventTypeChars} characters`,
+    );
+  }
   if (!TYPE_PATTERN.test(type)) {
     throw new HalError(
       ErrorCode.VALIDATION_FAILED,
@@ -82,6 +121,17 @@ export const DISCORD_KV_BUCKET = 'HAL_DISCORD';
 /** Short-lived bridge state (kill confirmations, pages of a long answer); entries expire after a day. */
 export const DISCORD_UI_KV_BUCKET = 'HAL_DISCORD_UI';
 
+/**
+ * NATS KV bucket recording which node each session belongs to: the first node that reported it.
+ * Written with create-if-absent (compare-and-set), so every gateway instance agrees on the owner.
+ */
+export const SESSION_OWNERS_KV_BUCKET = 'HAL_SESSION_OWNERS';
+
+/** The key of a session in SESSION_OWNERS_KV_BUCKET: base64url keeps any id one valid KV key. */
+export function sessionOwnerKey(session: string): string {
+  return Buffer.from(session, 'utf8').toString('base64url');
+}
+
 /** Queue groups: every instance of a service joins the same group, so each request is answered once. */
 export const QueueGroup = {
   TRACKER: 'hal-tracker',
@@ -99,30 +149,36 @@ export interface EventFilter {
 export const subjects = {
   /** `hal.evt.<node>.<project>.<type>` — one agent or system event, into HAL_EVENTS. */
   event(node: string, project: string, type: string): string {
-    return `${PREFIX}.evt.${escapeToken(node)}.${escapeToken(project)}.${checkType(type)}`;
+    return bounded(`${PREFIX}.evt.${token(node, 'node')}.${token(project, 'project')}.${checkType(type)}`);
   },
   /** A subscription/consumer filter over events; absent parts match everything. */
   eventFilter(filter: EventFilter = {}): string {
     const type = filter.type ?? '>';
+    if (type.length > LIMITS.eventTypeChars) {
+      throw new HalError(
+        ErrorCode.VALIDATION_FAILED,
+        `event type filter "${type.slice(0, 40)}…" is longer than ${LIMITS.eventTypeChars} characters`,
+      );
+    }
     if (!TYPE_FILTER_PATTERN.test(type)) {
       throw new HalError(ErrorCode.VALIDATION_FAILED, `event type filter "${type}" is not a type or glob`);
     }
-    const node = filter.node === undefined ? '*' : escapeToken(filter.node);
-    const project = filter.project === undefined ? '*' : escapeToken(filter.project);
-    return `${PREFIX}.evt.${node}.${project}.${type}`;
+    const node = filter.node === undefined ? '*' : token(filter.node, 'node');
+    const project = filter.project === undefined ? '*' : token(filter.project, 'project');
+    return bounded(`${PREFIX}.evt.${node}.${project}.${type}`);
   },
   /** `hal.hb.<node>` — core heartbeat with host resources. */
   heartbeat(node: string): string {
-    return `${PREFIX}.hb.${escapeToken(node)}`;
+    return bounded(`${PREFIX}.hb.${token(node, 'node')}`);
   },
   heartbeatAll: `${PREFIX}.hb.*`,
   /** `hal.cmd.<node>` — request/reply command, answered by the gateway that holds the node. */
   command(node: string): string {
-    return `${PREFIX}.cmd.${escapeToken(node)}`;
+    return bounded(`${PREFIX}.cmd.${token(node, 'node')}`);
   },
   /** `hal.gw.claim.<node>` — a gateway announces it now holds a node; others drop their hold. */
   nodeClaim(node: string): string {
-    return `${PREFIX}.gw.claim.${escapeToken(node)}`;
+    return bounded(`${PREFIX}.gw.claim.${token(node, 'node')}`);
   },
   /** `hal.gw.holder.<node>` — request/reply: which agent instance holds a node (answered by its gateway). */
   nodeHolder(node: string): string {
@@ -130,26 +186,26 @@ export const subjects = {
   },
   /** `hal.q.tracker.<query>` — read queries answered by the tracker queue group. */
   trackerQuery(query: string): string {
-    return `${PREFIX}.q.tracker.${escapeToken(query)}`;
+    return bounded(`${PREFIX}.q.tracker.${token(query, 'query')}`);
   },
   /** `hal.q.cost.<query>` — read queries answered by the cost service. */
   costQuery(query: string): string {
-    return `${PREFIX}.q.cost.${escapeToken(query)}`;
+    return bounded(`${PREFIX}.q.cost.${token(query, 'query')}`);
   },
   /** `hal.q.policy.<query>` — policy listing and enable/disable, answered by the policy service. */
   policyQuery(query: string): string {
-    return `${PREFIX}.q.policy.${escapeToken(query)}`;
+    return bounded(`${PREFIX}.q.policy.${token(query, 'query')}`);
   },
   /** `hal.notify.<channel>.<route>` — a message for people, into HAL_NOTIFY. */
   notify(channel: string, route: string): string {
-    return `${PREFIX}.notify.${escapeToken(channel)}.${escapeToken(route)}`;
+    return bounded(`${PREFIX}.notify.${token(channel, 'channel')}.${token(route, 'route')}`);
   },
   notifyFilter(channel?: string): string {
-    return `${PREFIX}.notify.${channel === undefined ? '*' : escapeToken(channel)}.*`;
+    return bounded(`${PREFIX}.notify.${channel === undefined ? '*' : token(channel, 'channel')}.*`);
   },
   /** `hal.audit.<actor-kind>` — every mutating action, into HAL_AUDIT. */
   audit(actorKind: string): string {
-    return `${PREFIX}.audit.${escapeToken(actorKind)}`;
+    return bounded(`${PREFIX}.audit.${token(actorKind, 'actor kind')}`);
   },
 } as const;
 

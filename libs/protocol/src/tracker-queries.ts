@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { envDriftSchema, envResultSchema } from './env-results.ts';
 import { eventRecordSchema, sessionStateSchema, tokenUsageSchema } from './events.ts';
+import { LIMITS } from './limits.ts';
 
 /** Queries the tracker answers on `hal.q.tracker.<query>` (queue group `hal-tracker`). */
 export const TrackerQuery = {
@@ -98,6 +99,9 @@ export const envDriftViewSchema = envDriftSchema.extend({
 export type EnvDriftView = z.infer<typeof envDriftViewSchema>;
 
 const limit = (max: number, def: number) => z.coerce.number().int().min(1).max(max).default(def);
+/** A filter value from a person or script (query strings reach here unchanged). */
+const filter = z.string().max(LIMITS.filterChars);
+const required = filter.min(1);
 
 export const trackerQuerySchemas = {
   nodes_list: {
@@ -105,19 +109,19 @@ export const trackerQuerySchemas = {
     response: z.object({ nodes: z.array(nodeViewSchema) }),
   },
   nodes_get: {
-    request: z.object({ node: z.string().min(1) }),
+    request: z.object({ node: required }),
     response: nodeViewSchema,
   },
   sessions_list: {
     request: z.object({
-      node: z.string().optional(),
-      project: z.string().optional(),
+      node: filter.optional(),
+      project: filter.optional(),
       state: sessionStateSchema.optional(),
       /** Words that the title, the session id or the task contains (case-insensitive). */
       q: z.string().trim().max(200).optional(),
       limit: limit(500, 50),
       /** Opaque, from `next_cursor` of the previous page. */
-      cursor: z.string().optional(),
+      cursor: z.string().max(2048).optional(),
     }),
     response: z.object({
       sessions: z.array(sessionViewSchema),
@@ -126,12 +130,12 @@ export const trackerQuerySchemas = {
     }),
   },
   sessions_get: {
-    request: z.object({ session: z.string().min(1) }),
+    request: z.object({ session: required }),
     response: sessionViewSchema,
   },
   sessions_logs: {
     request: z.object({
-      session: z.string().min(1),
+      session: required,
       limit: limit(5000, 500),
       after_seq: z.coerce.number().int().min(0).optional(),
     }),
@@ -147,11 +151,11 @@ export const trackerQuerySchemas = {
   },
   events_list: {
     request: z.object({
-      node: z.string().optional(),
-      project: z.string().optional(),
-      session: z.string().optional(),
+      node: filter.optional(),
+      project: filter.optional(),
+      session: filter.optional(),
       /** Exact type or glob (`session.*`). */
-      type: z.string().optional(),
+      type: z.string().max(LIMITS.eventTypeChars).optional(),
       since: z.iso.datetime({ offset: true }).optional(),
       after_seq: z.coerce.number().int().min(0).optional(),
       limit: limit(1000, 100),

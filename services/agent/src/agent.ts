@@ -1,11 +1,12 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '@hal/observability';
+import { createRateLimitedLog, type Logger } from '@hal/observability';
 import { EventType } from '@hal/protocol';
 import { isMutating, openCommandMemory } from './command-memory.ts';
 import { createCommandRunner, withDeadline } from './commands.ts';
 import { type Connection, createConnection } from './connection.ts';
 import { createEnvModule, type EnvSettings } from './env/env-module.ts';
+import { fitEventData } from './event-fit.ts';
 import { collectHostStats } from './host-stats.ts';
 import { loadInstanceId } from './instance-id.ts';
 import { resolveOpencodeBinary } from './opencode-binary.ts';
@@ -15,7 +16,7 @@ import { createOpencodeHealth } from './opencode-health.ts';
 import { createOpencodeProcess, type OpencodeProcess } from './opencode-process.ts';
 import { openRecoveryMemory, type SeenMarks } from './recovery-memory.ts';
 import { createSessionRegistry } from './session-registry.ts';
-import { type EventDraft, openSpool, type Spool } from './spool.ts';
+import { type EventDraft, openSpool, type Spool, type SpooledEvent } from './spool.ts';
 
 export const AGENT_VERSION = '0.1.0';
 /** Outcomes are kept 24 h; an hourly sweep keeps the table near that size. */
@@ -76,6 +77,7 @@ export interface Agent {
 /** Wires opencode → mapper → spool → WebSocket, and gateway commands → opencode. */
 export function createAgent(deps: AgentDeps): Agent {
   const { config, log } = deps;
+  const limited = createRateLimitedLog(log);
   const now = () => new Date((deps.clock ?? Date).now()).toISOString();
   const node = config.node_id;
   const draft = (
@@ -96,6 +98,15 @@ export function createAgent(deps: AgentDeps): Agent {
       data,
     };
     if (refs !== undefined) d.refs = refs;
+    // Every record must fit the gateway's limits, or it would block the stream behind it: large
+    // or deep fields are clipped here with a visible marker. `seq` is not known yet: its widest
+    // form is counted in the overhead.
+    const overhead = Buffer.byteLength(JSON.stringify({ ...d, data: {}, seq: Number.MAX_SAFE_INTEGER }));
+    const fitted = fitEventData(data, overhead - 2);
+    if (fitted.clipped) {
+      d.data = fitted.data;
+      limited.warn('clipped', { type, session }, 'event fields clipped to fit the protocol limits');
+    }
     return d;
   };
 
@@ -131,6 +142,35 @@ export function createAgent(deps: AgentDeps): Agent {
     for (const d of drafts) registry.apply(d);
     spoolWithMarks(drafts, marks);
     if (drafts.length > 0) connection?.notify();
+  }
+
+  /** A spooled record too large to send: dropped, and the drop is itself an event (never silent). */
+  function dropUnsendable(row: SpooledEvent, limitBytes: number): void {
+    let type = 'unknown';
+    try {
+      const parsed = JSON.parse(row.json) as { type?: unknown };
+      if (typeof parsed.type === 'string') type = parsed.type;
+    } catch {
+      // A damaged row is dropped all the same.
+    }
+    limited.warn(
+      'dropped',
+      { seq: row.seq, bytes: row.bytes, type },
+      'spooled event too large to send, dropped',
+    );
+    spool.drop(row.seq);
+    spoolWithMarks(
+      [
+        draft('', null, EventType.AGENT_EVENT_DROPPED, {
+          seq: row.seq,
+          bytes: row.bytes,
+          limit_bytes: limitBytes,
+          event_type: type,
+          reason: 'larger than the protocol allows',
+        }),
+      ],
+      undefined,
+    );
   }
 
   function reachable(up: boolean): void {
@@ -256,6 +296,7 @@ export function createAgent(deps: AgentDeps): Agent {
             spoolDepth: () => spool.depth(),
           });
         },
+        onUnsendable: dropUnsendable,
         runCommand: async (cmd, timeoutMs, from) => {
           const key = from.idempotencyKey;
           if (key === undefined || !isMutating(cmd)) {

@@ -13,6 +13,7 @@ import {
   HalError,
   type HeartbeatPayload,
   issuesOf,
+  LIMITS,
   makeEnvelope,
   type Reply,
   type SessionSnapshot,
@@ -24,7 +25,7 @@ import {
 } from '@hal/protocol';
 import WebSocket from 'ws';
 import type { ProjectRef } from './opencode-events.ts';
-import type { Spool } from './spool.ts';
+import type { Spool, SpooledEvent } from './spool.ts';
 
 export interface ConnectionDeps {
   url: string;
@@ -47,6 +48,12 @@ export interface ConnectionDeps {
     timeoutMs: number,
     from: { actor: Actor; idempotencyKey: string | undefined },
   ): Promise<Reply<unknown>>;
+  /**
+   * A spooled record larger than `limitBytes` can never be sent (a frame or the gateway would
+   * refuse it, and it would block every record behind it): the agent drops it from the spool and
+   * reports the drop. Must not call notify().
+   */
+  onUnsendable(row: SpooledEvent, limitBytes: number): void;
   random?: () => number;
   /** Batches sent but not yet acked before the agent waits for an ack. */
   window?: number;
@@ -117,14 +124,28 @@ export function createConnection(deps: ConnectionDeps): Connection {
       const env = makeEnvelope(WsType.EVENTS, { events: [{}] });
       const head = JSON.stringify({ ...env, payload: undefined }).slice(0, -1);
       const budget = maxFrame - head.length - 64;
+      const limit = Math.min(budget, LIMITS.eventBytes);
       const parts: string[] = [];
       let size = 0;
       let last = sentUpTo;
+      let dropped = 0;
       for (const row of rows) {
+        if (row.bytes > limit) {
+          // Never resent for ever: what was batched goes first, then this record is dropped.
+          if (parts.length > 0) break;
+          deps.onUnsendable(row, limit);
+          dropped += 1;
+          continue;
+        }
         if (parts.length > 0 && size + row.bytes + 1 > budget) break;
         parts.push(row.json);
         size += row.bytes + 1;
         last = row.seq;
+      }
+      if (parts.length === 0) {
+        // Only unsendable rows were read: read again (their agent.event_dropped is spooled now).
+        if (dropped > 0) continue;
+        return;
       }
       send(socket, `${head},"payload":{"events":[${parts.join(',')}]}}`);
       sentUpTo = last;

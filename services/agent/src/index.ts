@@ -5,6 +5,7 @@ export { backoffDelay, type Connection, type ConnectionDeps, createConnection } 
 export { createEnvModule, type EnvModule, type EnvModuleDeps, type EnvSettings } from './env/env-module.ts';
 export { milestonesIn } from './env/milestone-watch.ts';
 export { unifiedDiff } from './env/text-diff.ts';
+export { fitEventData } from './event-fit.ts';
 export {
   createMapperState,
   DROPPED_OPENCODE_TYPES,

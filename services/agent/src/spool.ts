@@ -20,6 +20,8 @@ export interface Spool {
   pending(afterSeq: number, limit: number): SpooledEvent[];
   /** Deletes every event with seq ≤ `seq` (the gateway made them durable). */
   ack(seq: number): void;
+  /** Deletes one event that can never be sent (the caller reports it with agent.event_dropped). */
+  drop(seq: number): void;
   /** Highest seq the gateway acked, persisted. */
   ackedSeq(): number;
   /** Highest seq ever assigned, persisted. */
@@ -69,6 +71,8 @@ export function openSpool(opts: SpoolOptions): Spool {
     'SELECT seq, record, bytes FROM spool_events WHERE seq > ? ORDER BY seq LIMIT ?',
   );
   const deleteUpTo = sqlite.prepare<[number]>('DELETE FROM spool_events WHERE seq <= ?');
+  const deleteOne = sqlite.prepare<[number]>('DELETE FROM spool_events WHERE seq = ?');
+  const sizeOf = sqlite.prepare<[number], { bytes: number }>('SELECT bytes FROM spool_events WHERE seq = ?');
   const oldest = sqlite.prepare<[number], { seq: number; bytes: number }>(
     'SELECT seq, bytes FROM spool_events ORDER BY seq LIMIT ?',
   );
@@ -159,6 +163,13 @@ export function openSpool(opts: SpoolOptions): Spool {
       if (seq <= acked) return;
       acked = Math.min(seq, lastSeq);
       ackTx(acked);
+    },
+    drop(seq) {
+      const row = sizeOf.get(seq);
+      if (row === undefined) return;
+      deleteOne.run(seq);
+      total -= row.bytes;
+      count -= 1;
     },
     ackedSeq: () => acked,
     lastSeq: () => lastSeq,

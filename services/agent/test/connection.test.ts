@@ -63,6 +63,7 @@ function connect(url: string, spool: Spool, extra: Partial<Parameters<typeof cre
       spool_depth: spool.depth(),
     }),
     runCommand: async (cmd) => okReply({ ran: cmd.type }),
+    onUnsendable: (row) => spool.drop(row.seq),
     ...extra,
   });
 }

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import type { JetStreamClient, NatsConnection } from '@hal/bus';
-import type { Clock, HalMetrics, Logger } from '@hal/observability';
+import type { JetStreamClient, NatsConnection, SessionOwners } from '@hal/bus';
+import { type Clock, createRateLimitedLog, type HalMetrics, type Logger } from '@hal/observability';
 import {
   WsCloseCode as CloseCode,
   type CommandRequest,
@@ -13,13 +13,15 @@ import {
   makeEnvelope,
   negotiateProtocol,
   type Reply,
+  type SessionSnapshot,
+  toHalError,
   WIRE_PROTOCOL,
   WS_LIMITS,
   type WsPayload,
   WsType,
 } from '@hal/protocol';
 import type { RawData, WebSocket } from 'ws';
-import { EventIngest } from './event-ingest.ts';
+import { EventIngest, type SessionConflict } from './event-ingest.ts';
 import { type AgentFrame, errorFrame, type FrameProblem, parseFrame } from './frames.ts';
 import type { GatewayConfig, GatewayLimits } from './gateway-config.ts';
 import { type HeartbeatWatch, republishHeartbeat, watchHeartbeats } from './heartbeats.ts';
@@ -32,6 +34,7 @@ import {
   nodeSnapshotEvent,
   type OfflineReason,
   publishSystemEvent,
+  sessionConflictEvent,
 } from './system-events.ts';
 import type { AgentCredential } from './ws-auth.ts';
 
@@ -58,6 +61,8 @@ export interface AgentConnectionDeps {
   limits: GatewayLimits;
   budget: PublishBudget;
   registry: NodeRegistry;
+  /** Which node each session belongs to; a node reporting another's session is refused. */
+  owners: SessionOwners;
   clock: Clock;
   /** Last node.id_conflict alert per (node, instance), shared by the gateway's connections. */
   conflictAlerts: Map<string, number>;
@@ -67,6 +72,8 @@ export interface AgentConnectionDeps {
 
 const CONFLICT_ALERT_EVERY_MS = 60_000;
 const MAX_EARLY_FRAMES = 64;
+/** Sessions alerted about per connection; beyond this a flood of forgeries is counted, not alerted. */
+const MAX_CONFLICT_ALERTS = 100;
 
 interface PendingCommand {
   resolve(reply: Reply<unknown>): void;
@@ -95,6 +102,8 @@ export class AgentConnection implements HeldConnection {
   readonly #ingest: EventIngest;
   readonly #commands = new Map<string, PendingCommand>();
   readonly #badFrames: number[] = [];
+  readonly #alerted = new Set<string>();
+  readonly #warn;
   #hello: WsPayload<'hello'> | undefined;
   /** Between hello and the holder check: a second hello in that window is a bad frame. */
   #helloPending = false;
@@ -116,6 +125,7 @@ export class AgentConnection implements HeldConnection {
     if (deps.credential.kind === 'enrolled') this.#enrolledProjects = [...deps.credential.projects];
     this.#connectedAt = new Date(deps.clock.now());
     this.#log = deps.log.child({ component: 'agent-connection', node: deps.node, connection: this.id });
+    this.#warn = createRateLimitedLog(this.#log);
     this.#ingest = new EventIngest({
       node: deps.node,
       js: deps.js,
@@ -123,6 +133,8 @@ export class AgentConnection implements HeldConnection {
       metrics: deps.metrics,
       limits: deps.limits,
       budget: deps.budget,
+      owners: deps.owners,
+      onSessionConflict: (conflict) => this.#onSessionConflict(conflict),
       // ws offers no public pause: its socket is the only lever for TCP backpressure.
       socket: (deps.ws as unknown as { _socket?: Socket })._socket,
       send: (frame) => this.#sendText(frame),
@@ -263,6 +275,17 @@ export class AgentConnection implements HeldConnection {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#closed) return;
+    // Nothing an agent sends may throw out of this listener: an escaped exception would take the
+    // whole gateway (and, all-in-one, the supervisor) down with it.
+    try {
+      this.#handleMessage(data, isBinary);
+    } catch (err) {
+      this.#log.error({ err }, 'frame handling failed');
+      this.#badFrame({ code: ErrorCode.INTERNAL, message: `frame not handled: ${toHalError(err).code}` });
+    }
+  }
+
+  #handleMessage(data: RawData, isBinary: boolean): void {
     if (this.#helloPending) {
       // Frames sent right behind hello wait for its check (the holder look-up), in order.
       if (this.#early.length < MAX_EARLY_FRAMES) this.#early.push([data, isBinary]);
@@ -281,6 +304,17 @@ export class AgentConnection implements HeldConnection {
         return;
       }
       this.#badFrame(parsed.problem);
+      // The caller of a command whose answer was refused learns why now, not at its timeout.
+      const { commandId } = parsed.problem;
+      if (commandId !== undefined) {
+        this.#settleCommand(commandId, {
+          ok: false,
+          error: {
+            code: parsed.problem.code,
+            message: `the agent's answer was refused: ${parsed.problem.message}`,
+          },
+        });
+      }
       return;
     }
     const frame = parsed.frame;
@@ -307,27 +341,93 @@ export class AgentConnection implements HeldConnection {
       case WsType.HEARTBEAT:
         this.#lastHeartbeat = new Date(this.#d.clock.now());
         this.#heartbeats?.beat();
-        republishHeartbeat(
-          this.#d.nc,
-          {
-            node: this.node,
-            gateway: this.#d.gatewayId,
-            agentVersion: this.#hello.agent_version,
-            projects: this.#projects(),
-          },
-          frame.payload,
-          this.#lastHeartbeat,
-        );
+        try {
+          republishHeartbeat(
+            this.#d.nc,
+            {
+              node: this.node,
+              gateway: this.#d.gatewayId,
+              agentVersion: this.#hello.agent_version,
+              projects: this.#projects(),
+            },
+            frame.payload,
+            this.#lastHeartbeat,
+          );
+        } catch (err) {
+          // The beat still counts for liveness; only its copy on hal.hb.<node> is lost.
+          this.#warn.warn('heartbeat', { err }, 'heartbeat not republished');
+        }
         break;
       case WsType.SNAPSHOT:
-        this.#publishSystem(
-          nodeSnapshotEvent(this.node, frame.payload.sessions, new Date(this.#d.clock.now())),
+        this.#onSnapshot(frame.payload.sessions, frame.requestId).catch((err: unknown) =>
+          this.#log.error({ err }, 'snapshot not handled'),
         );
         break;
       case WsType.COMMAND_RESULT:
         this.#onCommandResult(frame.payload);
         break;
     }
+  }
+
+  /**
+   * node.snapshot with only the sessions this node owns: a session another node reported first
+   * is left out (and refused, counted and alerted), so a snapshot cannot move it either.
+   */
+  async #onSnapshot(sessions: SessionSnapshot[], requestId: string): Promise<void> {
+    const owners: string[] = [];
+    try {
+      // In slices: a snapshot of thousands of new sessions must not fire thousands of KV writes at once.
+      for (let i = 0; i < sessions.length; i += 256) {
+        const slice = sessions.slice(i, i + 256);
+        owners.push(...(await Promise.all(slice.map((s) => this.#d.owners.claim(s.session, this.node)))));
+      }
+    } catch (err) {
+      // Without owners the snapshot cannot be trusted; the next reconnect sends another.
+      this.#log.error({ err }, 'snapshot not published: session owners unavailable');
+      return;
+    }
+    const own: SessionSnapshot[] = [];
+    const refused: number[] = [];
+    sessions.forEach((s, i) => {
+      if (owners[i] === this.node) own.push(s);
+      else {
+        refused.push(i);
+        this.#d.metrics.agentRefusalsTotal.inc({ code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE });
+        this.#onSessionConflict({ session: s.session, owner: owners[i]!, type: 'node.snapshot', seq: 0 });
+      }
+    });
+    if (refused.length > 0) {
+      this.#send(
+        makeEnvelope(
+          WsType.ERROR,
+          {
+            code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE,
+            message: `${refused.length} of ${sessions.length} snapshot sessions belong to another node and were left out`,
+            path: `payload.sessions[${refused[0]}].session`,
+          },
+          requestId,
+        ),
+      );
+    }
+    await this.#publishSystem(nodeSnapshotEvent(this.node, own, new Date(this.#d.clock.now())));
+  }
+
+  /** The control plane's alert (routable as `security.*`); one per session and connection. */
+  #onSessionConflict(conflict: SessionConflict): void {
+    this.#warn.warn(
+      'session-conflict',
+      { session: conflict.session, owner: conflict.owner, type: conflict.type },
+      "refused a report of another node's session",
+    );
+    if (this.#alerted.has(conflict.session) || this.#alerted.size >= MAX_CONFLICT_ALERTS) return;
+    this.#alerted.add(conflict.session);
+    void this.#publishSystem(
+      sessionConflictEvent(
+        this.node,
+        { ...conflict, gateway: this.#d.gatewayId, remote_address: this.#d.remoteAddress },
+        new Date(this.#d.clock.now()),
+      ),
+    );
   }
 
   async #onHello(frame: Extract<AgentFrame, { type: 'hello' }>): Promise<void> {
@@ -489,14 +589,21 @@ export class AgentConnection implements HeldConnection {
   }
 
   #onCommandResult(payload: WsPayload<'command.result'>): void {
-    const pending = this.#commands.get(payload.command_id);
+    this.#settleCommand(
+      payload.command_id,
+      payload.ok ? { ok: true, data: payload.data } : { ok: false, error: payload.error },
+    );
+  }
+
+  #settleCommand(commandId: string, reply: Reply<unknown>): void {
+    const pending = this.#commands.get(commandId);
     if (pending === undefined) {
-      this.#log.debug({ command_id: payload.command_id }, 'result for an unknown or expired command');
+      this.#log.debug({ command_id: commandId }, 'result for an unknown or expired command');
       return;
     }
-    this.#commands.delete(payload.command_id);
+    this.#commands.delete(commandId);
     clearTimeout(pending.timer);
-    pending.resolve(payload.ok ? { ok: true, data: payload.data } : { ok: false, error: payload.error });
+    pending.resolve(reply);
   }
 
   #badFrame(problem: FrameProblem): void {

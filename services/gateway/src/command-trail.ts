@@ -1,13 +1,20 @@
-import type { JetStreamClient } from '@hal/bus';
+import type { JetStreamClient, SessionOwners } from '@hal/bus';
 import type { Clock, Logger } from '@hal/observability';
-import type { CommandRequest, ErrorCode } from '@hal/protocol';
+import { type CommandRequest, type ErrorCode, idSchema, projectNameSchema } from '@hal/protocol';
 import { z } from 'zod';
 import { commandExecutedEvent, publishSystemEvent } from './system-events.ts';
 
 export type CommandOutcome = { ok: true; data: unknown } | { ok: false; code: ErrorCode };
 
-/** What an agent's reply may tell about where the command ran (start, restart, status carry it). */
-const replyPlaceSchema = z.object({ project: z.string().min(1), session: z.string().min(1).optional() });
+/**
+ * What an agent's reply may tell about where the command ran (start, restart, status carry it).
+ * Bounded like every id: a reply naming a project too long for a subject is simply not filed
+ * under it (an over-long subject would make nats-server drop the gateway's connection).
+ */
+const replyPlaceSchema = z.object({
+  project: projectNameSchema.pipe(z.string().min(1)),
+  session: idSchema.optional(),
+});
 
 export interface CommandTrail {
   /**
@@ -19,7 +26,12 @@ export interface CommandTrail {
   flush(): Promise<void>;
 }
 
-export function createCommandTrail(deps: { js: JetStreamClient; log: Logger; clock: Clock }): CommandTrail {
+export function createCommandTrail(deps: {
+  js: JetStreamClient;
+  log: Logger;
+  clock: Clock;
+  owners: () => SessionOwners | undefined;
+}): CommandTrail {
   const pending = new Set<Promise<void>>();
 
   const publish = async (
@@ -32,9 +44,12 @@ export function createCommandTrail(deps: { js: JetStreamClient; log: Logger; clo
     const { command, actor } = request;
     const target = 'session' in command ? (command.session ?? null) : null;
     const place = outcome.ok ? replyPlaceSchema.safeParse(outcome.data) : undefined;
-    const project = place?.success ? place.data.project : '';
+    let project = place?.success ? place.data.project : '';
     const replied = place?.success ? place.data.session : undefined;
     const session = target ?? replied ?? null;
+    // The trace is filed under a session only when the session is this node's: an agent whose
+    // reply names another node's session must not move it (the tracker files by session).
+    if (session !== null && project !== '' && !(await ownedBy(session, node))) project = '';
     const event = commandExecutedEvent(
       node,
       { project, session },
@@ -52,6 +67,22 @@ export function createCommandTrail(deps: { js: JetStreamClient; log: Logger; clo
     );
     // Few attempts: the trace is worth a short retry, not a long stop() behind a JetStream outage.
     await publishSystemEvent(deps.js, event, { attempts: 3 });
+  };
+
+  /**
+   * The agent's successful reply places the command in a session: that is the agent reporting
+   * the session, so it is claimed for the node like an event would; another node's is refused.
+   */
+  const ownedBy = async (session: string, node: string): Promise<boolean> => {
+    const owners = deps.owners();
+    if (owners === undefined) return false;
+    try {
+      return (await owners.claim(session, node)) === node;
+    } catch (err) {
+      // Owners unreachable: the trace still goes out, filed under no session.
+      deps.log.warn({ err, session }, 'session owner unknown; command trace not filed under it');
+      return false;
+    }
   };
 
   return {

@@ -1,11 +1,20 @@
 import type { Socket } from 'node:net';
-import { type JetStreamClient, type PubAck, publishEvent, toBusError } from '@hal/bus';
+import {
+  isPermanentPublishError,
+  type JetStreamClient,
+  type PubAck,
+  publishEvent,
+  type SessionOwners,
+  toBusError,
+} from '@hal/bus';
 import type { HalMetrics, Logger } from '@hal/observability';
 import {
   ErrorCode,
   type EventRecord,
   eventRecordSchema,
   formatPath,
+  isAgentEventType,
+  LIMITS,
   makeEnvelope,
   WsType,
 } from '@hal/protocol';
@@ -14,6 +23,14 @@ import { errorFrame, type FrameProblem } from './frames.ts';
 import type { GatewayLimits } from './gateway-config.ts';
 import type { PublishBudget } from './publish-budget.ts';
 
+/** A node reported a session that belongs to another node. */
+export interface SessionConflict {
+  session: string;
+  owner: string;
+  type: string;
+  seq: number;
+}
+
 export interface EventIngestDeps {
   node: string;
   js: JetStreamClient;
@@ -21,21 +38,31 @@ export interface EventIngestDeps {
   metrics: HalMetrics;
   limits: GatewayLimits;
   budget: PublishBudget;
+  /** Which node each session belongs to (shared by every gateway through KV). */
+  owners: SessionOwners;
+  /** Raises the control plane's alert for a refused session report. */
+  onSessionConflict(conflict: SessionConflict): void;
   /** The connection's TCP socket, paused for backpressure. */
   socket: Socket | undefined;
   send(frame: string): void;
   isClosed(): boolean;
 }
 
-/** JetStream refused the message itself: retrying the same bytes cannot succeed. */
-const PERMANENT_ERRORS = new Set(['JetStreamApiError', 'InvalidArgumentError', 'InvalidSubjectError']);
 const RETRY_BASE_MS = 250;
 const RETRY_CAP_MS = 5_000;
 
+interface Slot {
+  seq: number;
+  done: boolean;
+}
+
+class ConnectionClosed extends Error {}
+
 /**
- * The `events` path of one connection: validates each record on its own, publishes the good
- * ones pipelined (never one at a time: JetStream's round trip would cap throughput), rejects
- * the bad ones with their seqs, and acks in order once JetStream has everything up to a seq.
+ * The `events` path of one connection: validates each record on its own, checks that the node
+ * may say it (host event types only, its own sessions only), publishes the good ones pipelined
+ * (never one at a time: JetStream's round trip would cap throughput), rejects the bad ones with
+ * their seqs, and acks in order once JetStream has everything up to a seq.
  */
 export class EventIngest {
   readonly #d: EventIngestDeps;
@@ -43,6 +70,12 @@ export class EventIngest {
   #inFlight = 0;
   #paused = false;
   #ackScheduled = false;
+  /**
+   * Events whose session owner is being looked up wait here, and every later event of this
+   * connection queues behind them: publishes leave in the order the agent sent them.
+   */
+  #queue: Promise<void> = Promise.resolve();
+  #queued = 0;
   readonly #resumeFromBudget = (): void => this.#maybeResume();
 
   constructor(deps: EventIngestDeps) {
@@ -69,7 +102,7 @@ export class EventIngest {
     events.forEach((raw, i) => {
       const checked = this.#check(raw, i);
       if ('event' in checked) {
-        this.#publish(checked.event);
+        this.#accept(checked.event, checked.json);
         return;
       }
       const { problem } = checked;
@@ -96,68 +129,165 @@ export class EventIngest {
   }
 
   /** Record `i` of the frame, validated on its own, or what is wrong with it. */
-  #check(raw: unknown, i: number): { event: EventRecord } | { problem: FrameProblem } {
+  #check(raw: unknown, i: number): { event: EventRecord; json: string } | { problem: FrameProblem } {
+    const at = (...rest: PropertyKey[]) => formatPath(['payload', 'events', i, ...rest]);
     const parsed = eventRecordSchema.safeParse(raw);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const path = formatPath(['payload', 'events', i, ...(issue?.path ?? [])]);
+      // A limit (nesting depth) is reported before shape problems: it is the one that matters.
+      const issues = parsed.error.issues;
+      const limit = issues.find((issue) => issue.code === 'custom' && issue.params?.limit !== undefined);
+      const issue = limit ?? issues[0];
+      const path = at(...(issue?.path ?? []));
       return {
         problem: {
-          code: ErrorCode.VALIDATION_FAILED,
+          code: limit === undefined ? ErrorCode.VALIDATION_FAILED : ErrorCode.LIMIT_EXCEEDED,
           message: `${path}: ${issue?.message ?? 'invalid'}`,
           path,
         },
       };
     }
-    if (parsed.data.node !== this.#d.node) {
-      const path = formatPath(['payload', 'events', i, 'node']);
-      const message = `${path}: event of node "${parsed.data.node}" sent on the connection of node "${this.#d.node}"`;
+    const event = parsed.data;
+    if (event.node !== this.#d.node) {
+      const path = at('node');
+      const message = `${path}: event of node "${event.node}" sent on the connection of node "${this.#d.node}"`;
       return { problem: { code: ErrorCode.VALIDATION_FAILED, message, path } };
     }
-    return { event: parsed.data };
+    if (!isAgentEventType(event.type)) {
+      this.#d.metrics.agentRefusalsTotal.inc({ code: ErrorCode.EVENT_TYPE_FORBIDDEN });
+      const path = at('type');
+      return {
+        problem: {
+          code: ErrorCode.EVENT_TYPE_FORBIDDEN,
+          message: `${path}: an agent may not publish "${event.type}": only host events (session.*, message.*, part.*, permission.*, question.*, agent.*, env.*, opencode.*); the control plane publishes the rest`,
+          path,
+        },
+      };
+    }
+    // Depth is bounded by the schema, so serialising cannot overflow the stack.
+    const json = JSON.stringify(event);
+    const bytes = Buffer.byteLength(json);
+    if (bytes > LIMITS.eventBytes) {
+      const path = at();
+      return {
+        problem: {
+          code: ErrorCode.PAYLOAD_TOO_LARGE,
+          message: `${path}: event of ${bytes} bytes is larger than ${LIMITS.eventBytes}; the agent must clip it`,
+          path,
+        },
+      };
+    }
+    return { event, json };
   }
 
-  #publish(event: EventRecord): void {
+  /** A valid event: its slot in the ack window, then publish once its session is known to be its node's. */
+  #accept(event: EventRecord, json: string): void {
     const slot = this.#acks.open(event.seq);
     this.#inFlight++;
     this.#d.budget.acquire();
-    const release = (): void => {
-      this.#inFlight--;
-      this.#d.budget.release();
-    };
-    const settle = (): void => {
-      release();
-      if (this.#acks.settle(slot)) this.#scheduleAck();
-      this.#maybeResume();
-    };
+    const session = event.session;
+    const known = session === null ? this.#d.node : this.#d.owners.cached(session);
+    if (this.#queued === 0 && known !== undefined) {
+      this.#decide(event, json, slot, known);
+      return;
+    }
+    // The look-up starts now (several run in parallel); the decisions keep the agent's order.
+    const owner = session === null ? Promise.resolve(this.#d.node) : this.#ownerOf(session);
+    owner.catch(() => undefined);
+    this.#queued++;
+    this.#queue = this.#queue
+      .then(async () => {
+        let o: string;
+        try {
+          o = await owner;
+        } catch {
+          // Closed while waiting: not acked, so the event is still in the agent's spool.
+          this.#release();
+          return;
+        }
+        this.#decide(event, json, slot, o);
+      })
+      .catch((err: unknown) => this.#d.log.error({ err, seq: event.seq }, 'event not handled'))
+      .finally(() => {
+        this.#queued--;
+      });
+  }
+
+  /** The session's owner, claiming it for this node if nobody has it; retried while KV is away. */
+  async #ownerOf(session: string): Promise<string> {
+    for (let n = 1; ; n++) {
+      if (this.#d.isClosed()) throw new ConnectionClosed();
+      try {
+        return await this.#d.owners.claim(session, this.#d.node);
+      } catch (err) {
+        if (n === 1) this.#d.log.warn({ err, session }, 'session owner look-up failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(RETRY_BASE_MS * 2 ** (n - 1), RETRY_CAP_MS)).unref());
+      }
+    }
+  }
+
+  #decide(event: EventRecord, json: string, slot: Slot, owner: string): void {
+    if (owner === this.#d.node) {
+      this.#publish(event, json, slot);
+      return;
+    }
+    this.#d.metrics.agentRefusalsTotal.inc({ code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE });
+    this.#d.metrics.eventsRejectedTotal.inc({ code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE });
+    this.#d.send(
+      JSON.stringify(
+        makeEnvelope(WsType.ERROR, {
+          code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE,
+          message: `event seq ${event.seq} (${event.type}) reports session "${event.session}", which belongs to another node`,
+          path: 'payload.events.session',
+          rejected_seqs: [event.seq],
+        }),
+      ),
+    );
+    this.#d.onSessionConflict({ session: event.session ?? '', owner, type: event.type, seq: event.seq });
+    this.#settle(slot);
+  }
+
+  #release(): void {
+    this.#inFlight--;
+    this.#d.budget.release();
+  }
+
+  #settle(slot: Slot): void {
+    this.#release();
+    if (this.#acks.settle(slot)) this.#scheduleAck();
+    this.#maybeResume();
+  }
+
+  #publish(event: EventRecord, json: string, slot: Slot): void {
     const attempt = (n: number): void => {
-      publishEvent(this.#d.js, event).then(
+      publishEvent(this.#d.js, event, json).then(
         (ack: PubAck) => {
           if (!ack.duplicate) this.#d.metrics.eventsTotal.inc({ type: event.type });
-          settle();
+          this.#settle(slot);
         },
         (err: unknown) => {
           if (this.#d.isClosed()) {
             // Not acked, so still in the agent's spool: it is resent on the next connection.
-            release();
+            this.#release();
             return;
           }
-          if (err instanceof Error && PERMANENT_ERRORS.has(err.name)) {
+          if (isPermanentPublishError(err)) {
+            const message = err instanceof Error ? err.message : String(err);
             this.#d.log.error({ err, seq: event.seq, event: event.id }, 'jetstream refused event');
             this.#d.metrics.eventsRejectedTotal.inc({ code: ErrorCode.UNAVAILABLE });
             this.#d.send(
               JSON.stringify(
                 makeEnvelope(WsType.ERROR, {
                   code: ErrorCode.UNAVAILABLE,
-                  message: `JetStream refused event seq ${event.seq}: ${err.message}`,
+                  message: `JetStream refused event seq ${event.seq}: ${message}`,
                   rejected_seqs: [event.seq],
                 }),
               ),
             );
-            settle();
+            this.#settle(slot);
             return;
           }
-          // Timeouts and outages: retry with the same message id; JetStream keeps one copy.
+          // Timeouts, outages, "temporarily unavailable", leader elections: retry with the same
+          // message id; JetStream keeps one copy.
           if (n === 1)
             this.#d.log.warn({ err: toBusError(err, 'HAL_EVENTS') }, 'event publish failed; retrying');
           const delay = Math.min(RETRY_BASE_MS * 2 ** (n - 1), RETRY_CAP_MS);

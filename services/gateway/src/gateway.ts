@@ -4,11 +4,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { jetstreamClient, type NatsConnection } from '@hal/bus';
+import { jetstreamClient, type NatsConnection, openSessionOwners, type SessionOwners } from '@hal/bus';
 import { sharedTokenNotice } from '@hal/config';
 import {
   type Clock,
   createHalMetrics,
+  createRateLimitedLog,
   type Logger,
   type Readiness,
   type Registry,
@@ -38,6 +39,8 @@ export interface GatewayDeps {
   limits?: Partial<GatewayLimits>;
   /** How long stop() waits for agents to finish the close handshake. Default 2 s. */
   stopGraceMs?: number;
+  /** Replicas of the session-owner KV bucket (1 on one host, 3 on a cluster). */
+  kvReplicas?: number;
 }
 
 export interface Gateway {
@@ -65,17 +68,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const metrics = createHalMetrics(deps.registry);
   const js = jetstreamClient(nc);
   const budget = new PublishBudget(limits.maxInFlightGlobal);
-  const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock });
+  const refusals = createRateLimitedLog(log);
+  let owners: SessionOwners | undefined;
+  const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock, owners: () => owners });
   const connections = new Set<AgentConnection>();
   const conflictAlerts = new Map<string, number>();
   const enrollments = createEnrollmentWatch({ kv: nodesBucket(nc), log });
   enrollments.onChange((node, record) => {
     for (const conn of connections) if (conn.node === node) conn.enrollmentChanged(record);
   });
-  // maxPayload makes ws refuse oversized frames with 1009 before buffering them whole.
+  // maxPayload makes ws refuse frames past the hard cap with 1009 before buffering them whole.
+  // Frames between the protocol's maxFrameBytes and the hard cap are still read, so an agent
+  // that sends one too-large event gets it refused by seq instead of a close it would loop on.
   const wss = new WebSocketServer({
     noServer: true,
-    maxPayload: WS_LIMITS.maxFrameBytes,
+    maxPayload: WS_LIMITS.hardFrameBytes,
     clientTracking: false,
   });
   let server: Server | undefined;
@@ -83,19 +90,38 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', (err) => log.debug({ err }, 'upgrade socket error'));
-    if (!accepting) {
+    try {
+      upgrade(req, socket, head);
+    } catch (err) {
+      // A listener must never throw: a malformed upgrade costs its own socket, nothing more.
+      log.error({ err }, 'upgrade failed');
+      socket.destroy();
+    }
+  };
+
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (!accepting || owners === undefined) {
       refuseUpgrade(socket, 503, ErrorCode.UNAVAILABLE, 'gateway is stopping');
       return;
     }
     const auth = authenticateUpgrade(req, config, enrollments);
     if (!auth.ok) {
-      log.warn(
-        { code: auth.code, remote: req.socket.remoteAddress, url: req.url?.split('?')[0] },
+      metrics.authFailuresTotal.inc({ surface: 'ws', reason: auth.reason });
+      refusals.warn(
+        `ws:${auth.reason}`,
+        {
+          code: auth.code,
+          reason: auth.reason,
+          remote: req.socket.remoteAddress,
+          node: (req.headers['x-hal-node'] as string | undefined)?.slice(0, 64),
+          url: req.url?.split('?')[0]?.slice(0, 100),
+        },
         'upgrade refused',
       );
       refuseUpgrade(socket, auth.status, auth.code, auth.message);
       return;
     }
+    const sessionOwners = owners;
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new AgentConnection({
         ws,
@@ -110,6 +136,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         limits,
         budget,
         registry: nodeRegistry,
+        owners: sessionOwners,
         clock,
         credential: auth.credential,
         conflictAlerts,
@@ -139,6 +166,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         { require_node_tokens: requireNodeTokens },
         sharedTokenNotice({ require_node_tokens: requireNodeTokens }),
       );
+      owners = await openSessionOwners(nc, {
+        ...(deps.kvReplicas === undefined ? {} : { replicas: deps.kvReplicas }),
+      });
       const srv = await createServer();
       // Plain HTTP on the agent port gets a pointer, not a hang: the API lives on http_port.
       srv.on('request', (_req, res) => {

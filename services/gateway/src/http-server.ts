@@ -10,13 +10,14 @@ import {
   type Principal,
   type Role,
 } from '@hal/commands';
-import { healthPlugin, type Readiness, type Registry } from '@hal/observability';
+import { createHalMetrics, healthPlugin, type Readiness, type Registry } from '@hal/observability';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createAuthenticator } from './api/auth.ts';
+import { watchAuthFailures } from './api/auth-failures.ts';
 import type { ApiDeps } from './api/deps.ts';
 import { installErrorHandlers } from './api/errors.ts';
-import { SSE_HEARTBEAT_MS } from './api/event-stream.ts';
+import { DEFAULT_MAX_SSE_STREAMS_PER_TOKEN, SSE_HEARTBEAT_MS } from './api/event-stream.ts';
 import { originPolicy } from './api/origin-policy.ts';
 import { type RouteSpec, registerRoutes } from './api/route-table.ts';
 import { auditRoutes } from './api/routes/audit.ts';
@@ -59,6 +60,8 @@ export interface HttpApiConfig {
     tls?: TlsConfig;
     /** Browser origins allowed on the API; absent or empty means no Origin is refused. */
     origin_allowlist?: readonly string[];
+    /** Open SSE streams one token may hold (default 16); one more is refused with 429. */
+    max_sse_streams_per_token?: number;
   };
 }
 
@@ -118,6 +121,8 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     log,
     sseHeartbeatMs: deps.sseHeartbeatMs ?? SSE_HEARTBEAT_MS,
     openStreams: new Set(),
+    streamsPerToken: new Map(),
+    maxStreamsPerToken: config.security.max_sse_streams_per_token ?? DEFAULT_MAX_SSE_STREAMS_PER_TOKEN,
   };
   const auditLog = createAuditLog({
     js,
@@ -158,6 +163,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
   }) as unknown as FastifyInstance;
   app.decorateRequest('principal', null);
   installErrorHandlers(app, log);
+  watchAuthFailures(app, { metrics: createHalMetrics(deps.registry), log });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');

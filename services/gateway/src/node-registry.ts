@@ -3,6 +3,7 @@ import {
   type NatsConnection,
   request,
   type Server,
+  type SessionOwners,
   type Subscription,
   serve,
 } from '@hal/bus';
@@ -86,10 +87,17 @@ export function createNodeRegistry(deps: {
   log: Logger;
   metrics: HalMetrics;
   clock?: Clock;
+  /** Session owners, once the gateway has opened them; a command trace names only its node's sessions. */
+  owners?: () => SessionOwners | undefined;
 }): NodeRegistry {
   const { nc, gatewayId, metrics } = deps;
   const log = deps.log.child({ component: 'node-registry' });
-  const trail = createCommandTrail({ js: jetstreamClient(nc), log, clock: deps.clock ?? systemClock });
+  const trail = createCommandTrail({
+    js: jetstreamClient(nc),
+    log,
+    clock: deps.clock ?? systemClock,
+    owners: deps.owners ?? (() => undefined),
+  });
   const holds = new Map<string, Hold>();
   const stopping = new Set<Promise<void>>();
 
@@ -165,7 +173,11 @@ export function createNodeRegistry(deps: {
               log.warn({ node, subject: msg.subject }, 'ignored malformed node claim');
               return;
             }
-            onClaim(node, parsed.data);
+            try {
+              onClaim(node, parsed.data);
+            } catch (e) {
+              log.error({ err: e, node }, 'node claim not handled');
+            }
           },
         });
         const commands = serve(nc, {

@@ -83,6 +83,41 @@ export function nodeIdConflictEvent(
   return nodeEvent(node, EventType.NODE_ID_CONFLICT, { ...data, severity: 'warning' }, now);
 }
 
+/**
+ * The alert that a node reported a session another node owns. Published by the control plane
+ * (never accepted from an agent: `security.*` is not a host type) with the offending node as
+ * `node`, no session (the tracker must not file it under the session it tried to take), and
+ * severity critical so the default route sends it to `alerts`.
+ */
+export function sessionConflictEvent(
+  node: string,
+  data: {
+    session: string;
+    owner: string;
+    type: string;
+    seq: number;
+    gateway: string;
+    remote_address: string | null;
+  },
+  now: Date,
+): EventRecord {
+  return nodeEvent(
+    node,
+    EventType.SECURITY_SESSION_CONFLICT,
+    {
+      severity: 'critical',
+      session_id: data.session,
+      owner: data.owner,
+      claimed_by: node,
+      reported_type: data.type,
+      reported_seq: data.seq,
+      gateway: data.gateway,
+      remote_address: data.remote_address,
+    },
+    now,
+  );
+}
+
 export function nodeSnapshotEvent(node: string, sessions: SessionSnapshot[], now: Date) {
   return nodeEvent(node, EventType.NODE_SNAPSHOT, nodeSnapshotDataSchema.parse({ sessions }), now);
 }

@@ -2,14 +2,20 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { bearerToken, tokensEqual } from '@hal/observability';
-import { type EnrollmentRecord, EnrollmentStatus, ErrorCode } from '@hal/protocol';
+import {
+  type EnrollmentRecord,
+  EnrollmentStatus,
+  ErrorCode,
+  fitsSubjectToken,
+  isReservedNodeName,
+  LIMITS,
+} from '@hal/protocol';
 import type { GatewayConfig } from './gateway-config.ts';
 import { checkOrigin } from './origin-allowlist.ts';
 
 /** Paths an agent may upgrade on: `/agent`, and `/` so a bare `supervisor_url` works. */
 const AGENT_PATHS = new Set(['/', '/agent']);
 const NODE_HEADER = 'x-hal-node';
-const MAX_NODE_LENGTH = 256;
 
 /** How an agent proved who it is; decides what a later enrollment change does to its socket. */
 export type AgentCredential =
@@ -24,6 +30,8 @@ export type AuthResult =
       status: 400 | 401 | 403 | 404;
       code: ErrorCode;
       message: string;
+      /** Label of `hal_o_swarm_auth_failures_total{surface="ws"}`: a short, fixed word. */
+      reason: string;
     };
 
 type AuthConfig = Pick<GatewayConfig, 'server' | 'security'>;
@@ -61,10 +69,18 @@ export function authenticateUpgrade(
 ): AuthResult {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
   if (!AGENT_PATHS.has(path)) {
-    return { ok: false, status: 404, code: ErrorCode.NOT_FOUND, message: `no WebSocket endpoint at ${path}` };
+    return {
+      ok: false,
+      status: 404,
+      code: ErrorCode.NOT_FOUND,
+      message: `no WebSocket endpoint at ${path.slice(0, 100)}`,
+      reason: 'path',
+    };
   }
   const refused = checkOrigin(req.headers.origin, config.security.origin_allowlist);
-  if (refused !== undefined) return { ok: false, status: 403, code: refused.code, message: refused.message };
+  if (refused !== undefined) {
+    return { ok: false, status: 403, code: refused.code, message: refused.message, reason: 'origin' };
+  }
   const token = bearerToken(req.headers.authorization);
   if (token === undefined) {
     return {
@@ -72,16 +88,27 @@ export function authenticateUpgrade(
       status: 401,
       code: ErrorCode.UNAUTHORIZED,
       message: 'missing "Authorization: Bearer <token>" header',
+      reason: 'missing_token',
     };
   }
   const nodeHeader = req.headers[NODE_HEADER];
   const node = typeof nodeHeader === 'string' ? nodeHeader.trim() : '';
-  if (node === '' || node.length > MAX_NODE_LENGTH) {
+  if (node === '' || node.length > LIMITS.idChars || !fitsSubjectToken(node)) {
     return {
       ok: false,
       status: 400,
       code: ErrorCode.VALIDATION_FAILED,
-      message: 'missing or invalid "X-Hal-Node" header: it must name the node (1-256 characters)',
+      message: `missing or invalid "X-Hal-Node" header: it must name the node (1-${LIMITS.idChars} characters, at most ${LIMITS.idTokenBytes} bytes once escaped)`,
+      reason: 'bad_node',
+    };
+  }
+  if (isReservedNodeName(node)) {
+    return {
+      ok: false,
+      status: 403,
+      code: ErrorCode.NODE_NAME_RESERVED,
+      message: `node name "${node}" is reserved for the control plane; an agent may not use it`,
+      reason: 'reserved_node',
     };
   }
   const presented = tokenSha256(token);
@@ -92,6 +119,7 @@ export function authenticateUpgrade(
       status: 403,
       code: ErrorCode.NODE_REVOKED,
       message: `node "${node}" was revoked${enrollment.revoked_at ? ` at ${enrollment.revoked_at}` : ''}; enroll it again (halctl nodes enroll) to let it connect`,
+      reason: 'revoked',
     };
   }
   if (enrollment?.token_sha256 != null && digestsEqual(presented, enrollment.token_sha256)) {
@@ -113,6 +141,7 @@ export function authenticateUpgrade(
         code: ErrorCode.UNAUTHORIZED,
         message:
           'server.auth_token is not accepted from agents (security.require_node_tokens is true): enroll the node (halctl nodes enroll) or give it a security.node_tokens entry',
+        reason: 'shared_token_refused',
       };
     }
     if (enrollment !== undefined || ownToken !== undefined) {
@@ -121,6 +150,7 @@ export function authenticateUpgrade(
         status: 403,
         code: ErrorCode.FORBIDDEN,
         message: `node "${node}" has its own token; the shared server.auth_token may not connect as it`,
+        reason: 'shared_token_for_own_node',
       };
     }
     return { ok: true, node, credential: { kind: 'shared' } };
@@ -136,6 +166,7 @@ export function authenticateUpgrade(
       status: 403,
       code: ErrorCode.FORBIDDEN,
       message: `this token belongs to another node and may not connect as node "${node}"`,
+      reason: 'wrong_node',
     };
   }
   if ((config.security.api_tokens ?? []).some((t) => tokensEqual(token, t.token))) {
@@ -144,9 +175,16 @@ export function authenticateUpgrade(
       status: 403,
       code: ErrorCode.FORBIDDEN,
       message: 'an API token is not valid on the agent WebSocket: agents connect with their node token',
+      reason: 'api_token',
     };
   }
-  return { ok: false, status: 401, code: ErrorCode.UNAUTHORIZED, message: 'invalid token' };
+  return {
+    ok: false,
+    status: 401,
+    code: ErrorCode.UNAUTHORIZED,
+    message: 'invalid token',
+    reason: 'invalid_token',
+  };
 }
 
 const STATUS_TEXT: Record<number, string> = {

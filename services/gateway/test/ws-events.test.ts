@@ -117,24 +117,41 @@ test('ws events - every kind of bad frame gets its code and path while the event
   assert.match(rejected, /code="VALIDATION_FAILED"\} 3/);
 });
 
-test('ws events - an oversized frame closes with 1009 and the events before it are kept', async () => {
+test('ws events - an event too large is refused by seq (no loop); only a frame past the hard cap closes with 1009', async () => {
   const agent = await connectAgent(env.url, { node: 'node-big' });
   await agent.hello();
   agent.send('events', { events: [makeEvent('node-big', 1)] });
   await agent.waitAck(1);
+  // Larger than the protocol's frame limit and the event limit, within the hard cap: read, and
+  // the one event refused with its seq, so an agent drops it instead of resending it for ever.
   agent.send('events', {
     events: [makeEvent('node-big', 2, { data: { blob: 'x'.repeat(WS_LIMITS.maxFrameBytes) } })],
+  });
+  await agent.waitAck(2);
+  const refused = await agent.waitFrame((f) => f.type === 'error');
+  assert.equal((refused.payload as { code: string }).code, 'PAYLOAD_TOO_LARGE');
+  assert.deepEqual((refused.payload as { rejected_seqs: number[] }).rejected_seqs, [2]);
+  assert.match(
+    (refused.payload as { message: string }).message,
+    /larger than 262144; the agent must clip it/,
+  );
+  agent.send('events', { events: [makeEvent('node-big', 3)] });
+  await agent.waitAck(3);
+  assert.equal(agent.ws.readyState, agent.ws.OPEN);
+  // Past the hard cap ws refuses the frame before buffering it.
+  agent.send('events', {
+    events: [makeEvent('node-big', 4, { data: { blob: 'x'.repeat(WS_LIMITS.hardFrameBytes) } })],
   });
   const closed = await agent.closed;
   assert.equal(closed.code, 1009);
   const next = await connectAgent(env.url, { node: 'node-big' });
   await next.hello();
-  next.send('events', { events: [makeEvent('node-big', 3)] });
-  await next.waitAck(3);
+  next.send('events', { events: [makeEvent('node-big', 5)] });
+  await next.waitAck(5);
   await next.close();
   assert.deepEqual(
     (await storedOf('node-big')).map((s) => s.event.seq),
-    [1, 3],
+    [1, 3, 5],
   );
 });
 

@@ -221,7 +221,8 @@ export function makeEvent(
     seq,
     node,
     project: 'demo',
-    session: 'ses_1',
+    // One session per node by default: a session belongs to the node that reported it first.
+    session: `ses_${node}`,
     type: 'session.idle',
     time: new Date().toISOString(),
     data: { n: seq },

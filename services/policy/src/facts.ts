@@ -1,4 +1,5 @@
 import {
+  clipText,
   type EventRecord,
   EventType,
   MESSAGE_ABORTED_ERROR,
@@ -79,7 +80,14 @@ export const MAX_APPLIED_KEPT = 256;
 const MAX_TEXTS_KEPT = 3;
 const TEXT_KEEP = 600;
 const TASK_KEEP = 4000;
-const LIMIT_PATTERN = /rate.?limit|usage.?limit|quota|too many requests|limit.*reset|overloaded/i;
+const TITLE_KEEP = 256;
+const ERROR_KEEP = 1000;
+/**
+ * Words that say a provider limit stopped the work. No `.*` and no nested quantifier: with the
+ * text clipped to LIMITS.matchTextChars first, a match costs a bounded, linear scan whatever an
+ * agent sends (`limit.*reset` on a megabyte of "limit" was quadratic: ~90 s of frozen policy).
+ */
+const LIMIT_PATTERN = /rate.?limit|usage.?limit|quota|too many requests|overloaded/i;
 
 export function emptyFacts(event: EventRecord, session: string): SessionFacts {
   return {
@@ -130,7 +138,13 @@ export function isLimitError(
   message: string | undefined,
   status?: number,
 ): boolean {
-  return status === 429 || LIMIT_PATTERN.test(`${kind ?? ''} ${message ?? ''}`);
+  if (status === 429) return true;
+  const text = clipText(`${clipText(kind ?? '', 256)} ${message ?? ''}`);
+  if (LIMIT_PATTERN.test(text)) return true;
+  // "limit … reset" as two searches: linear, where the regex `limit.*reset` backtracked.
+  const lower = text.toLowerCase();
+  const limitAt = lower.indexOf('limit');
+  return limitAt >= 0 && lower.indexOf('reset', limitAt + 5) >= 0;
 }
 
 function becomeIdle(f: SessionFacts, at: number): void {
@@ -150,6 +164,9 @@ export function wasApplied(f: SessionFacts | undefined, event: Pick<EventRecord,
  */
 export function applyEvent(current: SessionFacts | undefined, event: EventRecord): SessionFacts | undefined {
   if (event.session === null || wasApplied(current, event)) return undefined;
+  // A session stays with the node that first reported it (the gateway refuses the others; this
+  // is the second line): another node's report about it changes nothing.
+  if (current !== undefined && current.node !== event.node) return undefined;
   const f: SessionFacts = current ? structuredClone(current) : emptyFacts(event, event.session);
   const at = parseTime(event.time) ?? Date.now();
   f.node = event.node;
@@ -159,7 +176,7 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
     case EventType.SESSION_CREATED:
     case EventType.SESSION_UPDATED: {
       const info = sessionInfoDataSchema.safeParse(d);
-      if (info.success && info.data.title) f.title = info.data.title;
+      if (info.success && info.data.title) f.title = clipText(info.data.title, TITLE_KEEP);
       if (current === undefined) f.state = SessionState.STARTING;
       break;
     }
@@ -192,7 +209,7 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
       // An abort is HAL or a person stopping the session, not the session failing.
       if (e.data.kind === MESSAGE_ABORTED_ERROR) return current === undefined ? f : undefined;
       f.error_times = [...f.error_times, at].slice(-MAX_ERRORS_KEPT);
-      f.last_error = `${e.data.kind}${e.data.message ? `: ${e.data.message}` : ''}`;
+      f.last_error = clipText(`${e.data.kind}${e.data.message ? `: ${e.data.message}` : ''}`, ERROR_KEEP);
       if (isLimitError(e.data.kind, e.data.message, e.data.status_code) || e.data.reset_at !== undefined) {
         f.limit = { at, resume_at: parseTime(e.data.reset_at) };
       }
@@ -257,11 +274,12 @@ export function applySnapshotSession(
   event: EventRecord,
   snap: { session: string; project: string; state: SessionState; title?: string | undefined },
 ): SessionFacts | undefined {
+  if (current !== undefined && current.node !== event.node) return undefined;
   const at = parseTime(event.time) ?? Date.now();
   const f = current ? structuredClone(current) : emptyFacts(event, snap.session);
   f.node = event.node;
   f.project = snap.project;
-  if (snap.title) f.title = snap.title;
+  if (snap.title) f.title = clipText(snap.title, TITLE_KEEP);
   if (snap.state === SessionState.IDLE) becomeIdle(f, at);
   else if (snap.state === SessionState.RUNNING || snap.state === SessionState.STARTING) {
     f.state = SessionState.RUNNING;

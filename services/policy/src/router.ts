@@ -9,20 +9,32 @@ export interface RouteTarget {
   id: string;
 }
 
-const globCache = new Map<string, RegExp>();
-
-/** `*` matches any run of characters, dots included: `cost.*` matches `cost.budget_exceeded`. */
+/**
+ * `*` matches any run of characters, dots included: `cost.*` matches `cost.budget_exceeded`.
+ * Matched without a regular expression: a pattern like `*a*a*a*` on a built regex backtracks
+ * polynomially; this walk is O(pattern × type) at worst, and the type is at most 128 characters.
+ */
 export function globMatches(pattern: string, type: string): boolean {
-  let re = globCache.get(pattern);
-  if (re === undefined) {
-    const body = pattern
-      .split('*')
-      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*');
-    re = new RegExp(`^${body}$`);
-    globCache.set(pattern, re);
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let resume = 0;
+  while (t < type.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === type[t]) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = t;
+    } else if (star >= 0) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
   }
-  return re.test(type);
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 /** How loud an event is, for route filters and the notification itself. */
@@ -32,6 +44,7 @@ export function severityOf(event: EventRecord): Severity {
     return declared;
   switch (event.type) {
     case EventType.COST_BUDGET_EXCEEDED:
+    case EventType.SECURITY_SESSION_CONFLICT:
       return Severity.CRITICAL;
     case EventType.SESSION_ERROR:
     case EventType.PERMISSION_ASKED:

@@ -301,18 +301,29 @@ export function createProjection(sqlite: Database.Database): Projection {
       return;
     }
     const time = normaliseTime(event.time) ?? new Date(0).toISOString();
+    // Another node's report about a session: indexed as the stream holds it, but not under that
+    // session, and it changes nothing (a session never moves to another node).
+    const owner = event.session === null ? undefined : st.getSessionNode.get(event.session);
+    const foreign = owner !== undefined && owner !== event.node;
     const inserted = st.insertEvent.run({
       seq: raw.streamSeq,
       id: event.id,
       node: event.node,
       project: event.project,
-      session: event.session,
+      session: foreign ? null : event.session,
       type: event.type,
       time,
       record: raw.data,
     });
     if (inserted.changes === 0) {
       result.duplicates++;
+      return;
+    }
+    if (foreign) {
+      result.rejected.push({
+        streamSeq: raw.streamSeq,
+        reason: `session "${event.session}" belongs to node "${owner}"; the report of node "${event.node}" is ignored`,
+      });
       return;
     }
     try {

@@ -87,13 +87,17 @@ export function createTrackerStore(sqlite: Database.Database) {
       `update sessions set state = coalesce(prior_state, 'idle'), prior_state = null, state_since = @time
        where node = @node and state = 'unreachable'`,
     ),
+    // A session stays on the node that first reported it: another node's report never moves it
+    // (the gateway refuses such reports; this is the second line of defence).
     ensureSession: sqlite.prepare(
       `insert into sessions (session, node, project, state, started_at, last_activity_at)
        values (@session, @node, @project, 'starting', @time, @time)
        on conflict(session) do update set
          last_activity_at = max(last_activity_at, excluded.last_activity_at),
-         node = excluded.node, project = excluded.project`,
+         project = excluded.project
+       where sessions.node = excluded.node`,
     ),
+    getSessionNode: sqlite.prepare<[string], string>('select node from sessions where session = ?').pluck(),
     getSession: sqlite.prepare<[string], SessionRow>('select * from sessions where session = ?'),
     getState: sqlite.prepare<[string], string>('select state from sessions where session = ?').pluck(),
     touchSession: sqlite.prepare(
@@ -152,7 +156,7 @@ export function createTrackerStore(sqlite: Database.Database) {
       `insert into sessions (session, node, project, state, title, directory, model, pending_permissions,
          started_at, last_activity_at)
        values (@session, @node, @project, @state, @title, @directory, @model, coalesce(@pending, '[]'), @time, @time)
-       on conflict(session) do update set node = excluded.node, project = excluded.project,
+       on conflict(session) do update set project = excluded.project,
          -- opencode reports a killed or failed session as plain idle: like a live session.idle,
          -- a snapshot does not undo killed/error (also when it comes back from unreachable).
          state = case
@@ -164,7 +168,8 @@ export function createTrackerStore(sqlite: Database.Database) {
          -- The model of the last finished message wins over the agent's view of the session.
          directory = coalesce(excluded.directory, directory), model = coalesce(model, excluded.model),
          pending_permissions = coalesce(@pending, pending_permissions),
-         last_activity_at = max(last_activity_at, excluded.last_activity_at)`,
+         last_activity_at = max(last_activity_at, excluded.last_activity_at)
+       where sessions.node = excluded.node`,
     ),
     nodeSessionIds: sqlite.prepare<[string], { session: string }>(
       "select session from sessions where node = ? and state not in ('completed', 'killed')",

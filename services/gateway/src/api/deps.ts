@@ -16,4 +16,7 @@ export interface ApiDeps {
   openStreams: Set<() => void>;
   /** The environment manifest's KV bucket, opened (and created) on first use. */
   envManifest(): Promise<EnvManifestStore>;
+  /** Open SSE streams per token name, capped at maxStreamsPerToken. */
+  streamsPerToken: Map<string, number>;
+  maxStreamsPerToken: number;
 }

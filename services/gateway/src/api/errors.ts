@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 
 /** The failure envelope every API error takes: `{"error": {code, message, details?}}`. */
 export function sendError(reply: FastifyReply, err: HalError): FastifyReply {
+  reply.request.halErrorCode = err.code;
   return reply.code(httpStatusOf[err.code]).send({ error: err.toBody() });
 }
 

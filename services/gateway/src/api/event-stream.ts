@@ -1,9 +1,36 @@
 import type { JetStreamClient } from '@hal/bus';
-import { parseEventSubject, StreamName, subjects } from '@hal/protocol';
+import { ErrorCode, HalError, parseEventSubject, StreamName, subjects } from '@hal/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 
 export const SSE_HEARTBEAT_MS = 15_000;
+/** `security.max_sse_streams_per_token` when the config does not say. */
+export const DEFAULT_MAX_SSE_STREAMS_PER_TOKEN = 16;
+
+/**
+ * Takes one of a token's SSE stream slots, or refuses with RATE_LIMITED (429): every stream
+ * holds an ordered consumer on HAL_EVENTS, so one leaked or hostile token must not open
+ * thousands. The returned function gives the slot back (call it once, when the stream ends).
+ */
+export function acquireStreamSlot(counts: Map<string, number>, max: number, token: string): () => void {
+  const open = counts.get(token) ?? 0;
+  if (open >= max) {
+    throw new HalError(
+      ErrorCode.RATE_LIMITED,
+      `token "${token}" already has ${open} open event streams (security.max_sse_streams_per_token is ${max}); close one and retry`,
+      { details: { open, max } },
+    );
+  }
+  counts.set(token, open + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (counts.get(token) ?? 1) - 1;
+    if (left <= 0) counts.delete(token);
+    else counts.set(token, left);
+  };
+}
 
 export interface EventStreamOptions {
   node?: string | undefined;
@@ -94,7 +121,13 @@ export async function streamEvents(
         }
         if (session !== opts.session) continue;
       }
-      const { type } = parseEventSubject(m.subject);
+      let type: string;
+      try {
+        type = parseEventSubject(m.subject).type;
+      } catch {
+        // Not a subject HAL builds (another client published it): skip it, keep the stream.
+        continue;
+      }
       // JSON.stringify never emits a raw newline, so one `data:` line holds the whole record.
       const ok = raw.write(`id: ${m.seq}\nevent: ${type}\ndata: ${text}\n\n`);
       if (!ok && !closed) await drainedOrClosed(raw);

@@ -1,6 +1,7 @@
 import {
   auditRecordSchema,
   commandSchema,
+  LIMITS,
   sessionStateSchema,
   storedEventSchema,
   trackerQuerySchemas,
@@ -10,11 +11,18 @@ import { z } from 'zod';
 // Schemas of the HTTP API that are not tracker queries. Query strings reuse the tracker's
 // request schemas (strict: a misspelt filter is an error, not a silently ignored key).
 
-export const idParams = z.strictObject({ id: z.string().min(1).max(256) });
+export const idParams = z.strictObject({ id: z.string().min(1).max(LIMITS.idChars) });
 export const permissionParams = z.strictObject({
-  id: z.string().min(1).max(256),
+  id: z.string().min(1).max(LIMITS.idChars),
   permissionId: z.string().min(1).max(256),
 });
+
+/**
+ * A filter value of the SSE stream: it becomes a token of the consumer's subject filter (3 bytes
+ * per escaped byte), so it is capped like an id — a viewer must not be able to make the API's
+ * shared NATS connection send a subject nats-server answers by disconnecting it.
+ */
+const filter = z.string().max(LIMITS.filterChars);
 
 export const nodesListQuery = trackerQuerySchemas.nodes_list.request.strict();
 export const sessionsListQuery = z.strictObject({
@@ -26,10 +34,10 @@ export const eventsListQuery = trackerQuerySchemas.events_list.request.strict();
 export const sessionEventsQuery = trackerQuerySchemas.events_list.request.omit({ session: true }).strict();
 
 export const eventsStreamQuery = z.strictObject({
-  node: z.string().optional(),
-  project: z.string().optional(),
-  session: z.string().optional(),
-  type: z.string().optional(),
+  node: filter.optional(),
+  project: filter.optional(),
+  session: filter.optional(),
+  type: z.string().max(LIMITS.eventTypeChars).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   /** Resume point; the `Last-Event-ID` header wins when both are given. */
   after_seq: z.coerce.number().int().min(0).optional(),
@@ -37,8 +45,8 @@ export const eventsStreamQuery = z.strictObject({
 
 export const auditListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
-  actor: z.string().min(1).optional(),
-  action: z.string().min(1).optional(),
+  actor: z.string().min(1).max(LIMITS.filterChars).optional(),
+  action: z.string().min(1).max(128).optional(),
 });
 
 const timeoutMs = z.number().int().min(100).max(600_000).optional();
@@ -47,8 +55,8 @@ const optionalPrompt = commandSchema.options[0].shape.prompt;
 const requiredPrompt = commandSchema.options[1].shape.prompt;
 
 export const startSessionBody = z.strictObject({
-  project: z.string().min(1).max(256),
-  node: z.string().min(1).max(256).optional(),
+  project: z.string().min(1).max(LIMITS.idChars),
+  node: z.string().min(1).max(LIMITS.idChars).optional(),
   prompt: optionalPrompt,
   title: z.string().max(256).optional(),
   timeout_ms: timeoutMs,

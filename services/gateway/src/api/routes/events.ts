@@ -1,6 +1,6 @@
 import { ErrorCode, HalError, TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
 import type { ApiDeps } from '../deps.ts';
-import { streamEvents } from '../event-stream.ts';
+import { acquireStreamSlot, streamEvents } from '../event-stream.ts';
 import { defineRoute, type RouteSpec } from '../route-table.ts';
 import { eventsListQuery, eventsStreamQuery, sseEventData } from '../schemas.ts';
 
@@ -45,15 +45,20 @@ export function eventRoutes(deps: ApiDeps): RouteSpec[] {
       query: eventsStreamQuery,
       response: sseEventData,
       stream: true,
-      async handler({ query, req, reply }) {
+      async handler({ query, req, reply, principal }) {
         const afterSeq = lastEventId(req.headers['last-event-id']) ?? query.after_seq;
-        await streamEvents(
-          js,
-          req,
-          reply,
-          { ...query, afterSeq, heartbeatMs: deps.sseHeartbeatMs, open: deps.openStreams },
-          log,
-        );
+        const release = acquireStreamSlot(deps.streamsPerToken, deps.maxStreamsPerToken, principal.name);
+        try {
+          await streamEvents(
+            js,
+            req,
+            reply,
+            { ...query, afterSeq, heartbeatMs: deps.sseHeartbeatMs, open: deps.openStreams },
+            log,
+          );
+        } finally {
+          release();
+        }
         return undefined;
       },
     }),
