@@ -46,6 +46,7 @@ export {
   startFakeOpencode,
 } from './fake-opencode.ts';
 export type { FakeFailure, FakeProviderBase, RecordedProviderRequest } from './fake-provider-server.ts';
+export { createRng, fuzzSeed, type Rng } from './fuzz.ts';
 export { NATS_NOT_FOUND_MESSAGE, type NatsServer, type StartNatsOptions, startNats } from './nats.ts';
 export { freePort } from './net.ts';
 export {

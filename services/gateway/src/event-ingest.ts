@@ -102,7 +102,7 @@ export class EventIngest {
     events.forEach((raw, i) => {
       const checked = this.#check(raw, i);
       if ('event' in checked) {
-        this.#accept(checked.event, checked.json);
+        this.#accept(checked.event, checked.json, i, requestId);
         return;
       }
       const { problem } = checked;
@@ -180,14 +180,15 @@ export class EventIngest {
   }
 
   /** A valid event: its slot in the ack window, then publish once its session is known to be its node's. */
-  #accept(event: EventRecord, json: string): void {
+  #accept(event: EventRecord, json: string, index: number, requestId: string): void {
     const slot = this.#acks.open(event.seq);
     this.#inFlight++;
     this.#d.budget.acquire();
     const session = event.session;
     const known = session === null ? this.#d.node : this.#d.owners.cached(session);
+    const where = { index, requestId };
     if (this.#queued === 0 && known !== undefined) {
-      this.#decide(event, json, slot, known);
+      this.#decide(event, json, slot, known, where);
       return;
     }
     // The look-up starts now (several run in parallel); the decisions keep the agent's order.
@@ -204,7 +205,7 @@ export class EventIngest {
           this.#release();
           return;
         }
-        this.#decide(event, json, slot, o);
+        this.#decide(event, json, slot, o, where);
       })
       .catch((err: unknown) => this.#d.log.error({ err, seq: event.seq }, 'event not handled'))
       .finally(() => {
@@ -225,7 +226,13 @@ export class EventIngest {
     }
   }
 
-  #decide(event: EventRecord, json: string, slot: Slot, owner: string): void {
+  #decide(
+    event: EventRecord,
+    json: string,
+    slot: Slot,
+    owner: string,
+    where: { index: number; requestId: string },
+  ): void {
     if (owner === this.#d.node) {
       this.#publish(event, json, slot);
       return;
@@ -234,12 +241,16 @@ export class EventIngest {
     this.#d.metrics.eventsRejectedTotal.inc({ code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE });
     this.#d.send(
       JSON.stringify(
-        makeEnvelope(WsType.ERROR, {
-          code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE,
-          message: `event seq ${event.seq} (${event.type}) reports session "${event.session}", which belongs to another node`,
-          path: 'payload.events.session',
-          rejected_seqs: [event.seq],
-        }),
+        makeEnvelope(
+          WsType.ERROR,
+          {
+            code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE,
+            message: `event seq ${event.seq} (${event.type}) reports session "${event.session}", which belongs to another node`,
+            path: formatPath(['payload', 'events', where.index, 'session']),
+            rejected_seqs: [event.seq],
+          },
+          where.requestId,
+        ),
       ),
     );
     this.#d.onSessionConflict({ session: event.session ?? '', owner, type: event.type, seq: event.seq });

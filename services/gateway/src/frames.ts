@@ -32,6 +32,8 @@ export interface FrameProblem {
   /** Where in the frame, like `payload.projects[0].name`. */
   path?: string;
   requestId?: string;
+  /** The command a refused `command.result` answers, so its caller gets the refusal at once. */
+  commandId?: string;
 }
 
 export type ParsedFrame = { ok: true; frame: AgentFrame } | { ok: false; problem: FrameProblem };
@@ -97,20 +99,31 @@ export function parseFrame(text: string): ParsedFrame {
   }
   const parsed = wsPayloadSchemas[type].safeParse(payload);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    // A limit (nesting depth) is the problem that matters, whatever else is wrong.
+    const issues = parsed.error.issues;
+    const limit = issues.find((i) => i.code === 'custom' && i.params?.limit !== undefined);
+    const issue = limit ?? issues[0];
     const path = formatPath(['payload', ...(issue?.path ?? [])]);
-    const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more)` : '';
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    const commandId = type === WsType.COMMAND_RESULT ? commandIdOf(payload) : undefined;
     return {
       ok: false,
       problem: {
-        code: ErrorCode.VALIDATION_FAILED,
+        code: limit === undefined ? ErrorCode.VALIDATION_FAILED : ErrorCode.LIMIT_EXCEEDED,
         message: `invalid ${type} payload: ${path}: ${issue?.message ?? 'invalid'}${more}`,
         path,
         requestId,
+        ...(commandId === undefined ? {} : { commandId }),
       },
     };
   }
   return { ok: true, frame: { type, requestId, payload: parsed.data } as AgentFrame };
+}
+
+function commandIdOf(payload: unknown): string | undefined {
+  if (typeof payload !== 'object' || payload === null) return undefined;
+  const id = (payload as { command_id?: unknown }).command_id;
+  return typeof id === 'string' && id.length <= 128 ? id : undefined;
 }
 
 /** The `error` frame for a problem; `rejectedSeqs` tells the agent which events to drop. */

@@ -16,7 +16,12 @@ import type { Logger } from 'pino';
 import { createAuthenticator } from './api/auth.ts';
 import { watchAuthFailures } from './api/auth-failures.ts';
 import type { ApiDeps } from './api/deps.ts';
-import { installErrorHandlers } from './api/errors.ts';
+import {
+  answerClientError,
+  answerFrameworkError,
+  installErrorHandlers,
+  MAX_PARAM_LENGTH,
+} from './api/errors.ts';
 import { DEFAULT_MAX_SSE_STREAMS_PER_TOKEN, SSE_HEARTBEAT_MS } from './api/event-stream.ts';
 import { originPolicy } from './api/origin-policy.ts';
 import { type RouteSpec, registerRoutes } from './api/route-table.ts';
@@ -160,6 +165,11 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     // Requests are not logged one by one (tokens stay out of logs, and the hot path stays fast);
     // failures are logged by the error handler with the request id.
     logger: false,
+    // A request Node's parser refuses (headers past 16 KiB, malformed) never reaches a route:
+    // it still gets the error envelope, not a bare status line.
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   }) as unknown as FastifyInstance;
   app.decorateRequest('principal', null);
   installErrorHandlers(app, log);

@@ -113,7 +113,7 @@ export interface FakeAgent {
   acked: number;
   closed: Promise<{ code: number; reason: string }>;
   send<T extends WsType>(type: T, payload: WsPayload<T>): void;
-  sendRaw(text: string): void;
+  sendRaw(text: string | Buffer): void;
   waitFrame(pred: (f: Envelope) => boolean, timeoutMs?: number): Promise<Envelope>;
   waitAck(seq: number, timeoutMs?: number): Promise<void>;
   hello(extra?: Partial<WsPayload<'hello'>>): Promise<Envelope>;

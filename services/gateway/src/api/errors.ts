@@ -1,6 +1,14 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ErrorCode, HalError, httpStatusOf, toHalError } from '@hal/protocol';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+
+/**
+ * Longest raw path parameter the router takes. Above any id's escaped form (256 characters,
+ * percent-encoded up to 3 bytes each), so an id too long is refused by its schema, with its path.
+ */
+export const MAX_PARAM_LENGTH = 2048;
 
 /** The failure envelope every API error takes: `{"error": {code, message, details?}}`. */
 export function sendError(reply: FastifyReply, err: HalError): FastifyReply {
@@ -21,6 +29,13 @@ export function fromFastifyError(err: FastifyError): HalError {
       return new HalError(ErrorCode.VALIDATION_FAILED, `invalid JSON body: ${err.message}`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new HalError(ErrorCode.VALIDATION_FAILED, 'unsupported content-type: send application/json');
+    case 'FST_ERR_BAD_URL':
+      return new HalError(ErrorCode.VALIDATION_FAILED, 'the URL path is not valid percent-encoded UTF-8');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new HalError(
+        ErrorCode.VALIDATION_FAILED,
+        `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`,
+      );
     default:
       break;
   }
@@ -28,6 +43,34 @@ export function fromFastifyError(err: FastifyError): HalError {
     return new HalError(ErrorCode.VALIDATION_FAILED, err.message);
   }
   return toHalError(err);
+}
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's HTTP parser refuses (a URL or headers past its
+ * 16 KiB limit, a malformed request line) is answered in the error envelope like everything else.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const halErr = tooLarge
+    ? new HalError(ErrorCode.PAYLOAD_TOO_LARGE, 'the request line and headers are larger than 16 KiB')
+    : new HalError(ErrorCode.VALIDATION_FAILED, 'malformed HTTP request');
+  const body = JSON.stringify({ error: halErr.toBody() });
+  const status = httpStatusOf[halErr.code];
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * Fastify's `frameworkErrors`: what its router refuses before any route runs (a path that is not
+ * valid percent-encoding, a parameter past MAX_PARAM_LENGTH) gets the error envelope too.
+ */
+export function answerFrameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  void sendError(reply, fromFastifyError(err));
 }
 
 export function installErrorHandlers(app: FastifyInstance, log: Logger): void {
