@@ -139,7 +139,8 @@ export function isLimitError(
   status?: number,
 ): boolean {
   if (status === 429) return true;
-  const text = clipText(`${clipText(kind ?? '', 256)} ${message ?? ''}`);
+  // Each part clipped before they are joined: nothing ever walks the whole message.
+  const text = `${clipText(kind ?? '', 256)} ${clipText(message ?? '')}`;
   if (LIMIT_PATTERN.test(text)) return true;
   // "limit … reset" as two searches: linear, where the regex `limit.*reset` backtracked.
   const lower = text.toLowerCase();

@@ -306,3 +306,32 @@ test('projection - each state change is stamped with its event time; a restart l
   assert.deepEqual(search('%'), []);
   assert.deepEqual(search('_'), []);
 });
+
+test('projection - a session never moves to another node: its events and snapshot entries from another node change nothing', async (t) => {
+  const { apply, session, sqlite } = await setup(t);
+  const owner = eventFactory('node-a', 'web');
+  const other = eventFactory('node-b', 'evil');
+  apply(owner('session.created', 's1', { title: 'real work' }), owner('session.busy', 's1'));
+  const result = apply(
+    other('session.idle', 's1'),
+    other('session.error', 's1', { kind: 'APIError', message: 'forged' }),
+    other('node.snapshot', null, { sessions: [{ session: 's1', project: 'evil', state: 'completed' }] }),
+  );
+  assert.deepEqual(
+    result.rejected.map((r) => r.reason),
+    [
+      'session "s1" belongs to node "node-a"; the report of node "node-b" is ignored',
+      'session "s1" belongs to node "node-a"; the report of node "node-b" is ignored',
+    ],
+  );
+  const s1 = session('s1');
+  assert.equal(s1?.node, 'node-a');
+  assert.equal(s1?.project, 'web');
+  assert.equal(s1?.state, 'running');
+  assert.equal(s1?.errors, 0);
+  // The forged events are indexed as the stream holds them, but not under the session.
+  const underSession = sqlite.prepare('select count(*) as n from events where session = ?').get('s1') as {
+    n: number;
+  };
+  assert.equal(underSession.n, 2);
+});
