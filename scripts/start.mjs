@@ -328,6 +328,33 @@ async function stopAll(exitCode) {
   process.exitCode = exitCode;
 }
 
+/**
+ * How to watch live events with the NATS CLI as the read-only `tap` user of the embedded server:
+ * its password stays in <data_dir>/nats-credentials.json (0600) and is read there, never printed.
+ */
+function natsTapLines() {
+  if (effective('HAL_NATS__URL', config.nats?.url, undefined) ?? envVar('HAL_NATS_URL')) return [];
+  const dataDir = resolve(root, effective('HAL_DATA_DIR', config.data_dir, './.hal/data'));
+  const credentials = join(dataDir, 'nats-credentials.json');
+  let url;
+  try {
+    // The embedded server's URL as the supervisor logged it (its port moves when 4222 is taken).
+    const log = readFileSync(join(halDir, 'logs', 'supervisor.log'), 'utf8');
+    for (const line of log.split('\n')) {
+      if (line.includes('"embedded nats-server started"')) url = JSON.parse(line).url;
+    }
+  } catch {
+    return [];
+  }
+  if (url === undefined || !existsSync(credentials)) return [];
+  const password = `"$(node -p "require('${credentials}').users.tap")"`;
+  return [
+    `  NATS tap      live events, read-only, with the NATS CLI (user tap; passwords in ${shown(credentials)}):`,
+    `                nats context save hal-tap --server ${url} --user tap --password ${password}`,
+    `                nats --context hal-tap sub 'hal.evt.>'`,
+  ];
+}
+
 function listening(host, port) {
   return new Promise((resolve) => {
     const sock = createConnection({ host, port });
@@ -394,6 +421,7 @@ if (!(await waitReady(`${httpBase}/readyz`))) {
       ...(agentsListening ? [`  agents        ws://${wsHost}:${wsPort}`] : []),
       tokenLine,
       `  logs          ${logsDir}/`,
+      ...natsTapLines(),
       ...demoLines,
       '',
       'Try:',

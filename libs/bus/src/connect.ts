@@ -1,4 +1,10 @@
-import type { NatsConnection } from '@nats-io/nats-core';
+import {
+  type ConnectionOptions,
+  credsAuthenticator,
+  type NatsConnection,
+  nkeyAuthenticator,
+  PermissionViolationError,
+} from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 
@@ -8,7 +14,8 @@ export interface BusOptions {
   /** Connection name shown by `nats server report connections`. */
   name: string;
   log: Logger;
-  token?: string | undefined;
+  /** How the connection proves who it is; absent = anonymous (a NATS without auth). */
+  auth?: BusAuth | undefined;
   /** Called on every reconnect, e.g. to count `hal_o_swarm_nats_reconnects_total`. */
   onReconnect?: () => void;
   /**
@@ -16,6 +23,24 @@ export interface BusOptions {
    * ordering, k8s rollout) waits instead of crash-looping.
    */
   waitOnFirstConnect?: boolean;
+}
+
+/** One way to authenticate to NATS. Secrets are values here, never paths: config resolves `*_file`. */
+export type BusAuth =
+  | { token: string }
+  | { user: string; password: string }
+  /** The content of a NATS `.creds` file (user JWT + nkey seed). */
+  | { creds: string }
+  /** An nkey seed (`SU…`). */
+  | { nkeySeed: string };
+
+function authOptions(auth: BusAuth | undefined): Partial<ConnectionOptions> {
+  if (auth === undefined) return {};
+  const bytes = (text: string) => new TextEncoder().encode(text.trim());
+  if ('token' in auth) return { token: auth.token };
+  if ('user' in auth) return { user: auth.user, pass: auth.password };
+  if ('creds' in auth) return { authenticator: credsAuthenticator(bytes(auth.creds)) };
+  return { authenticator: nkeyAuthenticator(bytes(auth.nkeySeed)) };
 }
 
 /**
@@ -27,7 +52,7 @@ export async function connectBus(opts: BusOptions): Promise<NatsConnection> {
   const nc = await connect({
     servers: opts.url.split(',').map((s) => s.trim()),
     name: opts.name,
-    ...(opts.token === undefined ? {} : { token: opts.token }),
+    ...authOptions(opts.auth),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     reconnectJitter: 250,
@@ -82,4 +107,12 @@ export function natsReadinessCheck(nc: NatsConnection, timeoutMs = 750) {
       clearTimeout(timer);
     }
   };
+}
+
+/** The NATS server refused this user the subject (directly, or as the cause of a failed request). */
+export function isPermissionViolation(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if (e instanceof PermissionViolationError) return true;
+  }
+  return false;
 }

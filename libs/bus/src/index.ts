@@ -3,7 +3,13 @@
 export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/jetstream';
 export type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 export type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
-export { type BusOptions, connectBus, natsReadinessCheck } from './connect.ts';
+export {
+  type BusAuth,
+  type BusOptions,
+  connectBus,
+  isPermissionViolation,
+  natsReadinessCheck,
+} from './connect.ts';
 export { type EnvManifestStore, openEnvManifestStore } from './env-manifest-store.ts';
 export { jetstreamClient, publishAudit, publishEvent } from './events.ts';
 export { openKv } from './kv.ts';

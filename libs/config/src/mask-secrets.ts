@@ -1,7 +1,7 @@
 export const MASK = '***';
 
-/** `auth_token`, `bot_token`, `admin_api_key`, `password`, `secret`, … but not `key_path`. */
-const SECRET_KEY = /(^|_)(token|password|secret|key)$/i;
+/** `auth_token`, `bot_token`, `admin_api_key`, `password`, `secret`, `creds`, `nkey_seed`, … but not `key_path`. */
+const SECRET_KEY = /(^|_)(token|password|secret|key|creds|seed)$/i;
 /** Maps whose every value is a secret (node → token) or may carry one (webhook headers). */
 const SECRET_MAPS = new Set(['node_tokens', 'headers']);
 

@@ -8,16 +8,60 @@ import { securityConfigSchema, tokenSchema } from './security.ts';
 const port = (value: number) => z.number().int().min(0).max(65535).default(value);
 const host = z.string().min(1).default('127.0.0.1');
 
+/** The credential keys of `nats`: at most one way, and only for a NATS of nats.url. */
+const NATS_CREDENTIALS = ['token', 'user', 'password', 'creds', 'nkey_seed'] as const;
+
 export const natsConfigSchema = z
   .strictObject({
-    /** Absent: the supervisor starts its own nats-server, bound to 127.0.0.1. */
+    /** Absent: the supervisor starts its own nats-server, bound to 127.0.0.1, with its own users. */
     url: z
       .string()
       .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'must be a URL like nats://host:4222')
       .optional(),
+    /** Credentials for nats.url — one of: token; user + password; creds; nkey_seed. */
     token: secretSchema.optional(),
+    user: z.string().min(1).optional(),
+    password: secretSchema.optional(),
+    /** The content of a NATS `.creds` file; write `creds_file: "/path/to/user.creds"`. */
+    creds: secretSchema.optional(),
+    /** An nkey seed (`SU…`); write `nkey_seed_file: "/path/to/user.nk"`. */
+    nkey_seed: secretSchema.optional(),
     /** Port of the embedded nats-server; taken by something else → a free port is used. 0 = any free port. */
     embedded_port: port(4222),
+  })
+  .superRefine((nats, ctx) => {
+    if (nats.user !== undefined && nats.password === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'is required with nats.user' });
+    }
+    if (nats.password !== undefined && nats.user === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['user'], message: 'is required with nats.password' });
+    }
+    const ways = [
+      nats.token !== undefined && 'token',
+      (nats.user !== undefined || nats.password !== undefined) && 'user/password',
+      nats.creds !== undefined && 'creds',
+      nats.nkey_seed !== undefined && 'nkey_seed',
+    ].filter(Boolean);
+    if (ways.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `choose one way to authenticate to NATS, not ${ways.join(' and ')}`,
+      });
+    }
+    // The embedded server has one generated user per service (data_dir/nats-credentials.json);
+    // a token there is only warned about at start, as earlier releases accepted it.
+    if (nats.url === undefined) {
+      for (const key of NATS_CREDENTIALS) {
+        if (key !== 'token' && nats[key] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: 'applies only with nats.url: the embedded nats-server makes its own users',
+          });
+        }
+      }
+    }
   })
   .prefault({});
 

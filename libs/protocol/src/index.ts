@@ -175,6 +175,14 @@ export {
 } from './hand-off.ts';
 export { clipText, findTooDeep, LIMITS } from './limits.ts';
 export {
+  type NatsPermissions,
+  type NatsServerUser,
+  type NatsSubjectRule,
+  NatsUser,
+  natsAuthorizationConfig,
+  natsPermissions,
+} from './nats-users.ts';
+export {
   ENROLLMENT_KEYS,
   type EnrollmentGrant,
   type EnrollmentRecord,

@@ -1,14 +1,20 @@
-import { type BusOptions, connectBus, type NatsConnection, natsReadinessCheck } from '@hal/bus';
+import { type BusAuth, connectBus, type NatsConnection, natsReadinessCheck } from '@hal/bus';
 import type { Logger, Readiness } from '@hal/observability';
 import type { LifecyclePart } from './lifecycle-group.ts';
 
-export interface BusPartOptions extends Omit<BusOptions, 'url'> {
-  /** Read when the part starts: an embedded server's URL is known only once it runs. */
-  url: () => string;
+export interface BusPartOptions {
   /** The part's name in logs and the readiness check it registers (`nats`, `nats.tracker`). */
   partName: string;
-  readiness?: Readiness;
+  /** NATS connection name (`hal-tracker`), shown by `nats server report connections`. */
+  connectionName: string;
+  /** Read when the part starts: an embedded server's URL is known only once it runs. */
+  url: () => string;
+  /** Read when the part starts, like the URL (an embedded server's passwords). */
+  auth: () => BusAuth | undefined;
   log: Logger;
+  readiness?: Readiness;
+  onReconnect?: () => void;
+  waitOnFirstConnect?: boolean;
 }
 
 export interface BusPart extends LifecyclePart {
@@ -21,7 +27,7 @@ const DRAIN_TIMEOUT_MS = 2_000;
 
 /** A NATS connection as a lifecycle part: connects on start, drains on stop. */
 export function busPart(opts: BusPartOptions): BusPart {
-  const { partName, readiness, url, ...bus } = opts;
+  const { partName, readiness } = opts;
   let conn: NatsConnection | undefined;
   return {
     name: partName,
@@ -30,7 +36,14 @@ export function busPart(opts: BusPartOptions): BusPart {
       return conn;
     },
     async start() {
-      conn = await connectBus({ ...bus, url: url() });
+      conn = await connectBus({
+        url: opts.url(),
+        name: opts.connectionName,
+        log: opts.log,
+        auth: opts.auth(),
+        ...(opts.onReconnect === undefined ? {} : { onReconnect: opts.onReconnect }),
+        waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+      });
       readiness?.register(partName, natsReadinessCheck(conn));
     },
     async stop() {

@@ -1,5 +1,11 @@
-import { ensureStreams, type NatsConnection, streamsReadinessCheck } from '@hal/bus';
-import type { SupervisorConfig } from '@hal/config';
+import {
+  type BusAuth,
+  ensureStreams,
+  isPermissionViolation,
+  type NatsConnection,
+  streamsReadinessCheck,
+} from '@hal/bus';
+import type { NatsConfig, SupervisorConfig } from '@hal/config';
 import {
   type Clock,
   createHalMetrics,
@@ -9,6 +15,7 @@ import {
   type Registry,
   systemClock,
 } from '@hal/observability';
+import { NatsUser } from '@hal/protocol';
 import { type BusPart, busPart } from './bus-part.ts';
 import { createHealthServer, type HealthServer } from './health-server.ts';
 import {
@@ -39,6 +46,8 @@ export interface ServiceEntry {
    * /readyz and /metrics itself, so the process's own health server stays off.
    */
   servesHttp?: boolean;
+  /** The NATS user it connects as when the process has one per service (the embedded server). */
+  natsUser: NatsUser;
   create(deps: ServiceDeps): Lifecycle;
 }
 
@@ -56,6 +65,13 @@ export interface ControlPlaneOptions {
   natsUrl: () => string;
   /** Parts that run before the NATS connection: the embedded nats-server. */
   before?: readonly LifecyclePart[];
+  /**
+   * Credentials per NATS user, read once the parts in `before` run. Given (the embedded
+   * server), the process connects as `supervisor` and every service on a connection of its
+   * own as its own user, so the server enforces each one's permissions. Absent, everything
+   * shares one connection with the credentials of `nats` in the config.
+   */
+  credentials?: (user: NatsUser) => BusAuth;
   /** Default: `log` for every service. */
   loggerFor?: (service: string) => Logger;
   flags?: Readonly<Record<string, boolean>>;
@@ -91,37 +107,59 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
         authToken: config.server.auth_token,
         log,
       });
-  const bus: BusPart = busPart({
-    partName: 'nats',
-    url: opts.natsUrl,
-    name: opts.connectionName,
-    log,
-    readiness,
-    token: config.nats.token,
-    waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
-    onReconnect: () => metrics.natsReconnectsTotal.inc(),
-  });
+  const credentials = opts.credentials;
+  const connection = (partName: string, connectionName: string, auth: () => BusAuth | undefined) =>
+    busPart({
+      partName,
+      connectionName,
+      url: opts.natsUrl,
+      auth,
+      log,
+      readiness,
+      waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+      onReconnect: () => metrics.natsReconnectsTotal.inc(),
+    });
+  const bus: BusPart = connection('nats', opts.connectionName, () =>
+    credentials === undefined ? busAuthOf(config.nats) : credentials(NatsUser.SUPERVISOR),
+  );
   const streams: LifecyclePart = {
     name: 'streams',
     async start() {
-      await ensureStreams(bus.nc(), streamLimitsFor(config));
+      try {
+        await ensureStreams(bus.nc(), streamLimitsFor(config));
+      } catch (err) {
+        // A standalone service on a NATS whose operator lets only one user change streams:
+        // run with the streams as they are rather than not at all, and say what is missing.
+        if (!isPermissionViolation(err)) throw err;
+        log.warn(
+          { err },
+          'stream limits from the config not applied: this NATS user may not update the HAL streams',
+        );
+        await ensureStreams(bus.nc());
+      }
       readiness.register('streams', streamsReadinessCheck(bus.nc()));
     },
     async stop() {},
   };
-  const services = opts.services.map((entry) =>
-    deferredPart(entry.name, () =>
+  const services = opts.services.flatMap((entry) => {
+    // Its own connection, started just before it and stopped just after it.
+    const own =
+      credentials === undefined
+        ? undefined
+        : connection(`nats.${entry.name}`, `hal-${entry.name}`, () => credentials(entry.natsUser));
+    const service = deferredPart(entry.name, () =>
       entry.create({
         config,
-        nc: bus.nc(),
+        nc: (own ?? bus).nc(),
         log: opts.loggerFor?.(entry.name) ?? log,
         registry,
         readiness,
         clock,
         flags: opts.flags ?? {},
       }),
-    ),
-  );
+    );
+    return own === undefined ? [service] : [own, service];
+  });
   const parts: LifecyclePart[] = [
     ...(health === undefined
       ? []
@@ -133,4 +171,14 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
   ];
   const group = createLifecycleGroup(parts, { log, readiness });
   return { ...group, readiness, healthPort: () => health?.port() ?? 0 };
+}
+
+/** The credentials of `nats` in the config, for a NATS of nats.url (the schema allows one way). */
+export function busAuthOf(nats: NatsConfig): BusAuth | undefined {
+  if (nats.token !== undefined) return { token: nats.token };
+  if (nats.user !== undefined && nats.password !== undefined)
+    return { user: nats.user, password: nats.password };
+  if (nats.creds !== undefined) return { creds: nats.creds };
+  if (nats.nkey_seed !== undefined) return { nkeySeed: nats.nkey_seed };
+  return undefined;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { NatsUser, natsPermissions } from '@hal/protocol';
 import { freePort, startNats, waitFor } from '@hal/testkit';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo-service.ts', import.meta.url));
@@ -39,13 +40,22 @@ function configFile(t: TestContext, body: unknown): string {
   return file;
 }
 
-test('runtime - a standalone service serves /readyz, starts its parts and stops cleanly on SIGTERM', async (t) => {
-  const nats = await startNats();
+test('runtime - a standalone service on a NATS with users (nats.user + password_file, its table permissions) serves /readyz, starts its parts and stops cleanly on SIGTERM', async (t) => {
+  // As an operator would run it: the tracker's user with the permissions of the protocol's table,
+  // anonymous clients refused.
+  const nats = await startNats({
+    auth: {
+      users: [{ user: NatsUser.TRACKER, password: 'tracker-pw-1', permissions: natsPermissions.tracker }],
+    },
+  });
   t.after(() => nats.stop());
   const httpPort = await freePort();
+  const secrets = mkdtempSync(join(tmpdir(), 'hal-runtime-secret-'));
+  t.after(() => rmSync(secrets, { recursive: true, force: true }));
+  writeFileSync(join(secrets, 'nats-password'), 'tracker-pw-1\n', { mode: 0o600 });
   const file = configFile(t, {
     data_dir: join(tmpdir(), `hal-runtime-data-${process.pid}`),
-    nats: { url: nats.url },
+    nats: { url: nats.url, user: NatsUser.TRACKER, password_file: join(secrets, 'nats-password') },
     server: { auth_token: TOKEN, http_port: httpPort },
   });
   const proc = run(t, ['--config', file, '--loud']);

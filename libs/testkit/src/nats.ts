@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type NatsServerUser, natsAuthorizationConfig } from '@hal/protocol';
 import { stopChild, track } from './children.ts';
 import { canConnect, freePort } from './net.ts';
 
@@ -18,6 +19,12 @@ export interface StartNatsOptions {
   binary?: string;
   /** How long to wait for the server to accept connections. Default 10 s. */
   startTimeoutMs?: number;
+  /**
+   * Clients must authenticate: users with passwords and permissions (as the embedded server of
+   * hal-supervisor has them, `natsPermissions` of @hal/protocol), or one token. Anonymous
+   * clients are refused. Written to a 0600 config file next to the store, never on argv.
+   */
+  auth?: { users: readonly NatsServerUser[] } | { token: string };
 }
 
 export interface NatsServer {
@@ -91,12 +98,28 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   const ownStore = opts.storeDir === undefined;
   const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'hal-nats-')));
   const port = opts.port ?? (await freePort());
+  const authArgs: string[] = [];
+  let authDir: string | undefined;
+  if (opts.auth !== undefined) {
+    authDir = await mkdtemp(join(tmpdir(), 'hal-nats-auth-'));
+    const file = join(authDir, 'auth.conf');
+    const text =
+      'users' in opts.auth
+        ? natsAuthorizationConfig(opts.auth.users)
+        : `authorization: ${JSON.stringify({ token: opts.auth.token })}\n`;
+    await writeFile(file, text, { mode: 0o600 });
+    authArgs.push('-c', file);
+  }
+  const removeAuth = async () => {
+    if (authDir !== undefined) await rm(authDir, { recursive: true, force: true });
+  };
   const args = [
     '-a',
     '127.0.0.1',
     '-p',
     String(port),
     ...(jetstream ? ['-js', '-sd', storeDir] : []),
+    ...authArgs,
     ...(opts.args ?? []),
   ];
 
@@ -106,6 +129,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     await waitReady(run, port, timeoutMs);
   } catch (err) {
     if (ownStore) await rm(storeDir, { recursive: true, force: true });
+    await removeAuth();
     throw err;
   }
 
@@ -118,6 +142,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     async stop() {
       await stopChild(run.child);
       if (!stopped && ownStore) await rm(storeDir, { recursive: true, force: true });
+      if (!stopped) await removeAuth();
       stopped = true;
     },
     kill(signal = 'SIGKILL') {

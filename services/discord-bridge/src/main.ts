@@ -1,3 +1,4 @@
+import { NatsUser } from '@hal/protocol';
 import { runService } from '@hal/runtime';
 import { createDiscordBridge, notConfiguredBridge } from './discord-bridge.ts';
 
@@ -7,6 +8,7 @@ await runService({
   services: [
     {
       name: 'discord-bridge',
+      natsUser: NatsUser.DISCORD_BRIDGE,
       create: ({ config, nc, log, readiness }) =>
         config.channels.discord
           ? createDiscordBridge({

@@ -1,3 +1,4 @@
+import { NatsUser } from '@hal/protocol';
 import { runService } from '@hal/runtime';
 import { createGateway } from './gateway.ts';
 import { createHttpApi } from './http-server.ts';
@@ -10,7 +11,12 @@ import { createHttpApi } from './http-server.ts';
 await runService({
   name: 'gateway',
   services: [
-    { name: 'gateway', create: (deps) => createGateway(deps) },
-    { name: 'http-api', servesHttp: true, create: ({ clock: _, ...deps }) => createHttpApi(deps) },
+    { name: 'gateway', natsUser: NatsUser.GATEWAY, create: (deps) => createGateway(deps) },
+    {
+      name: 'http-api',
+      servesHttp: true,
+      natsUser: NatsUser.GATEWAY,
+      create: ({ clock: _, ...deps }) => createHttpApi(deps),
+    },
   ],
 });

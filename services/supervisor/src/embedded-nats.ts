@@ -1,10 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
+import type { BusAuth } from '@hal/bus';
 import type { Logger } from '@hal/observability';
-import { ErrorCode, HalError } from '@hal/protocol';
+import { ErrorCode, HalError, NatsUser, natsAuthorizationConfig, natsPermissions } from '@hal/protocol';
+import { loadNatsPasswords, type NatsPasswords } from './nats-credentials.ts';
+import { createNatsLogWatch } from './nats-log-watch.ts';
 import { spawnWatchdog, WatchdogExit } from './nats-watchdog.ts';
 import { clearLeftovers } from './store-leftovers.ts';
 
@@ -13,7 +16,6 @@ export interface EmbeddedNatsOptions {
   dataDir: string;
   /** Preferred port; when taken (or 0) a free loopback port is used instead. */
   port: number;
-  token?: string | undefined;
   log: Logger;
   binary?: string;
   startTimeoutMs?: number;
@@ -26,6 +28,8 @@ export interface EmbeddedNats {
   readonly url: string;
   /** pid of the running nats-server, undefined while it is down. */
   pid(): number | undefined;
+  /** How `user` connects; known after start(). */
+  credentials(user: NatsUser): BusAuth;
 }
 
 export const NATS_INSTALL_HINT =
@@ -69,19 +73,26 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
   let backoffMs = BACKOFF_MIN_MS;
   let restartTimer: NodeJS.Timeout | undefined;
   let startedAt = 0;
+  let passwords: NatsPasswords | undefined;
+  const watchLog = createNatsLogWatch(log);
 
-  // The token goes in a 0600 config file, never on the command line, where `ps` would show it
-  // to every local user.
-  const authFile = join(opts.dataDir, 'nats-auth.conf');
-  function args(): string[] {
-    const list = ['-js', '-sd', storeDir, '-a', HOST, '-p', String(port)];
-    if (opts.token) {
-      writeFileSync(authFile, `authorization { token: ${JSON.stringify(opts.token)} }\n`, { mode: 0o600 });
-      chmodSync(authFile, 0o600);
-      list.push('-c', authFile);
-    }
-    return list;
+  // Users and passwords go in a 0600 config file, never on the command line, where `ps` would
+  // show them to every local user. Rewritten at every start: permissions follow the release.
+  const confFile = join(opts.dataDir, 'nats-server.conf');
+  function writeConf(): void {
+    passwords = loadNatsPasswords(opts.dataDir, log);
+    const known = passwords;
+    const users = Object.values(NatsUser).map((user) => ({
+      user,
+      password: known[user],
+      permissions: natsPermissions[user],
+    }));
+    writeFileSync(confFile, natsAuthorizationConfig(users), { mode: 0o600 });
+    chmodSync(confFile, 0o600);
+    // Earlier releases kept a token file here; the server no longer reads it.
+    rmSync(join(opts.dataDir, 'nats-auth.conf'), { force: true });
   }
+  const args = () => ['-js', '-sd', storeDir, '-a', HOST, '-p', String(port), '-c', confFile];
 
   /**
    * Launches; when the store is locked, stops what a gone supervisor left on it and tries
@@ -121,7 +132,7 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
       partial = lines.pop() ?? '';
       for (const line of lines) {
         if (line === '') continue;
-        log.debug({ line }, 'nats-server output');
+        watchLog(line);
         tail.push(line);
         if (tail.length > 20) tail.shift();
       }
@@ -221,8 +232,14 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
       return `nats://${HOST}:${port}`;
     },
     pid: () => natsPid,
+    credentials(user) {
+      const password = passwords?.[user];
+      if (password === undefined) throw new Error('embedded nats: credentials() before start()');
+      return { user, password };
+    },
     async start() {
       await mkdir(storeDir, { recursive: true });
+      writeConf();
       // Leftovers first: a server left on the store still holds the port it had.
       await clearLeftovers({ storeDir, pidFile, log, graceMs: STOP_GRACE_MS });
       port = await choosePort(opts.port, log);

@@ -2,6 +2,7 @@ import { createCostPoller } from '@hal/cost-poller';
 import { createDiscordBridge, notConfiguredBridge } from '@hal/discord-bridge';
 import { createGateway, createHttpApi } from '@hal/gateway';
 import { createPolicy } from '@hal/policy';
+import { NatsUser } from '@hal/protocol';
 import type { ServiceEntry } from '@hal/runtime';
 import { createTracker } from '@hal/tracker';
 
@@ -12,13 +13,14 @@ import { createTracker } from '@hal/tracker';
  * are projected at once; the gateway stops first so no agent writes while the rest drains.
  */
 export const SERVICES: readonly ServiceEntry[] = [
-  { name: 'tracker', create: (deps) => createTracker(deps) },
-  { name: 'cost-poller', create: (deps) => createCostPoller(deps) },
-  { name: 'policy', create: (deps) => createPolicy(deps) },
-  { name: 'gateway', create: (deps) => createGateway(deps) },
+  { name: 'tracker', natsUser: NatsUser.TRACKER, create: (deps) => createTracker(deps) },
+  { name: 'cost-poller', natsUser: NatsUser.COST_POLLER, create: (deps) => createCostPoller(deps) },
+  { name: 'policy', natsUser: NatsUser.POLICY, create: (deps) => createPolicy(deps) },
+  { name: 'gateway', natsUser: NatsUser.GATEWAY, create: (deps) => createGateway(deps) },
   {
     // After the gateway: its buttons and commands act through agents the gateway holds.
     name: 'discord-bridge',
+    natsUser: NatsUser.DISCORD_BRIDGE,
     create: ({ config, nc, log, readiness }) =>
       config.channels.discord
         ? createDiscordBridge({
@@ -30,5 +32,10 @@ export const SERVICES: readonly ServiceEntry[] = [
         : notConfiguredBridge(readiness),
   },
   // Last in, first out: the API stops taking requests before anything behind it stops.
-  { name: 'http-api', servesHttp: true, create: ({ clock: _, ...deps }) => createHttpApi(deps) },
+  {
+    name: 'http-api',
+    servesHttp: true,
+    natsUser: NatsUser.GATEWAY,
+    create: ({ clock: _, ...deps }) => createHttpApi(deps),
+  },
 ];

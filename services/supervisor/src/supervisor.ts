@@ -39,7 +39,6 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       ? createEmbeddedNats({
           dataDir: config.data_dir,
           port: config.nats.embedded_port,
-          token: config.nats.token,
           log,
           ...(deps.natsBinary === undefined ? {} : { binary: deps.natsBinary }),
         })
@@ -57,8 +56,15 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     connectionName: 'hal-supervisor',
     natsUrl: () => config.nats.url ?? embeddedNats?.url ?? '',
     before,
+    ...(embeddedNats === undefined ? {} : { credentials: (user) => embeddedNats.credentials(user) }),
     loggerFor:
       deps.loggerFor ?? ((service: string) => createLogger({ service, node: hostname(), level: log.level })),
   });
+  if (embeddedNats !== undefined && config.nats.token !== undefined) {
+    log.warn(
+      { key: 'nats.token' },
+      'nats.token is ignored: the embedded nats-server has one generated user per service (data_dir/nats-credentials.json)',
+    );
+  }
   return { ...plane, embeddedNats };
 }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connectBus, ensureStreams, jetstreamClient, type NatsConnection, publishEvent } from '@hal/bus';
 import { createLogger } from '@hal/observability';
-import { type EventRecord, StreamName } from '@hal/protocol';
+import { type EventRecord, NatsUser, StreamName } from '@hal/protocol';
 import { freePort, startNats, waitFor } from '@hal/testkit';
+import { CREDENTIALS_FILE } from '../src/nats-credentials.ts';
 import { natsServersOn } from '../src/store-leftovers.ts';
 import { isAlive, type Spawned, spawnSupervisor, TOKEN, tempDir, writeJson } from './supervisor-fixtures.ts';
 
@@ -76,9 +78,22 @@ async function supervisorConfig(dir: string) {
     file,
     natsPort,
     httpPort,
+    dataDir,
     storeDir: join(dataDir, 'nats'),
     natsUrl: `nats://127.0.0.1:${natsPort}`,
   };
+}
+
+/** The test's connection to the supervisor's embedded server, as the operators' admin user. */
+function asAdmin(cfg: { dataDir: string; natsUrl: string }): Promise<NatsConnection> {
+  const file = join(cfg.dataDir, CREDENTIALS_FILE);
+  const users = (JSON.parse(readFileSync(file, 'utf8')) as { users: Record<string, string> }).users;
+  return connectBus({
+    url: cfg.natsUrl,
+    name: 'crash-test',
+    log,
+    auth: { user: NatsUser.ADMIN, password: users[NatsUser.ADMIN] ?? '' },
+  });
 }
 
 test('supervisor crash safety - SIGKILL of hal-supervisor alone, started again at once: one nats-server on the store, every event still there; its watchdog ends the server of a supervisor that is not restarted', async (t) => {
@@ -95,7 +110,7 @@ test('supervisor crash safety - SIGKILL of hal-supervisor alone, started again a
   const firstNats = await natsPidOf(first);
   await ready(cfg.httpPort);
   const before = events('crash-node', 20);
-  const nc = await connectBus({ url: cfg.natsUrl, name: 'crash-test', log });
+  const nc = await asAdmin(cfg);
   await publishAll(nc, before);
   await nc.close();
 
@@ -112,7 +127,7 @@ test('supervisor crash safety - SIGKILL of hal-supervisor alone, started again a
   assert.deepEqual(natsServersOn(cfg.storeDir), [secondNats], 'exactly one nats-server on the store');
   assert.match(second.stdout(), new RegExp(`"url":"${cfg.natsUrl}"`), 'the new server took the old port');
 
-  const again = await connectBus({ url: cfg.natsUrl, name: 'crash-test', log });
+  const again = await asAdmin(cfg);
   t.after(() => again.close());
   const ids = await storedIds(again);
   assert.deepEqual(
@@ -170,7 +185,7 @@ test('supervisor crash safety - a nats-server left on the store without its supe
     new RegExp(`"pid":${leftover.pid}.*"msg":"stopping a nats-server left on the store"`),
   );
   assert.deepEqual(natsServersOn(cfg.storeDir), [natsPid]);
-  const again = await connectBus({ url: cfg.natsUrl, name: 'crash-test', log });
+  const again = await asAdmin(cfg);
   t.after(() => again.close());
   const ids = await storedIds(again);
   assert.deepEqual(

@@ -381,14 +381,19 @@ test('fleet e2e - after a supervisor restart on the same data_dir the API answer
 test('fleet e2e - with the tracker database deleted the supervisor rebuilds the same answers from HAL_EVENTS', async () => {
   const before = await answers();
   assert.equal(before.sessions.length, 3);
+  // Before the stop: the embedded nats-server stops with the supervisor.
+  const mark = await lastSeq();
   await fleet.stopSupervisor();
   const files = (await readdir(fleet.dataDir)).filter((f) => f.startsWith('tracker.sqlite'));
   assert.ok(files.includes('tracker.sqlite'), `tracker database in data_dir: ${files.join(',')}`);
   for (const f of files) rmSync(join(fleet.dataDir, f));
-  const mark = await lastSeq();
   await fleet.startSupervisor();
   await reconnected(mark);
   await settlesTo(identity, before, 'same sessions and nodes rebuilt from the stream');
   const rebuilt = await readdir(fleet.dataDir);
   assert.ok(rebuilt.includes('tracker.sqlite'), 'a new database was written');
+});
+
+test('fleet e2e - every service stayed within its own NATS user: the embedded server refused nothing', () => {
+  assert.deepEqual(fleet.violations(), []);
 });

@@ -1,9 +1,9 @@
-// End-to-end fleet harness: a real nats-server the test controls, the whole supervisor
-// (createSupervisor with the real services) on fixed ports so it can be stopped and started on
-// the same data_dir, real agents in-process on real opencode, halctl run as its real bin, and
-// live readers of HAL_EVENTS / HAL_NOTIFY.
+// End-to-end fleet harness: the whole supervisor (createSupervisor with the real services and
+// its embedded nats-server, so every service runs as its own NATS user with its permissions) on
+// fixed ports so it can be stopped and started on the same data_dir, real agents in-process on
+// real opencode, halctl run as its real bin, and live readers of HAL_EVENTS / HAL_NOTIFY.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +12,9 @@ import { connectBus, jetstreamClient, type NatsConnection } from '@hal/bus';
 import { parseConfig } from '@hal/config';
 import { createLogger, createRegistry } from '@hal/observability';
 import { createPolicy } from '@hal/policy';
-import { type EventRecord, type Notification, StreamName } from '@hal/protocol';
+import { type EventRecord, NatsUser, type Notification, StreamName } from '@hal/protocol';
 import type { ServiceEntry } from '@hal/runtime';
-import { freePort, type NatsServer, startNats, waitFor } from '@hal/testkit';
+import { freePort, waitFor } from '@hal/testkit';
 import { SERVICES } from '../src/services.ts';
 import { createSupervisor, type Supervisor } from '../src/supervisor.ts';
 
@@ -57,9 +57,10 @@ export interface HalctlResult {
 const HALCTL_BIN = fileURLToPath(new URL('../../halctl/bin/halctl.js', import.meta.url));
 
 export interface Fleet {
-  nats: NatsServer;
-  /** The test's own NATS connection (reads streams). */
-  nc: NatsConnection;
+  /** The test's own NATS connection (reads streams) as the admin user; after startSupervisor(). */
+  readonly nc: NatsConnection;
+  /** The embedded server's `nats permission violation` warnings: each service stays within its rights. */
+  violations(): Array<{ user: string; subject: string }>;
   events: StreamReader<EventRecord>;
   notifications: StreamReader<Notification>;
   dataDir: string;
@@ -99,23 +100,25 @@ function servicesWith(opts: FleetOptions): readonly ServiceEntry[] {
     entry.name === 'policy'
       ? {
           name: 'policy',
+          natsUser: NatsUser.POLICY,
           create: (deps) => createPolicy({ ...deps, tickMs }),
         }
       : entry,
   );
 }
 
-/** nats-server + the supervisor (not yet started: call startSupervisor()). */
+/** The supervisor, not yet started: call startSupervisor(). */
 export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
-  const nats = await startNats();
   const root = mkdtempSync(join(tmpdir(), 'hal-fleet-'));
   const dataDir = join(root, 'data');
-  const [wsPort, httpPort] = [await freePort(), await freePort()];
+  const [wsPort, httpPort, natsPort] = [await freePort(), await freePort(), await freePort()];
   const config = parseConfig(
     'supervisor',
     {
       data_dir: dataDir,
-      nats: { url: nats.url },
+      // Embedded, on a fixed port: a restarted supervisor's server comes back where the test's
+      // connection reconnects.
+      nats: { embedded_port: natsPort },
       server: { auth_token: TOKEN, host: '127.0.0.1', port: wsPort, http_port: httpPort },
       heartbeat_interval_sec: HEARTBEAT_SEC,
       heartbeat_timeout_count: 3,
@@ -127,15 +130,33 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     { env: {} },
   );
   const services = servicesWith(opts);
-  const nc = await connectBus({ url: nats.url, name: 'fleet-test', log });
+  let nc: NatsConnection | undefined;
+  const violations: Array<{ user: string; subject: string }> = [];
+  // The supervisor's own log: the harness's level for people, the refusals for the test.
+  const supervisorLog = createLogger({
+    service: 'supervisor',
+    level: 'warn',
+    destination: {
+      write(line: string) {
+        if (line.includes('"msg":"nats permission violation"')) {
+          const { user, subject } = JSON.parse(line) as { user: string; subject: string };
+          violations.push({ user, subject });
+        }
+        if (process.env.HAL_TEST_LOG !== undefined) process.stderr.write(line);
+      },
+    },
+  });
   let supervisor: Supervisor | undefined;
   let events: StreamReader<EventRecord> | undefined;
   let notifications: StreamReader<Notification> | undefined;
   const apiUrl = `http://127.0.0.1:${httpPort}`;
 
   const fleet: Fleet = {
-    nats,
-    nc,
+    get nc() {
+      if (nc === undefined) throw new Error('startSupervisor() first: it starts NATS');
+      return nc;
+    },
+    violations: () => [...violations],
     get events() {
       if (events === undefined) throw new Error('startSupervisor() first: it creates the streams');
       return events;
@@ -151,11 +172,22 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     async startSupervisor() {
       supervisor = createSupervisor({
         config,
-        log,
+        log: supervisorLog,
+        loggerFor: () => log,
         registry: createRegistry({ defaultMetrics: false }),
         services,
       });
       await supervisor.start();
+      if (nc === undefined) {
+        const file = join(dataDir, 'nats-credentials.json');
+        const users = (JSON.parse(readFileSync(file, 'utf8')) as { users: Record<string, string> }).users;
+        nc = await connectBus({
+          url: `nats://127.0.0.1:${natsPort}`,
+          name: 'fleet-test',
+          log,
+          auth: { user: NatsUser.ADMIN, password: users[NatsUser.ADMIN] ?? '' },
+        });
+      }
       // The supervisor creates the streams; the readers follow them from the first message on.
       events ??= await readStream<EventRecord>(nc, StreamName.EVENTS);
       notifications ??= await readStream<Notification>(nc, StreamName.NOTIFY);
@@ -198,12 +230,16 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       return { status: res.status, body: (await res.json()) as T };
     },
     async close() {
-      await fleet.stopSupervisor();
+      // Readers and the test's connection first: the supervisor stops NATS with it.
       await events?.stop();
       await notifications?.stop();
-      await nc.close();
-      await nats.stop();
+      await nc?.close();
+      await fleet.stopSupervisor();
       rmSync(root, { recursive: true, force: true });
+      // Every fleet test also checks that no service needed a right its NATS user lacks.
+      if (violations.length > 0) {
+        throw new Error(`NATS permission violations during the run: ${JSON.stringify(violations)}`);
+      }
     },
   };
   return fleet;

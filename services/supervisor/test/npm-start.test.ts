@@ -211,6 +211,13 @@ test('npm start - /healthz and /readyz answer 200 within 30 s, the demo session 
   const page = await fetch(`${run.httpBase}/`, { signal: AbortSignal.timeout(2000) });
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<script type="module" src="\.\/assets\/app-[A-Z0-9]{8}\.js"><\/script>/);
+  // How to tap live events with the NATS CLI as the read-only user; its password is read from
+  // the 0600 file by the printed command, never printed.
+  const credentials = join(home, 'data', 'nats-credentials.json');
+  assert.match(out, /nats context save hal-tap --server nats:\/\/127\.0\.0\.1:\d+ --user tap --password /);
+  assert.ok(out.includes("nats --context hal-tap sub 'hal.evt.>'"), out);
+  const tapPassword = (JSON.parse(readFileSync(credentials, 'utf8')) as { users: { tap: string } }).users.tap;
+  assert.equal(out.includes(tapPassword), false, 'the tap password is not printed');
 
   // Every kind of child is running, and all of them are below start.mjs.
   const pid = run.child.pid;

@@ -1,3 +1,4 @@
+import { NatsUser } from '@hal/protocol';
 import { runService } from '@hal/runtime';
 import { createTracker } from './tracker.ts';
 
@@ -8,6 +9,7 @@ await runService({
   services: [
     {
       name: 'tracker',
+      natsUser: NatsUser.TRACKER,
       create: ({ flags, ...deps }) => createTracker({ ...deps, rebuild: flags.rebuild === true }),
     },
   ],
