@@ -66,8 +66,8 @@ const JETSTREAM_CLIENT = [
   '$JS.FC.>',
 ] as const;
 
-/** Writing a KV bucket: its keys, and updating its own stream's settings (`Kvm.create`). */
-const kvBucket = (bucket: string) => [`$KV.${bucket}.>`, `$JS.API.STREAM.UPDATE.KV_${bucket}`];
+/** Writing a KV bucket (put, create, delete, purge of its keys); reads go through the JetStream API. */
+const kvBucket = (bucket: string) => [`$KV.${bucket}.>`];
 
 /** No service ever publishes here but the gateway, which relays commands to the host holding the node. */
 const COMMANDS = 'hal.cmd.>';

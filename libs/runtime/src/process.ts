@@ -3,7 +3,6 @@
 // start, measured), which an agent on every host must not carry for nothing.
 export {
   createLifecycleGroup,
-  deferredPart,
   LIFECYCLE_CHECK,
   type LifecycleGroup,
   type LifecycleGroupOptions,
