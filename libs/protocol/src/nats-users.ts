@@ -1,6 +1,13 @@
 import { ENV_KV_BUCKET } from './env-manifest.ts';
 import { NODES_KV_BUCKET } from './node-enrollment.ts';
-import { DISCORD_KV_BUCKET, DISCORD_UI_KV_BUCKET, POLICY_KV_BUCKET, StreamName } from './subjects.ts';
+import {
+  COMMAND_KEYS_KV_BUCKET,
+  DISCORD_KV_BUCKET,
+  DISCORD_UI_KV_BUCKET,
+  POLICY_KV_BUCKET,
+  POLICY_OVERRIDES_KV_BUCKET,
+  StreamName,
+} from './subjects.ts';
 
 /**
  * The NATS users of HAL-O-SWARM and what each may publish and subscribe. The embedded
@@ -111,9 +118,11 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
       COMMANDS,
       'hal.q.>',
       'hal.audit.>',
-      // Node enrollments (halctl nodes enroll/revoke), the environment manifest (PUT).
+      // Node enrollments (halctl nodes enroll/revoke), the environment manifest (PUT), where a
+      // `start` with an idempotency key went (@hal/commands).
       ...kvBucket(NODES_KV_BUCKET),
       ...kvBucket(ENV_KV_BUCKET),
+      ...kvBucket(COMMAND_KEYS_KV_BUCKET),
     ],
     // Commands for the nodes it holds (it answers them), other gateways' claims.
     subscribe: ['hal.cmd.>', 'hal.gw.claim.>'],
@@ -132,8 +141,9 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
       'hal.evt.*.*.policy.>',
       'hal.notify.>',
       'hal.audit.>',
-      // Its state; the environment manifest (HAL_ENV) it only reads.
+      // Its state and the enable/disable overrides; the environment manifest (HAL_ENV) it only reads.
       ...kvBucket(POLICY_KV_BUCKET),
+      ...kvBucket(POLICY_OVERRIDES_KV_BUCKET),
     ],
     subscribe: ['hal.q.policy.>'],
     responder: true,
@@ -153,6 +163,7 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
       'hal.audit.>',
       ...kvBucket(DISCORD_KV_BUCKET),
       ...kvBucket(DISCORD_UI_KV_BUCKET),
+      ...kvBucket(COMMAND_KEYS_KV_BUCKET),
     ],
     subscribe: [],
     deny: ['hal.evt.>', 'hal.notify.>'],
