@@ -59,6 +59,14 @@ function ensureConfigs() {
     const config = {
       data_dir: configPath(join(halDir, 'data')),
       server: { auth_token: createdToken },
+      // The demo model is priced in its opencode.json (demoOpencodeConfig): these budgets then have
+      // spend to count, warn about and forecast.
+      cost: {
+        budgets: [
+          { name: 'demo-session', scope: 'session', limit_usd: 0.25 },
+          { name: 'demo-daily', scope: 'fleet', period: 'day', limit_usd: 2 },
+        ],
+      },
       security: {
         require_node_tokens: true,
         node_tokens: { [DEMO_NODE]: `hal_node_${randomBytes(32).toString('base64url')}` },
@@ -84,8 +92,17 @@ function ensureConfigs() {
 
 const children = [];
 
+/**
+ * Once stopAll has begun, nothing new may start: stopAll only stops the children it saw, so one
+ * started later (a demo step still awaiting when another child died) would be left running.
+ */
+function refuseWhileStopping(name) {
+  if (stopping) throw new Error(`not starting ${name}: stopping`);
+}
+
 /** Spawns a workspace bin from source; its JSON log lines go to <HAL_HOME>/logs/<name>.log. */
 function startChild(name, bin, args, env = process.env) {
+  refuseWhileStopping(name);
   const logFile = join(halDir, 'logs', `${name}.log`);
   const child = spawn(process.execPath, [join(root, bin), ...args], {
     cwd: root,
@@ -105,6 +122,7 @@ function startChild(name, bin, args, env = process.env) {
 
 /** Spawns any binary (not a node script) under the same stop-all rules as startChild. */
 function startProcess(name, command, args, opts = {}) {
+  refuseWhileStopping(name);
   const logFile = join(halDir, 'logs', `${name}.log`);
   const child = spawn(command, args, { cwd: opts.cwd ?? root, env: opts.env ?? process.env, stdio: 'pipe' });
   const log = createWriteStream(logFile, { flags: 'a' });
@@ -157,41 +175,66 @@ function demoOpencodeConfig(llmUrl) {
         npm: '@ai-sdk/openai-compatible',
         name: 'HAL demo LLM (scripted)',
         options: { baseURL: llmUrl, apiKey: 'demo' },
-        models: { 'fake-model': { name: 'Scripted demo model' } },
+        // USD per million tokens: opencode prices each message with these, so the session view,
+        // cost reports, budgets and the forecast show real numbers for the scripted model.
+        models: {
+          'fake-model': {
+            name: 'Scripted demo model',
+            cost: { input: 15, output: 75, cache_read: 1.5, cache_write: 18.75 },
+          },
+        },
       },
     },
     model: 'demo/fake-model',
     small_model: 'demo/fake-model',
     autoupdate: false,
     share: 'disabled',
-    permission: { bash: 'allow', edit: 'allow' },
+    // bash asks: the demo's "list the files" turn waits for an approval (waiting_input).
+    permission: { bash: 'ask', edit: 'allow' },
   };
 }
 
-/** POST /api/v1/sessions until the demo node is online (the agent needs a moment to connect). */
-async function startDemoSession(httpBase, token, project) {
+/**
+ * Waits until the demo node is online with its project (GET /api/v1/nodes), so the first
+ * POST /api/v1/sessions finds it: posting earlier fails with PROJECT_NOT_FOUND, and every failed
+ * attempt would stay in the audit log.
+ */
+async function waitForDemoNode(httpBase, token, project) {
   const deadline = Date.now() + 30_000;
-  let last = '';
+  let last = 'no answer yet';
   while (Date.now() < deadline && !stopping) {
     try {
-      const res = await fetch(`${httpBase}/api/v1/sessions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          project,
-          title: 'HAL-O-SWARM demo',
-          prompt: 'Say hello to the newcomer and explain what they are looking at.',
-        }),
+      const res = await fetch(`${httpBase}/api/v1/nodes`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(2000),
       });
       const body = await res.json();
-      if (res.status === 201) return body.data;
-      last = `${res.status} ${body.error?.code}: ${body.error?.message}`;
+      if (res.status !== 200) last = `${res.status} ${body.error?.code}: ${body.error?.message}`;
+      else {
+        const nodes = body.data?.nodes ?? [];
+        if (nodes.some((n) => n.status === 'online' && n.projects?.some((p) => p.name === project))) return;
+        last = `no online node has project "${project}" yet`;
+      }
     } catch (err) {
       last = String(err);
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`could not start the demo session: ${last}`);
+  if (!stopping) throw new Error(`the demo agent did not come online within 30 s: ${last}`);
+}
+
+/** One POST /api/v1/sessions (the node is known to be online with the project). */
+async function startDemoSession(httpBase, token, project, title, prompt) {
+  const res = await fetch(`${httpBase}/api/v1/sessions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ project, title, prompt }),
+  });
+  const body = await res.json();
+  if (res.status === 201) return body.data;
+  throw new Error(
+    `could not start the demo session: ${res.status} ${body.error?.code}: ${body.error?.message}`,
+  );
 }
 
 /**
@@ -288,7 +331,22 @@ async function startDemo(httpBase, supervisorConfig, supervisorUrl) {
     if (supervisorUrl !== undefined && envVar('HAL_SUPERVISOR_URL') === undefined)
       agentEnv.HAL_SUPERVISOR_URL = supervisorUrl;
     startChild('agent', 'services/agent/bin/hal-agent.js', ['--config', shown(agentConfigFile)], agentEnv);
-    const session = await startDemoSession(httpBase, supervisorToken, project.name);
+    await waitForDemoNode(httpBase, supervisorToken, project.name);
+    const session = await startDemoSession(
+      httpBase,
+      supervisorToken,
+      project.name,
+      'HAL-O-SWARM demo',
+      'Say hello to the newcomer and explain what they are looking at.',
+    );
+    const asking = await startDemoSession(
+      httpBase,
+      supervisorToken,
+      project.name,
+      'HAL-O-SWARM demo: approve me',
+      'List the files of the demo project.',
+    );
+    const cli = `npx halctl --supervisor-url ${httpBase} --auth-token <token>`;
     return [
       '',
       'Demo (stopped with everything else):',
@@ -296,8 +354,12 @@ async function startDemo(httpBase, supervisorConfig, supervisorUrl) {
       `  opencode      ${ocUrl}   project ${shown(projectDir)}${manage ? ' (managed by the agent)' : ''}`,
       `  hal-agent     node ${agentConfig.node_id ?? '(hostname)'}   (log ${shown(join(halDir, 'logs', 'agent.log'))})`,
       `  session       ${session?.session} in project ${session?.project}, prompted — watch it go busy → idle`,
-      `  watch it      npx halctl --supervisor-url ${httpBase} --auth-token <token> sessions list`,
-      `                npx halctl --supervisor-url ${httpBase} --auth-token <token> events tail --follow`,
+      `  session       ${asking?.session} wants to run a command — it waits for you (waiting_input):`,
+      `                ${cli} sessions get ${asking?.session}     (its pending permission id)`,
+      `                ${cli} sessions approve ${asking?.session} <permission id>`,
+      `  watch it      ${cli} sessions list`,
+      `                ${cli} events tail --follow`,
+      `  cost          ${cli} cost today --by session   (budgets: cost.budgets in ${shown(supervisorConfigFile)})`,
     ];
   } catch (err) {
     if (stopping) return [];

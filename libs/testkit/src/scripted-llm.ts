@@ -63,6 +63,11 @@ export interface StartScriptedLlmOptions {
   titleText?: string;
   /** Delay between streamed chunks. Default 0. */
   chunkDelayMs?: number;
+  /**
+   * Answers a chat request when the script is empty (the `npm start` demo picks its answer from the
+   * prompt); undefined falls back to the default text.
+   */
+  respond?: (request: RecordedLlmRequest) => LlmStep | undefined;
 }
 
 export interface ScriptedLlm {
@@ -155,7 +160,9 @@ export async function startScriptedLlm(opts: StartScriptedLlmOptions = {}): Prom
 
   async function answer(res: ServerResponse, rec: RecordedLlmRequest): Promise<void> {
     const step: LlmStep =
-      rec.kind === 'title' ? { text: opts.titleText ?? 'Test session' } : (queue.shift() ?? {});
+      rec.kind === 'title'
+        ? { text: opts.titleText ?? 'Test session' }
+        : (queue.shift() ?? opts.respond?.(rec) ?? {});
     if (step.delayMs) await sleep(step.delayMs);
     if (step.error) {
       const e = step.error;

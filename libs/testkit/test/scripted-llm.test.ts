@@ -130,3 +130,20 @@ test('scripted-llm - title requests are answered apart and do not consume the sc
   assert.equal(llm.requests[0]?.kind, 'title');
   assert.equal(llm.chatRequests().length, 0);
 });
+
+test('scripted-llm - respond answers from the request when the script is empty; the script goes first', async (t) => {
+  const llm = await startScriptedLlm({
+    respond: (req) =>
+      req.lastUserText.includes('files') ? { text: `you said: ${req.lastUserText}` } : undefined,
+  });
+  t.after(() => llm.stop());
+  const ask = async (content: string) => {
+    const res = await chat(llm.url, { stream: false, messages: [{ role: 'user', content }] });
+    return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message
+      .content;
+  };
+  llm.script({ text: 'scripted first' });
+  assert.equal(await ask('list the files'), 'scripted first');
+  assert.equal(await ask('list the files'), 'you said: list the files');
+  assert.equal(await ask('hello'), 'OK.', 'undefined from respond falls back to the default text');
+});

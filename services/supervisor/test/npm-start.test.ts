@@ -163,7 +163,7 @@ async function pressCtrlC(run: Started): Promise<void> {
   }
 }
 
-test('npm start - /healthz and /readyz answer 200 within 30 s, the demo session gets tokens, and Ctrl-C leaves no process behind', async (t) => {
+test('npm start - /healthz and /readyz answer 200 within 30 s, the demo sessions get tokens priced by the demo rates, one waits for an approval, nothing failed in the audit log, and Ctrl-C leaves no process behind', async (t) => {
   const run = await startNpmStart(t);
   const home = run.home;
 
@@ -180,20 +180,97 @@ test('npm start - /healthz and /readyz answer 200 within 30 s, the demo session 
   };
   const token = config.server.auth_token;
   assert.match(token, /^[0-9a-f]{64}$/);
-  const sessions = async () => {
-    const res = await fetch(`${run.httpBase}/api/v1/sessions`, {
-      headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(2000),
+  const api = async <T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> => {
+    const res = await fetch(`${run.httpBase}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      signal: AbortSignal.timeout(5000),
     });
-    assert.equal(res.status, 200);
-    return ((await res.json()) as { data: { project: string; tokens: { input: number; output: number } }[] })
-      .data;
+    return { status: res.status, body: (await res.json()) as T };
+  };
+  interface DemoSession {
+    session: string;
+    project: string;
+    state: string;
+    current_task: string | null;
+    pending_permissions: string[];
+    tokens: { input: number; output: number };
+    cost_usd: number;
+  }
+  const sessions = async () => {
+    const { status, body } = await api<{ data: DemoSession[] }>('/api/v1/sessions');
+    assert.equal(status, 200);
+    return body.data;
   };
   const demo = await waitFor(
-    async () => (await sessions()).find((s) => s.project === 'demo' && s.tokens.input > 0),
-    { timeoutMs: 45_000, intervalMs: 250, message: `no demo session with tokens; output:\n${run.output()}` },
+    async () =>
+      (await sessions()).find(
+        (s) => s.project === 'demo' && s.current_task?.startsWith('Say hello') && s.cost_usd > 0,
+      ),
+    // The demo starts a scripted LLM, a real opencode and an agent first: on a loaded 2-core machine
+    // that alone has taken 50 s.
+    { timeoutMs: 90_000, intervalMs: 250, message: `no priced demo session; output:\n${run.output()}` },
   );
   assert.ok(demo.tokens.output > 0);
+
+  // The second demo session asks to run a command: it waits for an approval, which lets it finish.
+  const asking = await waitFor(
+    async () =>
+      (await sessions()).find(
+        (s) => s.current_task?.startsWith('List the files') && s.state === 'waiting_input',
+      ),
+    {
+      timeoutMs: 45_000,
+      intervalMs: 250,
+      message: `no demo session waiting for a permission; output:\n${run.output()}`,
+    },
+  );
+  const permission = asking.pending_permissions[0];
+  assert.ok(permission !== undefined, 'the waiting session names its pending permission');
+  const approved = await api(`/api/v1/sessions/${asking.session}/permissions/${permission}`, {
+    method: 'POST',
+    body: JSON.stringify({ response: 'once' }),
+  });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  await waitFor(
+    async () =>
+      (await sessions()).find(
+        (s) => s.session === asking.session && s.state === 'idle' && s.pending_permissions.length === 0,
+      ),
+    { timeoutMs: 30_000, intervalMs: 250, message: 'the approved session did not finish its turn' },
+  );
+  // Varied answers: each session got its own text from the scripted model.
+  const logText = async (session: string) =>
+    JSON.stringify((await api<{ data: unknown }>(`/api/v1/sessions/${session}/logs`)).body.data);
+  assert.match(await logText(demo.session), /Hello from the HAL-O-SWARM demo/);
+  assert.match(await logText(asking.session), /the command ran after your approval/);
+
+  // The demo model is priced (its opencode.json): the session view, cost and budgets show real numbers.
+  const totals = await waitFor(
+    async () => {
+      const r = await api<{ data: { totals: { observed_usd: number; estimated_usd: number } } }>(
+        '/api/v1/cost?period=today',
+      );
+      return r.status === 200 && r.body.data.totals.observed_usd > 0 ? r.body.data.totals : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500, message: 'the demo spend stayed at $0' },
+  );
+  assert.ok(totals.observed_usd > 0.01, `observed ${totals.observed_usd}`);
+  const budgets = await api<{ data: { name: string; spent_usd: number }[] }>('/api/v1/cost/budgets');
+  assert.equal(budgets.status, 200);
+  const daily = budgets.body.data.find((b) => b.name === 'demo-daily');
+  assert.ok(daily !== undefined && daily.spent_usd > 0, JSON.stringify(budgets.body.data));
+
+  // The first start waited for the agent: no failed command in the audit log.
+  const audit = await api<{ data: { action: string; result: { ok: boolean; code?: string } }[] }>(
+    '/api/v1/audit?limit=200',
+  );
+  assert.equal(audit.status, 200);
+  assert.deepEqual(
+    audit.body.data.filter((r) => !r.result.ok),
+    [],
+  );
+  assert.equal(audit.body.data.filter((r) => r.action === 'session.start').length, 2);
 
   // The summary names the temporary home, prints the new token once, and offers Ctrl-C.
   await waitFor(() => run.output().includes('Ctrl-C stops everything.'), { timeoutMs: 10_000 });
@@ -250,7 +327,7 @@ test('npm start - a run with an existing config does not print the token again b
   });
   const configFile = join(run.home, 'supervisor.config.json');
   await waitFor(() => run.output().includes('Ctrl-C stops everything.'), {
-    timeoutMs: 60_000,
+    timeoutMs: 120_000,
     intervalMs: 200,
     message: `start.mjs never printed its summary; output:\n${run.output()}`,
   });
