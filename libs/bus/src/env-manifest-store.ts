@@ -11,8 +11,9 @@ import {
   parseOrThrow,
 } from '@hal/protocol';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { openKv } from './kv.ts';
 
 /** The manifest when nobody has stored one yet: revision 0, no projects. */
 const EMPTY: EnvManifestView = {
@@ -35,8 +36,11 @@ export interface EnvManifestStore {
  * The environment manifest in the `HAL_ENV` KV bucket: one key, its history the versions. Every
  * reader parses what it reads, so a value written around this API cannot reach an agent unchecked.
  */
-export async function openEnvManifestStore(nc: NatsConnection): Promise<EnvManifestStore> {
-  const kv: KV = await new Kvm(nc).create(ENV_KV_BUCKET, { history: ENV_KV_HISTORY });
+export async function openEnvManifestStore(nc: NatsConnection, replicas?: number): Promise<EnvManifestStore> {
+  const kv: KV = await openKv(nc, ENV_KV_BUCKET, {
+    history: ENV_KV_HISTORY,
+    ...(replicas === undefined ? {} : { replicas }),
+  });
 
   async function get(): Promise<EnvManifestView> {
     const entry = await kv.get(ENV_MANIFEST_KEY);

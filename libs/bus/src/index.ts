@@ -27,4 +27,10 @@ export {
   toBusError,
 } from './request-reply.ts';
 export { openSessionOwners, type SessionOwners, type SessionOwnersOptions } from './session-owners.ts';
-export { ensureStreams, type StreamLimits, streamConfigs, streamsReadinessCheck } from './streams.ts';
+export {
+  ensureStreams,
+  raiseReplicas,
+  type StreamLimits,
+  streamConfigs,
+  streamsReadinessCheck,
+} from './streams.ts';

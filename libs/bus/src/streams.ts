@@ -26,6 +26,8 @@ export interface StreamLimits {
    * reconnect, so the window must outlast a gateway restart plus the agent's reconnect backoff.
    */
   duplicateWindowSec?: number;
+  /** Replicas of each stream (`nats.replicas`): 3 on a 3-node cluster. Default 1. */
+  replicas?: number;
 }
 
 export function streamConfigs(limits: StreamLimits = {}): Array<Partial<StreamConfig> & { name: string }> {
@@ -35,7 +37,7 @@ export function streamConfigs(limits: StreamLimits = {}): Array<Partial<StreamCo
     retention: RetentionPolicy.Limits,
     // Old events go first when full: refusing new publishes would stall every agent.
     discard: DiscardPolicy.Old,
-    num_replicas: 1,
+    num_replicas: limits.replicas ?? 1,
     duplicate_window: dup,
   } as const;
   return [
@@ -68,7 +70,7 @@ export function streamConfigs(limits: StreamLimits = {}): Array<Partial<StreamCo
  * them — only the owner of the deployment's config passes limits; a service that merely needs
  * the streams calls this without, so it can never undo a configured retention. Safe to call from
  * every service at start, in any order and at the same time: a lost creation race turns into an
- * update (or nothing) instead of an error.
+ * update (or nothing) instead of an error. Replicas are only ever raised (see raiseReplicas).
  */
 export async function ensureStreams(nc: NatsConnection, limits?: StreamLimits): Promise<void> {
   const jsm = await jetstreamManager(nc);
@@ -77,9 +79,28 @@ export async function ensureStreams(nc: NatsConnection, limits?: StreamLimits): 
       await jsm.streams.add(config);
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
-      if (limits !== undefined) await jsm.streams.update(config.name, config);
+      if (limits === undefined) continue;
+      const current = await jsm.streams.info(config.name);
+      await jsm.streams.update(config.name, {
+        ...config,
+        num_replicas: Math.max(current.config.num_replicas, config.num_replicas ?? 1),
+      });
     }
   }
+}
+
+/**
+ * Raises a stream (a KV bucket is the stream `KV_<bucket>`) to `replicas` when it has fewer, and
+ * never lowers it: an operator who set more by hand (`nats stream edit --replicas 5`) keeps them,
+ * and a service started with an older or smaller config cannot shrink a cluster's redundancy.
+ * Returns the replica count the stream has afterwards.
+ */
+export async function raiseReplicas(nc: NatsConnection, stream: string, replicas: number): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const current = await jsm.streams.info(stream);
+  if (current.config.num_replicas >= replicas) return current.config.num_replicas;
+  const updated = await jsm.streams.update(stream, { ...current.config, num_replicas: replicas });
+  return updated.config.num_replicas;
 }
 
 export function streamsReadinessCheck(nc: NatsConnection) {

@@ -4,11 +4,26 @@ import { z } from 'zod';
 import { logLevelSchema, secretSchema } from './log-level.ts';
 import { tokenSchema } from './security.ts';
 
+/** Half of a surrogate pair without its other half: not text, and not encodable as UTF-8. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Project names come from people and are often not ASCII (`한국어-프로젝트`). Subjects carry them
+ * escaped (`escapeToken` in @hal/protocol), so any text is safe there; refused is only what could
+ * not be shown or escaped back: control characters, broken UTF-16, blank edges, and very long names
+ * (each byte outside [A-Za-z0-9_-] takes 3 in a subject once escaped).
+ */
+export const projectNameSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .refine((n) => !LONE_SURROGATE.test(n), 'must be valid Unicode text (it holds half of a surrogate pair)')
+  .refine((n) => !/\p{Cc}/u.test(n), 'must not hold control characters (newlines, tabs, …)')
+  .refine((n) => n.trim() === n, 'must not start or end with white space')
+  .refine(fitsSubjectToken, `is too long once escaped for a NATS subject (at most ${LIMITS.idTokenBytes} bytes)`);
+
 export const agentProjectSchema = z.strictObject({
-  name: z
-    .string()
-    .max(LIMITS.idChars)
-    .regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, ".", "_" or "-"'),
+  name: projectNameSchema,
   directory: z.string().min(1),
 });
 

@@ -5,6 +5,7 @@ import { type AgentConfig, agentConfigSchema } from './agent-schema.ts';
 import { ConfigError, type ConfigProblem } from './config-error.ts';
 import { dependencyProblems } from './dependencies.ts';
 import { applyPatch, type EnvSource, envOverrides } from './env-overrides.ts';
+import { hoistServerHeartbeatKeys } from './heartbeat-keys.ts';
 import { problemsFromZod } from './issue-messages.ts';
 import { parseJsonText } from './json-source.ts';
 import { routeConditionProblems, routeTargetProblems } from './policies.ts';
@@ -32,6 +33,8 @@ interface RoleSpec {
   schema: z.ZodType;
   aliases: Readonly<Record<string, string>>;
   crossChecks: (raw: unknown) => ConfigProblem[];
+  /** Rewrites accepted alternative spellings in place before validation; returns what cannot be. */
+  normalize: (raw: Record<string, unknown>) => ConfigProblem[];
   absolutePaths: (config: Record<string, unknown>, cwd: string) => void;
 }
 
@@ -49,6 +52,7 @@ const ROLES: Record<ConfigRole, RoleSpec> = {
       ...routeConditionProblems(raw),
       ...dependencyProblems(raw),
     ],
+    normalize: hoistServerHeartbeatKeys,
     absolutePaths: (c, cwd) => {
       const s = c as SupervisorConfig;
       s.data_dir = resolve(cwd, s.data_dir);
@@ -61,6 +65,7 @@ const ROLES: Record<ConfigRole, RoleSpec> = {
     schema: agentConfigSchema,
     aliases: {},
     crossChecks: () => [],
+    normalize: () => [],
     absolutePaths: (c, cwd) => {
       const a = c as AgentConfig;
       a.data_dir = resolve(cwd, a.data_dir);
@@ -110,9 +115,13 @@ export function buildConfig<R extends ConfigRole>(
   const merged = structuredClone(raw) as Record<string, unknown>;
   const env = envOverrides(spec.schema, options.env ?? {}, spec.aliases);
   for (const patch of env.patches) applyPatch(merged, patch);
-  const problems = [...env.problems, ...resolveSecretFiles(merged, cwd)];
-  const result = spec.schema.safeParse(merged, { reportInput: true });
   const consequence = `the ${role} will not start until this is fixed`;
+  const problems = [
+    ...env.problems,
+    ...resolveSecretFiles(merged, cwd),
+    ...spec.normalize(merged).map((p) => ({ ...p, message: `${p.message}; ${consequence}` })),
+  ];
+  const result = spec.schema.safeParse(merged, { reportInput: true });
   if (!result.success) problems.push(...problemsFromZod(result.error, spec.schema, consequence));
   problems.push(...spec.crossChecks(merged).map((p) => ({ ...p, message: `${p.message}; ${consequence}` })));
   if (problems.length > 0 || !result.success) return { ok: false, problems };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { notPlaceholder } from './placeholder.ts';
 
 /** pino's levels; `silent` turns logging off (tests). */
 export const LogLevel = {
@@ -14,8 +15,8 @@ export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 
 export const logLevelSchema = z.enum(Object.values(LogLevel) as [LogLevel, ...LogLevel[]]).default('info');
 
-/** A secret: a non-empty string; where the minimum length matters the caller adds it. */
-export const secretSchema = z.string().min(1);
+/** A secret: a non-empty string, not an example's placeholder; where the minimum length matters the caller adds it. */
+export const secretSchema = notPlaceholder(z.string()).min(1);
 
 /** Numbers that count seconds, minutes or bytes: never negative, and finite. */
 export const nonNegative = () => z.number().finite().nonnegative();

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { notPlaceholder } from './placeholder.ts';
 
 export const ApiTokenRole = { VIEWER: 'viewer', OPERATOR: 'operator', ADMIN: 'admin' } as const;
 export type ApiTokenRole = (typeof ApiTokenRole)[keyof typeof ApiTokenRole];
 
 /** A token someone could guess in an afternoon protects nothing. */
 export const MIN_TOKEN_LENGTH = 16;
-export const tokenSchema = z.string().min(MIN_TOKEN_LENGTH);
+export const tokenSchema = notPlaceholder(z.string()).min(MIN_TOKEN_LENGTH);
 
 export const apiTokenSchema = z.strictObject({
   name: z.string().min(1),

@@ -28,6 +28,11 @@ export const natsConfigSchema = z
     nkey_seed: secretSchema.optional(),
     /** Port of the embedded nats-server; taken by something else → a free port is used. 0 = any free port. */
     embedded_port: port(4222),
+    /**
+     * Replicas of every stream and KV bucket HAL creates: 3 on a 3-node JetStream cluster, 1 on a
+     * single server. Raised on existing ones at start, never lowered (one set higher by hand stays).
+     */
+    replicas: z.number().int().min(1).max(5).default(1),
   })
   .superRefine((nats, ctx) => {
     if (nats.user !== undefined && nats.password === undefined) {

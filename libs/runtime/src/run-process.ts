@@ -110,7 +110,12 @@ export async function runProcess<R extends ConfigRole>(
   }
   const file = typeof values.config === 'string' ? values.config : undefined;
   if (values.validate === true) {
-    process.exitCode = runValidate(spec.role, file, process.stdout, process.stderr, raw ? { raw } : {});
+    // The binary's own needs too (a standalone service needs nats.url): a config --validate passes
+    // must be one the binary starts with.
+    process.exitCode = runValidate(spec.role, file, process.stdout, process.stderr, {
+      ...(raw ? { raw } : {}),
+      ...(spec.problems === undefined ? {} : { checks: spec.problems }),
+    });
     return;
   }
   const read = readConfig(spec.role, file === undefined ? (raw ? { raw } : {}) : { file });

@@ -10,7 +10,7 @@ import type { SupervisorConfig } from '@hal/config';
  * HAL_EVENTS keeps events at least as long as the tracker keeps its index, so a `--rebuild`
  * restores the whole retained history rather than a shorter window.
  */
-export function streamLimitsFor(config: Pick<SupervisorConfig, 'security'>): StreamLimits {
+export function streamLimitsFor(config: Pick<SupervisorConfig, 'security' | 'nats'>): StreamLimits {
   const days = config.security.audit.retention_days;
-  return { eventsMaxAgeDays: Math.max(30, days), auditMaxAgeDays: days };
+  return { eventsMaxAgeDays: Math.max(30, days), auditMaxAgeDays: days, replicas: config.nats.replicas };
 }

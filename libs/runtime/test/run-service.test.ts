@@ -73,7 +73,7 @@ test('runtime - a standalone service on a NATS with users (nats.user + password_
   assert.match(proc.stdout(), /"msg":"demo part stopped"[\s\S]*"msg":"stopped"/);
 });
 
-test('runtime - bad arguments exit 2 with the usage; a missing nats.url exits 1 naming the key', async (t) => {
+test('runtime - bad arguments exit 2 with the usage; a missing nats.url exits 1 naming the key, and --validate refuses it', async (t) => {
   const bad = run(t, ['--nope']);
   assert.equal(await bad.done, 2);
   assert.match(bad.stderr(), /Unknown option '--nope'/);
@@ -83,6 +83,15 @@ test('runtime - bad arguments exit 2 with the usage; a missing nats.url exits 1 
   const noNats = run(t, ['--config', file]);
   assert.equal(await noNats.done, 1);
   assert.match(noNats.stderr(), /^nats\.url: required when a service runs on its own/m);
+  // --validate says it too, instead of passing a config the service would restart-loop on.
+  const validate = run(t, ['--config', file, '--validate']);
+  assert.equal(await validate.done, 1);
+  assert.equal(
+    validate.stderr(),
+    'nats.url: required when a service runs on its own (only hal-supervisor embeds NATS)\n' +
+      '1 problem(s) found in the supervisor config\n',
+  );
+  assert.equal(validate.stdout(), '');
 
   const broken = configFile(t, { server: { auth_token: 'short' } });
   const invalid = run(t, ['--config', broken]);

@@ -1,6 +1,7 @@
 import { runProcess } from '@hal/runtime/process';
 import { createAgent } from './agent.ts';
 import { QUICK_START_OPTIONS, quickStartConfig } from './quick-start.ts';
+import { plaintextSupervisorWarning } from './supervisor-url.ts';
 
 /**
  * `hal-agent --config FILE [--validate]`, or the quick start without a file
@@ -13,5 +14,9 @@ await runProcess({
   summary: 'Watches the opencode sessions of this host and streams them to the supervisor.',
   logFields: (config) => ({ node: config.node_id }),
   quickStart: { options: QUICK_START_OPTIONS, build: quickStartConfig },
-  create: ({ config, log }) => createAgent({ config, log }),
+  create: ({ config, log }) => {
+    const plaintext = plaintextSupervisorWarning(config.supervisor_url);
+    if (plaintext !== undefined) log.warn({ supervisor_url: config.supervisor_url }, plaintext);
+    return createAgent({ config, log });
+  },
 });

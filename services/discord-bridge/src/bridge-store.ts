@@ -1,6 +1,7 @@
+import { openKv } from '@hal/bus';
 import { DISCORD_KV_BUCKET, DISCORD_UI_KV_BUCKET } from '@hal/protocol';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 
 /** Key prefixes in HAL_DISCORD; ids are written as base64url so any id is one literal KV token. */
@@ -49,10 +50,9 @@ const DAY_MS = 24 * 3600 * 1000;
  * The bridge's only state: a small KV map of what it posted, plus claims. Two instances side by
  * side decide who posts by `create` (only one succeeds); the loser reads what the winner stored.
  */
-export async function openBridgeStore(nc: NatsConnection): Promise<BridgeStore> {
-  const kvm = new Kvm(nc);
-  const kv = await kvm.create(DISCORD_KV_BUCKET, { history: 1 });
-  const ui = await kvm.create(DISCORD_UI_KV_BUCKET, { history: 1, ttl: DAY_MS });
+export async function openBridgeStore(nc: NatsConnection, replicas = 1): Promise<BridgeStore> {
+  const kv = await openKv(nc, DISCORD_KV_BUCKET, { history: 1, replicas });
+  const ui = await openKv(nc, DISCORD_UI_KV_BUCKET, { history: 1, ttl: DAY_MS, replicas });
 
   async function get<T>(key: string) {
     const e = await kv.get(key);

@@ -21,7 +21,8 @@ export const BridgeConsumer = {
 } as const;
 
 export interface DiscordBridgeDeps {
-  config: { discord: DiscordConfig; audit: { enabled: boolean } };
+  /** `nats.replicas`: of the bridge's KV buckets (absent: 1). */
+  config: { discord: DiscordConfig; audit: { enabled: boolean }; nats?: { replicas: number } };
   nc: NatsConnection;
   log: Logger;
   readiness?: Readiness;
@@ -108,7 +109,7 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
     layer,
     reportTick: () => report?.tick() ?? Promise.resolve(false),
     async start() {
-      const store = await openBridgeStore(deps.nc);
+      const store = await openBridgeStore(deps.nc, deps.config.nats?.replicas);
       const js = jetstreamClient(deps.nc);
       const common = { config: cfg, rest: client.rest, store, layer, log, now, instance };
       const alerts = createAlerts({ ...common, claimTimeoutMs });

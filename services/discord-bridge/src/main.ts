@@ -12,7 +12,7 @@ await runService({
       create: ({ config, nc, log, readiness }) =>
         config.channels.discord
           ? createDiscordBridge({
-              config: { discord: config.channels.discord, audit: config.security.audit },
+              config: { discord: config.channels.discord, audit: config.security.audit, nats: config.nats },
               nc,
               log,
               readiness,

@@ -60,10 +60,10 @@ export function recordOf(
  * call instead of being remembered. History 1: the audit stream keeps who enrolled and revoked
  * what, the bucket only the present.
  */
-export function nodesBucket(nc: Parameters<typeof openKv>[0]): () => Promise<KV> {
+export function nodesBucket(nc: Parameters<typeof openKv>[0], replicas?: number): () => Promise<KV> {
   let opening: Promise<KV> | undefined;
   return () => {
-    opening ??= openKv(nc, NODES_KV_BUCKET, { history: 1 }).catch((err: unknown) => {
+    opening ??= openKv(nc, NODES_KV_BUCKET, { history: 1, ...(replicas === undefined ? {} : { replicas }) }).catch((err: unknown) => {
       opening = undefined;
       throw new HalError(
         ErrorCode.UNAVAILABLE,

@@ -15,6 +15,8 @@ export interface GatewayConfig {
     /** API tokens are refused on the agent socket with a message saying so. */
     api_tokens?: ReadonlyArray<{ token: string }>;
   };
+  /** `nats.replicas`: of the HAL_NODES KV bucket (absent: 1). */
+  nats?: { replicas: number };
 }
 
 /** Flow-control knobs; the defaults suit production, tests and benches shrink them. */

@@ -73,7 +73,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock, owners: () => owners });
   const connections = new Set<AgentConnection>();
   const conflictAlerts = new Map<string, number>();
-  const enrollments = createEnrollmentWatch({ kv: nodesBucket(nc), log });
+  const enrollments = createEnrollmentWatch({ kv: nodesBucket(nc, config.nats?.replicas), log });
   enrollments.onChange((node, record) => {
     for (const conn of connections) if (conn.node === node) conn.enrollmentChanged(record);
   });

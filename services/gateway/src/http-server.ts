@@ -68,6 +68,8 @@ export interface HttpApiConfig {
     /** Open SSE streams one token may hold (default 16); one more is refused with 429. */
     max_sse_streams_per_token?: number;
   };
+  /** `nats.replicas`: of the KV buckets the API opens (absent: 1). */
+  nats?: { replicas: number };
 }
 
 export interface HttpApiDeps {
@@ -111,7 +113,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
   const apiDeps: ApiDeps = {
     envManifest() {
       // A failed open (JetStream not up yet) is not cached: the next request tries again.
-      envStore ??= openEnvManifestStore(deps.nc).catch((err: unknown) => {
+      envStore ??= openEnvManifestStore(deps.nc, deps.config.nats?.replicas).catch((err: unknown) => {
         envStore = undefined;
         throw err;
       });
@@ -122,7 +124,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     tracker,
     commands: createSessionCommands({ nc: deps.nc, tracker }),
     // Opened on first use: an API that never enrolls never needs the bucket.
-    enrollments: createEnrollmentStore({ kv: nodesBucket(deps.nc), now }),
+    enrollments: createEnrollmentStore({ kv: nodesBucket(deps.nc, deps.config.nats?.replicas), now }),
     log,
     sseHeartbeatMs: deps.sseHeartbeatMs ?? SSE_HEARTBEAT_MS,
     openStreams: new Set(),

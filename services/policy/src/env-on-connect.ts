@@ -34,6 +34,8 @@ export interface EnvOnConnect {
  */
 export function createEnvOnConnect(deps: {
   nc: NatsConnection;
+  /** `nats.replicas` of the HAL_ENV bucket (absent: 1). */
+  replicas?: number;
   policies: PoliciesConfig;
   overrides: Overrides;
   decisions: DecisionLog;
@@ -47,7 +49,7 @@ export function createEnvOnConnect(deps: {
   async function run(event: EventRecord): Promise<void> {
     const online = nodeOnlineDataSchema.safeParse(event.data);
     if (!online.success) return;
-    store ??= openEnvManifestStore(deps.nc).catch((err: unknown) => {
+    store ??= openEnvManifestStore(deps.nc, deps.replicas).catch((err: unknown) => {
       store = undefined;
       throw err;
     });

@@ -21,8 +21,9 @@ import { createStartDependents } from './start-dependents.ts';
 import { openStateStore } from './state-store.ts';
 
 export interface PolicyDeps {
+  /** `nats.replicas`: of the policy KV bucket (absent: 1). */
   config: Pick<SupervisorConfig, 'policies' | 'routes' | 'webhooks'> &
-    Partial<Pick<SupervisorConfig, 'dependencies'>>;
+    Partial<Pick<SupervisorConfig, 'dependencies'>> & { nats?: Pick<SupervisorConfig['nats'], 'replicas'> };
   nc: NatsConnection;
   log: Logger;
   registry: Registry;
@@ -99,7 +100,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
   return {
     tick,
     async start() {
-      const store = await openStateStore(deps.nc);
+      const store = await openStateStore(deps.nc, deps.config.nats?.replicas);
       deps.readiness?.register('policy.kv', async () => {
         // A status round trip: without the bucket no policy can claim or record anything.
         await store.kv.status();
@@ -110,6 +111,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
       const decisions = createDecisionLog({ js, store, log, metrics, now });
       const envOnConnect = createEnvOnConnect({
         nc: deps.nc,
+        ...(deps.config.nats === undefined ? {} : { replicas: deps.config.nats.replicas }),
         policies: deps.config.policies,
         overrides,
         decisions,

@@ -1,6 +1,7 @@
+import { openKv } from '@hal/bus';
 import { ErrorCode, HalError, POLICY_KV_BUCKET } from '@hal/protocol';
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 
 /** Key prefixes in the HAL_POLICY bucket; one prefix per kind of state. */
@@ -58,8 +59,8 @@ export interface StateStore {
   forget(keys: readonly string[]): Promise<void>;
 }
 
-export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
-  const kv = await new Kvm(nc).create(POLICY_KV_BUCKET, { history: 1 });
+export async function openStateStore(nc: NatsConnection, replicas = 1): Promise<StateStore> {
+  const kv = await openKv(nc, POLICY_KV_BUCKET, { history: 1, replicas });
 
   async function get<T>(key: string) {
     const entry = await kv.get(key);

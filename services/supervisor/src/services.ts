@@ -24,7 +24,7 @@ export const SERVICES: readonly ServiceEntry[] = [
     create: ({ config, nc, log, readiness }) =>
       config.channels.discord
         ? createDiscordBridge({
-            config: { discord: config.channels.discord, audit: config.security.audit },
+            config: { discord: config.channels.discord, audit: config.security.audit, nats: config.nats },
             nc,
             log,
             readiness,
