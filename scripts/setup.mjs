@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // `npm start` and `npm test` run this first. Idempotent and quick when everything is present:
 // installs the npm dependencies when needed, the pinned opencode into .tools/opencode, and makes
-// sure nats-server (and, as root on Debian, the deploy tests' tools) are on PATH. It builds the
+// sure nats-server is on PATH (`--deploy-tools`, npm test: also the deploy tests' tools). It builds the
 // web dashboard when its sources are newer than its bundle; `--browser` (npm test, npm run
 // bench) also makes sure Debian's chromium is there for the dashboard's browser tests.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -121,10 +121,9 @@ function ensureOpencode() {
 
 function ensureNatsServer() {
   if (onPath('nats-server')) return;
-  if (process.platform === 'linux' && process.getuid?.() === 0 && onPath('apt-get')) {
+  if (asRootWithApt()) {
     console.log('setup: installing nats-server (apt-get install -y nats-server)');
-    run('apt-get', ['update']);
-    run('apt-get', ['install', '-y', 'nats-server']);
+    aptInstall('nats-server');
     if (onPath('nats-server')) return;
   }
   console.error(
@@ -159,12 +158,69 @@ function ensureChromium() {
   );
 }
 
+const asRootWithApt = () => process.platform === 'linux' && process.getuid?.() === 0 && onPath('apt-get');
+let aptUpdated = false;
+function aptInstall(pkg) {
+  if (!aptUpdated) run('apt-get', ['update']);
+  aptUpdated = true;
+  run('apt-get', ['install', '-y', pkg]);
+}
+
+/**
+ * The deploy tests' tools, from Debian packages: shellcheck (every script), systemd-analyze
+ * (`verify` on the rendered units). Installed when this runs as root with apt-get (CI); otherwise
+ * the tests that need them say what is missing (and fail under CI).
+ */
+function ensureDeployTools() {
+  if (!asRootWithApt()) return;
+  const found = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  if (!found('shellcheck')) {
+    console.log('setup: installing shellcheck (apt-get install -y shellcheck)');
+    aptInstall('shellcheck');
+  }
+  if (!found('systemd-analyze')) {
+    console.log('setup: installing systemd for systemd-analyze (apt-get install -y systemd)');
+    aptInstall('systemd');
+  }
+}
+
+/**
+ * kubectl from Debian's kubernetes-client (1.20, whose kustomize is v2.0.3): the oldest kustomize
+ * k8s/ must render with. Unpacked into .tools/kubernetes-client rather than installed: another
+ * package (a cloud SDK's kubectl) may own /usr/bin/kubectl, and a newer kustomize would hide
+ * what 2.0.3 refuses. Needs apt-get's package lists (root runs `apt-get update` first).
+ */
+function ensureKubectl() {
+  const dir = join(root, '.tools', 'kubernetes-client');
+  if (existsSync(join(dir, 'usr', 'bin', 'kubectl')) || !onPath('apt-get')) return;
+  if (process.getuid?.() === 0 && !aptUpdated) {
+    run('apt-get', ['update']);
+    aptUpdated = true;
+  }
+  console.log('setup: unpacking Debian kubernetes-client into .tools/kubernetes-client');
+  const download = join(root, '.tools', 'download');
+  mkdirSync(download, { recursive: true });
+  const got = spawnSync('apt-get', ['download', 'kubernetes-client'], { cwd: download, stdio: 'inherit' });
+  const deb = readdirSync(download).find((f) => f.startsWith('kubernetes-client_') && f.endsWith('.deb'));
+  if (got.status !== 0 || deb === undefined) {
+    console.error('setup: could not download kubernetes-client; the k8s tests will say so');
+    return;
+  }
+  run('dpkg-deb', ['-x', join(download, deb), dir]);
+  rmSync(download, { recursive: true, force: true });
+}
+
 try {
   if (dependenciesStale()) installDependencies();
   ensureOpencode();
   ensureNatsServer();
   ensureDashboardBuilt();
   if (process.argv.includes('--browser')) ensureChromium();
+  // npm test only (`--deploy-tools`): what the deploy and k8s tests run.
+  if (process.argv.includes('--deploy-tools')) {
+    ensureDeployTools();
+    ensureKubectl();
+  }
 } catch (err) {
   console.error(`setup: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;

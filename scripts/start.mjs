@@ -223,6 +223,38 @@ async function waitForDemoNode(httpBase, token, project) {
   if (!stopping) throw new Error(`the demo agent did not come online within 30 s: ${last}`);
 }
 
+/**
+ * opencode loads a project on its first request for that directory, which can take longer than the
+ * agent's per-call deadline on a slow machine; a read here (not through HAL, so nothing is audited)
+ * pays that cost before the first session is created. Best effort: failures are the demo's to report.
+ */
+async function warmUpOpencode(ocUrl, projectDir) {
+  try {
+    await fetch(`${ocUrl}/session?directory=${encodeURIComponent(projectDir)}`, {
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch {
+    // the session start that follows says what is wrong
+  }
+}
+
+/** Waits until the tracker has seen the session leave `starting` (its prompt reached opencode). */
+async function waitForSessionStarted(httpBase, token, session) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && !stopping) {
+    try {
+      const res = await fetch(`${httpBase}/api/v1/sessions/${encodeURIComponent(session)}`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(2000),
+      });
+      if (res.status === 200 && (await res.json()).data?.state !== 'starting') return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** One POST /api/v1/sessions (the node is known to be online with the project). */
 async function startDemoSession(httpBase, token, project, title, prompt) {
   const res = await fetch(`${httpBase}/api/v1/sessions`, {
@@ -332,6 +364,7 @@ async function startDemo(httpBase, supervisorConfig, supervisorUrl) {
       agentEnv.HAL_SUPERVISOR_URL = supervisorUrl;
     startChild('agent', 'services/agent/bin/hal-agent.js', ['--config', shown(agentConfigFile)], agentEnv);
     await waitForDemoNode(httpBase, supervisorToken, project.name);
+    await warmUpOpencode(ocUrl, projectDir);
     const session = await startDemoSession(
       httpBase,
       supervisorToken,
@@ -339,6 +372,9 @@ async function startDemo(httpBase, supervisorConfig, supervisorUrl) {
       'HAL-O-SWARM demo',
       'Say hello to the newcomer and explain what they are looking at.',
     );
+    // One at a time: two session creations racing on a cold opencode can each outlast the
+    // agent's per-call deadline on a slow machine.
+    await waitForSessionStarted(httpBase, supervisorToken, session.session);
     const asking = await startDemoSession(
       httpBase,
       supervisorToken,
