@@ -123,7 +123,7 @@ export async function startNpmStart(t: TestContext, prepare?: (home: string) => 
     home,
     seen: new Map(),
   };
-  t.after(() => {
+  const killAll = () => {
     // Fallback only: a passing test has stopped everything already.
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       for (const p of descendants(child.pid)) started.seen.set(p.pid, p);
@@ -135,6 +135,17 @@ export async function startNpmStart(t: TestContext, prepare?: (home: string) => 
     }
     // nats-server runs in its own process group, so the group kill does not reach it.
     for (const p of started.seen.values()) if (running(p)) process.kill(p.pid, 'SIGKILL');
+  };
+  // The test runner ends a file that outlives its timeout with SIGTERM, and after() hooks do not
+  // run then: the detached demo (its own process group) would be left behind on a shared machine.
+  const onTerm = () => {
+    killAll();
+    process.exit(1);
+  };
+  process.once('SIGTERM', onTerm);
+  t.after(() => {
+    process.off('SIGTERM', onTerm);
+    killAll();
     rmSync(home, { recursive: true, force: true });
   });
   return started;
