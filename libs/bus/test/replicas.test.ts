@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
-import { connectBus, ensureStreams, openKvBucket } from '@hal/bus';
+import { connectBus, ensureStreams, openKv } from '@hal/bus';
 import { StreamName } from '@hal/protocol';
 import { freePort, type NatsServer, startNats, waitFor } from '@hal/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -69,15 +69,15 @@ test('bus replicas - streams and KV buckets take replicas from config, are raise
   assert.equal(await replicasOf(StreamName.NOTIFY), 3);
 
   // KV buckets: created with the configured replicas, raised, never lowered; data kept.
-  const kv = await openKvBucket(nc, 'HAL_REPLICAS_TEST', { history: 1, replicas: 3 });
+  const kv = await openKv(nc, 'HAL_REPLICAS_TEST', { history: 1, replicas: 3 });
   await kv.put('k', 'v');
   assert.equal(await replicasOf('KV_HAL_REPLICAS_TEST'), 3);
-  await openKvBucket(nc, 'HAL_REPLICAS_TEST', { history: 1, replicas: 1 });
+  await openKv(nc, 'HAL_REPLICAS_TEST', { history: 1, replicas: 1 });
   assert.equal(await replicasOf('KV_HAL_REPLICAS_TEST'), 3);
-  const small = await openKvBucket(nc, 'HAL_REPLICAS_SMALL', { history: 1 });
+  const small = await openKv(nc, 'HAL_REPLICAS_SMALL', { history: 1 });
   await small.put('k', 'kept');
   assert.equal(await replicasOf('KV_HAL_REPLICAS_SMALL'), 1);
-  const raised = await openKvBucket(nc, 'HAL_REPLICAS_SMALL', { history: 1, replicas: 3 });
+  const raised = await openKv(nc, 'HAL_REPLICAS_SMALL', { history: 1, replicas: 3 });
   assert.equal(await replicasOf('KV_HAL_REPLICAS_SMALL'), 3);
   assert.equal((await raised.get('k'))?.string(), 'kept');
   assert.equal((await jsm.streams.info('KV_HAL_REPLICAS_SMALL')).config.max_msgs_per_subject, 1);

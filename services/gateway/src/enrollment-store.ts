@@ -63,7 +63,10 @@ export function recordOf(
 export function nodesBucket(nc: Parameters<typeof openKv>[0], replicas?: number): () => Promise<KV> {
   let opening: Promise<KV> | undefined;
   return () => {
-    opening ??= openKv(nc, NODES_KV_BUCKET, { history: 1, ...(replicas === undefined ? {} : { replicas }) }).catch((err: unknown) => {
+    opening ??= openKv(nc, NODES_KV_BUCKET, {
+      history: 1,
+      ...(replicas === undefined ? {} : { replicas }),
+    }).catch((err: unknown) => {
       opening = undefined;
       throw new HalError(
         ErrorCode.UNAVAILABLE,
