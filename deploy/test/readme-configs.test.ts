@@ -87,11 +87,13 @@ test('product README configs - both load as written (placeholders replaced): --v
   const agent = start(t, AGENT, ['--config', 'agent.config.json', '--validate'], dir, {});
   assert.equal(await sup.exited, 0, sup.out());
   assert.equal(await agent.exited, 0, agent.out());
-  const effective = JSON.parse(sup.out().slice(sup.out().indexOf('{')));
+  // The effective config (JSON), among notes such as what the shared token allows.
+  const json = (text: string) => JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1));
+  const effective = json(sup.out());
   assert.equal(effective.heartbeat_interval_sec, 30, 'the heartbeat keys written inside server apply');
   assert.equal(effective.heartbeat_timeout_count, 3);
   assert.equal(effective.server.auth_token, '***', 'secrets are masked');
-  assert.equal(JSON.parse(agent.out().slice(agent.out().indexOf('{'))).projects[0].name, PROJECT);
+  assert.equal(json(agent.out()).projects[0].name, PROJECT);
 });
 
 test('product README configs - the supervisor and an agent run on them, Discord and Anthropic pointed at fakes by environment (nothing reaches the internet)', async (t) => {
