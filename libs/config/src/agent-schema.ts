@@ -20,7 +20,10 @@ export const projectNameSchema = z
   .refine((n) => !LONE_SURROGATE.test(n), 'must be valid Unicode text (it holds half of a surrogate pair)')
   .refine((n) => !/\p{Cc}/u.test(n), 'must not hold control characters (newlines, tabs, …)')
   .refine((n) => n.trim() === n, 'must not start or end with white space')
-  .refine(fitsSubjectToken, `is too long once escaped for a NATS subject (at most ${LIMITS.idTokenBytes} bytes)`);
+  .refine(
+    fitsSubjectToken,
+    `is too long once escaped for a NATS subject (at most ${LIMITS.idTokenBytes} bytes)`,
+  );
 
 export const agentProjectSchema = z.strictObject({
   name: projectNameSchema,
