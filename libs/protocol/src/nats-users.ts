@@ -6,6 +6,7 @@ import {
   DISCORD_UI_KV_BUCKET,
   POLICY_KV_BUCKET,
   POLICY_OVERRIDES_KV_BUCKET,
+  SESSION_OWNERS_KV_BUCKET,
   StreamName,
 } from './subjects.ts';
 
@@ -19,7 +20,8 @@ import {
  *   audit records and notifications, answer which queries.
  * - JetStream plumbing (`$JS.API`, acks, flow control) is granted alike to every service: the
  *   API's consumer and stream-info calls, and creating a stream or bucket when it is missing.
- *   Nothing but the supervisor may update, purge or delete a stream.
+ *   Nothing but the supervisor may update, purge or delete a stream; a bucket's owner may raise
+ *   its replicas.
  * - KV buckets are written through `$KV.<bucket>.>`: each bucket by its owner only.
  * - Request/reply: replies come back on `_INBOX.>`; a responder may answer only the requests
  *   it received (`allow_responses`), never publish to an inbox at will.
@@ -73,8 +75,11 @@ const JETSTREAM_CLIENT = [
   '$JS.FC.>',
 ] as const;
 
-/** Writing a KV bucket (put, create, delete, purge of its keys); reads go through the JetStream API. */
-const kvBucket = (bucket: string) => [`$KV.${bucket}.>`];
+/**
+ * Writing a KV bucket (put, create, delete, purge of its keys) and raising its replicas to
+ * `nats.replicas` (its owner opens it; it is never lowered); reads go through the JetStream API.
+ */
+const kvBucket = (bucket: string) => [`$KV.${bucket}.>`, `$JS.API.STREAM.UPDATE.KV_${bucket}`];
 
 /** No service ever publishes here but the gateway, which relays commands to the host holding the node. */
 const COMMANDS = 'hal.cmd.>';
@@ -114,6 +119,7 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
       'hal.evt.>',
       'hal.hb.>',
       'hal.gw.claim.>',
+      'hal.gw.holder.>',
       // The HTTP API: commands to hosts, queries to the tracker/cost/policy, audit records.
       COMMANDS,
       'hal.q.>',
@@ -123,9 +129,12 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
       ...kvBucket(NODES_KV_BUCKET),
       ...kvBucket(ENV_KV_BUCKET),
       ...kvBucket(COMMAND_KEYS_KV_BUCKET),
+      // Which node first reported each session (a host never takes over another's session).
+      ...kvBucket(SESSION_OWNERS_KV_BUCKET),
     ],
-    // Commands for the nodes it holds (it answers them), other gateways' claims.
-    subscribe: ['hal.cmd.>', 'hal.gw.claim.>'],
+    // Commands for the nodes it holds (it answers them), other gateways' claims, which
+    // agent instance holds a node (asked by a gateway refusing a second instance).
+    subscribe: ['hal.cmd.>', 'hal.gw.claim.>', 'hal.gw.holder.>'],
     responder: true,
   }),
   tracker: service({

@@ -182,7 +182,7 @@ export const subjects = {
   },
   /** `hal.gw.holder.<node>` — request/reply: which agent instance holds a node (answered by its gateway). */
   nodeHolder(node: string): string {
-    return `${PREFIX}.gw.holder.${escapeToken(node)}`;
+    return bounded(`${PREFIX}.gw.holder.${token(node, 'node')}`);
   },
   /** `hal.q.tracker.<query>` — read queries answered by the tracker queue group. */
   trackerQuery(query: string): string {
