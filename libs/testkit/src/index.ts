@@ -48,6 +48,12 @@ export {
 export type { FakeFailure, FakeProviderBase, RecordedProviderRequest } from './fake-provider-server.ts';
 export { createRng, fuzzSeed, type Rng } from './fuzz.ts';
 export { NATS_NOT_FOUND_MESSAGE, type NatsServer, type StartNatsOptions, startNats } from './nats.ts';
+export {
+  type NatsCluster,
+  type NatsClusterNode,
+  type StartNatsClusterOptions,
+  startNatsCluster,
+} from './nats-cluster.ts';
 export { freePort } from './net.ts';
 export {
   type OpencodeProject,
