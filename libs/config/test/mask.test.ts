@@ -14,7 +14,10 @@ const full = {
     },
   },
   cost: { providers: { openai: { admin_api_key: 'sk-admin-value' } } },
-  webhooks: { pager: { url: 'https://pager.example/hook', headers: { authorization: 'Bearer xyz' } } },
+  webhooks: {
+    pager: { url: 'https://pager.example/hook', headers: { authorization: 'Bearer xyz' } },
+    slack: { url: 'https://hooks.slack.com/services/T0001/B0002/s3cr3tT0k3n' },
+  },
   security: {
     tls: { enabled: true, cert_path: '/etc/hal/cert.pem', key_path: '/etc/hal/key.pem' },
     node_tokens: { 'node-a': 'n'.repeat(20) },
@@ -32,7 +35,10 @@ test('config mask - every secret is replaced by *** and nothing else is', () => 
   assert.equal(masked.channels.discord?.guild_id, '100000000000000001');
   assert.equal(masked.cost.providers.openai?.admin_api_key, MASK);
   assert.deepEqual(masked.webhooks.pager?.headers, { authorization: MASK });
-  assert.equal(masked.webhooks.pager?.url, 'https://pager.example/hook');
+  // Hooks carry their secret in the path: only the origin is shown.
+  assert.equal(masked.webhooks.pager?.url, 'https://pager.example/***');
+  assert.equal(masked.webhooks.slack?.url, 'https://hooks.slack.com/***');
+  assert.ok(!JSON.stringify(masked).includes('s3cr3tT0k3n'));
   assert.deepEqual(masked.security.node_tokens, { 'node-a': MASK });
   assert.deepEqual(masked.security.api_tokens, [{ name: 'ops', token: MASK, role: 'operator' }]);
   assert.equal(masked.security.tls.key_path, '/etc/hal/key.pem');

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '@hal/observability';
 import Database from 'better-sqlite3';
@@ -33,7 +33,7 @@ export interface HalDatabase<TSchema extends DatabaseSchema = Record<string, nev
 export function openDatabase<TSchema extends DatabaseSchema = Record<string, never>>(
   opts: OpenDatabaseOptions<TSchema>,
 ): HalDatabase<TSchema> {
-  if (opts.file !== ':memory:') mkdirSync(dirname(opts.file), { recursive: true });
+  if (opts.file !== ':memory:') createPrivately(opts.file);
   const sqlite = new Database(opts.file);
   try {
     // WAL lets the query side read while the projector writes; NORMAL sync is safe under WAL
@@ -61,6 +61,25 @@ export function openDatabase<TSchema extends DatabaseSchema = Record<string, nev
     const code = unreadableCodeOf(err);
     if (code !== undefined) throw new DatabaseUnreadableError(opts.file, code, err);
     throw err;
+  }
+}
+
+/**
+ * These files hold prompts, titles and costs: readable by the service's user only, whatever
+ * the umask. SQLite gives its -wal and -shm files the mode of the database file, so creating
+ * (or tightening) the database file first covers all three. Folders it creates are 0700.
+ */
+function createPrivately(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  if (existsSync(file)) {
+    chmodSync(file, 0o600);
+    return;
+  }
+  // An empty file is a valid new database to SQLite; 'wx' never truncates a file created meanwhile.
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }
 

@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -47,6 +57,28 @@ test('db - migrations run once and reopening keeps data', (t) => {
   assert.equal(applied.n, 1);
   const node = second.db.query.nodes.findFirst({ where: eq(schema.nodes.id, 'n1') }).sync();
   assert.deepEqual(node, { id: 'n1', status: 'online', lastSeen: 1 });
+});
+
+test('db - the database and its WAL and shared-memory files are readable by their owner only, whatever the umask', (t) => {
+  const dir = tempDir(t);
+  const mode = (f: string) => (statSync(f).mode & 0o777).toString(8);
+  const previous = process.umask(0o022);
+  t.after(() => process.umask(previous));
+  const file = join(dir, 'fresh', 'tracker.sqlite');
+  const fresh = openDatabase({ file, migrationsFolder, schema });
+  fresh.db.insert(schema.nodes).values({ id: 'n1', status: 'online', lastSeen: 1 }).run();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal(mode(f), '600', f);
+  assert.equal(mode(join(dir, 'fresh')), '700');
+  fresh.close();
+
+  // A file left world-readable by an older version is tightened when it is opened.
+  const old = join(dir, 'old.sqlite');
+  openDatabase({ file: old, migrationsFolder, schema }).close();
+  chmodSync(old, 0o644);
+  const reopened = openDatabase({ file: old, migrationsFolder, schema });
+  t.after(() => reopened.close());
+  reopened.db.insert(schema.nodes).values({ id: 'n2', status: 'online', lastSeen: 1 }).run();
+  for (const f of [old, `${old}-wal`]) assert.equal(mode(f), '600', f);
 });
 
 test('db - foreign keys are enforced', (t) => {

@@ -5,7 +5,12 @@ import { after, before, test } from 'node:test';
 import { createLogger } from '@hal/observability';
 import { ErrorCode, HalError } from '@hal/protocol';
 import { z } from 'zod';
-import { fetchAllPages, MAX_PROVIDER_BODY_BYTES } from '../src/providers/provider-http.ts';
+import {
+  DEFAULT_RETRY,
+  fetchAllPages,
+  MAX_PROVIDER_BODY_BYTES,
+  type RetryPolicy,
+} from '../src/providers/provider-http.ts';
 
 // A plain local HTTP server rather than the provider fakes: these tests are about bytes on the
 // wire (sizes, declared lengths, a body that never ends), which the fakes do not produce.
@@ -62,8 +67,26 @@ const server = createServer((req, res) => {
     declaredClosed = new Promise((resolve) => res.on('close', () => resolve()));
     return;
   }
+  if (path === '/v1/redirect') {
+    res.writeHead(302, { location: `${base}/v1/elsewhere` }).end();
+    return;
+  }
+  if (path === '/v1/elsewhere') {
+    elsewhereHits += 1;
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":[9],"has_more":false}');
+    return;
+  }
+  if (path === '/v1/stall') {
+    // Headers, then nothing: only a timeout that covers the body ends this request.
+    stallRequests += 1;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"data":[');
+    return;
+  }
   res.writeHead(404).end();
 });
+let elsewhereHits = 0;
+let stallRequests = 0;
 
 before(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -74,15 +97,16 @@ after(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-const pages = (path: string) =>
+const pages = (path: string, retry?: RetryPolicy) =>
   fetchAllPages({
     provider: 'openai',
     fetch,
     sleep: async () => undefined,
     log: createLogger({ service: 'cost-poller-test', level: 'silent' }),
     url: new URL(path, base),
-    headers: {},
+    headers: { authorization: 'Bearer sk-admin-secret' },
     pageSchema,
+    ...(retry === undefined ? {} : { retry }),
   });
 
 const tooLarge = (path: string) => (err: unknown) => {
@@ -109,4 +133,28 @@ test('provider http - a declared content-length over 16 MiB fails without waitin
   await assert.rejects(pages('/v1/declared'), tooLarge('/v1/declared'));
   // The read was cancelled: the connection is closed rather than left hanging on the stalled body.
   await declaredClosed;
+});
+
+test('provider http - a redirect is refused with PROVIDER_BAD_RESPONSE and the admin key never reaches its target', async () => {
+  await assert.rejects(pages('/v1/redirect'), (err: unknown) => {
+    assert.ok(err instanceof HalError);
+    assert.equal(err.code, ErrorCode.PROVIDER_BAD_RESPONSE);
+    assert.match(err.message, /^openai: HTTP 302 redirect refused/);
+    assert.equal((err.details as { location?: string }).location, `${base}/v1/elsewhere`);
+    return true;
+  });
+  assert.equal(elsewhereHits, 0);
+});
+
+test('provider http - a provider that stops answering mid-body times out, is retried, then fails UNAVAILABLE', {
+  timeout: 10_000,
+}, async () => {
+  const retry = { ...DEFAULT_RETRY, max5xx: 1, requestTimeoutMs: 200 };
+  await assert.rejects(pages('/v1/stall', retry), (err: unknown) => {
+    assert.ok(err instanceof HalError);
+    assert.equal(err.code, ErrorCode.UNAVAILABLE);
+    assert.equal(err.message, 'openai: no answer within 200 ms');
+    return true;
+  });
+  assert.equal(stallRequests, 2);
 });

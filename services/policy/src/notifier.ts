@@ -92,8 +92,12 @@ export function createNotifier(deps: {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-hal-notification-id': n.id, ...hook.headers },
           body: JSON.stringify(n),
+          // The URL and headers may hold the hook's secret: a redirect is a refusal, never followed.
+          redirect: 'manual',
           signal: AbortSignal.timeout(10_000),
         });
+        // Only the status matters; cancelling the body frees the connection for the next POST.
+        await res.body?.cancel().catch(() => undefined);
         // 4xx other than 408/429 will not get better by retrying.
         if (res.ok || (res.status < 500 && res.status !== 408 && res.status !== 429)) {
           metrics.notificationsTotal.inc({ channel: 'webhook', outcome: res.ok ? 'sent' : 'failed' });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { DEFAULT_ROUTES } from '@hal/config';
+import { createRegistry } from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
 import { globMatches, routeEvent, severityOf } from '../src/index.ts';
@@ -157,4 +160,35 @@ test('router - webhook targets are POSTed as JSON with bounded retries', async (
   );
   assert.equal(new Set(calls.map((c) => c.id)).size, 1, 'the same notification id on every attempt');
   assert.equal((await notifications(bus)).length, 0, 'webhook targets do not go to HAL_NOTIFY');
+});
+
+test('router - a webhook that redirects is not followed: its secret URL and headers stay with the configured host', async (t) => {
+  const hits: string[] = [];
+  const server = createServer((req, res) => {
+    hits.push(`${req.url} ${req.headers.authorization ?? '-'}`);
+    if (req.url === '/hook') res.writeHead(307, { location: '/stolen' }).end('moved');
+    else res.writeHead(200).end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const bus = await startBus(t);
+  const clock = new FakeClock();
+  clock.t = Date.now();
+  const cfg = config({
+    routes: [{ match: 'session.error', target: 'webhook#ops' }],
+    webhooks: { ops: { url: `${base}/hook`, headers: { authorization: 'Bearer hook-secret' } } },
+  });
+  const registry = createRegistry({ defaultMetrics: false });
+  const svc = await startPolicy(t, bus, cfg, clock, {
+    fetch: globalThis.fetch,
+    registry,
+    notify: { webhookBackoffMs: [] },
+  });
+  await emit(bus, { type: 'session.error', time: clock.iso(), data: { kind: 'APIError' } });
+  await settled(bus);
+  await waitFor(async () => /channel="webhook",outcome="failed"\} 1/.test(await registry.metrics()));
+  await svc.stop();
+  assert.deepEqual(hits, ['/hook Bearer hook-secret'], 'one POST, and nothing sent to the redirect target');
 });

@@ -13,9 +13,17 @@ export interface RetryPolicy {
   baseDelayMs: number;
   /** Cap on any wait, including a provider's `retry-after`: a poll must end before the next one. */
   maxDelayMs: number;
+  /** One request, body included; a stalled provider counts as a network failure and is retried. */
+  requestTimeoutMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { max429: 5, max5xx: 4, baseDelayMs: 500, maxDelayMs: 60_000 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  max429: 5,
+  max5xx: 4,
+  baseDelayMs: 500,
+  maxDelayMs: 60_000,
+  requestTimeoutMs: 30_000,
+};
 
 /** A page of a provider report: the buckets plus the cursor to the next page. */
 export interface ReportPage<B> {
@@ -108,18 +116,39 @@ async function getOnce(req: PagedRequest<unknown>, url: URL, policy: RetryPolicy
   let serverErrors = 0;
   for (;;) {
     let res: Response;
+    let body: string;
     try {
-      res = await req.fetch(url, { method: 'GET', headers: req.headers });
+      // The admin key is in the headers: a redirect is never followed (it could send the key to
+      // another host); the timeout covers reading the body too.
+      res = await req.fetch(url, {
+        method: 'GET',
+        headers: req.headers,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(policy.requestTimeoutMs),
+      });
+      body = await readBodyLimited(res, req.provider, url.pathname);
     } catch (err) {
+      if (err instanceof HalError) throw err;
       serverErrors += 1;
       if (serverErrors > policy.max5xx) {
-        throw failure(ErrorCode.UNAVAILABLE, req.provider, `unreachable: ${(err as Error).message}`);
+        const reason =
+          (err as Error).name === 'TimeoutError'
+            ? `no answer within ${policy.requestTimeoutMs} ms`
+            : `unreachable: ${(err as Error).message}`;
+        throw failure(ErrorCode.UNAVAILABLE, req.provider, reason);
       }
       await req.sleep(backoffMs(policy, serverErrors - 1));
       continue;
     }
-    const body = await readBodyLimited(res, req.provider, url.pathname);
     if (res.ok) return body;
+    if (res.status >= 300 && res.status < 400) {
+      throw failure(
+        ErrorCode.PROVIDER_BAD_RESPONSE,
+        req.provider,
+        `HTTP ${res.status} redirect refused: the admin key is only sent to the configured base_url`,
+        { status: res.status, location: (res.headers.get('location') ?? '').slice(0, BODY_SNIPPET) },
+      );
+    }
     if (res.status === 401 || res.status === 403) {
       throw failure(ErrorCode.PROVIDER_AUTH_FAILED, req.provider, `admin key refused (HTTP ${res.status})`, {
         status: res.status,
