@@ -12,6 +12,7 @@ import { policiesCommand } from './commands/policies-command.ts';
 import { routesCommand } from './commands/routes.ts';
 import { sessionsCommand } from './commands/sessions.ts';
 import { CliError, ExitCode, exitCodeOf } from './exit-codes.ts';
+import { jsonForTerminal, safeForTerminal } from './terminal-text.ts';
 
 export interface TextStream {
   write(text: string): unknown;
@@ -71,10 +72,24 @@ export function buildCli(deps: CliDeps): Argv<GlobalArgs> {
         configPath: argv.config,
         env: deps.env,
       });
-      return createApiClient({ ...conn, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) });
+      const timeout = argv.timeout;
+      if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0 && timeout <= 3600)) {
+        throw new CliError(
+          'USAGE',
+          `--timeout must be a number of seconds between 0 and 3600, got ${timeout}`,
+        );
+      }
+      return createApiClient({
+        ...conn,
+        ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }),
+        ...(timeout === undefined ? {} : { timeoutMs: Math.round(timeout * 1000) }),
+      });
     },
     output(argv) {
-      return { json: argv.json === true, width, write: (text) => void deps.stdout.write(text) };
+      const json = argv.json === true;
+      // Nothing the API relays may drive the terminal: JSON gets escapes, text for people `�`.
+      const safe = json ? jsonForTerminal : safeForTerminal;
+      return { json, width, write: (text) => void deps.stdout.write(safe(text)) };
     },
   };
   let cli = yargs()
@@ -92,6 +107,11 @@ export function buildCli(deps: CliDeps): Argv<GlobalArgs> {
       global: true,
     })
     .option('json', { type: 'boolean', describe: 'Print raw JSON data for scripts', global: true })
+    .option('timeout', {
+      type: 'number',
+      describe: 'Seconds to wait for an answer (default 30; streams wait for ever)',
+      global: true,
+    })
     .env(false)
     .strict()
     .exitProcess(false)
@@ -129,7 +149,7 @@ export async function runCli(args: readonly string[], deps: CliDeps): Promise<nu
   } catch (err) {
     if ((err as Error).name === 'AbortError') return ExitCode.OK;
     const { line, code } = errorLine(err);
-    deps.stderr.write(line);
+    deps.stderr.write(safeForTerminal(line));
     return code;
   }
 }

@@ -145,10 +145,45 @@ function toUrl(baseUrl: string, path: string, query: Query = {}): string {
   return url.toString();
 }
 
+/** Default for one request; `--timeout` sets it. Streams (`events tail`) have none. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Far above any real answer (10,000 sessions are a few MB); a larger one is refused, not buffered. */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+class AnswerTooLargeError extends Error {}
+
+/** The body as text, refusing (and cancelling the transfer) past `MAX_ANSWER_BYTES`. */
+async function readText(res: Response): Promise<string> {
+  if (res.body === null) return '';
+  if (Number(res.headers.get('content-length')) > MAX_ANSWER_BYTES) {
+    await res.body.cancel().catch(() => undefined);
+    throw new AnswerTooLargeError(`answer larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`);
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_ANSWER_BYTES) {
+        throw new AnswerTooLargeError(`answer larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`);
+      }
+      parts.push(decoder.decode(value, { stream: true }));
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  parts.push(decoder.decode());
+  return parts.join('');
+}
+
 async function failure(res: Response): Promise<CliError> {
   let body: unknown;
   try {
-    body = await res.json();
+    body = JSON.parse(await readText(res));
   } catch {
     body = undefined;
   }
@@ -172,16 +207,26 @@ export function createApiClient(opts: {
   baseUrl: string;
   token?: string | undefined;
   fetch?: typeof fetch;
+  /** Per request, body included; default DEFAULT_TIMEOUT_MS. */
+  timeoutMs?: number;
 }): ApiClient {
   const doFetch = opts.fetch ?? fetch;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const headers = (extra: Record<string, string> = {}): Record<string, string> => ({
     ...(opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` }),
     ...extra,
   });
+  const deadline = () => AbortSignal.timeout(timeoutMs);
+  const timedOut = () =>
+    new CliError(
+      ErrorCode.TIMEOUT,
+      `no answer from ${opts.baseUrl} within ${timeoutMs / 1000} s (--timeout)`,
+    );
   const send = async (url: string, init: RequestInit): Promise<Response> => {
     try {
       return await doFetch(url, init);
     } catch (err) {
+      if ((err as Error).name === 'TimeoutError') throw timedOut();
       if ((err as Error).name === 'AbortError') throw err;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new CliError(
@@ -193,9 +238,17 @@ export function createApiClient(opts: {
   };
   const answer = async <S extends z.ZodType>(res: Response, path: string, schema: S) => {
     if (!res.ok) throw await failure(res);
+    let text: string;
+    try {
+      text = await readText(res);
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') throw timedOut();
+      if (err instanceof AnswerTooLargeError) throw unexpectedAnswer(path, err.message, err);
+      throw err;
+    }
     let body: unknown;
     try {
-      body = await res.json();
+      body = JSON.parse(text);
     } catch (err) {
       const type = res.headers.get('content-type') ?? 'no content-type';
       throw unexpectedAnswer(path, `body is not JSON (${type})`, err);
@@ -205,13 +258,15 @@ export function createApiClient(opts: {
   return {
     baseUrl: opts.baseUrl,
     async get(path, schema, query) {
-      return answer(await send(toUrl(opts.baseUrl, path, query), { headers: headers() }), path, schema);
+      const res = await send(toUrl(opts.baseUrl, path, query), { headers: headers(), signal: deadline() });
+      return answer(res, path, schema);
     },
     async put(path, schema, body) {
       const res = await send(toUrl(opts.baseUrl, path), {
         method: 'PUT',
         headers: headers({ 'content-type': 'application/json' }),
         body: JSON.stringify(body),
+        signal: deadline(),
       });
       return answer(res, path, schema);
     },
@@ -224,6 +279,7 @@ export function createApiClient(opts: {
           ...(key === undefined ? {} : { 'idempotency-key': key }),
         }),
         body: JSON.stringify(body),
+        signal: deadline(),
       });
       return answer(res, path, schema);
     },

@@ -7,6 +7,8 @@ export interface GlobalArgs {
   'auth-token'?: string | undefined;
   config?: string | undefined;
   json?: boolean | undefined;
+  /** Seconds one request may take (streams excepted). */
+  timeout?: number | undefined;
   'idempotency-key'?: string | undefined;
 }
 
