@@ -25,6 +25,8 @@ export const projectNameSchema = z
     `is too long once escaped for a NATS subject (at most ${LIMITS.idTokenBytes} bytes)`,
   );
 
+const gatewayUrlSchema = z.string().regex(/^wss?:\/\/[^\s]+$/, 'must be a ws:// or wss:// URL');
+
 export const agentProjectSchema = z.strictObject({
   name: projectNameSchema,
   directory: z.string().min(1),
@@ -41,9 +43,25 @@ const agentShape = z.strictObject({
     )
     .refine((n) => !isReservedNodeName(n), 'is reserved for the control plane: the gateway refuses it')
     .default(() => hostname()),
+  /**
+   * The gateway, or several gateways tried in turn (each after the previous one's connection ends
+   * or fails), or one load balancer URL in front of them. One string stays the usual form.
+   */
   supervisor_url: z
-    .string()
-    .regex(/^wss?:\/\/[^\s]+$/, 'must be a ws:// or wss:// URL')
+    .union([gatewayUrlSchema, z.array(gatewayUrlSchema)])
+    // Checked after the union: inside it a failed list check would read "Invalid input".
+    .superRefine((urls, ctx) => {
+      if (!Array.isArray(urls)) return;
+      const problem =
+        urls.length === 0
+          ? 'lists no gateway URL: give one URL or at least one in the list'
+          : urls.length > 16
+            ? 'lists more than 16 gateway URLs'
+            : new Set(urls).size !== urls.length
+              ? 'lists a gateway URL twice'
+              : undefined;
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .default('ws://127.0.0.1:8420'),
   auth_token: tokenSchema,
   opencode_port: z.number().int().min(1).max(65535).default(4096),

@@ -134,3 +134,29 @@ test('config deployment - nats.replicas defaults to 1 and takes 1 to 5', () => {
     ['nats.replicas'],
   );
 });
+
+test('config deployment - supervisor_url is one gateway URL or a list tried in turn; a bad list is refused', () => {
+  const base = { auth_token: TOKEN, projects: [{ name: 'p', directory: '/srv/p' }] };
+  assert.equal(
+    parseConfig('agent', { ...base, supervisor_url: 'wss://a.example' }).supervisor_url,
+    'wss://a.example',
+  );
+  assert.deepEqual(
+    parseConfig('agent', { ...base, supervisor_url: ['wss://a.example', 'wss://b.example:8420'] })
+      .supervisor_url,
+    ['wss://a.example', 'wss://b.example:8420'],
+  );
+  const cases: Array<[unknown, RegExp]> = [
+    [[], /lists no gateway URL/],
+    [['wss://a.example', 'wss://a.example'], /lists a gateway URL twice/],
+    [['wss://a.example', 'http://b.example'], /must be a ws:\/\/ or wss:\/\/ URL/],
+    [Array.from({ length: 17 }, (_, i) => `wss://g${i}.example`), /more than 16 gateway URLs/],
+  ];
+  for (const [supervisor_url, message] of cases) {
+    const problems = problemsOf('agent', { ...base, supervisor_url });
+    assert.ok(
+      problems.some((p) => p.path.startsWith('supervisor_url') && message.test(p.message)),
+      `${JSON.stringify(supervisor_url)}: ${JSON.stringify(problems)}`,
+    );
+  }
+});

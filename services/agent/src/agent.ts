@@ -25,7 +25,8 @@ const PRUNE_INTERVAL_MS = 3600 * 1000;
 /** The config keys the agent reads (a subset of @hal/config's AgentConfig, so that type fits). */
 export interface AgentSettings {
   node_id: string;
-  supervisor_url: string;
+  /** One gateway URL, or several tried in turn (see ConnectionDeps.url). */
+  supervisor_url: string | readonly string[];
   auth_token: string;
   opencode_port: number;
   opencode: { url: string; manage: boolean; binary: string; password?: string };

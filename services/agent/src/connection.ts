@@ -28,7 +28,12 @@ import type { ProjectRef } from './opencode-events.ts';
 import type { Spool, SpooledEvent } from './spool.ts';
 
 export interface ConnectionDeps {
-  url: string;
+  /**
+   * The gateway's WebSocket URL, or several (`supervisor_url` as a list): after a connection ends
+   * or fails, the next one is tried, in turn, with the usual backoff — so when a gateway dies its
+   * agents land on another, which takes their nodes over (hal.gw.claim).
+   */
+  url: string | readonly string[];
   token: string;
   node: string;
   /** Persistent id of this installation (instance-id.ts); sent in hello from protocol 1.2. */
@@ -58,6 +63,13 @@ export interface ConnectionDeps {
   /** Batches sent but not yet acked before the agent waits for an ack. */
   window?: number;
   welcomeTimeoutMs?: number;
+  /**
+   * Dead-gateway detection: a ping every `pingIntervalMs`; the socket is dropped (and the next URL
+   * tried) after `silenceMs` without any frame, ping or pong from the gateway. A crashed gateway
+   * process closes its sockets at once; this catches a host or link that vanished without a word,
+   * which TCP alone would notice only after many minutes. Default 2 s / 6 s.
+   */
+  liveness?: { pingIntervalMs: number; silenceMs: number };
 }
 
 export interface Connection {
@@ -95,6 +107,12 @@ export function createConnection(deps: ConnectionDeps): Connection {
   const { spool, log } = deps;
   const random = deps.random ?? Math.random;
   const windowSize = deps.window ?? 4;
+  const urls: readonly string[] = typeof deps.url === 'string' ? [deps.url] : deps.url;
+  if (urls.length === 0) throw new Error('createConnection: at least one gateway URL is needed');
+  const liveness = deps.liveness ?? { pingIntervalMs: 2_000, silenceMs: 6_000 };
+  /** Index into `urls` of the gateway dialled next (or connected now). */
+  let urlIndex = 0;
+  let livenessTimer: NodeJS.Timeout | undefined;
   let ws: WebSocket | undefined;
   let stopping = false;
   let attempt = 0;
@@ -231,6 +249,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
         log.info(
           {
             gateway: w.data.gateway,
+            url: urls[urlIndex],
             protocol,
             gateway_protocol: w.data.gateway_protocol ?? protocol,
             from_seq: sentUpTo + 1,
@@ -286,15 +305,38 @@ export function createConnection(deps: ConnectionDeps): Connection {
     heartbeatTimer = setInterval(() => void beat(), intervalSec * 1000);
   }
 
+  /** Drops a socket whose gateway stopped answering (see ConnectionDeps.liveness). */
+  function watchLiveness(socket: WebSocket): void {
+    let lastHeard = Date.now();
+    const heard = (): void => {
+      lastHeard = Date.now();
+    };
+    socket.on('message', heard);
+    socket.on('ping', heard);
+    socket.on('pong', heard);
+    clearInterval(livenessTimer);
+    livenessTimer = setInterval(() => {
+      const silentMs = Date.now() - lastHeard;
+      if (silentMs >= liveness.silenceMs) {
+        log.warn({ silent_ms: silentMs, url: urls[urlIndex] }, 'gateway silent, reconnecting');
+        clearInterval(livenessTimer);
+        socket.terminate();
+        return;
+      }
+      if (socket.readyState === WebSocket.OPEN) socket.ping();
+    }, liveness.pingIntervalMs);
+  }
+
   function dial(): void {
     if (stopping) return;
-    const socket = new WebSocket(deps.url, {
+    const socket = new WebSocket(urls[urlIndex] ?? urls[0] ?? '', {
       headers: { authorization: `Bearer ${deps.token}`, 'x-hal-node': deps.node },
       maxPayload: WS_LIMITS.maxFrameBytes,
       handshakeTimeout: 10_000,
     });
     ws = socket;
     socket.on('open', () => {
+      watchLiveness(socket);
       send(
         socket,
         JSON.stringify(
@@ -325,6 +367,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
     socket.on('close', (code) => {
       clearTimeout(welcomeTimer);
       clearInterval(heartbeatTimer);
+      clearInterval(livenessTimer);
       if (ws === socket) {
         ws = undefined;
         isReady = false;
@@ -333,13 +376,17 @@ export function createConnection(deps: ConnectionDeps): Connection {
       const refused = refusal;
       refusal = undefined;
       if (stopping) return;
+      // The next gateway in turn: the one that just closed may be the one that died.
+      const from = urls[urlIndex];
+      urlIndex = (urlIndex + 1) % urls.length;
+      const next = urls.length > 1 ? { from, next: urls[urlIndex] } : {};
       if (REFUSALS.has(code)) {
         // Turned away at hello for a reason a quick retry cannot change: wait the longest backoff
         // (jittered over its upper half), never a reconnect storm against the gateway.
         const delay = Math.floor(deps.reconnect.maxMs * (0.5 + random() / 2));
         attempt += 1;
         log.error(
-          { code, error: refused?.code, delay_ms: delay, attempt },
+          { code, error: refused?.code, delay_ms: delay, attempt, ...next },
           `gateway refused this agent: ${refused?.message ?? 'no reason given'}`,
         );
         reconnectTimer = setTimeout(dial, delay);
@@ -347,7 +394,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
       }
       const delay = backoffDelay(attempt, deps.reconnect.initialMs, deps.reconnect.maxMs, random);
       attempt += 1;
-      log.warn({ code, delay_ms: delay, attempt }, 'gateway connection closed, reconnecting');
+      log.warn({ code, delay_ms: delay, attempt, ...next }, 'gateway connection closed, reconnecting');
       reconnectTimer = setTimeout(dial, delay);
     });
   }
@@ -362,6 +409,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
       clearTimeout(reconnectTimer);
       clearTimeout(welcomeTimer);
       clearInterval(heartbeatTimer);
+      clearInterval(livenessTimer);
       const socket = ws;
       if (socket === undefined || socket.readyState === WebSocket.CLOSED) return;
       await new Promise<void>((resolve) => {

@@ -15,8 +15,10 @@ await runProcess({
   logFields: (config) => ({ node: config.node_id }),
   quickStart: { options: QUICK_START_OPTIONS, build: quickStartConfig },
   create: ({ config, log }) => {
-    const plaintext = plaintextSupervisorWarning(config.supervisor_url);
-    if (plaintext !== undefined) log.warn({ supervisor_url: config.supervisor_url }, plaintext);
+    for (const url of [config.supervisor_url].flat()) {
+      const plaintext = plaintextSupervisorWarning(url);
+      if (plaintext !== undefined) log.warn({ supervisor_url: url }, plaintext);
+    }
     return createAgent({ config, log });
   },
 });

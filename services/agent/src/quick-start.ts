@@ -5,7 +5,10 @@
  * the command line is refused outright.
  */
 export const QUICK_START_OPTIONS = {
-  supervisor: { type: 'string', help: 'gateway WebSocket URL, ws:// or wss:// (instead of --config)' },
+  supervisor: {
+    type: 'string',
+    help: 'gateway WebSocket URL, ws:// or wss:// (instead of --config); several comma-separated are tried in turn',
+  },
   'token-file': { type: 'string', help: "file holding this node's token (never the token itself)" },
   project: { type: 'string', multiple: true, help: 'NAME=DIR, once per project' },
   'node-id': { type: 'string', help: 'node id (default: the host name)' },
@@ -41,7 +44,8 @@ export function quickStartConfig(
   if (typeof values['opencode-url'] === 'string') opencode.url = values['opencode-url'];
   if (values['manage-opencode'] === true) opencode.manage = true;
   return {
-    supervisor_url: supervisor,
+    // `ws://a:8420,ws://b:8420`: a list, tried in turn; one URL stays a plain string.
+    supervisor_url: supervisor.includes(',') ? supervisor.split(',').map((u) => u.trim()) : supervisor,
     auth_token_file: tokenFile,
     projects: parsed,
     ...(typeof values['node-id'] === 'string' ? { node_id: values['node-id'] } : {}),

@@ -295,3 +295,94 @@ test('connection - refused at hello (UNSUPPORTED_VERSION), the agent waits the l
     'only hello is sent to a gateway that refuses',
   );
 });
+
+test('connection - with several gateway URLs, when its gateway dies the agent moves to the next and resends only what was not acked', async (t) => {
+  const first = await startGatewayPeer();
+  const second = await startGatewayPeer();
+  t.after(() => Promise.all([first.stop(), second.stop()]));
+  const spool = openSpool({ file: join(tempDir(t), 'spool.db'), maxBytes: 10_000_000, overflowDraft });
+  const acked = spool.append([draft(1), draft(2)]);
+  const conn = connect(first.url, spool, { url: [first.url, second.url] });
+  t.after(async () => {
+    await conn.stop();
+    spool.close();
+  });
+  await conn.start();
+  await waitFor(() => spool.ackedSeq() === 2, { message: 'the first gateway acked seq 2' });
+  first.autoAck = false;
+  const unacked = spool.append([draft(3), draft(4)]);
+  conn.notify();
+  await waitFor(() => first.events.length === 4, { message: 'seq 3 and 4 reached the first gateway' });
+
+  const diedAt = Date.now();
+  await first.stop();
+  await waitFor(() => second.events.length === 2 && spool.depth() === 0, {
+    message: 'the second gateway got seq 3 and 4 and acked them',
+  });
+  const movedMs = Date.now() - diedAt;
+  assert.equal(
+    (second.connections[0]?.frames[0]?.payload as { last_acked_seq?: number } | undefined)?.last_acked_seq,
+    2,
+  );
+  assert.deepEqual(
+    second.events.map((e) => [e.seq, e.id]),
+    unacked.map((e) => [e.seq, e.id]),
+    'only the unacked events, with their ids (JetStream drops a copy the dead gateway had stored)',
+  );
+  assert.ok(!second.events.some((e) => acked.some((a) => a.id === e.id)));
+  // Commands reach the agent through its new gateway.
+  second.sendCommand({
+    command_id: 'c-after-move',
+    command: { type: 'status' },
+    actor: { kind: 'system', id: 'test' },
+    timeout_ms: 5_000,
+  });
+  assert.deepEqual(await second.result('c-after-move'), {
+    command_id: 'c-after-move',
+    ok: true,
+    data: { ran: 'status' },
+  });
+  assert.ok(movedMs < 10_000, `moved in ${movedMs} ms`);
+});
+
+test('connection - a gateway that falls silent (no frames, no pongs) is dropped after the silence limit and the next URL is dialled', async (t) => {
+  const silent = await startGatewayPeer({ silentAfterWelcome: true });
+  const live = await startGatewayPeer();
+  t.after(() => Promise.all([silent.stop(), live.stop()]));
+  const spool = openSpool({ file: join(tempDir(t), 'spool.db'), maxBytes: 10_000_000, overflowDraft });
+  spool.append([draft(1)]);
+  const conn = connect(silent.url, spool, {
+    url: [silent.url, live.url],
+    liveness: { pingIntervalMs: 100, silenceMs: 400 },
+  });
+  t.after(async () => {
+    await conn.stop();
+    spool.close();
+  });
+  await conn.start();
+  await waitFor(() => silent.events.length === 0 && silent.framesOf('events').length === 1, {
+    message: 'the silent gateway got the batch and never acked it',
+  });
+  const since = Date.now();
+  await waitFor(() => spool.depth() === 0, { message: 'the live gateway acked the batch' });
+  const tookMs = Date.now() - since;
+  assert.equal(live.events.length, 1);
+  assert.ok(tookMs >= 250, `not dropped before the silence limit (${tookMs} ms)`);
+});
+
+test('connection - one URL stays valid: after its gateway restarts the agent dials the same URL again', async (t) => {
+  const peer = await startGatewayPeer();
+  t.after(() => peer.stop());
+  const spool = openSpool({ file: join(tempDir(t), 'spool.db'), maxBytes: 10_000_000, overflowDraft });
+  const conn = connect(peer.url, spool);
+  t.after(async () => {
+    await conn.stop();
+    spool.close();
+  });
+  await conn.start();
+  await waitFor(() => conn.ready());
+  peer.dropAll();
+  await waitFor(() => peer.connections.length === 2 && conn.ready(), {
+    message: 'reconnected to the one URL',
+  });
+});

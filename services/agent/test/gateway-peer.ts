@@ -42,9 +42,14 @@ export async function startGatewayPeer(
     afterWelcome?: (peer: GatewayPeer) => void;
     /** Answers hello with this error frame and close code instead of a welcome. */
     refuseHello?: { code: string; message: string; closeCode: number };
+    /**
+     * After its welcome the peer says nothing more — no acks, no pongs — as a gateway whose host
+     * or link vanished without closing the socket.
+     */
+    silentAfterWelcome?: boolean;
   } = {},
 ): Promise<GatewayPeer> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong: opts.silentAfterWelcome !== true });
   await once(wss, 'listening');
   const port = (wss.address() as AddressInfo).port;
   const connections: PeerConnection[] = [];
@@ -94,6 +99,7 @@ export async function startGatewayPeer(
     socket.on('message', (data) => {
       const env = JSON.parse(data.toString()) as Envelope;
       conn.frames.push(env);
+      if (opts.silentAfterWelcome === true && env.type !== 'hello') return;
       if (env.type === 'hello' && opts.refuseHello !== undefined) {
         const { code, message, closeCode } = opts.refuseHello;
         socket.send(JSON.stringify(makeEnvelope('error', { code: code as 'UNSUPPORTED_VERSION', message })));

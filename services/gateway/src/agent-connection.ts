@@ -90,6 +90,9 @@ interface PendingCommand {
  * pipelined JetStream publishes, acks in order, relays heartbeats and commands, and publishes
  * node.online/offline/snapshot.
  */
+/** How often the gateway pings an agent: well inside the agent's 6 s silence limit. */
+const AGENT_PING_INTERVAL_MS = 2_000;
+
 export class AgentConnection implements HeldConnection {
   readonly node: string;
   readonly id = crypto.randomUUID();
@@ -114,6 +117,8 @@ export class AgentConnection implements HeldConnection {
   #connectedAt: Date;
   #lastHeartbeat: Date | null = null;
   #heartbeats: HeartbeatWatch | undefined;
+  /** Pings the agent so it can tell a live gateway from a vanished one (agent liveness). */
+  #pinger: NodeJS.Timeout | undefined;
   #closed = false;
   /** Why this side ended the connection; unset means the peer or the network did. */
   #endReason: OfflineReason | undefined;
@@ -545,6 +550,12 @@ export class AgentConnection implements HeldConnection {
       timeoutCount: config.heartbeat_timeout_count,
       onTimeout: () => this.#onHeartbeatTimeout(),
     });
+    // Written even while reading is paused for backpressure (a JetStream outage): the agent then
+    // still hears from its gateway and does not take the pause for a dead host and reconnect.
+    this.#pinger = setInterval(() => {
+      if (this.#d.ws.readyState === this.#d.ws.OPEN) this.#d.ws.ping();
+    }, AGENT_PING_INTERVAL_MS);
+    this.#pinger.unref();
     this.#log.info(
       { agent_version: frame.payload.agent_version, protocol, credential: this.#d.credential.kind },
       'node online',
@@ -637,6 +648,7 @@ export class AgentConnection implements HeldConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#heartbeats?.stop();
+    clearInterval(this.#pinger);
     this.#ingest.close();
     this.#d.metrics.connectionsActive.dec();
     for (const [id, pending] of this.#commands) {

@@ -73,6 +73,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock, owners: () => owners });
   const connections = new Set<AgentConnection>();
   const conflictAlerts = new Map<string, number>();
+  const kvReplicas = deps.kvReplicas ?? config.nats?.replicas;
   const enrollments = createEnrollmentWatch({ kv: nodesBucket(nc, config.nats?.replicas), log });
   enrollments.onChange((node, record) => {
     for (const conn of connections) if (conn.node === node) conn.enrollmentChanged(record);
@@ -167,7 +168,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
         sharedTokenNotice({ require_node_tokens: requireNodeTokens }),
       );
       owners = await openSessionOwners(nc, {
-        ...(deps.kvReplicas === undefined ? {} : { replicas: deps.kvReplicas }),
+        // Every bucket follows nats.replicas; kvReplicas is for callers without that config.
+        ...(kvReplicas === undefined ? {} : { replicas: kvReplicas }),
       });
       const srv = await createServer();
       // Plain HTTP on the agent port gets a pointer, not a hang: the API lives on http_port.

@@ -37,6 +37,8 @@ export function createOverrides(deps: {
   store: StateStore;
   policies: PoliciesConfig;
   log: Logger;
+  /** `nats.replicas` of the HAL_POLICY_OVERRIDES bucket (absent: 1; never lowered). */
+  replicas?: number;
 }): Overrides {
   const current = new Map<string, Override>();
   let kv: KV | undefined;
@@ -71,7 +73,10 @@ export function createOverrides(deps: {
 
   return {
     async start() {
-      const bucket = await openKv(deps.nc, POLICY_OVERRIDES_KV_BUCKET, { history: 1 });
+      const bucket = await openKv(deps.nc, POLICY_OVERRIDES_KV_BUCKET, {
+        history: 1,
+        ...(deps.replicas === undefined ? {} : { replicas: deps.replicas }),
+      });
       kv = bucket;
       await migrate(bucket);
       for await (const key of await bucket.keys()) {

@@ -106,7 +106,13 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         await store.kv.status();
         return { ok: true };
       });
-      const overrides = createOverrides({ nc: deps.nc, store, policies: deps.config.policies, log });
+      const overrides = createOverrides({
+        nc: deps.nc,
+        store,
+        policies: deps.config.policies,
+        log,
+        ...(deps.config.nats === undefined ? {} : { replicas: deps.config.nats.replicas }),
+      });
       await overrides.start();
       const decisions = createDecisionLog({ js, store, log, metrics, now });
       const envOnConnect = createEnvOnConnect({

@@ -1,0 +1,316 @@
+// Multi-host harness: a real 3-node NATS cluster (testkit), the control plane in this process on
+// it (every service, nats.replicas 3), a second gateway as its own OS process (hal-gateway from
+// source, so it can be SIGKILLed), and simulated agents that run the agent's real connection and
+// spool code (@hal/agent createConnection + openSpool) over the real WebSocket protocol — the
+// volume of events a chaos test needs, without an opencode per host.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Connection, createConnection, type EventDraft, openSpool, type Spool } from '@hal/agent';
+import { connectBus, jetstreamClient, type NatsConnection } from '@hal/bus';
+import { parseConfig } from '@hal/config';
+import { createLogger, createRegistry } from '@hal/observability';
+import { type Command, type EventRecord, okReply, StreamName } from '@hal/protocol';
+import { freePort, type NatsCluster, startNatsCluster, waitFor } from '@hal/testkit';
+import { createSupervisor, type Supervisor } from '../src/supervisor.ts';
+
+export const TOKEN = 'cluster-e2e-token-0123456789abcdef';
+const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.ts', import.meta.url));
+const verbose = process.env.HAL_TEST_LOG !== undefined;
+export const log = createLogger({ service: 'cluster-test', level: process.env.HAL_TEST_LOG ?? 'silent' });
+
+/** A gateway (WebSocket + API) running as its own process: `hal-gateway --config`. */
+export interface GatewayProcess {
+  wsUrl: string;
+  apiUrl: string;
+  readonly pid: number;
+  /** SIGKILL: no close frames, no drain — the sockets die with the process. */
+  kill(): void;
+  exited: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startGatewayProcess(opts: {
+  natsUrl: string;
+  replicas: number;
+  dir: string;
+  name: string;
+}): Promise<GatewayProcess> {
+  const [port, httpPort] = [await freePort(), await freePort()];
+  const file = join(opts.dir, `${opts.name}.config.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      data_dir: join(opts.dir, opts.name),
+      log_level: verbose ? 'info' : 'warn',
+      nats: { url: opts.natsUrl, replicas: opts.replicas },
+      server: { auth_token: TOKEN, host: '127.0.0.1', port, http_port: httpPort },
+      heartbeat_interval_sec: 1,
+      heartbeat_timeout_count: 3,
+    }),
+    { mode: 0o600 },
+  );
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--conditions=hal-source', '--import', 'tsx', GATEWAY_MAIN, '--config', file],
+    { env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const apiUrl = `http://127.0.0.1:${httpPort}`;
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${opts.name} exited with ${child.exitCode}`);
+        const res = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(1_000) });
+        return res.status === 200;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, message: `${opts.name} ready` },
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    wsUrl: `ws://127.0.0.1:${port}`,
+    apiUrl,
+    pid: child.pid ?? -1,
+    kill: () => child.kill('SIGKILL'),
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(force);
+    },
+  };
+}
+
+export interface ClusterStack {
+  cluster: NatsCluster;
+  /** The test's own connection (all cluster URLs). */
+  nc: NatsConnection;
+  supervisor: Supervisor;
+  /** The in-process control plane's gateway and API. */
+  wsUrl: string;
+  apiUrl: string;
+  dir: string;
+  api<T = unknown>(path: string, post?: Record<string, unknown>): Promise<{ status: number; body: T }>;
+  close(): Promise<void>;
+}
+
+/** The cluster, then the control plane (every service) on it with nats.replicas 3. */
+export async function startClusterStack(): Promise<ClusterStack> {
+  const dir = mkdtempSync(join(tmpdir(), 'hal-cluster-'));
+  const cluster = await startNatsCluster(3);
+  const [wsPort, httpPort] = [await freePort(), await freePort()];
+  const config = parseConfig(
+    'supervisor',
+    {
+      data_dir: join(dir, 'control'),
+      nats: { url: cluster.url, replicas: 3 },
+      server: { auth_token: TOKEN, host: '127.0.0.1', port: wsPort, http_port: httpPort },
+      heartbeat_interval_sec: 1,
+      heartbeat_timeout_count: 3,
+    },
+    { env: {} },
+  );
+  const supervisor = createSupervisor({
+    config,
+    log,
+    loggerFor: () => log,
+    registry: createRegistry({ defaultMetrics: false }),
+  });
+  await supervisor.start();
+  const nc = await connectBus({ url: cluster.url, name: 'cluster-test', log });
+  const apiUrl = `http://127.0.0.1:${httpPort}`;
+  return {
+    cluster,
+    nc,
+    supervisor,
+    wsUrl: `ws://127.0.0.1:${wsPort}`,
+    apiUrl,
+    dir,
+    async api<T>(path: string, post?: Record<string, unknown>) {
+      const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
+      const init: RequestInit =
+        post === undefined
+          ? { headers, signal: AbortSignal.timeout(15_000) }
+          : {
+              method: 'POST',
+              headers: { ...headers, 'content-type': 'application/json' },
+              body: JSON.stringify(post),
+              signal: AbortSignal.timeout(15_000),
+            };
+      const res = await fetch(`${apiUrl}${path}`, init);
+      return { status: res.status, body: (await res.json()) as T };
+    },
+    async close() {
+      await nc.close();
+      await supervisor.stop();
+      await cluster.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A host's agent without opencode: the real connection and spool, events appended by the test. */
+export interface SimAgent {
+  node: string;
+  spool: Spool;
+  connection: Connection;
+  /** Every record appended, in agent order. */
+  sent: EventRecord[];
+  /** Commands the agent ran. */
+  commands: Command[];
+  /** The URL of each gateway that welcomed this agent, with when (ms since epoch). */
+  welcomes: Array<{ url: string; at: number }>;
+  emit(session: string, type: string, data: Record<string, unknown>): void;
+  stop(): Promise<void>;
+}
+
+export const PROJECT = { name: 'chaos', directory: '/srv/chaos' };
+
+export async function startSimAgent(opts: {
+  node: string;
+  urls: readonly string[];
+  dir: string;
+}): Promise<SimAgent> {
+  const sent: EventRecord[] = [];
+  const commands: Command[] = [];
+  const welcomes: Array<{ url: string; at: number }> = [];
+  const agentLog = createLogger({
+    service: 'agent',
+    node: opts.node,
+    level: 'info',
+    destination: {
+      write(line: string) {
+        if (line.includes('"msg":"connected to gateway"')) {
+          welcomes.push({ url: (JSON.parse(line) as { url: string }).url, at: Date.now() });
+        }
+        if (verbose) process.stderr.write(line);
+      },
+    },
+  });
+  const spool = openSpool({
+    file: join(opts.dir, `${opts.node}.spool.db`),
+    maxBytes: 256 * 1024 * 1024,
+    overflowDraft: (data) => draftOf(opts.node, null, 'agent.spool_overflow', data),
+  });
+  const sessions = new Set<string>();
+  const connection = createConnection({
+    url: opts.urls,
+    token: TOKEN,
+    node: opts.node,
+    agentVersion: '0.1.0',
+    projects: [PROJECT],
+    spool,
+    log: agentLog,
+    reconnect: { initialMs: 200, maxMs: 2_000 },
+    heartbeatIntervalSec: 1,
+    snapshot: () => [...sessions].map((session) => ({ session, project: PROJECT.name, state: 'running' })),
+    heartbeat: async () => ({
+      load: [0, 0, 0],
+      mem_total_bytes: 1,
+      mem_free_bytes: 1,
+      opencode_ok: true,
+      sessions: sessions.size,
+      spool_depth: spool.depth(),
+    }),
+    runCommand: async (command) => {
+      commands.push(command);
+      return okReply({ node: opts.node, ran: command.type });
+    },
+    onUnsendable: (row) => spool.drop(row.seq),
+  });
+  await connection.start();
+  await waitFor(() => connection.ready(), { timeoutMs: 20_000, message: `${opts.node} welcomed` });
+  return {
+    node: opts.node,
+    spool,
+    connection,
+    sent,
+    commands,
+    welcomes,
+    emit(session, type, data) {
+      sessions.add(session);
+      sent.push(...spool.append([draftOf(opts.node, session, type, data)]));
+      connection.notify();
+    },
+    async stop() {
+      await connection.stop();
+      spool.close();
+    },
+  };
+}
+
+function draftOf(
+  node: string,
+  session: string | null,
+  type: string,
+  data: Record<string, unknown>,
+): EventDraft {
+  return {
+    version: 1,
+    id: crypto.randomUUID(),
+    node,
+    project: PROJECT.name,
+    session,
+    type,
+    time: new Date().toISOString(),
+    data,
+  };
+}
+
+/** Every agent event in HAL_EVENTS (stream order), read with an ordered consumer up to the last message now. */
+export async function storedAgentEvents(
+  nc: NatsConnection,
+): Promise<Array<EventRecord & { stream_seq: number }>> {
+  const js = jetstreamClient(nc);
+  const jsm = await js.jetstreamManager();
+  const last = (await jsm.streams.info(StreamName.EVENTS)).state.last_seq;
+  const out: Array<EventRecord & { stream_seq: number }> = [];
+  if (last === 0) return out;
+  const consumer = await js.consumers.get(StreamName.EVENTS);
+  const messages = await consumer.consume({ max_messages: 1_000 });
+  for await (const m of messages) {
+    const record = m.json<EventRecord>();
+    // Control-plane events (node.online, …) have no agent seq worth checking here.
+    if (record.session !== null) out.push({ ...record, stream_seq: m.seq });
+    if (m.seq >= last) break;
+  }
+  await messages.close();
+  return out;
+}
+
+/**
+ * What a chaos run must leave behind, per agent: every event it sent stored exactly once, and
+ * each session's events in the order the agent numbered them. Returns the problems found.
+ */
+export function deliveryProblems(agents: readonly SimAgent[], stored: ReadonlyArray<EventRecord>): string[] {
+  const problems: string[] = [];
+  const copies = new Map<string, number>();
+  for (const e of stored) copies.set(e.id, (copies.get(e.id) ?? 0) + 1);
+  for (const agent of agents) {
+    const sessionEvents = agent.sent.filter((e) => e.session !== null);
+    const missing = sessionEvents.filter((e) => !copies.has(e.id));
+    const doubled = sessionEvents.filter((e) => (copies.get(e.id) ?? 0) > 1);
+    if (missing.length > 0)
+      problems.push(`${agent.node}: ${missing.length} events never stored (first seq ${missing[0]?.seq})`);
+    if (doubled.length > 0)
+      problems.push(`${agent.node}: ${doubled.length} events stored twice (first seq ${doubled[0]?.seq})`);
+    const bySession = new Map<string, number[]>();
+    for (const e of stored) {
+      if (e.node !== agent.node || e.session === null) continue;
+      bySession.set(e.session, [...(bySession.get(e.session) ?? []), e.seq]);
+    }
+    for (const [session, seqs] of bySession) {
+      const at = seqs.findIndex((s, i) => i > 0 && s <= (seqs[i - 1] ?? 0));
+      if (at > 0) problems.push(`${agent.node}/${session}: seq ${seqs[at]} stored after seq ${seqs[at - 1]}`);
+    }
+  }
+  return problems;
+}
