@@ -12,7 +12,15 @@ export {
 } from './connect.ts';
 export { type EnvManifestStore, openEnvManifestStore } from './env-manifest-store.ts';
 export { jetstreamClient, publishAudit, publishEvent } from './events.ts';
+export { INSTANCE_ID_FILE, resolveInstanceId } from './instance-id.ts';
 export { openKv } from './kv.ts';
+export {
+  createLeaderRole,
+  type LeaderRole,
+  type LeaderRoleOptions,
+  type LeaderWork,
+} from './leader-role.ts';
+export { createLease, type Lease, type LeaseBucket, type LeaseOptions, openLeaseBucket } from './lease.ts';
 export {
   isPermanentPublishError,
   PermanentJetStreamCodes,

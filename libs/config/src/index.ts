@@ -75,6 +75,9 @@ export {
 export {
   type DiscordConfig,
   discordConfigSchema,
+  type InstancesConfig,
+  instanceIdSchema,
+  instancesConfigSchema,
   type NatsConfig,
   natsConfigSchema,
   type ServerConfig,

@@ -122,8 +122,45 @@ export const discordConfigSchema = z.strictObject({
   api_url: z.url({ protocol: /^https?$/ }).default('https://discord.com/api'),
 });
 
+/**
+ * How a service runs as several instances (issue 13): leader leases and per-instance consumers.
+ * The lease's time is the NATS server's (the KV bucket's TTL), never a host clock.
+ */
+export const instancesConfigSchema = z
+  .strictObject({
+    /**
+     * Lease of the leader of policy, cost-poller and discord-bridge (one KV bucket, its TTL): a
+     * leader that dies is replaced within about this long. Applied when the bucket is created;
+     * an existing bucket keeps its TTL and every holder uses the bucket's.
+     */
+    lease_ttl_sec: z.number().min(1).max(120).default(5),
+    /**
+     * A per-instance durable consumer (tracker, cost-poller) unused this long is removed by
+     * nats-server, so a gone instance leaves no orphan. Its position lives in the instance's
+     * database, so one removed while the instance was down is re-created where it left off.
+     */
+    consumer_inactive_sec: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400)
+      .default(3_600),
+  })
+  .prefault({});
+
+/** An instance id names durable consumers (`hal-tracker-<id>`) and lease holders: one NATS token. */
+export const instanceIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "-" or "_" (it names NATS consumers)');
+
 export const supervisorConfigSchema = z.strictObject({
   data_dir: z.string().min(1).default('./.hal/data'),
+  /**
+   * This instance's stable id (a StatefulSet pod name: HAL_INSTANCE_ID from metadata.name).
+   * Absent: generated once and kept in <data_dir>/instance-id, so it follows the database.
+   */
+  instance_id: instanceIdSchema.optional(),
+  instances: instancesConfigSchema,
   nats: natsConfigSchema,
   server: serverConfigSchema,
   heartbeat_interval_sec: z.number().int().positive().default(30),
@@ -144,5 +181,6 @@ export const supervisorConfigSchema = z.strictObject({
 
 export type SupervisorConfig = z.output<typeof supervisorConfigSchema>;
 export type NatsConfig = z.output<typeof natsConfigSchema>;
+export type InstancesConfig = z.output<typeof instancesConfigSchema>;
 export type ServerConfig = z.output<typeof serverConfigSchema>;
 export type DiscordConfig = z.output<typeof discordConfigSchema>;

@@ -212,12 +212,15 @@ export {
 } from './policy-queries.ts';
 export {
   COMMAND_KEYS_KV_BUCKET,
+  COST_BILLING_KV_BUCKET,
   DISCORD_KV_BUCKET,
   DISCORD_UI_KV_BUCKET,
   type EventFilter,
   escapeToken,
   fitsSubjectToken,
   isEventType,
+  LEASES_KV_BUCKET,
+  LeaseName,
   type ParsedEventSubject,
   POLICY_KV_BUCKET,
   POLICY_OVERRIDES_KV_BUCKET,

@@ -2,8 +2,11 @@ import { ENV_KV_BUCKET } from './env-manifest.ts';
 import { NODES_KV_BUCKET } from './node-enrollment.ts';
 import {
   COMMAND_KEYS_KV_BUCKET,
+  COST_BILLING_KV_BUCKET,
   DISCORD_KV_BUCKET,
   DISCORD_UI_KV_BUCKET,
+  LEASES_KV_BUCKET,
+  LeaseName,
   POLICY_KV_BUCKET,
   POLICY_OVERRIDES_KV_BUCKET,
   SESSION_OWNERS_KV_BUCKET,
@@ -81,6 +84,15 @@ const JETSTREAM_CLIENT = [
  */
 const kvBucket = (bucket: string) => [`$KV.${bucket}.>`, `$JS.API.STREAM.UPDATE.KV_${bucket}`];
 
+/**
+ * Holding one leader lease (LEASES_KV_BUCKET, shared by the services that elect a leader): only its
+ * own key, so no service can take or release another's lease; raising the bucket's replicas too.
+ */
+const lease = (name: LeaseName) => [
+  `$KV.${LEASES_KV_BUCKET}.${name}`,
+  `$JS.API.STREAM.UPDATE.KV_${LEASES_KV_BUCKET}`,
+];
+
 /** No service ever publishes here but the gateway, which relays commands to the host holding the node. */
 const COMMANDS = 'hal.cmd.>';
 
@@ -153,12 +165,15 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
       // Its state and the enable/disable overrides; the environment manifest (HAL_ENV) it only reads.
       ...kvBucket(POLICY_KV_BUCKET),
       ...kvBucket(POLICY_OVERRIDES_KV_BUCKET),
+      // One active instance at a time (the others stand by).
+      ...lease(LeaseName.POLICY),
     ],
     subscribe: ['hal.q.policy.>'],
     responder: true,
   }),
   'cost-poller': service({
-    publish: ['hal.evt.*.*.cost.>'],
+    // Budget events; the leader's lease and the billing it read, which every instance projects.
+    publish: ['hal.evt.*.*.cost.>', ...lease(LeaseName.COST_POLLER), ...kvBucket(COST_BILLING_KV_BUCKET)],
     subscribe: ['hal.q.cost.>'],
     deny: [COMMANDS, 'hal.audit.>'],
     responder: true,
@@ -173,6 +188,8 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
       ...kvBucket(DISCORD_KV_BUCKET),
       ...kvBucket(DISCORD_UI_KV_BUCKET),
       ...kvBucket(COMMAND_KEYS_KV_BUCKET),
+      // One instance posts (the others stand by).
+      ...lease(LeaseName.DISCORD_BRIDGE),
     ],
     subscribe: [],
     deny: ['hal.evt.>', 'hal.notify.>'],

@@ -122,6 +122,26 @@ export const DISCORD_KV_BUCKET = 'HAL_DISCORD';
 export const DISCORD_UI_KV_BUCKET = 'HAL_DISCORD_UI';
 
 /**
+ * NATS KV bucket of leader leases (one key per role, `LeaseName`): created with a TTL, so a lease
+ * its holder stops renewing is removed by the server and another instance may take it.
+ */
+export const LEASES_KV_BUCKET = 'HAL_LEASES';
+
+/** The roles held by one instance at a time; each is a key of LEASES_KV_BUCKET written only by its service. */
+export const LeaseName = {
+  /** The policy instance that consumes events and acts (the others stand by). */
+  POLICY: 'policy',
+  /** The cost-poller instance that polls provider billing and publishes budget events. */
+  COST_POLLER: 'cost-poller',
+  /** The discord-bridge instance that posts notifications, threads and the daily report. */
+  DISCORD_BRIDGE: 'discord-bridge',
+} as const;
+export type LeaseName = (typeof LeaseName)[keyof typeof LeaseName];
+
+/** Provider billing as the leading cost-poller read it: every cost-poller instance projects it. */
+export const COST_BILLING_KV_BUCKET = 'HAL_COST_BILLING';
+
+/**
  * NATS KV bucket recording which node each session belongs to: the first node that reported it.
  * Written with create-if-absent (compare-and-set), so every gateway instance agrees on the owner.
  */

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ensureStreams, jetstreamClient, type NatsConnection } from '@hal/bus';
+import { ensureStreams, jetstreamClient, type NatsConnection, resolveInstanceId } from '@hal/bus';
 import type { CostConfig } from '@hal/config';
 import { dbReadinessCheck, type HalDatabase, openDatabase } from '@hal/db';
 import {
@@ -27,7 +27,14 @@ const BUDGET_TICK_MS = 60_000;
 export interface CostPollerConfig {
   data_dir: string;
   cost: CostConfig;
+  /** Names this instance's durable consumer (`hal-cost-<id>`); absent: kept in data_dir. */
+  instance_id?: string | undefined;
+  /** `consumer_inactive_sec`: the consumer of an instance gone this long is removed by the server. */
+  instances?: { consumer_inactive_sec: number };
 }
+
+/** An unused consumer is removed after this long when the config does not say (1 hour). */
+const DEFAULT_CONSUMER_INACTIVE_SEC = 3_600;
 
 export interface CostPollerDeps {
   config: CostPollerConfig;
@@ -40,7 +47,10 @@ export interface CostPollerDeps {
   /** Waits between provider retries; tests pass one that records and returns at once. */
   sleep?: SleepFn;
   retry?: RetryPolicy;
-  /** Durable consumer name; default `hal-cost`. Each cost database needs its own. */
+  /**
+   * Durable consumer name; default `hal-cost-<instance id>`. Each cost database has its own, and
+   * the service deletes or re-creates no consumer but this one.
+   */
   consumerName?: string;
 }
 
@@ -111,7 +121,10 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
         store: st,
         rates: cost.model_rates,
         log,
-        durableName: deps.consumerName ?? 'hal-cost',
+        durableName:
+          deps.consumerName ??
+          `hal-cost-${resolveInstanceId({ configured: deps.config.instance_id, dataDir: deps.config.data_dir })}`,
+        inactiveThresholdSec: deps.config.instances?.consumer_inactive_sec ?? DEFAULT_CONSUMER_INACTIVE_SEC,
         onApplied: () => void bud.evaluate(),
       });
       deps.readiness?.register('db.cost', dbReadinessCheck(database));

@@ -82,7 +82,10 @@ export interface SessionSpendDeps {
   store: CostStore;
   rates: ModelRates;
   log: Logger;
+  /** This instance's own consumer: the only one it ever deletes or re-creates. */
   durableName: string;
+  /** The server removes the consumer once unused this long: a gone instance leaves no orphan. */
+  inactiveThresholdSec: number;
   /** After each committed batch (budgets re-evaluate). */
   onApplied?: (rows: MessageSpendRow[]) => void;
 }
@@ -110,7 +113,8 @@ export function createSessionSpend(deps: SessionSpendDeps): SessionSpend {
     const jsm = await deps.js.jetstreamManager();
     const applied = deps.store.appliedSeq(deps.durableName);
     // Re-created from the database's position every start: the database, not the server, is the
-    // truth of what was counted (a deleted database replays everything again, once).
+    // truth of what was counted (a deleted database replays everything again, once). It is this
+    // instance's own consumer (named after it), never another instance's.
     try {
       await jsm.consumers.delete(StreamName.EVENTS, deps.durableName);
     } catch (err) {
@@ -120,6 +124,7 @@ export function createSessionSpend(deps: SessionSpendDeps): SessionSpend {
       durable_name: deps.durableName,
       ack_policy: AckPolicy.Explicit,
       ack_wait: ACK_WAIT_NS,
+      inactive_threshold: deps.inactiveThresholdSec * 1e9,
       filter_subject: subjects.eventFilter({ type: EventType.MESSAGE_COMPLETED }),
       ...(applied === 0
         ? { deliver_policy: DeliverPolicy.All }

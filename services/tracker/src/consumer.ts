@@ -19,8 +19,13 @@ export interface EventConsumerDeps {
   js: JetStreamClient;
   projection: Projection;
   log: Logger;
-  /** Durable consumer name; one per tracker database (two instances with their own files need two). */
+  /**
+   * Durable consumer name; one per tracker database (two instances with their own files need two).
+   * This consumer is the instance's own: it is the only one this code ever deletes or re-creates.
+   */
   durableName: string;
+  /** The server removes the consumer once unused this long: a gone instance leaves no orphan. */
+  inactiveThresholdSec: number;
   /** Messages the server may push ahead of the projection; also the largest batch. */
   batchSize?: number;
   onBatch?: (result: BatchResult) => void;
@@ -71,6 +76,7 @@ export function createEventConsumer(deps: EventConsumerDeps): EventConsumer {
       if (!(err instanceof JetStreamApiError) || err.code !== CONSUMER_NOT_FOUND) throw err;
     }
     if (delivered === applied) return;
+    // Our own consumer (named after this instance), never another tracker's.
     if (delivered !== undefined) await jsm.consumers.delete(StreamName.EVENTS, deps.durableName);
     await jsm.consumers.add(StreamName.EVENTS, {
       durable_name: deps.durableName,
@@ -79,6 +85,9 @@ export function createEventConsumer(deps: EventConsumerDeps): EventConsumer {
       ack_policy: AckPolicy.All,
       ack_wait: ACK_WAIT_NS,
       max_ack_pending: batchSize * 20,
+      // Removed by the server when this instance is gone; if it comes back later, the consumer is
+      // re-created at the database's position, so nothing is lost either way.
+      inactive_threshold: deps.inactiveThresholdSec * 1e9,
       ...(applied === 0
         ? { deliver_policy: DeliverPolicy.All }
         : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: applied + 1 }),

@@ -1,6 +1,6 @@
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureStreams, jetstreamClient, type NatsConnection } from '@hal/bus';
+import { ensureStreams, jetstreamClient, type NatsConnection, resolveInstanceId } from '@hal/bus';
 import {
   DatabaseUnreadableError,
   dbReadinessCheck,
@@ -29,6 +29,11 @@ import * as schema from './schema.ts';
 /** JSStreamNotFoundErr. */
 const STREAM_NOT_FOUND = 10059;
 const GAUGE_REFRESH_MS = 250;
+/**
+ * Longest a tracker that is catching up keeps out of the query group: with another tracker up, it
+ * answers only once it knows what that one knows; alone, stale answers beat none after this long.
+ */
+const DEFAULT_CATCH_UP_WAIT_MS = 60_000;
 
 /** The part of the supervisor config the tracker reads. */
 export interface TrackerConfig {
@@ -36,7 +41,14 @@ export interface TrackerConfig {
   heartbeat_interval_sec: number;
   heartbeat_timeout_count: number;
   security: { audit: { retention_days: number } };
+  /** Names this instance's durable consumer (`hal-tracker-<id>`); absent: kept in data_dir. */
+  instance_id?: string | undefined;
+  /** `consumer_inactive_sec`: the consumer of an instance gone this long is removed by the server. */
+  instances?: { consumer_inactive_sec: number };
 }
+
+/** An unused consumer is removed after this long when the config does not say (1 hour). */
+const DEFAULT_CONSUMER_INACTIVE_SEC = 3_600;
 
 export interface TrackerDeps {
   config: TrackerConfig;
@@ -46,12 +58,17 @@ export interface TrackerDeps {
   clock?: Clock;
   /** Empty every table and replay HAL_EVENTS from the start (`--rebuild`). */
   rebuild?: boolean;
-  /** Durable consumer name; default `hal-tracker`. Each tracker database needs its own. */
+  /**
+   * Durable consumer name; default `hal-tracker-<instance id>`. Each tracker database has its own,
+   * and the tracker deletes or re-creates no consumer but this one.
+   */
   consumerName?: string;
   /** How often silent nodes are looked for; default one heartbeat interval. */
   livenessCheckIntervalMs?: number;
   /** Registers `db.tracker`. */
   readiness?: Readiness;
+  /** Longest wait, at start, to catch up with the stream before answering queries (default 60 s). */
+  catchUpWaitMs?: number;
 }
 
 export interface Tracker {
@@ -73,6 +90,8 @@ export function createTracker(deps: TrackerDeps): Tracker {
   let liveness: Liveness | undefined;
   let retention: Retention | undefined;
   let gaugeTimer: NodeJS.Timeout | undefined;
+  let catchUp: { target: number; done: () => void } | undefined;
+  let catchUpTimer: NodeJS.Timeout | undefined;
 
   const countRecoveryError = (n = 1) => metrics.recoveryErrorsTotal.inc({ component: 'tracker' }, n);
 
@@ -146,8 +165,12 @@ export function createTracker(deps: TrackerDeps): Tracker {
         js: jetstreamClient(deps.nc),
         projection: proj,
         log: deps.log,
-        durableName: deps.consumerName ?? 'hal-tracker',
+        durableName:
+          deps.consumerName ??
+          `hal-tracker-${resolveInstanceId({ configured: deps.config.instance_id, dataDir: deps.config.data_dir })}`,
+        inactiveThresholdSec: deps.config.instances?.consumer_inactive_sec ?? DEFAULT_CONSUMER_INACTIVE_SEC,
         onBatch: (result) => {
+          if (catchUp !== undefined && proj.appliedSeq() >= catchUp.target) catchUp.done();
           if (result.rejected.length > 0) countRecoveryError(result.rejected.length);
           scheduleGauges();
         },
@@ -171,10 +194,37 @@ export function createTracker(deps: TrackerDeps): Tracker {
         retentionDays: deps.config.security.audit.retention_days,
       });
       await retention.start();
-      await queries.start();
+      // What the stream holds now: queries are joined once this is applied, so a tracker that
+      // restarts (or starts beside another) never answers the shared query group with less than
+      // the others know. Alone, it waits at most catchUpWaitMs, then answers what it has.
+      const jsm = await jetstreamClient(deps.nc).jetstreamManager();
+      const target = (await jsm.streams.info(StreamName.EVENTS)).state.last_seq;
+      const q = queries;
+      const joined = new Promise<void>((resolve) => {
+        catchUp = {
+          target,
+          done: () => {
+            catchUp = undefined;
+            clearTimeout(catchUpTimer);
+            resolve();
+          },
+        };
+      }).then(async () => {
+        if (database !== opened) return;
+        await q.start();
+        log.info({ applied_seq: proj.appliedSeq(), target_seq: target }, 'answering queries');
+      });
       await consumer.start();
       await liveness.start();
       refreshGauges();
+      if (proj.appliedSeq() >= target) {
+        catchUp?.done();
+        await joined;
+      } else {
+        catchUpTimer = setTimeout(() => catchUp?.done(), deps.catchUpWaitMs ?? DEFAULT_CATCH_UP_WAIT_MS);
+        catchUpTimer.unref();
+        joined.catch((err: unknown) => log.error({ err }, 'joining the query group failed'));
+      }
       log.info({ applied_seq: proj.appliedSeq() }, 'tracker started');
     },
     async stop() {
@@ -184,6 +234,8 @@ export function createTracker(deps: TrackerDeps): Tracker {
       await consumer?.stop();
       await liveness?.stop();
       await retention?.stop();
+      clearTimeout(catchUpTimer);
+      catchUp = undefined;
       await queries?.stop();
       clearTimeout(gaugeTimer);
       gaugeTimer = undefined;
