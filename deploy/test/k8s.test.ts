@@ -103,11 +103,24 @@ for (const overlay of ['base', 'overlays/example', 'overlays/example-tls']) {
       const s = find(objs, 'StatefulSet', name);
       assert.equal(s.spec.volumeClaimTemplates?.[0]?.metadata.name, 'data', `${name} has a data volume`);
     }
-    for (const name of ['hal-gateway', 'hal-policy']) find(objs, 'Deployment', name);
+    for (const name of ['hal-gateway', 'hal-policy', 'hal-discord-bridge']) find(objs, 'Deployment', name);
+    // The Discord bot: two replicas, its own entry point, health reachable inside the namespace.
+    const bridge = find(objs, 'Deployment', 'hal-discord-bridge');
+    assert.equal(bridge.spec.replicas, 2);
+    assert.deepEqual(bridge.spec.template.spec.containers[0].command.slice(0, 2), [
+      'node',
+      'services/discord-bridge/dist/main.js',
+    ]);
+    assert.ok(
+      find(objs, 'NetworkPolicy', 'hal-internal').spec.podSelector.matchExpressions[0].values.includes(
+        'hal-discord-bridge',
+      ),
+    );
     // PDBs select real pods.
     for (const [name, selectorOf] of [
       ['hal-gateway', 'Deployment'],
       ['hal-policy', 'Deployment'],
+      ['hal-discord-bridge', 'Deployment'],
       ['nats', 'StatefulSet'],
     ] as const) {
       const pdb = find(objs, 'PodDisruptionBudget', name);
@@ -187,6 +200,24 @@ test('k8s - the rendered config is refused with the example placeholder tokens a
   const loaded = readConfig('supervisor', { file, env: {} });
   assert.ok(loaded.ok, JSON.stringify(loaded));
   assert.equal(loaded.ok && loaded.config.nats.replicas, 3);
+  // Discord as discord-bridge.yaml says to turn it on: the bot token as a file from the Secret.
+  writeFileSync(join(dir, 'discord_bot_token'), `MTA${'x'.repeat(56)}`);
+  config.channels = {
+    discord: {
+      bot_token_file: join(dir, 'discord_bot_token'),
+      guild_id: '123456789012345678',
+      channels: { alerts: '223456789012345678', 'dev-log': '323456789012345678' },
+      roles: {
+        viewer: ['423456789012345678'],
+        operator: ['523456789012345678'],
+        admin: ['623456789012345678'],
+      },
+    },
+  };
+  writeFileSync(file, JSON.stringify(config));
+  const withDiscord = readConfig('supervisor', { file, env: {} });
+  assert.ok(withDiscord.ok, JSON.stringify(withDiscord));
+  assert.equal(withDiscord.ok && withDiscord.config.channels.discord?.bot_token, `MTA${'x'.repeat(56)}`);
 });
 
 test('k8s - probe paths are served: a standalone service`s health server answers them (not 404)', async (t) => {

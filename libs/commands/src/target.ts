@@ -27,7 +27,7 @@ const recency = (s: SessionView) => s.last_activity_at ?? s.started_at ?? '';
 /**
  * What a person names is a session id or a project name. A project means its most recently
  * active live session; when several of its sessions are busy, guessing could abort the wrong
- * one, so the answer is CONFLICT with the candidates in `details.candidates` to pick from.
+ * one, so the answer is TARGET_AMBIGUOUS with the candidates in `details.candidates` to pick from.
  */
 export async function resolveTarget(tracker: TrackerClient, target: string): Promise<SessionView> {
   try {
@@ -52,7 +52,7 @@ export async function resolveTarget(tracker: TrackerClient, target: string): Pro
       last_activity_at: s.last_activity_at,
     }));
     throw new HalError(
-      ErrorCode.CONFLICT,
+      ErrorCode.TARGET_AMBIGUOUS,
       `project "${target}" has ${busy.length} busy sessions; name one of them: ${candidates.map((c) => c.session).join(', ')}`,
       { details: { candidates } },
     );

@@ -54,13 +54,13 @@ test('commands target - a session id is itself; a project is its most recently a
   assert.equal((await resolveTarget(t, 'web')).session, 's-new');
 });
 
-test('commands target - several busy sessions of a project are a CONFLICT listing them; none live is not found', async () => {
+test('commands target - several busy sessions of a project are TARGET_AMBIGUOUS listing them; none live is not found', async () => {
   const busy = trackerOf([
     view('a', 'running', '2026-01-01T10:00:00Z'),
     view('b', 'waiting_input', '2026-01-01T11:00:00Z'),
   ]);
   await assert.rejects(resolveTarget(busy, 'web'), (e: unknown) => {
-    assert.ok(e instanceof HalError && e.code === ErrorCode.CONFLICT);
+    assert.ok(e instanceof HalError && e.code === ErrorCode.TARGET_AMBIGUOUS);
     assert.deepEqual(
       (e.details as { candidates: Array<{ session: string }> }).candidates.map((c) => c.session),
       ['b', 'a'],

@@ -81,7 +81,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
   ) {
     const e = toHalError(err);
     const candidates = (e.details as { candidates?: TargetCandidate[] } | undefined)?.candidates;
-    if (e.code === ErrorCode.CONFLICT && candidates && pick) {
+    if (e.code === ErrorCode.TARGET_AMBIGUOUS && candidates && pick) {
       // Several busy sessions of one project: an ephemeral list, one button per session.
       const id = randomUUID().replaceAll('-', '');
       const list = candidates.slice(0, 20);

@@ -24,6 +24,7 @@ import {
 } from './api/errors.ts';
 import { DEFAULT_MAX_SSE_STREAMS_PER_TOKEN, SSE_HEARTBEAT_MS } from './api/event-stream.ts';
 import { originPolicy } from './api/origin-policy.ts';
+import { auditRefusals } from './api/refusal-audit.ts';
 import { type RouteSpec, registerRoutes } from './api/route-table.ts';
 import { auditRoutes } from './api/routes/audit.ts';
 import { costRoutes } from './api/routes/cost.ts';
@@ -176,6 +177,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
   app.decorateRequest('principal', null);
   installErrorHandlers(app, log);
   watchAuthFailures(app, { metrics: createHalMetrics(deps.registry), log });
+  auditRefusals(app, { auditLog });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');

@@ -107,7 +107,7 @@ test('api sessions - unknown session is 404 SESSION_NOT_FOUND on get, logs, even
   ]) {
     assert.equal(res.statusCode, 404);
     assert.deepEqual(res.json(), {
-      error: { code: 'SESSION_NOT_FOUND', message: 'session "nope" not found' },
+      error: { code: 'SESSION_NOT_FOUND', message: 'no session or project is named "nope"' },
     });
   }
 });
@@ -174,7 +174,7 @@ test('api commands - operator kill reaches the node with the actor and is audite
   const record = auditRecordSchema.parse(audit.json().data[0]);
   assert.deepEqual(record.actor, { kind: 'user', id: 'otto' });
   assert.equal(record.action, 'session.kill');
-  assert.deepEqual(record.target, { session: 's1', node: 'n1' });
+  assert.deepEqual(record.target, { session: 's1', node: 'n1', project: 'alpha' });
   assert.deepEqual(record.result, { ok: true });
 });
 
@@ -288,7 +288,7 @@ test('api commands - a session on an offline node is 503 NODE_OFFLINE, a silent 
   const [restart, kill] = audit.json().data;
   assert.equal(restart.action, 'session.restart');
   assert.deepEqual(restart.result, { ok: false, code: 'TIMEOUT' });
-  assert.deepEqual(restart.target, { session: 's3', node: 'n3' });
+  assert.deepEqual(restart.target, { session: 's3', node: 'n3', project: 'alpha' });
   assert.equal(kill.action, 'session.kill');
   assert.deepEqual(kill.result, { ok: false, code: 'NODE_OFFLINE' });
 });

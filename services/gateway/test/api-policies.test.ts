@@ -70,12 +70,16 @@ test('api policies - list for viewers, enable/disable for admins only, audited; 
   assert.equal(toggled[0]?.name, 'resume_on_idle');
 
   const audit = await app.inject({ method: 'GET', url: '/api/v1/audit', headers: bearer(TOKENS.admin) });
-  const actions = (audit.json().data as Array<{ action: string; target: Record<string, string> }>).filter(
-    (r) => r.action.startsWith('policy.'),
-  );
+  const actions = (
+    audit.json().data as Array<{ action: string; target: Record<string, string>; actor: { id: string } }>
+  ).filter((r) => r.action.startsWith('policy.'));
   assert.deepEqual(
-    actions.map((r) => [r.action, r.target.policy]),
-    [['policy.disable', 'resume_on_idle']],
+    actions.map((r) => [r.action, r.target.policy, r.actor.id]),
+    [
+      ['policy.disable', 'resume_on_idle', 'server.auth_token'],
+      // The operator's refused attempt is audited too.
+      ['policy.disable', 'resume_on_idle', 'otto'],
+    ],
   );
 });
 
@@ -120,6 +124,7 @@ test('api policies - dry-run on/off for admins only, body checked, passed on wit
     [
       ['policy.dry_run', { dry_run: true }],
       ['policy.dry_run', { dry_run: 'yes' }],
+      ['policy.dry_run', { remote: '127.0.0.1', reason: 'role', method: 'POST' }],
     ],
   );
 });

@@ -117,13 +117,20 @@ export function serveTracker(nc: NatsConnection, sessions: SessionView[] = SESSI
       if (!found) throw new HalError(ErrorCode.NODE_NOT_FOUND, `node "${b.node}" not found`);
       return found;
     }),
-    on(TrackerQuery.SESSIONS_LIST, async (b: { limit: number; cursor?: string; node?: string }) => {
-      const start = b.cursor === undefined ? 0 : Number(b.cursor);
-      const matching = sessions.filter((s) => b.node === undefined || s.node === b.node);
-      const page = matching.slice(start, start + b.limit);
-      const next = start + b.limit < matching.length ? String(start + b.limit) : null;
-      return { sessions: page, next_cursor: next, total: matching.length };
-    }),
+    on(
+      TrackerQuery.SESSIONS_LIST,
+      async (b: { limit: number; cursor?: string; node?: string; project?: string }) => {
+        const start = b.cursor === undefined ? 0 : Number(b.cursor);
+        const matching = sessions.filter(
+          (s) =>
+            (b.node === undefined || s.node === b.node) &&
+            (b.project === undefined || s.project === b.project),
+        );
+        const page = matching.slice(start, start + b.limit);
+        const next = start + b.limit < matching.length ? String(start + b.limit) : null;
+        return { sessions: page, next_cursor: next, total: matching.length };
+      },
+    ),
     on(TrackerQuery.SESSIONS_GET, async (b: { session: string }) => findSession(b.session)),
     on(TrackerQuery.SESSIONS_LOGS, async (b: { session: string }) => {
       findSession(b.session);
@@ -178,13 +185,23 @@ export interface ApiFixture {
 }
 
 export async function startApiFixture(
-  opts: { tracker?: boolean; config?: HttpApiConfig; sseHeartbeatMs?: number; dashboardDir?: string } = {},
+  opts: {
+    tracker?: boolean;
+    config?: HttpApiConfig;
+    sseHeartbeatMs?: number;
+    dashboardDir?: string;
+    /** What the tracker stand-in knows (default SESSIONS). */
+    sessions?: SessionView[];
+  } = {},
 ): Promise<ApiFixture> {
   const nats = await startNats();
   const nc = await connectBus({ url: nats.url, name: 'api-test', log });
   await ensureStreams(nc);
   const received: CommandRequest[] = [];
-  const servers = [...(opts.tracker === false ? [] : serveTracker(nc)), serveAgent(nc, 'n1', received)];
+  const servers = [
+    ...(opts.tracker === false ? [] : serveTracker(nc, opts.sessions)),
+    serveAgent(nc, 'n1', received),
+  ];
   // n3 holds the node but never answers: every command to it times out.
   const silent = nc.subscribe(subjects.command('n3'));
   const api = createHttpApi({

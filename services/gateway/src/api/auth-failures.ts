@@ -11,7 +11,7 @@ declare module 'fastify' {
 }
 
 /** `reason` label of a 401/403: a short fixed word, never the token or a free-form message. */
-function reasonOf(status: number, code: string | null, hasAuthorization: boolean): string {
+export function refusalReason(status: number, code: string | null, hasAuthorization: boolean): string {
   if (code === ErrorCode.ORIGIN_NOT_ALLOWED) return 'origin';
   if (status === 401) return hasAuthorization ? 'invalid_token' : 'missing_token';
   if (code === ErrorCode.FORBIDDEN) return 'role';
@@ -30,7 +30,7 @@ export function watchAuthFailures(app: FastifyInstance, deps: { metrics: HalMetr
   app.addHook('onResponse', async (req, reply) => {
     const status = reply.statusCode;
     if (status !== 401 && status !== 403) return;
-    const reason = reasonOf(status, req.halErrorCode, req.headers.authorization !== undefined);
+    const reason = refusalReason(status, req.halErrorCode, req.headers.authorization !== undefined);
     deps.metrics.authFailuresTotal.inc({ surface: 'api', reason });
     refusals.warn(
       `api:${reason}`,

@@ -13,6 +13,7 @@ export const MAX_PARAM_LENGTH = 2048;
 /** The failure envelope every API error takes: `{"error": {code, message, details?}}`. */
 export function sendError(reply: FastifyReply, err: HalError): FastifyReply {
   reply.request.halErrorCode = err.code;
+  reply.request.halErrorMessage = err.message;
   return reply.code(httpStatusOf[err.code]).send({ error: err.toBody() });
 }
 

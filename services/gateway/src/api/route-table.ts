@@ -76,6 +76,8 @@ export function registerRoutes(app: FastifyInstance, routes: readonly RouteSpec[
     app.route({
       method: route.method,
       url: route.url,
+      // Read by the refusal audit (refusal-audit.ts) for what never reaches the handler.
+      ...(route.auditAction ? { config: { auditAction: route.auditAction } } : {}),
       // Role check before the body is read: a viewer's POST is refused without parsing it.
       onRequest: async (req) => requireRole(principalOf(req), route.role, `${route.method} ${route.url}`),
       handler: async (req, reply) => {
@@ -98,6 +100,7 @@ export function registerRoutes(app: FastifyInstance, routes: readonly RouteSpec[
           throw err;
         } finally {
           if (route.auditAction) {
+            req.halAudited = true;
             await auditLog.record({ principal, action: route.auditAction, ...audit, result: outcome });
           }
         }

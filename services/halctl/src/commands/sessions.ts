@@ -210,7 +210,11 @@ type Run = (argv: GlobalArgs, f: (client: ApiClient, out: Output) => Promise<voi
 export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, GlobalArgs> {
   const run: Run = async (argv, f) => f(await ctx.client(argv), ctx.output(argv));
   const id = (b: Argv<GlobalArgs>) =>
-    b.positional('id', { type: 'string', demandOption: true, describe: 'Session id' });
+    b.positional('id', {
+      type: 'string',
+      demandOption: true,
+      describe: 'Session id, or a project name (its most recently active live session)',
+    });
   const withPrompt = (b: Argv<GlobalArgs>) =>
     id(b).option('prompt', { type: 'string', describe: 'Prompt to send with it' });
   return {

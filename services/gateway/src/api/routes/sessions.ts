@@ -1,5 +1,5 @@
-import type { Principal } from '@hal/commands';
-import type { Command } from '@hal/protocol';
+import { type Principal, resolveTarget } from '@hal/commands';
+import type { Command, SessionView } from '@hal/protocol';
 import { sessionViewSchema, TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
 import type { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
@@ -19,24 +19,44 @@ import {
   startSessionBody,
 } from '../schemas.ts';
 
+/** Every route naming one session says so in its summary (OpenAPI). */
+const BY_PROJECT = ' (`:id`: a session id, or a project name for its most recently active live session)';
+
 export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
   const { tracker, commands } = deps;
 
-  /** Finds the session's node, then asks that node's gateway to act; the agent's answer is the data. */
+  /**
+   * `:id` is a session id or a project name, as in Discord (`@hal/commands` resolveTarget): a
+   * project means its most recently active live session, and several busy ones are
+   * TARGET_AMBIGUOUS with the candidates, never a guess. The audit names the session it became.
+   */
+  const target = async (named: string, audit?: AuditDraft): Promise<SessionView> => {
+    const view = await resolveTarget(tracker, named);
+    if (audit) {
+      audit.target.session = view.session;
+      audit.target.node = view.node;
+      audit.target.project = view.project;
+      if (view.session !== named) audit.params.target = named;
+    }
+    return view;
+  };
+
+  /** Asks the session's node's gateway to act; the agent's answer is the data. */
   const act = async (
-    session: string,
+    view: SessionView,
     command: Command,
     principal: Principal,
-    audit: AuditDraft,
     timeoutMs: number | undefined,
     key: string,
-  ) => {
-    const node = await commands.nodeOfSession(session);
-    audit.target.node = node;
-    return {
-      data: await commands.send(node, command, principal, timeoutMs, key),
-      meta: { node, idempotency_key: key },
-    };
+  ) => ({
+    data: await commands.send(view.node, command, principal, timeoutMs, key),
+    meta: { node: view.node, session: view.session, idempotency_key: key },
+  });
+
+  /** A read of one session's records: the look-up runs alongside, re-read when a project was named. */
+  const readOf = async <T>(named: string, read: (session: string) => Promise<T>): Promise<T> => {
+    const [view, first] = await Promise.all([target(named), read(named).catch(() => undefined)]);
+    return view.session === named && first !== undefined ? first : read(view.session);
   };
 
   const sessionAction = (
@@ -47,7 +67,7 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
     defineRoute({
       method: 'POST',
       url: `/api/v1/sessions/:id/${verb}`,
-      summary,
+      summary: `${summary}${BY_PROJECT}`,
       tag: 'sessions',
       role: 'operator',
       params: idParams,
@@ -57,13 +77,14 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
       idempotent: true,
       async handler({ params, body: b, principal, audit, req }) {
         const key = idempotencyKeyOf(req);
+        const view = await target(params.id, audit);
         const prompt = b.prompt === undefined ? {} : { prompt: b.prompt };
         const command = (
           verb === 'kill'
-            ? { type: 'kill', session: params.id }
-            : { type: verb, session: params.id, ...prompt }
+            ? { type: 'kill', session: view.session }
+            : { type: verb, session: view.session, ...prompt }
         ) as Command;
-        return act(params.id, command, principal, audit, b.timeout_ms, key);
+        return act(view, command, principal, b.timeout_ms, key);
       },
     });
 
@@ -87,19 +108,19 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
     defineRoute({
       method: 'GET',
       url: '/api/v1/sessions/:id',
-      summary: 'One session: state, model, tokens, cost, pending permissions',
+      summary: `One session: state, model, tokens, cost, pending permissions${BY_PROJECT}`,
       tag: 'sessions',
       role: 'viewer',
       params: idParams,
       response: sessionViewSchema,
       async handler({ params }) {
-        return { data: await tracker.query(TrackerQuery.SESSIONS_GET, { session: params.id }) };
+        return { data: await target(params.id) };
       },
     }),
     defineRoute({
       method: 'GET',
       url: '/api/v1/sessions/:id/logs',
-      summary: "The session's log: the assistant's text and tool calls, in order",
+      summary: `The session's log: the assistant's text and tool calls, in order${BY_PROJECT}`,
       tag: 'sessions',
       role: 'viewer',
       params: idParams,
@@ -107,10 +128,9 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
       response: trackerQuerySchemas.sessions_logs.response.shape.entries,
       async handler({ params, query }) {
         // The look-up runs alongside, so an unknown id is SESSION_NOT_FOUND, not an empty log.
-        const [, logs] = await Promise.all([
-          tracker.query(TrackerQuery.SESSIONS_GET, { session: params.id }),
-          tracker.query(TrackerQuery.SESSIONS_LOGS, { ...query, session: params.id }),
-        ]);
+        const logs = await readOf(params.id, (session) =>
+          tracker.query(TrackerQuery.SESSIONS_LOGS, { ...query, session }),
+        );
         const last = logs.entries.at(-1);
         return {
           data: logs.entries,
@@ -121,17 +141,16 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
     defineRoute({
       method: 'GET',
       url: '/api/v1/sessions/:id/events',
-      summary: "The session's events from the event index",
+      summary: `The session's events from the event index${BY_PROJECT}`,
       tag: 'sessions',
       role: 'viewer',
       params: idParams,
       query: sessionEventsQuery,
       response: trackerQuerySchemas.events_list.response.shape.events,
       async handler({ params, query }) {
-        const [, page] = await Promise.all([
-          tracker.query(TrackerQuery.SESSIONS_GET, { session: params.id }),
-          tracker.query(TrackerQuery.EVENTS_LIST, { ...query, session: params.id }),
-        ]);
+        const page = await readOf(params.id, (session) =>
+          tracker.query(TrackerQuery.EVENTS_LIST, { ...query, session }),
+        );
         return {
           data: page.events,
           meta: { next_after_seq: page.next_after_seq, count: page.events.length },
@@ -173,7 +192,7 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
     defineRoute({
       method: 'POST',
       url: '/api/v1/sessions/:id/permissions/:permissionId',
-      summary: 'Answer a pending permission request (once, always or reject)',
+      summary: `Answer a pending permission request (once, always or reject)${BY_PROJECT}`,
       tag: 'sessions',
       role: 'operator',
       params: permissionParams,
@@ -184,13 +203,14 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
       async handler({ params, body, principal, audit, req }) {
         const key = idempotencyKeyOf(req);
         audit.target.permission = params.permissionId;
+        const view = await target(params.id, audit);
         const command: Command = {
           type: 'permission',
-          session: params.id,
+          session: view.session,
           permission_id: params.permissionId,
           response: body.response,
         };
-        return act(params.id, command, principal, audit, body.timeout_ms, key);
+        return act(view, command, principal, body.timeout_ms, key);
       },
     }),
   ];
