@@ -11,6 +11,8 @@ export const heartbeatMessageSchema = heartbeatPayloadSchema.extend({
   time: z.iso.datetime({ offset: true }),
   agent_version: z.string().optional(),
   projects: z.array(z.object({ name: z.string(), directory: z.string() })).optional(),
+  /** The node's clock minus the control plane's (ms), as the relaying gateway measures it. */
+  clock_skew_ms: z.number().int().optional(),
 });
 export type HeartbeatMessage = z.infer<typeof heartbeatMessageSchema>;
 

@@ -9,6 +9,9 @@ import { fitsSubjectToken, isEventType } from './subjects.ts';
  */
 export const SCHEMA_VERSION = 1;
 
+/** Largest clock skew a record may carry (ten years): beyond it a host's clock is not a clock. */
+export const MAX_SKEW_MS = 10 * 365 * 24 * 3_600_000;
+
 /** The event types HAL itself understands. Anything opencode sends that is not mapped travels as `opencode.<its type>`. */
 export const EventType = {
   SESSION_CREATED: 'session.created',
@@ -35,6 +38,8 @@ export const EventType = {
   NODE_SNAPSHOT: 'node.snapshot',
   /** A second agent instance claimed a live node id and was refused (an alert: two hosts share an id). */
   NODE_ID_CONFLICT: 'node.id_conflict',
+  /** A node's clock is further from the control plane's than `alerts.clock_skew_seconds` (an alert). */
+  NODE_CLOCK_SKEW: 'node.clock_skew',
   COMMAND_EXECUTED: 'command.executed',
   POLICY_ACTION: 'policy.action',
   COST_BUDGET_WARNING: 'cost.budget_warning',
@@ -132,9 +137,21 @@ export const eventRecordSchema = z
       .string()
       .max(LIMITS.eventTypeChars)
       .refine(isEventType, 'must be lowercase words separated by dots, like "session.idle"'),
+    /** When it happened by the clock of whoever wrote it: the host's for agent events. For display. */
     time: z.iso.datetime({ offset: true }),
     data: boundedJson(z.record(z.string(), z.unknown())).default({}),
     refs: opencodeRefsSchema.optional(),
+    /**
+     * When the gateway accepted it, by the control plane's clock. Stamped by the gateway, never by
+     * an agent (it refuses a record that carries it); absent from records stored before it
+     * existed and from the control plane's own events. `controlPlaneTime()` reads it.
+     */
+    received_at: z.iso.datetime({ offset: true }).optional(),
+    /**
+     * The sending node's clock minus the control plane's, in ms, as the gateway measured it when
+     * it accepted the record (stamped with `received_at`): corrects the host `time` of a backlog.
+     */
+    host_skew_ms: z.number().int().min(-MAX_SKEW_MS).max(MAX_SKEW_MS).optional(),
   })
   .strict();
 export type EventRecord = z.infer<typeof eventRecordSchema>;
@@ -248,6 +265,15 @@ export const nodeOnlineDataSchema = z.object({
 export const nodeOfflineDataSchema = z.object({
   reason: z.enum(['socket_closed', 'heartbeat_timeout', 'replaced', 'gateway_stopped']),
   gateway: z.string().optional(),
+});
+
+/** `node.clock_skew`: published once each time a node's skew crosses the threshold. */
+export const nodeClockSkewDataSchema = z.object({
+  /** The node's clock minus the control plane's, ms (positive: the host is ahead). */
+  skew_ms: z.number().int(),
+  threshold_seconds: z.number().positive(),
+  gateway: z.string(),
+  severity: z.literal('warning'),
 });
 
 /** One session as the agent sees it after a (re)connect. */

@@ -131,6 +131,7 @@ export {
   wsPayloadSchemas,
 } from './envelope.ts';
 export { type ErrorBody, ErrorCode, HalError, httpStatusOf, isErrorCode, toHalError } from './errors.ts';
+export { BACKLOG_GAP_MS, controlPlaneTime, GATEWAY_STAMPED_FIELDS } from './event-time.ts';
 export {
   boundedJson,
   type EventRecord,
@@ -138,9 +139,11 @@ export {
   EventType,
   eventRecordSchema,
   idSchema,
+  MAX_SKEW_MS,
   MESSAGE_ABORTED_ERROR,
   messageCompletedDataSchema,
   messagePartDataSchema,
+  nodeClockSkewDataSchema,
   nodeOfflineDataSchema,
   nodeOnlineDataSchema,
   nodeSnapshotDataSchema,

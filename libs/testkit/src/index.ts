@@ -8,6 +8,7 @@ export {
   type StartFakeAnthropicOptions,
   startFakeAnthropic,
 } from './fake-anthropic.ts';
+export { FakeClock } from './fake-clock.ts';
 export {
   type CommandOptionValue,
   type DiscordTestUser,

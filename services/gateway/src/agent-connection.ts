@@ -21,6 +21,7 @@ import {
   WsType,
 } from '@hal/protocol';
 import type { RawData, WebSocket } from 'ws';
+import { ClockSkew } from './clock-skew.ts';
 import { EventIngest, type SessionConflict } from './event-ingest.ts';
 import { type AgentFrame, errorFrame, type FrameProblem, parseFrame } from './frames.ts';
 import type { GatewayConfig, GatewayLimits } from './gateway-config.ts';
@@ -28,6 +29,7 @@ import { type HeartbeatWatch, republishHeartbeat, watchHeartbeats } from './hear
 import type { HeldConnection, NodeInfo, NodeRegistry } from './node-registry.ts';
 import type { PublishBudget } from './publish-budget.ts';
 import {
+  nodeClockSkewEvent,
   nodeIdConflictEvent,
   nodeOfflineEvent,
   nodeOnlineEvent,
@@ -57,7 +59,7 @@ export interface AgentConnectionDeps {
   js: JetStreamClient;
   log: Logger;
   metrics: HalMetrics;
-  config: Pick<GatewayConfig, 'heartbeat_interval_sec' | 'heartbeat_timeout_count'>;
+  config: Pick<GatewayConfig, 'heartbeat_interval_sec' | 'heartbeat_timeout_count' | 'alerts'>;
   limits: GatewayLimits;
   budget: PublishBudget;
   registry: NodeRegistry;
@@ -66,11 +68,15 @@ export interface AgentConnectionDeps {
   clock: Clock;
   /** Last node.id_conflict alert per (node, instance), shared by the gateway's connections. */
   conflictAlerts: Map<string, number>;
+  /** Nodes whose clock skew is past the threshold and was alerted, shared by the gateway's connections. */
+  skewAlerted: Set<string>;
   /** How the upgrade authenticated: an enrolled node's projects come from its record, not hello. */
   credential: AgentCredential;
 }
 
 const CONFLICT_ALERT_EVERY_MS = 60_000;
+/** `alerts.clock_skew_seconds` when the config has no `alerts` section (tests' plain configs). */
+const DEFAULT_CLOCK_SKEW_SECONDS = 30;
 const MAX_EARLY_FRAMES = 64;
 /** Sessions alerted about per connection; beyond this a flood of forgeries is counted, not alerted. */
 const MAX_CONFLICT_ALERTS = 100;
@@ -119,6 +125,7 @@ export class AgentConnection implements HeldConnection {
   #heartbeats: HeartbeatWatch | undefined;
   /** Pings the agent so it can tell a live gateway from a vanished one (agent liveness). */
   #pinger: NodeJS.Timeout | undefined;
+  readonly #skew = new ClockSkew();
   #closed = false;
   /** Why this side ended the connection; unset means the peer or the network did. */
   #endReason: OfflineReason | undefined;
@@ -144,6 +151,8 @@ export class AgentConnection implements HeldConnection {
       socket: (deps.ws as unknown as { _socket?: Socket })._socket,
       send: (frame) => this.#sendText(frame),
       isClosed: () => this.#closed,
+      clock: deps.clock,
+      skewMs: () => this.#skew.ms,
     });
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
@@ -166,6 +175,7 @@ export class AgentConnection implements HeldConnection {
       remote_address: this.#d.remoteAddress,
       instance_id: this.#hello?.instance_id ?? null,
       host: this.#hello?.host ?? null,
+      clock_skew_ms: this.#skew.ms ?? null,
     };
   }
 
@@ -346,6 +356,7 @@ export class AgentConnection implements HeldConnection {
       case WsType.HEARTBEAT:
         this.#lastHeartbeat = new Date(this.#d.clock.now());
         this.#heartbeats?.beat();
+        this.#sampleSkew(frame.sentAt, this.#lastHeartbeat.getTime());
         try {
           republishHeartbeat(
             this.#d.nc,
@@ -357,6 +368,7 @@ export class AgentConnection implements HeldConnection {
             },
             frame.payload,
             this.#lastHeartbeat,
+            this.#skew.ms,
           );
         } catch (err) {
           // The beat still counts for liveness; only its copy on hal.hb.<node> is lost.
@@ -435,7 +447,36 @@ export class AgentConnection implements HeldConnection {
     );
   }
 
+  /**
+   * One skew sample from a frame the host stamped; alerts once when the estimate crosses
+   * `alerts.clock_skew_seconds`, and again only after it came back under and crossed anew.
+   */
+  #sampleSkew(sentAt: string, receivedAt: number): void {
+    this.#skew.sample(sentAt, receivedAt);
+    const skew = this.#skew.ms;
+    if (skew === undefined) return;
+    const thresholdSec = this.#d.config.alerts?.clock_skew_seconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
+    const past = Math.abs(skew) > thresholdSec * 1000;
+    const alerted = this.#d.skewAlerted;
+    if (!past) {
+      alerted.delete(this.node);
+      return;
+    }
+    if (alerted.has(this.node)) return;
+    if (alerted.size > 10_000) alerted.clear();
+    alerted.add(this.node);
+    this.#log.warn({ clock_skew_ms: skew, threshold_seconds: thresholdSec }, 'node clock is skewed');
+    void this.#publishSystem(
+      nodeClockSkewEvent(
+        this.node,
+        { skew_ms: skew, threshold_seconds: thresholdSec, gateway: this.#d.gatewayId },
+        new Date(receivedAt),
+      ),
+    );
+  }
+
   async #onHello(frame: Extract<AgentFrame, { type: 'hello' }>): Promise<void> {
+    const receivedAt = this.#d.clock.now();
     if (this.#hello !== undefined || this.#helloPending) {
       this.#badFrame({
         code: ErrorCode.BAD_FRAME,
@@ -524,6 +565,8 @@ export class AgentConnection implements HeldConnection {
       );
     }
     this.#hello = frame.payload;
+    // The first skew sample, before any event of this connection is stamped.
+    this.#skew.sample(frame.sentAt, receivedAt);
     this.claimedAt = this.#d.clock.now();
     this.#d.registry.hold(this);
     const { config } = this.#d;

@@ -7,12 +7,13 @@ import {
   type SessionOwners,
   toBusError,
 } from '@hal/bus';
-import type { HalMetrics, Logger } from '@hal/observability';
+import type { Clock, HalMetrics, Logger } from '@hal/observability';
 import {
   ErrorCode,
   type EventRecord,
   eventRecordSchema,
   formatPath,
+  GATEWAY_STAMPED_FIELDS,
   isAgentEventType,
   LIMITS,
   makeEnvelope,
@@ -46,6 +47,10 @@ export interface EventIngestDeps {
   socket: Socket | undefined;
   send(frame: string): void;
   isClosed(): boolean;
+  /** The control plane's clock: every accepted event is stamped `received_at` with it. */
+  clock: Clock;
+  /** The node's measured clock skew (ms), stamped on each event with `received_at`. */
+  skewMs(): number | undefined;
 }
 
 const RETRY_BASE_MS = 250;
@@ -99,8 +104,13 @@ export class EventIngest {
   ingest(events: unknown[], requestId: string): void {
     const rejected: number[] = [];
     let first: FrameProblem | undefined;
+    // One reading for the whole frame: its events arrived together.
+    const stamp = {
+      received_at: new Date(this.#d.clock.now()).toISOString(),
+      host_skew_ms: this.#d.skewMs(),
+    };
     events.forEach((raw, i) => {
-      const checked = this.#check(raw, i);
+      const checked = this.#check(raw, i, stamp);
       if ('event' in checked) {
         this.#accept(checked.event, checked.json, i, requestId);
         return;
@@ -128,9 +138,26 @@ export class EventIngest {
     this.#d.budget.forget(this.#resumeFromBudget);
   }
 
-  /** Record `i` of the frame, validated on its own, or what is wrong with it. */
-  #check(raw: unknown, i: number): { event: EventRecord; json: string } | { problem: FrameProblem } {
+  /** Record `i` of the frame, validated on its own and stamped, or what is wrong with it. */
+  #check(
+    raw: unknown,
+    i: number,
+    stamp: { received_at: string; host_skew_ms: number | undefined },
+  ): { event: EventRecord; json: string } | { problem: FrameProblem } {
     const at = (...rest: PropertyKey[]) => formatPath(['payload', 'events', i, ...rest]);
+    // The control plane's clock decides policies: a host that could write it could move them.
+    const forged = stampedField(raw);
+    if (forged !== undefined) {
+      this.#d.metrics.agentRefusalsTotal.inc({ code: ErrorCode.VALIDATION_FAILED });
+      const path = at(forged);
+      return {
+        problem: {
+          code: ErrorCode.VALIDATION_FAILED,
+          message: `${path}: is stamped by the gateway (control-plane time); an agent may not send it`,
+          path,
+        },
+      };
+    }
     const parsed = eventRecordSchema.safeParse(raw);
     if (!parsed.success) {
       // A limit (nesting depth) is reported before shape problems: it is the one that matters.
@@ -163,6 +190,8 @@ export class EventIngest {
         },
       };
     }
+    event.received_at = stamp.received_at;
+    if (stamp.host_skew_ms !== undefined) event.host_skew_ms = stamp.host_skew_ms;
     // Depth is bounded by the schema, so serialising cannot overflow the stack.
     const json = JSON.stringify(event);
     const bytes = Buffer.byteLength(json);
@@ -338,6 +367,12 @@ export class EventIngest {
     this.#paused = false;
     this.#d.socket?.resume();
   }
+}
+
+/** The first field of `raw` that only the gateway may write, if any. */
+function stampedField(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  return GATEWAY_STAMPED_FIELDS.find((f) => Object.hasOwn(raw, f));
 }
 
 /** The seq of a record that failed validation, when it has a usable one. */

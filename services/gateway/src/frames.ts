@@ -23,7 +23,8 @@ const AGENT_TYPES = [
 type AgentType = (typeof AGENT_TYPES)[number];
 
 export type AgentFrame = {
-  [T in AgentType]: { type: T; requestId: string; payload: WsPayload<T> };
+  /** `sentAt`: the envelope's timestamp, by the host's clock (how its skew is measured). */
+  [T in AgentType]: { type: T; requestId: string; sentAt: string; payload: WsPayload<T> };
 }[AgentType];
 
 export interface FrameProblem {
@@ -71,7 +72,7 @@ export function parseFrame(text: string): ParsedFrame {
       },
     };
   }
-  const { version, type, request_id: requestId, payload } = env.data;
+  const { version, type, request_id: requestId, timestamp: sentAt, payload } = env.data;
   // The envelope carries the major only; the minor is checked on hello (agent-connection.ts).
   if (version !== WIRE_PROTOCOL.major) {
     const ours = formatProtocolVersion(WIRE_PROTOCOL);
@@ -117,7 +118,7 @@ export function parseFrame(text: string): ParsedFrame {
       },
     };
   }
-  return { ok: true, frame: { type, requestId, payload: parsed.data } as AgentFrame };
+  return { ok: true, frame: { type, requestId, sentAt, payload: parsed.data } as AgentFrame };
 }
 
 function commandIdOf(payload: unknown): string | undefined {

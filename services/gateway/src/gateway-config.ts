@@ -15,6 +15,8 @@ export interface GatewayConfig {
     /** API tokens are refused on the agent socket with a message saying so. */
     api_tokens?: ReadonlyArray<{ token: string }>;
   };
+  /** `alerts.clock_skew_seconds`: a node's clock further off than this raises `node.clock_skew` (absent: 30). */
+  alerts?: { clock_skew_seconds: number };
   /** `nats.replicas`: of the HAL_NODES KV bucket (absent: 1). */
   nats?: { replicas: number };
 }

@@ -74,6 +74,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const connections = new Set<AgentConnection>();
   const conflictAlerts = new Map<string, number>();
   const kvReplicas = deps.kvReplicas ?? config.nats?.replicas;
+  const skewAlerted = new Set<string>();
   const enrollments = createEnrollmentWatch({ kv: nodesBucket(nc, config.nats?.replicas), log });
   enrollments.onChange((node, record) => {
     for (const conn of connections) if (conn.node === node) conn.enrollmentChanged(record);
@@ -141,6 +142,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         clock,
         credential: auth.credential,
         conflictAlerts,
+        skewAlerted,
       });
       connections.add(conn);
       void conn.done.then(() => connections.delete(conn));

@@ -19,6 +19,7 @@ export function republishHeartbeat(
   ctx: HeartbeatContext,
   payload: HeartbeatPayload,
   now: Date,
+  clockSkewMs?: number,
 ): void {
   const message: HeartbeatMessage = heartbeatMessageSchema.parse({
     ...payload,
@@ -27,6 +28,7 @@ export function republishHeartbeat(
     time: now.toISOString(),
     agent_version: ctx.agentVersion,
     projects: ctx.projects,
+    ...(clockSkewMs === undefined ? {} : { clock_skew_ms: clockSkewMs }),
   });
   nc.publish(subjects.heartbeat(ctx.node), JSON.stringify(message));
 }

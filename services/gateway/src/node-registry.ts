@@ -35,6 +35,8 @@ export interface NodeInfo {
   /** The agent's persistent instance id and host name (protocol 1.2); null from older agents. */
   instance_id: string | null;
   host: string | null;
+  /** The node's clock minus the control plane's (ms), measured from its frames; null before any. */
+  clock_skew_ms: number | null;
 }
 
 /** Who holds a node right now, as `hal.gw.holder.<node>` answers it. */

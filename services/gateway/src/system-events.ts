@@ -4,6 +4,7 @@ import {
   commandExecutedDataSchema,
   type EventRecord,
   EventType,
+  nodeClockSkewDataSchema,
   nodeOfflineDataSchema,
   nodeOnlineDataSchema,
   nodeSnapshotDataSchema,
@@ -81,6 +82,20 @@ export function nodeIdConflictEvent(
   now: Date,
 ) {
   return nodeEvent(node, EventType.NODE_ID_CONFLICT, { ...data, severity: 'warning' }, now);
+}
+
+/** A node's clock crossed `alerts.clock_skew_seconds` away from the control plane's. */
+export function nodeClockSkewEvent(
+  node: string,
+  data: { skew_ms: number; threshold_seconds: number; gateway: string },
+  now: Date,
+) {
+  return nodeEvent(
+    node,
+    EventType.NODE_CLOCK_SKEW,
+    nodeClockSkewDataSchema.parse({ ...data, severity: 'warning' }),
+    now,
+  );
 }
 
 /**

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { formatProtocolVersion, makeEnvelope, oldestAccepted, WIRE_PROTOCOL, WS_LIMITS } from '@hal/protocol';
+import {
+  type EventRecord,
+  formatProtocolVersion,
+  makeEnvelope,
+  oldestAccepted,
+  WIRE_PROTOCOL,
+  WS_LIMITS,
+} from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
 import { agentEvents, connectAgent, type Env, makeEvent, readEvents, startEnv } from './ws-harness.ts';
 
@@ -41,7 +48,11 @@ test('ws events - land in HAL_EVENTS once with their subjects, and a resend is a
   );
   assert.equal(stored[0]?.subject, 'hal.evt.node-e.demo.session.idle');
   assert.equal(stored[1]?.subject, 'hal.evt.node-e.web%2Eapp.message.completed');
-  assert.deepEqual(stored[1]?.event, events[1]);
+  // Stored as sent, plus the gateway's stamps (control-plane receive time, the node's skew).
+  const { received_at, host_skew_ms, ...asSent } = stored[1]?.event ?? ({} as EventRecord);
+  assert.deepEqual(asSent, events[1]);
+  assert.equal(typeof received_at, 'string');
+  assert.equal(typeof host_skew_ms, 'number');
   const metrics = await env.registry.getSingleMetricAsString('hal_o_swarm_events_total');
   assert.match(metrics, /hal_o_swarm_events_total\{type="session.idle"\} 150/);
   assert.match(metrics, /hal_o_swarm_events_total\{type="message.completed"\} 150/);

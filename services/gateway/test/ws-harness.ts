@@ -1,7 +1,7 @@
 // Test harness for the gateway's WebSocket side: a real nats-server, a gateway on port 0, and
 // fake agents that are plain `ws` clients speaking the protocol by hand.
 import { connectBus, ensureStreams, jetstreamClient, type NatsConnection } from '@hal/bus';
-import { createLogger, createRegistry, type Logger, type Registry } from '@hal/observability';
+import { type Clock, createLogger, createRegistry, type Logger, type Registry } from '@hal/observability';
 import {
   type Envelope,
   type EventRecord,
@@ -55,7 +55,13 @@ export interface Env {
 }
 
 export async function startEnv(
-  opts: { config?: GatewayConfig; limits?: Partial<GatewayLimits>; nats?: NatsServer; log?: Logger } = {},
+  opts: {
+    config?: GatewayConfig;
+    limits?: Partial<GatewayLimits>;
+    nats?: NatsServer;
+    log?: Logger;
+    clock?: Clock;
+  } = {},
 ): Promise<Env> {
   const nats = opts.nats ?? (await startNats());
   const nc = await connectBus({ url: nats.url, name: 'gateway-test', log: silentLog });
@@ -70,6 +76,7 @@ export async function startEnv(
     gatewayId: 'gw-1',
     limits: opts.limits ?? {},
     stopGraceMs: 500,
+    ...(opts.clock === undefined ? {} : { clock: opts.clock }),
   });
   await gateway.start();
   return {
@@ -112,11 +119,12 @@ export interface FakeAgent {
   /** Highest ack seen, -1 before any. */
   acked: number;
   closed: Promise<{ code: number; reason: string }>;
-  send<T extends WsType>(type: T, payload: WsPayload<T>): void;
+  /** `timestamp`: the envelope's, i.e. the host's clock (default: now). */
+  send<T extends WsType>(type: T, payload: WsPayload<T>, timestamp?: string): void;
   sendRaw(text: string | Buffer): void;
   waitFrame(pred: (f: Envelope) => boolean, timeoutMs?: number): Promise<Envelope>;
   waitAck(seq: number, timeoutMs?: number): Promise<void>;
-  hello(extra?: Partial<WsPayload<'hello'>>): Promise<Envelope>;
+  hello(extra?: Partial<WsPayload<'hello'>>, timestamp?: string): Promise<Envelope>;
   close(): Promise<void>;
 }
 
@@ -139,8 +147,9 @@ export function connectAgent(
       frames: [],
       acked: -1,
       closed: new Promise((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() }))),
-      send(type, payload) {
-        ws.send(JSON.stringify(makeEnvelope(type, payload)));
+      send(type, payload, timestamp) {
+        const frame = makeEnvelope(type, payload);
+        ws.send(JSON.stringify(timestamp === undefined ? frame : { ...frame, timestamp }));
       },
       sendRaw(text) {
         ws.send(text);
@@ -159,15 +168,19 @@ export function connectAgent(
           intervalMs: 5,
         });
       },
-      async hello(extra = {}) {
-        agent.send('hello', {
-          node: opts.node,
-          agent_version: '0.1.0-test',
-          protocol: formatProtocolVersion(WIRE_PROTOCOL),
-          projects: [{ name: 'demo', directory: '/srv/demo' }],
-          last_acked_seq: 0,
-          ...extra,
-        });
+      async hello(extra = {}, timestamp?: string) {
+        agent.send(
+          'hello',
+          {
+            node: opts.node,
+            agent_version: '0.1.0-test',
+            protocol: formatProtocolVersion(WIRE_PROTOCOL),
+            projects: [{ name: 'demo', directory: '/srv/demo' }],
+            last_acked_seq: 0,
+            ...extra,
+          },
+          timestamp,
+        );
         return agent.waitFrame((f) => f.type === 'welcome' || f.type === 'error');
       },
       async close() {

@@ -43,12 +43,15 @@ test('ws heartbeat - republished on hal.hb.<node> with who relayed it', async (t
     unknown
   >;
   assert.equal(typeof hb.time, 'string');
+  // Host and gateway share a clock here: the skew is the frame's transit, a few ms at most.
+  assert.ok(typeof hb.clock_skew_ms === 'number' && Math.abs(hb.clock_skew_ms) < 1_000);
   assert.deepEqual(hb, {
     ...beat,
     version: 1,
     node: 'node-h',
     gateway: 'gw-1',
     time: hb.time,
+    clock_skew_ms: hb.clock_skew_ms,
     agent_version: '0.1.0-test',
     projects: [{ name: 'demo', directory: '/srv/demo' }],
   });

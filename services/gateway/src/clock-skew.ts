@@ -1,0 +1,32 @@
+import { MAX_SKEW_MS } from '@hal/protocol';
+
+/** Samples the estimate is taken from: with 30 s heartbeats, the last four minutes or so. */
+const SAMPLES_KEPT = 8;
+
+/**
+ * A node's clock skew (its clock minus the control plane's, ms), measured from the frames it
+ * sends: each hello and heartbeat carries the host's clock in its envelope `timestamp`.
+ *
+ * One sample is `host timestamp − receive time` = skew − transit delay, and the delay is never
+ * negative, so every sample underestimates the skew by its frame's delay. The estimate is the
+ * largest of the recent samples: the frame that travelled fastest, which a slow network, a busy
+ * event loop or a frame queued behind a large batch cannot pull down. Recent only, so a host
+ * whose clock was corrected (NTP) is believed within a few heartbeats.
+ */
+export class ClockSkew {
+  readonly #samples: number[] = [];
+
+  /** One frame: its envelope timestamp (host clock, ISO) and when it arrived (control-plane ms). */
+  sample(hostTime: string, receivedAt: number): void {
+    const host = Date.parse(hostTime);
+    if (Number.isNaN(host)) return;
+    const offset = Math.max(-MAX_SKEW_MS, Math.min(MAX_SKEW_MS, Math.round(host - receivedAt)));
+    this.#samples.push(offset);
+    if (this.#samples.length > SAMPLES_KEPT) this.#samples.shift();
+  }
+
+  /** The estimate, ms; undefined before the first sample. */
+  get ms(): number | undefined {
+    return this.#samples.length === 0 ? undefined : Math.max(...this.#samples);
+  }
+}
