@@ -221,6 +221,7 @@ export const DEFAULT_ROUTES: readonly RouteRule[] = [
   { match: 'cost.*', target: 'discord#alerts' },
   { match: 'node.offline', target: 'discord#alerts' },
   { match: 'node.id_conflict', target: 'discord#alerts' },
+  { match: 'node.clock_skew', target: 'discord#alerts' },
   { match: 'policy.action', where: { severity: Severity.CRITICAL }, target: 'discord#alerts' },
   { match: 'env.provision.manual_required', target: 'discord#alerts' },
   // Refused forgeries: a node reporting another node's session.

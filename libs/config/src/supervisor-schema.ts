@@ -165,6 +165,12 @@ export const supervisorConfigSchema = z.strictObject({
   server: serverConfigSchema,
   heartbeat_interval_sec: z.number().int().positive().default(30),
   heartbeat_timeout_count: z.number().int().positive().default(3),
+  alerts: z
+    .strictObject({
+      /** A node's clock further than this from the control plane's raises `node.clock_skew` (once per crossing). */
+      clock_skew_seconds: z.number().positive().default(30),
+    })
+    .prefault({}),
   channels: z
     .strictObject({
       discord: discordConfigSchema.optional(),
