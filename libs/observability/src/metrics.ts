@@ -103,6 +103,24 @@ function buildHalMetrics(registry: Registry) {
       labelNames: ['code'] as const,
       registers,
     }),
+    discordNotificationsTotal: new Counter({
+      name: 'hal_o_swarm_discord_notifications_total',
+      help: 'Discord bridge alerts: posted (a new message), edited (collapsed into the message already posted), failed (an attempt that will be retried), skipped',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    discordInteractionsTotal: new Counter({
+      name: 'hal_o_swarm_discord_interactions_total',
+      help: 'Discord interactions this bridge received, by kind (command, button, autocomplete) and outcome (ok, error, refused, taken by another instance)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers,
+    }),
+    discordRateLimitsTotal: new Counter({
+      name: 'hal_o_swarm_discord_rate_limits_total',
+      help: 'Discord REST answers 429 (rate limited), by scope (user, global, shared); discord.js waits retry_after and sends again',
+      labelNames: ['scope'] as const,
+      registers,
+    }),
     natsReconnectsTotal: new Counter({
       name: 'hal_o_swarm_nats_reconnects_total',
       help: 'Reconnections to NATS since start',

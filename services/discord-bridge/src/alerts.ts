@@ -12,9 +12,11 @@ import {
   type ButtonInteraction,
   ButtonStyle,
   ComponentType,
+  DiscordAPIError,
   type REST,
   Routes,
 } from 'discord.js';
+import { type BridgeMetrics, createBridgeMetrics } from './bridge-metrics.ts';
 import { type BridgeStore, Key } from './bridge-store.ts';
 import type { Outcome } from './durable-consumer.ts';
 import { Colour, clip, embed, since, usd } from './embeds.ts';
@@ -84,8 +86,62 @@ export interface AlertRecord {
   session?: string;
   permission?: string;
   verbs: AlertVerb[];
-  /** Set once a button ran: who, what, how it went. */
-  handled?: { by: string; verb: AlertVerb; ok: boolean; text: string; at: number };
+  /** Set once a button ran: who (name and Discord id), what, how it went. */
+  handled?: Handled;
+  /** A repeat collapsed into the message of this earlier alert instead of posting its own. */
+  folded_into?: string;
+}
+
+interface Handled {
+  by: string;
+  by_id?: string;
+  verb: AlertVerb;
+  ok: boolean;
+  text: string;
+  at: number;
+}
+
+/**
+ * One message per run of alike notifications (KV `f.<key>`): the policy service collapses a
+ * flood into its first notification plus a `<kind>.digest` per window, and the digest — or the
+ * next window's first while the flood goes on — edits that message in place (count, latest
+ * details, cost so far) instead of posting another.
+ */
+export interface FoldRecord {
+  channel_id: string;
+  message_id: string;
+  /** The alert whose buttons the message carries (KV `n.<alert_id>`). */
+  alert_id: string;
+  /** The latest non-digest notification of the run: what the message shows. */
+  base: Notification;
+  /** Notifications this message stands for (the first, the collapsed ones, the repeats). */
+  count: number;
+  first_at: number;
+  last_at: number;
+  /** When a digest last arrived: the flood is going on, so a repeat folds in too. */
+  last_digest_at?: number;
+  /** The last notification ids applied, so a redelivered one is not counted twice. */
+  ids: string[];
+}
+
+/** What makes notifications alike: the policy's own collapse key (route, kind, session or node). */
+export function foldKeyOf(n: Notification): string {
+  const kind = n.kind.replace(/\.digest$/, '');
+  const subject = n.session ?? `node:${n.node ?? '-'}`;
+  const permission = kind === 'permission.asked' ? (permissionOf(n) ?? '') : '';
+  return `${n.route}|${kind}|${subject}|${permission}`;
+}
+
+const isDigest = (n: Notification) => n.kind.endsWith('.digest');
+const KEEP_IDS = 32;
+
+/** The Result field of a handled alert: what ran and who did it. */
+function resultField(h: Handled) {
+  return {
+    name: 'Result',
+    value: `${h.ok ? '✅' : '❌'} ${clip(h.text, 900)} — by ${h.by}${h.by_id ? ` (<@${h.by_id}>)` : ''}`,
+    inline: false,
+  };
 }
 
 function permissionOf(n: Notification): string | undefined {
@@ -127,7 +183,12 @@ function buttons(
   ];
 }
 
-export function renderAlert(n: Notification, session: SessionView | undefined, now: number): APIEmbed {
+export function renderAlert(
+  n: Notification,
+  session: SessionView | undefined,
+  now: number,
+  fold?: { count: number; lastAt: number; handled?: Handled },
+): APIEmbed {
   const fields: Array<{ name: string; value: string; inline?: boolean }> = [];
   const shown = new Set<string>();
   const add = (name: string, value: string | undefined) => {
@@ -147,11 +208,19 @@ export function renderAlert(n: Notification, session: SessionView | undefined, n
     if (['Session', 'Host', 'Project'].includes(f.name)) continue;
     add(f.name, f.value);
   }
-  if (n.count > 1) add('Collapsed', `${n.count} alike`);
+  const count = fold?.count ?? n.count;
+  if (count > 1) {
+    add(
+      'Collapsed',
+      fold ? `${count} alike, the last <t:${Math.floor(fold.lastAt / 1000)}:R>` : `${count} alike`,
+    );
+  }
+  if (fold?.handled) fields.push(resultField(fold.handled));
+  const colour = fold?.handled ? (fold.handled.ok ? Colour.ok : Colour.critical) : Colour[n.severity];
   return embed({
     title: n.title,
     description: n.body,
-    colour: Colour[n.severity],
+    colour,
     fields,
     footer: `${n.kind} · ${n.id}`,
     timestamp: n.time,
@@ -169,6 +238,9 @@ export interface AlertDeps {
   instance: string;
   /** A claim older than this, still `posting`, is taken over (its owner died mid-post). */
   claimTimeoutMs: number;
+  /** A repeat this soon after a digest folds into the flood's message. Default 2 min. */
+  foldAfterDigestMs?: number;
+  metrics?: BridgeMetrics;
 }
 
 export interface Alerts {
@@ -179,6 +251,8 @@ export interface Alerts {
 
 export function createAlerts(deps: AlertDeps): Alerts {
   const { store, log } = deps;
+  const metrics = deps.metrics ?? createBridgeMetrics(undefined);
+  const foldAfterDigestMs = deps.foldAfterDigestMs ?? 120_000;
 
   async function sessionOf(id: string | undefined): Promise<SessionView | undefined> {
     if (id === undefined) return undefined;
@@ -209,6 +283,7 @@ export function createAlerts(deps: AlertDeps): Alerts {
       n = notificationSchema.parse(msg.json());
     } catch {
       log.warn({ seq: msg.seq, subject: msg.subject }, 'notification does not match the schema; skipped');
+      metrics.notification('skipped');
       return 'drop';
     }
     const channel = deps.config.channels[n.route];
@@ -217,6 +292,7 @@ export function createAlerts(deps: AlertDeps): Alerts {
         { route: n.route, notification: n.id },
         'no channels.discord.channels entry for this route; skipped',
       );
+      metrics.notification('skipped');
       return 'drop';
     }
     const key = Key.alert(n.id);
@@ -236,7 +312,10 @@ export function createAlerts(deps: AlertDeps): Alerts {
     if (!(await store.create(key, fresh))) {
       const cur = await store.get<AlertRecord>(key);
       if (cur === undefined) return { retryInMs: 200 };
-      if (cur.value.state === 'posted') return 'done';
+      if (cur.value.state === 'posted') {
+        metrics.notification('skipped');
+        return 'done';
+      }
       // Someone else is posting it right now: wait for them. Only a claim that went stale (its
       // owner died mid-post) is taken over — and the same nonce makes a double post impossible.
       if (cur.value.owner !== deps.instance && deps.now() - cur.value.at < deps.claimTimeoutMs) {
@@ -244,10 +323,100 @@ export function createAlerts(deps: AlertDeps): Alerts {
       }
       if (!(await store.update(key, fresh, cur.revision))) return { retryInMs: 200 };
     }
-    const message = await post(n, fresh);
-    await store.put(key, { ...fresh, state: 'posted', message_id: message.id } satisfies AlertRecord);
-    log.info({ notification: n.id, message: message.id, kind: n.kind }, 'alert posted');
-    return 'done';
+    try {
+      if (await foldInto(n, fresh)) {
+        metrics.notification('edited');
+        return 'done';
+      }
+      const message = await post(n, fresh);
+      await store.put(key, { ...fresh, state: 'posted', message_id: message.id } satisfies AlertRecord);
+      await startFold(n, channel, message.id);
+      metrics.notification('posted');
+      log.info({ notification: n.id, message: message.id, kind: n.kind }, 'alert posted');
+      return 'done';
+    } catch (err) {
+      // Discord unreachable or refusing: the durable consumer retries this message in place.
+      metrics.notification('failed');
+      throw err;
+    }
+  }
+
+  /** The message a later digest or repeat edits: this one, until another run starts. */
+  async function startFold(n: Notification, channel: string, messageId: string): Promise<void> {
+    const t = deps.now();
+    const record: FoldRecord = {
+      channel_id: channel,
+      message_id: messageId,
+      alert_id: n.id,
+      base: n,
+      count: n.count,
+      first_at: t,
+      last_at: t,
+      ids: [n.id],
+    };
+    await store.put(Key.fold(foldKeyOf(n)), record);
+  }
+
+  /**
+   * A digest (or a repeat while a flood goes on) edits the message of its run; false when it
+   * must be posted: nothing to fold into, the run handled and over, the message deleted.
+   */
+  async function foldInto(n: Notification, fresh: AlertRecord): Promise<boolean> {
+    const key = Key.fold(foldKeyOf(n));
+    for (;;) {
+      const cur = await store.get<FoldRecord>(key);
+      if (!cur || cur.value.channel_id !== fresh.channel_id) return false;
+      const f = cur.value;
+      const t = deps.now();
+      const alert = (await store.get<AlertRecord>(Key.alert(f.alert_id)))?.value;
+      if (!isDigest(n)) {
+        // A repeat joins only a flood that is still going on and that nobody has handled yet.
+        const flooding = f.last_digest_at !== undefined && t - f.last_digest_at < foldAfterDigestMs;
+        if (!flooding || alert?.handled) return false;
+      }
+      const seen = f.ids.includes(n.id);
+      const next: FoldRecord = {
+        ...f,
+        base: isDigest(n) ? f.base : n,
+        count: seen ? f.count : f.count + n.count,
+        last_at: seen ? f.last_at : t,
+        ...(isDigest(n) ? { last_digest_at: t } : {}),
+        ids: seen ? f.ids : [...f.ids, n.id].slice(-KEEP_IDS),
+      };
+      // Two instances folding at once: the one whose compare-and-set lost reads again.
+      if (!(await store.update(key, next, cur.revision))) continue;
+      const session = await sessionOf(next.base.session);
+      const body = {
+        embeds: [
+          renderAlert(next.base, session, t, {
+            count: next.count,
+            lastAt: next.last_at,
+            ...(alert?.handled ? { handled: alert.handled } : {}),
+          }),
+        ],
+        // A handled alert keeps its buttons only if the action failed (someone may try again).
+        components: alert?.handled?.ok ? [] : buttons(f.alert_id, alert?.verbs ?? verbsOf(f.base)),
+        allowed_mentions: { parse: [] },
+      };
+      try {
+        await deps.rest.patch(Routes.channelMessage(f.channel_id, f.message_id), { body });
+      } catch (err) {
+        // Someone deleted the message: this notification starts a new one.
+        if (err instanceof DiscordAPIError && err.code === 10008) return false;
+        throw err;
+      }
+      await store.put(Key.alert(n.id), {
+        ...fresh,
+        state: 'posted',
+        message_id: f.message_id,
+        folded_into: f.alert_id,
+      } satisfies AlertRecord);
+      log.info(
+        { notification: n.id, message: f.message_id, kind: n.kind, count: next.count },
+        'alert collapsed into the message already posted',
+      );
+      return true;
+    }
   }
 
   async function run(verb: AlertVerb, r: AlertRecord, principal: Principal): Promise<string> {
@@ -302,21 +471,21 @@ export function createAlerts(deps: AlertDeps): Alerts {
         return;
       }
     }
-    const handled = { by: principal.name, verb: parsed.verb, ok, text, at: deps.now() };
+    const handled: Handled = {
+      by: principal.name,
+      by_id: principal.id,
+      verb: parsed.verb,
+      ok,
+      text,
+      at: deps.now(),
+    };
     await store.put(key, { ...record, handled });
     const old = interaction.message.embeds[0]?.toJSON() ?? { title: record.title };
     const result = embed({
       title: old.title ?? record.title,
       ...(old.description ? { description: old.description } : {}),
       colour: ok ? Colour.ok : Colour.critical,
-      fields: [
-        ...(old.fields ?? []).filter((f) => f.name !== 'Result'),
-        {
-          name: 'Result',
-          value: `${ok ? '✅' : '❌'} ${clip(text, 900)} — by ${principal.name} (<@${principal.id}>)`,
-          inline: false,
-        },
-      ],
+      fields: [...(old.fields ?? []).filter((f) => f.name !== 'Result'), resultField(handled)],
       ...(old.footer?.text ? { footer: old.footer.text } : {}),
       ...(old.timestamp ? { timestamp: old.timestamp } : {}),
     });

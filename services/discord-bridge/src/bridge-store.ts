@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { openKv } from '@hal/bus';
 import { DISCORD_KV_BUCKET, DISCORD_UI_KV_BUCKET } from '@hal/protocol';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
@@ -16,6 +17,8 @@ export const Key = {
   message: (messageId: string) => `m.${messageId}`,
   /** a daily report day → claimed by the instance that posts it. */
   report: (day: string) => `r.${day}`,
+  /** a run of alike notifications → the one message they share (see alerts.ts FoldRecord). */
+  fold: (key: string) => `f.${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`,
   /** a short-lived UI state (kill confirmation, pages). */
   ui: (id: string) => `u.${id}`,
 } as const;

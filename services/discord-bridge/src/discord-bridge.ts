@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { jetstreamClient, type NatsConnection } from '@hal/bus';
 import { type CommandLayer, createCommandLayer } from '@hal/commands';
 import type { DiscordConfig } from '@hal/config';
-import type { Clock, Lifecycle, Logger, Readiness } from '@hal/observability';
+import type { Clock, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
 import { StreamName, subjects } from '@hal/protocol';
 import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
 import { createAlerts } from './alerts.ts';
+import { createBridgeMetrics } from './bridge-metrics.ts';
 import { openBridgeStore } from './bridge-store.ts';
 import { createDailyReport } from './daily-report.ts';
 import { type Backoff, createDurableConsumer, type DurableConsumer } from './durable-consumer.ts';
@@ -33,6 +34,8 @@ export interface DiscordBridgeDeps {
   claimTimeoutMs?: number;
   /** How often the daily report checks the hour. Default 60 s. */
   reportTickMs?: number;
+  /** `/metrics`: the `hal_o_swarm_discord_*` counters go here (absent: not counted). */
+  registry?: Registry;
   /** Called when an interaction has been handled (kind, ms from receipt, ok). */
   onInteraction?: (kind: string, ms: number, ok: boolean) => void;
 }
@@ -72,6 +75,8 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
   });
   // Posting must work even before (or without) a gateway session: the REST client needs the token now.
   client.rest.setToken(cfg.bot_token);
+  const metrics = createBridgeMetrics(deps.registry);
+  metrics.watchRest(client.rest);
   const consumers: DurableConsumer[] = [];
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -112,7 +117,7 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
       const store = await openBridgeStore(deps.nc, deps.config.nats?.replicas);
       const js = jetstreamClient(deps.nc);
       const common = { config: cfg, rest: client.rest, store, layer, log, now, instance };
-      const alerts = createAlerts({ ...common, claimTimeoutMs });
+      const alerts = createAlerts({ ...common, claimTimeoutMs, metrics });
       const threads = createSessionThreads({ ...common, claimTimeoutMs });
       report = createDailyReport(common);
       const onInteraction = createInteractionHandler({
@@ -122,6 +127,7 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
         alerts,
         log,
         now,
+        metrics,
         ...(deps.onInteraction ? { onHandled: deps.onInteraction } : {}),
       });
       client.on(Events.InteractionCreate, (i) => void onInteraction(i));

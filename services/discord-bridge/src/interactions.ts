@@ -13,6 +13,7 @@ import {
   MessageFlags,
 } from 'discord.js';
 import type { Alerts } from './alerts.ts';
+import { type BridgeMetrics, createBridgeMetrics, type InteractionOutcome } from './bridge-metrics.ts';
 import { type BridgeStore, Key } from './bridge-store.ts';
 import { type Answer, HANDLERS, type PagesState, pageAnswer } from './command-handlers.ts';
 import { Colour, clip, embed, LIMITS } from './embeds.ts';
@@ -27,8 +28,10 @@ export interface InteractionDeps {
   alerts: Alerts;
   log: Logger;
   now: () => number;
-  /** Interactions seen, by kind and outcome (metrics and the bench read it). */
+  /** Interactions seen, by kind and outcome (the bench reads it). */
   onHandled?: (kind: string, ms: number, ok: boolean) => void;
+  /** `hal_o_swarm_discord_interactions_total{kind,outcome}`. */
+  metrics?: BridgeMetrics;
 }
 
 interface PickState {
@@ -49,6 +52,9 @@ function principalFrom(config: DiscordConfig, i: Interaction): Principal {
 /** Slash commands, autocomplete and buttons: role check → claim (defer) → the command layer → answer. */
 export function createInteractionHandler(deps: InteractionDeps): (i: Interaction) => Promise<void> {
   const { layer, store, log } = deps;
+  const metrics = deps.metrics ?? createBridgeMetrics(undefined);
+  const count = (kind: 'command' | 'button' | 'autocomplete', outcome: InteractionOutcome) =>
+    metrics.interaction(kind, outcome);
 
   async function refuse(
     i: ChatInputCommandInteraction | ButtonInteraction,
@@ -58,12 +64,14 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
     target: Record<string, string>,
   ): Promise<void> {
     const text = `🚫 ${action} needs the ${needed} role; ${principal.name} is ${principal.role ?? 'not a HAL viewer, operator or admin'}.`;
+    const kind = i.isButton() ? 'button' : 'command';
     try {
       await i.reply({ content: text, flags: MessageFlags.Ephemeral });
     } catch (err) {
-      if (isTaken(err)) return;
+      if (isTaken(err)) return count(kind, 'taken');
       throw err;
     }
+    count(kind, 'refused');
     // Refusals are audited like actions: who tried what, and that it was FORBIDDEN.
     await layer.audit.record({
       principal,
@@ -135,7 +143,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
     const early = named === null ? undefined : layer.resolveSession(named);
     early?.catch(() => undefined);
     const resolve = (t: string) => (t === named && early ? early : layer.resolveSession(t));
-    if (!(await claim(i, {}, log))) return;
+    if (!(await claim(i, {}, log))) return count('command', 'taken');
     let ok = true;
     try {
       const answer: Answer = await handler({ layer, store, principal, now: deps.now, resolve }, i);
@@ -146,6 +154,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
       const prompt = i.options.getString('message') ?? undefined;
       await answerError(i, err, target ? { verb: i.commandName, ...(prompt ? { prompt } : {}) } : undefined);
     } finally {
+      count('command', ok ? 'ok' : 'error');
       deps.onHandled?.(`command.${i.commandName}`, Date.now() - t0, ok);
     }
   }
@@ -154,6 +163,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
     const focused = i.options.getFocused(true);
     const typed = String(focused.value).toLowerCase();
     let values: string[] = [];
+    let lookupFailed = false;
     try {
       if (focused.name === 'name') {
         const { policies } = await layer.policy.query(PolicyQuery.LIST, {});
@@ -173,15 +183,21 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
         }
       }
     } catch (err) {
+      lookupFailed = true;
       log.warn({ err }, 'autocomplete lookup failed');
     }
     const choices = values
       .filter((v) => v.toLowerCase().includes(typed))
       .slice(0, LIMITS.choices)
       .map((v) => ({ name: clip(v, LIMITS.choiceName), value: v.slice(0, 100) }));
-    await i.respond(choices).catch((err: unknown) => {
-      if (!isTaken(err)) throw err;
-    });
+    const answered = await i.respond(choices).then(
+      () => true,
+      (err: unknown) => {
+        if (!isTaken(err)) throw err;
+        return false;
+      },
+    );
+    count('autocomplete', !answered ? 'taken' : lookupFailed ? 'error' : 'ok');
   }
 
   async function onButton(i: ButtonInteraction): Promise<void> {
@@ -189,7 +205,8 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
     const [prefix, id, arg] = i.customId.split(':');
     const t0 = Date.now();
     if (prefix === 'pg') {
-      if (!(await claim(i, { update: true }, log))) return;
+      if (!(await claim(i, { update: true }, log))) return count('button', 'taken');
+      count('button', 'ok');
       const state = await store.ui.get<PagesState>(Key.ui(id ?? ''));
       if (!state)
         return void (await i.followUp({
@@ -213,7 +230,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
       deps.onHandled?.(`button.${prefix}`, Date.now() - t0, false);
       return;
     }
-    if (!(await claim(i, { update: true }, log))) return;
+    if (!(await claim(i, { update: true }, log))) return count('button', 'taken');
     let ok = true;
     try {
       if (prefix === 'al') await deps.alerts.onButton(i, principal);
@@ -250,6 +267,7 @@ export function createInteractionHandler(deps: InteractionDeps): (i: Interaction
         .followUp({ content: `❌ ${describeError(err)}`, flags: MessageFlags.Ephemeral })
         .catch(() => undefined);
     } finally {
+      count('button', ok ? 'ok' : 'error');
       deps.onHandled?.(`button.${prefix}`, Date.now() - t0, ok);
     }
   }

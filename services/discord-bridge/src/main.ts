@@ -9,13 +9,14 @@ await runService({
     {
       name: 'discord-bridge',
       natsUser: NatsUser.DISCORD_BRIDGE,
-      create: ({ config, nc, log, readiness }) =>
+      create: ({ config, nc, log, readiness, registry }) =>
         config.channels.discord
           ? createDiscordBridge({
               config: { discord: config.channels.discord, audit: config.security.audit, nats: config.nats },
               nc,
               log,
               readiness,
+              registry,
             })
           : notConfiguredBridge(readiness),
     },

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { connectBus, ensureStreams, jetstreamClient, type NatsConnection } from '@hal/bus';
 import { type DiscordConfig, parseConfig } from '@hal/config';
-import { createLogger, Readiness } from '@hal/observability';
+import { createLogger, Readiness, type Registry } from '@hal/observability';
 import { type Notification, notificationSchema, subjects } from '@hal/protocol';
 import {
   type DiscordTestUser,
@@ -29,7 +29,7 @@ export interface BridgeHarness {
     stranger: DiscordTestUser;
   };
   /** Starts one more bridge instance and waits until its bot is connected. */
-  startBridge(opts?: { readiness?: Readiness }): Promise<DiscordBridge>;
+  startBridge(opts?: { readiness?: Readiness; registry?: Registry }): Promise<DiscordBridge>;
   stopBridge(b: DiscordBridge): Promise<void>;
   notify(overrides?: Partial<Notification>): Promise<Notification>;
   close(): Promise<void>;
@@ -93,6 +93,7 @@ export async function startBridgeHarness(
         nc,
         log,
         readiness: o.readiness ?? new Readiness(),
+        ...(o.registry ? { registry: o.registry } : {}),
         backoff: { initialMs: 100, maxMs: 1_000 },
         claimTimeoutMs: 5_000,
       });

@@ -21,13 +21,14 @@ export const SERVICES: readonly ServiceEntry[] = [
     // After the gateway: its buttons and commands act through agents the gateway holds.
     name: 'discord-bridge',
     natsUser: NatsUser.DISCORD_BRIDGE,
-    create: ({ config, nc, log, readiness }) =>
+    create: ({ config, nc, log, readiness, registry }) =>
       config.channels.discord
         ? createDiscordBridge({
             config: { discord: config.channels.discord, audit: config.security.audit, nats: config.nats },
             nc,
             log,
             readiness,
+            registry,
           })
         : notConfiguredBridge(readiness),
   },
