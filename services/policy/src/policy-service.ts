@@ -1,4 +1,12 @@
-import { jetstreamClient, type NatsConnection, type Server } from '@hal/bus';
+import { hostname } from 'node:os';
+import {
+  createLeaderRole,
+  jetstreamClient,
+  type LeaderRole,
+  type NatsConnection,
+  openLeaseBucket,
+  type Server,
+} from '@hal/bus';
 import type { SupervisorConfig } from '@hal/config';
 import {
   type Clock,
@@ -8,7 +16,7 @@ import {
   type Registry,
   systemClock,
 } from '@hal/observability';
-import type { EventRecord } from '@hal/protocol';
+import { type EventRecord, LeaseName } from '@hal/protocol';
 import { createDecisionLog } from './decision-log.ts';
 import { createEngine, SESSION_RULE_NAMES } from './engine.ts';
 import { createEnvOnConnect, type EnvOnConnect } from './env-on-connect.ts';
@@ -23,7 +31,9 @@ import { openStateStore } from './state-store.ts';
 export interface PolicyDeps {
   /** `nats.replicas`: of the policy KV bucket (absent: 1). */
   config: Pick<SupervisorConfig, 'policies' | 'routes' | 'webhooks'> &
-    Partial<Pick<SupervisorConfig, 'dependencies'>> & { nats?: Pick<SupervisorConfig['nats'], 'replicas'> };
+    Partial<Pick<SupervisorConfig, 'dependencies' | 'instance_id' | 'instances'>> & {
+      nats?: Pick<SupervisorConfig['nats'], 'replicas'>;
+    };
   nc: NatsConnection;
   log: Logger;
   registry: Registry;
@@ -35,17 +45,24 @@ export interface PolicyDeps {
   /** How long a command may take on the agent. Default 30 s. */
   commandTimeoutMs?: number;
   notify?: Partial<NotifierOptions>;
+  /** How long the active instance's event may stay unacked before another gets it (default 10 s). */
+  consumerAckWaitMs?: number;
   /** When and what the bucket's pruning removes (tests shorten the grace). */
   prune?: Partial<PrunerOptions>;
-  /** Registers `policy.kv` (the bucket every claim and fact goes through). */
+  /** Registers `policy.kv` (the bucket every claim and fact goes through) and `policy.leader`. */
   readiness?: Readiness;
 }
+
+/** The lease TTL when the config does not say (`instances.lease_ttl_sec`). */
+const DEFAULT_LEASE_TTL_SEC = 5;
 
 export interface PolicyService {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Runs one tick now (the timer calls the same); tests drive time through it and the clock. */
+  /** Runs one tick now (the timer calls the same) — on the leading instance only; a standby's does nothing. */
   tick(): Promise<void>;
+  /** True while this instance is the active one (holds the `policy` lease). */
+  isLeader(): boolean;
 }
 
 const DEFAULT_NOTIFY: NotifierOptions = {
@@ -55,8 +72,10 @@ const DEFAULT_NOTIFY: NotifierOptions = {
 };
 
 /**
- * The policy engine and the notification router on one shared durable consumer. Streams must
- * exist (`ensureStreams`) before start: the gateway or the supervisor creates them.
+ * The policy engine and the notification router. Of N instances one is active — the holder of the
+ * `policy` lease (KV HAL_LEASES) — and consumes the shared durable consumer and ticks; the others
+ * answer queries and stand by, taking over within the lease's TTL (README: "Several instances").
+ * Streams must exist (`ensureStreams`) before start: the gateway or the supervisor creates them.
  */
 export function createPolicy(deps: PolicyDeps): PolicyService {
   const log = deps.log.child({ component: 'policy' });
@@ -66,6 +85,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
   const js = jetstreamClient(deps.nc);
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> | undefined;
+  let role: LeaderRole | undefined;
   let parts:
     | {
         engine: ReturnType<typeof createEngine>;
@@ -79,7 +99,8 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
     | undefined;
 
   async function tick(): Promise<void> {
-    if (!parts) return;
+    // A standby acts on nothing: the active instance ticks for everyone.
+    if (!parts || role?.isLeader() !== true) return;
     // One tick at a time: a slow tick (many sessions, a slow agent) is not overlapped by the next.
     if (ticking) return ticking;
     const p = parts;
@@ -167,7 +188,13 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         await notifier.onEvent(event);
         await engine.onEvent(event);
       };
-      const consumer = createEventConsumer({ js, log, handle });
+      const consumer = createEventConsumer({
+        js,
+        log,
+        handle,
+        ...(deps.consumerAckWaitMs === undefined ? {} : { ackWaitMs: deps.consumerAckWaitMs }),
+        stillLeading: () => role?.isLeader() === true,
+      });
       const servers = servePolicyQueries({
         nc: deps.nc,
         routes: deps.config.routes,
@@ -188,23 +215,52 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         options: { ...DEFAULT_PRUNE, collapseWindowMs: notify.collapseWindowMs, ...deps.prune },
       });
       parts = { engine, notifier, consumer, overrides, servers, envOnConnect, pruner };
-      await consumer.start();
-      timer = setInterval(() => void tick(), deps.tickMs ?? 5_000);
-      log.info('policy service started');
+      const bucket = await openLeaseBucket(deps.nc, {
+        ttlMs: (deps.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
+        replicas: deps.config.nats?.replicas,
+      });
+      const holder = deps.config.instance_id ?? `${hostname()}-${process.pid}`;
+      role = createLeaderRole({
+        bucket,
+        key: LeaseName.POLICY,
+        holder,
+        log,
+        work: {
+          start: async () => {
+            await consumer.start();
+            timer = setInterval(() => void tick(), deps.tickMs ?? 5_000);
+          },
+          stop: async () => {
+            // Timer first, then the consumer: no tick or event starts once leadership is gone.
+            if (timer) clearInterval(timer);
+            timer = undefined;
+            await ticking;
+            await consumer.stop();
+            await envOnConnect.drain();
+            await notifier.drain();
+          },
+        },
+      });
+      deps.readiness?.register('policy.leader', () => ({
+        ok: true,
+        detail: role?.isLeader() === true ? 'active' : 'standby (another instance is active)',
+      }));
+      await role.start();
+      log.info({ instance: holder, active: role.isLeader() }, 'policy service started');
     },
     async stop() {
-      // Timer first, then the consumer: a tick or an event mid-shutdown would act on a closing connection.
-      if (timer) clearInterval(timer);
+      // The leader's work first (timer, then the consumer: a tick or an event mid-shutdown would act
+      // on a closing connection), then the lease is released so a standby takes over at once.
+      await role?.stop();
+      role = undefined;
+      deps.readiness?.unregister('policy.leader');
       const p = parts;
       parts = undefined;
-      await ticking;
       if (!p) return;
-      await p.consumer.stop();
-      await p.envOnConnect.drain();
       await Promise.all(p.servers.map((s) => s.stop()));
       await p.overrides.stop();
-      await p.notifier.drain();
       log.info('policy service stopped');
     },
+    isLeader: () => role?.isLeader() === true,
   };
 }

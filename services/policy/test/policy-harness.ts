@@ -72,7 +72,7 @@ export async function startPolicy(
   cfg: SupervisorConfig,
   clock: FakeClock,
   extra: Partial<PolicyDeps> = {},
-): Promise<PolicyService> {
+): Promise<PolicyService & { kill(): Promise<void> }> {
   const nc = await connectBus({ url: bus.server.url, name: 'policy-under-test', log });
   const svc = createPolicy({
     config: cfg,
@@ -93,7 +93,14 @@ export async function startPolicy(
     await nc.close();
   };
   t.after(stop);
-  return { ...svc, stop };
+  // As a SIGKILL looks from outside: the connection drops, nothing is released or acked. (The
+  // service object lingers until the test ends; with no connection it can do nothing.)
+  const kill = async () => {
+    await nc.close();
+    stopped = true;
+    t.after(() => svc.stop().catch(() => undefined));
+  };
+  return { ...svc, stop, kill };
 }
 
 let seq = 0;
