@@ -2,6 +2,7 @@ import type { JetStreamClient, JsMsg } from '@hal/bus';
 import type { CostConfig } from '@hal/config';
 import type { Logger } from '@hal/observability';
 import {
+  controlPlaneTime,
   EventType,
   eventRecordSchema,
   messageCompletedDataSchema,
@@ -55,7 +56,8 @@ export function spendOf(raw: string, rates: ModelRates): { row?: MessageSpendRow
         tokensToMicros(t.cache_write, rate.cache_write);
     }
   }
-  const atMs = Date.parse(e.time);
+  // The day a spend counts for is the control plane's: a host's clock may be off.
+  const atMs = controlPlaneTime(e) ?? Date.parse(e.time);
   return {
     row: {
       session: e.session,

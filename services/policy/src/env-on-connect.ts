@@ -2,6 +2,7 @@ import { type EnvManifestStore, type NatsConnection, openEnvManifestStore } from
 import type { PoliciesConfig } from '@hal/config';
 import type { Logger } from '@hal/observability';
 import {
+  controlPlaneTime,
   type EventRecord,
   envProvisionResultSchema,
   envResultSchema,
@@ -113,7 +114,7 @@ export function createEnvOnConnect(deps: {
   return {
     onNodeOnline(event) {
       if (!deps.overrides.isEnabled(POLICY)) return;
-      if (deps.now() - Date.parse(event.time) > MAX_EVENT_AGE_MS) return;
+      if (deps.now() - (controlPlaneTime(event) ?? deps.now()) > MAX_EVENT_AGE_MS) return;
       const p = run(event)
         .catch((err: unknown) => deps.log.error({ err, node: event.node }, 'provision on connect failed'))
         .finally(() => inFlight.delete(p));

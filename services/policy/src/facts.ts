@@ -1,5 +1,6 @@
 import {
   clipText,
+  controlPlaneTime,
   type EventRecord,
   EventType,
   MESSAGE_ABORTED_ERROR,
@@ -169,7 +170,7 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
   // is the second line): another node's report about it changes nothing.
   if (current !== undefined && current.node !== event.node) return undefined;
   const f: SessionFacts = current ? structuredClone(current) : emptyFacts(event, event.session);
-  const at = parseTime(event.time) ?? Date.now();
+  const at = controlPlaneTime(event) ?? Date.now();
   f.node = event.node;
   if (event.project !== '') f.project = event.project;
   const d = event.data;
@@ -276,7 +277,7 @@ export function applySnapshotSession(
   snap: { session: string; project: string; state: SessionState; title?: string | undefined },
 ): SessionFacts | undefined {
   if (current !== undefined && current.node !== event.node) return undefined;
-  const at = parseTime(event.time) ?? Date.now();
+  const at = controlPlaneTime(event) ?? Date.now();
   const f = current ? structuredClone(current) : emptyFacts(event, snap.session);
   f.node = event.node;
   f.project = snap.project;
@@ -298,7 +299,7 @@ export function snapshotSessions(event: EventRecord) {
 }
 
 export function applyNodeEvent(current: NodeFacts | undefined, event: EventRecord): NodeFacts | undefined {
-  const at = parseTime(event.time) ?? Date.now();
+  const at = controlPlaneTime(event) ?? Date.now();
   if (event.type === EventType.NODE_OFFLINE) {
     if (current && !current.online) return undefined;
     return { node: event.node, online: false, offline_since: at };

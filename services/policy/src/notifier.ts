@@ -2,6 +2,7 @@ import type { JetStreamClient } from '@hal/bus';
 import type { RouteRule, WebhookConfig } from '@hal/config';
 import type { HalMetrics, Logger } from '@hal/observability';
 import {
+  controlPlaneTime,
   type EventRecord,
   type Notification,
   notificationSchema,
@@ -213,7 +214,8 @@ export function createNotifier(deps: {
     const matched = matchingRules(deps.routes, event, severity);
     if (matched.length === 0) return;
     const now = deps.now();
-    if (now - Date.parse(event.time) > options.maxEventAgeMs) {
+    // Control-plane time: a host whose clock is behind must not have its live alerts dropped as old.
+    if (now - (controlPlaneTime(event) ?? now) > options.maxEventAgeMs) {
       metrics.notificationsTotal.inc({ channel: 'any', outcome: 'too_old' }, matched.length);
       return;
     }

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { type NatsConnection, request } from '@hal/bus';
 import type { CountScope, NumberComparison, RouteRule } from '@hal/config';
-import { CostQuery, costQuerySchemas, type EventRecord, EventType, subjects } from '@hal/protocol';
+import {
+  CostQuery,
+  controlPlaneTime,
+  costQuerySchemas,
+  type EventRecord,
+  EventType,
+  subjects,
+} from '@hal/protocol';
 import type { NodeFacts, SessionFacts } from './facts.ts';
 import { KeyPrefix, keyOf, type StateStore } from './state-store.ts';
 
@@ -92,7 +99,7 @@ export async function stateSince(
   recorded?: number,
 ): Promise<number | null> {
   const announced = announcedState(event.type);
-  const eventTime = Date.parse(event.time);
+  const eventTime = controlPlaneTime(event) ?? Date.parse(event.time);
   if (announced === undefined) return null;
   const recheck = recorded !== undefined;
   if (announced.kind === 'node') {
@@ -154,7 +161,7 @@ export async function countInWindow(
   per: CountPer | undefined,
   record: boolean,
 ): Promise<number> {
-  const at = Date.parse(event.time);
+  const at = controlPlaneTime(event) ?? Date.parse(event.time);
   const from = at - windowSeconds * 1000;
   const key = keyOf(KeyPrefix.NOTIFY_COUNT, ruleKey(rule), scopeOf(event, per));
   if (!record) {
