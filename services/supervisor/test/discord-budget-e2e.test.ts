@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { jetstreamClient, publishEvent } from '@hal/bus';
+import { auditRecordSchema } from '@hal/protocol';
+import { waitFor } from '@hal/testkit';
+import { buttonsOf, type DiscordFleet, EPHEMERAL, startDiscordFleet, text } from './discord-harness.ts';
+
+// The budget alert's buttons end to end (issue 11: "budget → Kill / Acknowledge"): the real
+// policy routes the cost poller's event to #alerts, discord.js receives the clicks from the fake
+// Discord, and Kill aborts the busy turn in real opencode. The budget event itself is published as
+// the cost poller publishes it (a session budget crossed), so the test does not wait for spend.
+let d: DiscordFleet;
+let session = '';
+
+before(async () => {
+  d = await startDiscordFleet();
+});
+
+after(async () => {
+  await d?.close();
+});
+
+/** What the cost poller publishes when a session budget is crossed (cost-poller budgets.ts). */
+async function budgetEvent(type: 'cost.budget_exceeded' | 'cost.budget_warning', budget: string) {
+  await publishEvent(jetstreamClient(d.fleet.nc), {
+    version: 1,
+    id: randomUUID(),
+    seq: 0,
+    node: 'alpha',
+    project: 'web',
+    session,
+    type,
+    time: new Date().toISOString(),
+    data: {
+      budget,
+      scope: 'session',
+      period: 'day',
+      period_key: new Date().toISOString().slice(0, 10),
+      limit_usd: 1,
+      spent_usd: type === 'cost.budget_exceeded' ? 1.25 : 0.85,
+      share: type === 'cost.budget_exceeded' ? 1.25 : 0.85,
+      warn_share: 0.8,
+    },
+  });
+}
+
+const budgetAlert = (kind: string) =>
+  waitFor(
+    () =>
+      d.discord
+        .messages(d.discord.channelId('alerts'))
+        .find((m) => text(m).includes(`${kind} ·`) && text(m).includes(session) && m.components.length > 0),
+    { timeoutMs: 30_000, message: `${kind} alert with buttons` },
+  );
+
+async function auditOf(action: string) {
+  const res = await d.fleet.api<{ data: unknown[] }>(`/api/v1/audit?action=${action}&limit=20`);
+  return res.body.data.map((r) => auditRecordSchema.parse(r));
+}
+
+test('discord e2e budget - /start opens the session the budget is about', async () => {
+  d.llm.script({ text: 'Ready to spend.' });
+  const answer = await d.slash(
+    'start',
+    { project: 'web', prompt: `budget-${randomUUID()}` },
+    d.users.operator,
+  );
+  session = /`(ses_[^`]+)`/.exec(text(answer))?.[1] ?? '';
+  assert.ok(session, text(answer));
+  await waitFor(async () => (await d.sessionView(session))?.state === 'idle', { timeoutMs: 90_000 });
+});
+
+test('discord e2e - a budget warning: Acknowledge is audited with the Discord user and says who', async () => {
+  await budgetEvent('cost.budget_warning', 'web-daily');
+  const alert = await budgetAlert('cost.budget_warning');
+  assert.deepEqual(
+    buttonsOf(alert).map((c) => c.label),
+    ['Kill', 'Acknowledge'],
+  );
+  const ack = buttonsOf(alert).find((c) => c.label === 'Acknowledge')!;
+  const { edited } = await d.clickAndWait(alert, ack.custom_id, d.users.operator);
+  await waitFor(edited, { timeoutMs: 20_000, message: 'alert edited with the result' });
+  assert.match(text(alert), /✅ acknowledged — by otto/);
+  assert.deepEqual(alert.components, []);
+  const [record] = await waitFor(async () => {
+    const r = await auditOf('alert.acknowledge');
+    return r.length > 0 ? r : undefined;
+  });
+  assert.deepEqual(record!.actor, { kind: 'discord', id: d.users.operator.id, name: 'otto' });
+  assert.equal(record!.target.session, session);
+  assert.equal(record!.source, 'discord');
+  // The session was left alone.
+  assert.equal((await d.sessionView(session)).state, 'idle');
+});
+
+test('discord e2e - a budget exceeded: a viewer cannot Kill (ephemeral, audited); the operator kills the busy turn in opencode', async () => {
+  const slow = `budget-slow-${randomUUID()}`;
+  d.llm.script({ text: 'spending on and on', delayMs: 45_000 });
+  await d.slash('inject', { target: session, message: slow }, d.users.operator);
+  await waitFor(
+    async () => d.llm.chatRequests(slow).length === 1 && (await d.sessionView(session)).state === 'running',
+    { timeoutMs: 60_000, intervalMs: 100, message: 'session running and waiting on the model' },
+  );
+  await budgetEvent('cost.budget_exceeded', 'web-session-cap');
+  const alert = await budgetAlert('cost.budget_exceeded');
+  assert.match(text(alert), /budget: web-session-cap.*spent_usd: 1.25/);
+  const kill = buttonsOf(alert).find((c) => c.label === 'Kill')!;
+
+  const denied = d.discord.clickButton({
+    messageId: alert.id,
+    customId: kill.custom_id,
+    user: d.users.viewer,
+  });
+  await waitFor(() => d.discord.interaction(denied.id)?.originalId, { message: 'refusal sent' });
+  const refusal = d.discord.message(d.discord.interaction(denied.id)!.originalId!)!;
+  assert.equal(refusal.flags & EPHEMERAL, EPHEMERAL);
+  assert.match(refusal.content, /session\.kill needs the operator role; vera is viewer/);
+  const refused = await waitFor(async () =>
+    (await auditOf('session.kill')).find((r) => r.actor.id === d.users.viewer.id),
+  );
+  assert.equal(refused.result.code, 'FORBIDDEN');
+  assert.equal((await d.sessionView(session)).state, 'running', 'the refused click changed nothing');
+
+  const { edited } = await d.clickAndWait(alert, kill.custom_id, d.users.operator);
+  await waitFor(edited, { timeoutMs: 20_000, message: 'alert edited with the result' });
+  assert.match(text(alert), new RegExp(`✅ killed session \`${session}\` on alpha — by otto`));
+  assert.deepEqual(alert.components, []);
+  await waitFor(async () => (await d.sessionView(session)).state === 'killed', { timeoutMs: 15_000 });
+  const dir = encodeURIComponent(d.opencode.projects[0]!.directory);
+  const messages = (await (
+    await fetch(`${d.opencode.url}/session/${session}/message?directory=${dir}`)
+  ).json()) as Array<{ info: { role: string; error?: { name: string } } }>;
+  assert.equal(
+    messages.filter((m) => m.info.role === 'assistant').at(-1)?.info.error?.name,
+    'MessageAbortedError',
+  );
+  const killed = (await auditOf('session.kill')).find((r) => r.actor.id === d.users.operator.id);
+  assert.deepEqual(killed?.result, { ok: true });
+  assert.equal(killed?.target.session, session);
+});
