@@ -40,6 +40,11 @@ export const nodeViewSchema = z.object({
     })
     .nullable(),
   sessions: z.number().int().nonnegative(),
+  /**
+   * The node's clock minus the control plane's (ms) at its last heartbeat, as its gateway measured
+   * it; null before one (or from a tracker older than the field). Policies never use a host clock.
+   */
+  clock_skew_ms: z.number().nullable().default(null),
 });
 export type NodeView = z.infer<typeof nodeViewSchema>;
 

@@ -58,6 +58,7 @@ export function node(name: string, status: 'online' | 'offline', projects: strin
     online_since: status === 'online' ? '2026-11-25T09:00:00.000Z' : null,
     resources: null,
     sessions,
+    clock_skew_ms: null,
   };
 }
 

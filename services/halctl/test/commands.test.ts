@@ -40,6 +40,27 @@ test('halctl sessions - list prints a table sized to the terminal, --json the ra
   assert.match(data[0]?.title ?? '', /bounded$/);
 });
 
+test('halctl nodes - list shows each node clock skew (host minus control plane); - when not measured', async () => {
+  const table = await as(VIEWER, 'nodes', 'list');
+  assert.equal(table.code, 0);
+  const lines = table.stdout.trimEnd().split('\n');
+  assert.match(lines[0] ?? '', /\sLAST HEARTBEAT\s+CLOCK SKEW$/);
+  assert.deepEqual(
+    lines.slice(1).map((l) => [l.split(/\s+/)[0], l.split(/\s+/).at(-1)]),
+    [
+      ['n-ahead', '+10m0s'],
+      ['n-behind', '-1.2s'],
+      ['n-new', '-'],
+      ['n-old', '-'],
+    ],
+  );
+  const json = await as(VIEWER, '--json', 'nodes', 'list');
+  assert.deepEqual(
+    (JSON.parse(json.stdout) as Array<{ clock_skew_ms: number | null }>).map((n) => n.clock_skew_ms),
+    [600_000, -1_234, null, null],
+  );
+});
+
 test('halctl exit codes - 3 for 401/403, 4 for not found, 1 for other failures, one line on stderr', async () => {
   const wrong = await as('nope', 'sessions', 'list');
   assert.deepEqual(wrong, { code: 3, stdout: '', stderr: 'halctl: UNAUTHORIZED: invalid bearer token\n' });

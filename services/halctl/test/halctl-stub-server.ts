@@ -66,6 +66,27 @@ const session = (id: string, title: string) => ({
   next_session: null,
 });
 
+const node = (name: string, skew: number | null | undefined) => ({
+  node: name,
+  status: 'online',
+  gateway: 'gw-1',
+  agent_version: '0.1.0',
+  projects: [{ name: 'alpha', directory: '/srv/alpha' }],
+  last_heartbeat_at: '2026-11-25T10:00:00.000Z',
+  online_since: '2026-11-25T09:00:00.000Z',
+  resources: null,
+  sessions: 1,
+  // undefined: an older API that does not know the field.
+  ...(skew === undefined ? {} : { clock_skew_ms: skew }),
+});
+
+export const NODES = [
+  node('n-ahead', 600_000),
+  node('n-behind', -1_234),
+  node('n-new', null),
+  node('n-old', undefined),
+];
+
 export const SESSIONS = [
   session('s1', 'fix the flaky test in the payment module and make sure the retries are bounded'),
   session('s2', 'short'),
@@ -115,7 +136,7 @@ export async function startStub(): Promise<Stub> {
     if (req.method === 'POST' && token === VIEWER) {
       return error(res, 403, 'FORBIDDEN', `POST ${path} needs the operator role`);
     }
-    if (path === '/api/v1/nodes') return send(res, 200, { data: { nodes: [] }, meta: {} });
+    if (path === '/api/v1/nodes') return send(res, 200, { data: { nodes: NODES }, meta: {} });
     if (path === '/api/v1/sessions' && req.method === 'GET') {
       return send(res, 200, { data: SESSIONS, meta: { next_cursor: 'c2', total: 3 } });
     }

@@ -61,6 +61,8 @@ export function createLiveness(deps: LivenessDeps): Liveness {
         ...(hb.disk_free_bytes === undefined ? {} : { disk_free_bytes: hb.disk_free_bytes }),
         opencode_ok: hb.opencode_ok,
         spool_depth: hb.spool_depth,
+        // Stored with the other per-heartbeat figures; the node view shows it apart (views.ts).
+        ...(hb.clock_skew_ms === undefined ? {} : { clock_skew_ms: hb.clock_skew_ms }),
       },
     });
     deps.onChange?.();

@@ -32,7 +32,10 @@ function parseJson(table: string, key: string, column: string, text: string): un
 export function toNodeView(row: NodeRow, sessions: number): NodeView {
   const projects = parseJson('nodes', row.node, 'projects', row.projects);
   if (!Array.isArray(projects)) throw new CorruptRowError('nodes', row.node, 'projects is not a list');
-  const resources = row.resources === null ? null : parseJson('nodes', row.node, 'resources', row.resources);
+  const stored = row.resources === null ? null : parseJson('nodes', row.node, 'resources', row.resources);
+  // The skew travels with each heartbeat's figures; the view lifts it out of them.
+  const { clock_skew_ms: skew, ...resources } =
+    typeof stored === 'object' && stored !== null ? (stored as { clock_skew_ms?: unknown }) : {};
   return {
     node: row.node,
     status: row.status === 'online' ? 'online' : 'offline',
@@ -41,8 +44,9 @@ export function toNodeView(row: NodeRow, sessions: number): NodeView {
     projects: projects as NodeView['projects'],
     last_heartbeat_at: row.last_heartbeat_at,
     online_since: row.online_since,
-    resources: resources as NodeView['resources'],
+    resources: stored === null ? null : (resources as NodeView['resources']),
     sessions,
+    clock_skew_ms: typeof skew === 'number' ? skew : null,
   };
 }
 

@@ -259,6 +259,46 @@ test('tracker - a silent node goes offline with its sessions unreachable, and a 
   assert.equal((await stack.query('nodes_get', { node: 'node-a' })).status, 'online');
 });
 
+test('tracker - the node view shows the clock skew its last heartbeat carried, null without one', async (t) => {
+  const stack = await startStack(t);
+  await stack.tracker({ dataDir: join(stack.dir, 'skew') });
+  const ev = eventFactory();
+  await stack.publish(ev('node.online', null, online));
+  const beat = (extra: Record<string, unknown>) =>
+    JSON.stringify({
+      node: 'node-a',
+      gateway: 'gw-1',
+      time: new Date().toISOString(),
+      load: [0.1],
+      mem_total_bytes: 8e9,
+      mem_free_bytes: 4e9,
+      opencode_ok: true,
+      sessions: 0,
+      spool_depth: 3,
+      ...extra,
+    });
+  await waitFor(async () => (await stack.query('nodes_get', { node: 'node-a' })).status === 'online');
+  assert.equal((await stack.query('nodes_get', { node: 'node-a' })).clock_skew_ms, null);
+  stack.nc.publish('hal.hb.node-a', beat({ clock_skew_ms: -600_000 }));
+  const node = await waitFor(async () => {
+    const n = await stack.query('nodes_get', { node: 'node-a' });
+    return n.clock_skew_ms !== null ? n : undefined;
+  });
+  assert.equal(node.clock_skew_ms, -600_000);
+  assert.deepEqual(node.resources, {
+    load: [0.1],
+    mem_total_bytes: 8e9,
+    mem_free_bytes: 4e9,
+    opencode_ok: true,
+    spool_depth: 3,
+  });
+  const listed = await stack.query('nodes_list', {});
+  assert.deepEqual(
+    listed.nodes.map((n) => [n.node, n.clock_skew_ms]),
+    [['node-a', -600_000]],
+  );
+});
+
 test('tracker - bad queries and unknown ids get stable error codes', async (t) => {
   const stack = await startStack(t);
   await stack.tracker();

@@ -25,7 +25,17 @@ export async function listNodes(
     { header: 'PROJECTS', value: (n) => n.projects.map((p) => p.name).join(',') || '-', shrink: true },
     { header: 'AGENT', value: (n) => dash(n.agent_version) },
     { header: 'LAST HEARTBEAT', value: (n) => dash(n.last_heartbeat_at) },
+    { header: 'CLOCK SKEW', value: (n) => formatSkew(n.clock_skew_ms), align: 'right' },
   ]);
+}
+
+/** `+10m0s`, `-1.2s`: the host's clock against the control plane's ('-' before a heartbeat measured it). */
+export function formatSkew(ms: number | null): string {
+  if (ms === null) return '-';
+  const sign = ms < 0 ? '-' : '+';
+  const abs = Math.abs(ms);
+  if (abs < 60_000) return `${sign}${(abs / 1000).toFixed(1)}s`;
+  return `${sign}${Math.floor(abs / 60_000)}m${Math.floor((abs % 60_000) / 1000)}s`;
 }
 
 export async function getNode(client: ApiClient, out: Output, node: string): Promise<void> {
@@ -38,6 +48,7 @@ export async function getNode(client: ApiClient, out: Output, node: string): Pro
     ['agent version', dash(n.agent_version)],
     ['online since', dash(n.online_since)],
     ['last heartbeat', dash(n.last_heartbeat_at)],
+    ['clock skew', formatSkew(n.clock_skew_ms)],
     ['sessions', String(n.sessions)],
     ['projects', n.projects.map((p) => `${p.name} (${p.directory})`).join(', ') || '-'],
     [
