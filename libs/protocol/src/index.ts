@@ -215,6 +215,7 @@ export {
 } from './policy-queries.ts';
 export {
   COMMAND_KEYS_KV_BUCKET,
+  COST_ALERTS_KV_BUCKET,
   COST_BILLING_KV_BUCKET,
   DISCORD_KV_BUCKET,
   DISCORD_UI_KV_BUCKET,

@@ -2,6 +2,7 @@ import { ENV_KV_BUCKET } from './env-manifest.ts';
 import { NODES_KV_BUCKET } from './node-enrollment.ts';
 import {
   COMMAND_KEYS_KV_BUCKET,
+  COST_ALERTS_KV_BUCKET,
   COST_BILLING_KV_BUCKET,
   DISCORD_KV_BUCKET,
   DISCORD_UI_KV_BUCKET,
@@ -172,8 +173,14 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
     responder: true,
   }),
   'cost-poller': service({
-    // Budget events; the leader's lease and the billing it read, which every instance projects.
-    publish: ['hal.evt.*.*.cost.>', ...lease(LeaseName.COST_POLLER), ...kvBucket(COST_BILLING_KV_BUCKET)],
+    // Budget events and the claims of those published; the leader's lease and the billing it
+    // read, which every instance projects.
+    publish: [
+      'hal.evt.*.*.cost.>',
+      ...lease(LeaseName.COST_POLLER),
+      ...kvBucket(COST_BILLING_KV_BUCKET),
+      ...kvBucket(COST_ALERTS_KV_BUCKET),
+    ],
     subscribe: ['hal.q.cost.>'],
     deny: [COMMANDS, 'hal.audit.>'],
     responder: true,

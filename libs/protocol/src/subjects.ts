@@ -142,6 +142,13 @@ export type LeaseName = (typeof LeaseName)[keyof typeof LeaseName];
 export const COST_BILLING_KV_BUCKET = 'HAL_COST_BILLING';
 
 /**
+ * Budget alerts already published (one key per budget, subject, period and kind), claimed with
+ * create-if-absent, so a new leading cost-poller never publishes one again. Entries expire after
+ * the longest budget period.
+ */
+export const COST_ALERTS_KV_BUCKET = 'HAL_COST_ALERTS';
+
+/**
  * NATS KV bucket recording which node each session belongs to: the first node that reported it.
  * Written with create-if-absent (compare-and-set), so every gateway instance agrees on the owner.
  */

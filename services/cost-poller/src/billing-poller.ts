@@ -1,6 +1,7 @@
 import type { CostConfig } from '@hal/config';
 import type { Clock, HalMetrics, Logger } from '@hal/observability';
 import { toHalError } from '@hal/protocol';
+import { type BillingSink, storeSink } from './billing-share.ts';
 import type { CostStore } from './cost-store.ts';
 import { microsToUsd } from './money.ts';
 import type { ProjectOf } from './project-mapping.ts';
@@ -19,6 +20,8 @@ export interface BillingPollerDeps {
   projectOf: ProjectOf;
   metrics: HalMetrics;
   retry?: RetryPolicy;
+  /** Where each poll's result goes; default this instance's store. */
+  sink?: BillingSink;
   /** After every cycle (budgets re-evaluate, tests await it). */
   onCycle?: () => void;
 }
@@ -49,6 +52,7 @@ export function createBillingPoller(deps: BillingPollerDeps): BillingPoller {
   const { anthropic, openai } = deps.config.providers;
   if (anthropic !== undefined) clients.push(createAnthropicClient({ ...common, config: anthropic }));
   if (openai !== undefined) clients.push(createOpenAIClient({ ...common, config: openai }));
+  const sink = deps.sink ?? storeSink(deps.store);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = true;
@@ -62,8 +66,8 @@ export function createBillingPoller(deps: BillingPollerDeps): BillingPoller {
     const at = deps.clock.now();
     try {
       const report = await client.fetchReport(days);
-      deps.store.replaceProviderDays(client.provider, days, report);
-      deps.store.setProviderStatus({ provider: client.provider, state: 'ok', reason: null, code: null, at });
+      await sink.report(client.provider, days, report);
+      await sink.status({ provider: client.provider, state: 'ok', reason: null, code: null, at });
       log.info(
         {
           provider: client.provider,
@@ -76,13 +80,15 @@ export function createBillingPoller(deps: BillingPollerDeps): BillingPoller {
       );
     } catch (err) {
       const halErr = toHalError(err);
-      deps.store.setProviderStatus({
-        provider: client.provider,
-        state: 'degraded',
-        reason: halErr.message,
-        code: halErr.code,
-        at,
-      });
+      await sink
+        .status({
+          provider: client.provider,
+          state: 'degraded',
+          reason: halErr.message,
+          code: halErr.code,
+          at,
+        })
+        .catch((e: unknown) => log.error({ err: e }, 'provider status not recorded'));
       log.error(
         { provider: client.provider, code: halErr.code, err: halErr },
         'provider poll failed; keeping its previous figures',

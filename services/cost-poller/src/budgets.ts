@@ -3,6 +3,7 @@ import { type JetStreamClient, publishEvent } from '@hal/bus';
 import type { CostConfig } from '@hal/config';
 import type { Clock, Logger } from '@hal/observability';
 import { type BudgetView, type EventRecord, EventType, SCHEMA_VERSION, SYSTEM_NODE } from '@hal/protocol';
+import type { AlertClaims } from './alert-claims.ts';
 import type { CostStore } from './cost-store.ts';
 import { decimalToMicros, microsToUsd } from './money.ts';
 import { DAY_MS } from './providers/report-rows.ts';
@@ -24,6 +25,10 @@ export interface BudgetsDeps {
   js: JetStreamClient;
   log: Logger;
   clock: Clock;
+  /** Which alerts were published, shared by every instance. */
+  claims: AlertClaims;
+  /** Checked before publishing: only the leading instance publishes (a standby evaluates nothing). */
+  mayPublish?: () => boolean;
 }
 
 export interface Budgets {
@@ -185,10 +190,12 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
   ): Promise<void> {
     const subjectId = subject?.session ?? '';
     const now = deps.clock.now();
-    if (!deps.store.claimAlert(v.name, subjectId, v.period_key, kind, now)) return;
+    const id = alertId([v.name, subjectId, v.period_key, kind]);
+    const record = { budget: v.name, subject: subjectId, period_key: v.period_key, kind, at: now };
+    if (!(await deps.claims.claim(id, record))) return;
     const event: EventRecord = {
       version: SCHEMA_VERSION,
-      id: alertId([v.name, subjectId, v.period_key, kind]),
+      id,
       seq: 0,
       node: subject?.node ?? SYSTEM_NODE,
       project: subject?.project ?? v.project ?? '',
@@ -218,7 +225,7 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
       );
     } catch (err) {
       // Released so the next evaluation publishes it; the stable id dedups a publish that did land.
-      deps.store.releaseAlert(v.name, subjectId, v.period_key, kind);
+      await deps.claims.release(id).catch(() => undefined);
       log.error({ err, budget: v.name, kind }, 'budget event not published; will retry');
     }
   }
@@ -232,7 +239,14 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
     shareValue: number,
   ): Promise<void> {
     if (state === 'exceeded') {
-      deps.store.claimAlert(v.name, subject?.session ?? '', v.period_key, 'warning', deps.clock.now());
+      const subjectId = subject?.session ?? '';
+      await deps.claims.claim(alertId([v.name, subjectId, v.period_key, 'warning']), {
+        budget: v.name,
+        subject: subjectId,
+        period_key: v.period_key,
+        kind: 'warning',
+        at: deps.clock.now(),
+      });
       await fire('exceeded', v, subject, spentUsd, shareValue);
     } else if (state === 'warning') {
       await fire('warning', v, subject, spentUsd, shareValue);
@@ -240,6 +254,7 @@ export function createBudgets(deps: BudgetsDeps): Budgets {
   }
 
   async function evaluateNow(): Promise<void> {
+    if (deps.mayPublish?.() === false) return;
     const now = deps.clock.now();
     for (const b of deps.config.budgets) {
       const v = view(b, now);

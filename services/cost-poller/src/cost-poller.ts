@@ -1,5 +1,14 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ensureStreams, jetstreamClient, type NatsConnection, resolveInstanceId } from '@hal/bus';
+import {
+  createLeaderRole,
+  ensureStreams,
+  jetstreamClient,
+  type LeaderRole,
+  type NatsConnection,
+  openLeaseBucket,
+  resolveInstanceId,
+} from '@hal/bus';
 import type { CostConfig } from '@hal/config';
 import { dbReadinessCheck, type HalDatabase, openDatabase } from '@hal/db';
 import {
@@ -10,7 +19,10 @@ import {
   type Registry,
   systemClock,
 } from '@hal/observability';
+import { LeaseName } from '@hal/protocol';
+import { openAlertClaims } from './alert-claims.ts';
 import { type BillingPoller, createBillingPoller } from './billing-poller.ts';
+import { type BillingShare, openBillingShare } from './billing-share.ts';
 import { type Budgets, createBudgets } from './budgets.ts';
 import { type CostStore, createCostStore } from './cost-store.ts';
 import { migrationsFolder } from './migrations.ts';
@@ -29,12 +41,18 @@ export interface CostPollerConfig {
   cost: CostConfig;
   /** Names this instance's durable consumer (`hal-cost-<id>`); absent: kept in data_dir. */
   instance_id?: string | undefined;
-  /** `consumer_inactive_sec`: the consumer of an instance gone this long is removed by the server. */
-  instances?: { consumer_inactive_sec: number };
+  /**
+   * `consumer_inactive_sec`: the consumer of an instance gone this long is removed by the server;
+   * `lease_ttl_sec`: the leader lease (one instance polls billing and publishes budget events).
+   */
+  instances?: { consumer_inactive_sec: number; lease_ttl_sec: number };
+  /** `replicas` of the KV buckets it opens (absent: 1; never lowered). */
+  nats?: { replicas: number };
 }
 
 /** An unused consumer is removed after this long when the config does not say (1 hour). */
 const DEFAULT_CONSUMER_INACTIVE_SEC = 3_600;
+const DEFAULT_LEASE_TTL_SEC = 5;
 
 export interface CostPollerDeps {
   config: CostPollerConfig;
@@ -57,8 +75,10 @@ export interface CostPollerDeps {
 export interface CostPoller {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Polls every configured provider now (also runs on its timer). */
+  /** Polls every configured provider now (also runs on its timer) — on the leading instance only. */
   pollNow(): Promise<void>;
+  /** True while this instance leads (holds the `cost-poller` lease): it polls and publishes budgets. */
+  isLeader(): boolean;
   /** Re-evaluates budgets now and resolves when their events are published. */
   evaluateBudgets(): Promise<void>;
 }
@@ -78,6 +98,9 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
   let budgets: Budgets | undefined;
   let queries: ReturnType<typeof createCostQueries> | undefined;
   let tick: NodeJS.Timeout | undefined;
+  let share: BillingShare | undefined;
+  let role: LeaderRole | undefined;
+  const leading = () => role?.isLeader() === true;
 
   function providersCheck() {
     if (store === undefined) return { ok: false, detail: 'not started' };
@@ -95,9 +118,23 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
       store = st;
       await ensureStreams(deps.nc);
       const js = jetstreamClient(deps.nc);
-      const bud = createBudgets({ config: cost, store: st, js, log, clock });
+      const replicas = deps.config.nats?.replicas;
+      const bud = createBudgets({
+        config: cost,
+        store: st,
+        js,
+        log,
+        clock,
+        claims: await openAlertClaims(deps.nc, replicas),
+        mayPublish: leading,
+      });
       budgets = bud;
+      // Every instance projects the billing the leader reads, so any of them answers with it.
+      const shared = await openBillingShare({ nc: deps.nc, store: st, log, replicas });
+      share = shared;
+      await shared.start();
       billing = createBillingPoller({
+        sink: shared,
         config: cost,
         store: st,
         log,
@@ -131,19 +168,51 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
       deps.readiness?.register('cost.providers', providersCheck);
       await queries.start();
       await spend.start();
-      await billing.start();
+      // Provider billing and budget events from one instance only: the holder of the lease.
+      const poller = billing;
+      const holder = deps.config.instance_id ?? `${hostname()}-${process.pid}`;
+      role = createLeaderRole({
+        bucket: await openLeaseBucket(deps.nc, {
+          ttlMs: (deps.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
+          replicas,
+        }),
+        key: LeaseName.COST_POLLER,
+        holder,
+        log,
+        work: {
+          start: async () => {
+            await poller.start();
+            void bud.evaluate();
+          },
+          stop: () => poller.stop(),
+        },
+      });
+      deps.readiness?.register('cost.leader', () => ({
+        ok: true,
+        detail: leading() ? 'active: polls provider billing' : 'standby (another instance polls)',
+      }));
+      await role.start();
       // Forecasts move with time alone, and periods roll over at midnight UTC.
       tick = setInterval(() => void bud.evaluate(), BUDGET_TICK_MS);
       tick.unref();
-      log.info({ providers: configured, budgets: cost.budgets.length }, 'cost poller started');
+      log.info(
+        { providers: configured, budgets: cost.budgets.length, instance: holder, active: leading() },
+        'cost poller started',
+      );
     },
     async stop() {
       // Stop every writer before closing the DB: a poll or batch mid-shutdown would hit a closed handle.
       clearInterval(tick);
+      // The poll first (while still holding the lease), then the lease goes to a standby.
+      await role?.stop();
+      role = undefined;
       await billing?.stop();
       await spend?.stop();
       await queries?.stop();
       await budgets?.evaluate();
+      await share?.stop();
+      share = undefined;
+      deps.readiness?.unregister('cost.leader');
       deps.readiness?.unregister('db.cost');
       deps.readiness?.unregister('cost.providers');
       database?.close();
@@ -151,7 +220,8 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
       store = undefined;
       log.info('cost poller stopped');
     },
-    pollNow: () => billing?.pollOnce() ?? Promise.resolve(),
+    pollNow: () => (leading() ? (billing?.pollOnce() ?? Promise.resolve()) : Promise.resolve()),
+    isLeader: leading,
     evaluateBudgets: () => budgets?.evaluate() ?? Promise.resolve(),
   };
 }

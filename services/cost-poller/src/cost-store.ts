@@ -44,8 +44,6 @@ export interface CostStore {
     at: number;
   }): void;
   providerStatuses(): ProviderStatusRow[];
-  claimAlert(budget: string, subject: string, periodKey: string, kind: string, at: number): boolean;
-  releaseAlert(budget: string, subject: string, periodKey: string, kind: string): void;
 }
 
 /** Every write of the cost service, as prepared statements in transactions. */
@@ -87,13 +85,6 @@ export function createCostStore(sqlite: Database.Database): CostStore {
   const upsertSeq = sqlite.prepare(
     'INSERT INTO consumer_state (name, applied_seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET applied_seq = excluded.applied_seq',
   );
-  const insertAlert = sqlite.prepare(
-    'INSERT OR IGNORE INTO budget_alerts (budget, subject, period_key, kind, published_at) VALUES (?, ?, ?, ?, ?)',
-  );
-  const deleteAlert = sqlite.prepare(
-    'DELETE FROM budget_alerts WHERE budget = ? AND subject = ? AND period_key = ? AND kind = ?',
-  );
-
   /** The days of `range` for one provider become exactly `report`: old rows go, in one transaction. */
   const replaceProviderDays = sqlite.transaction(
     (provider: string, range: DayRange, report: ProviderReport) => {
@@ -126,12 +117,5 @@ export function createCostStore(sqlite: Database.Database): CostStore {
       upsertStatus.run({ ...s, success: s.state === 'ok' ? s.at : null });
     },
     providerStatuses: (): ProviderStatusRow[] => selectStatus.all() as ProviderStatusRow[],
-    /** True when this alert was not recorded yet (so the caller publishes it). */
-    claimAlert: (budget: string, subject: string, periodKey: string, kind: string, at: number): boolean =>
-      insertAlert.run(budget, subject, periodKey, kind, at).changes === 1,
-    /** Undo a claim whose publish failed, so the next evaluation tries again. */
-    releaseAlert: (budget: string, subject: string, periodKey: string, kind: string): void => {
-      deleteAlert.run(budget, subject, periodKey, kind);
-    },
   };
 }

@@ -78,7 +78,10 @@ export const consumerState = sqliteTable('consumer_state', {
   appliedSeq: integer('applied_seq').notNull(),
 });
 
-/** Budget events already published, so each fires once per budget period, across restarts. */
+/**
+ * No longer written: which budget events were published is claimed in KV HAL_COST_ALERTS, shared by
+ * every instance. Kept so that existing databases migrate unchanged.
+ */
 export const budgetAlerts = sqliteTable(
   'budget_alerts',
   {

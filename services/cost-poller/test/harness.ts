@@ -66,7 +66,7 @@ export async function startPoller(
   t: TestContext,
   nc: NatsConnection,
   cost: Record<string, unknown>,
-  opts: { dataDir?: string } = {},
+  opts: { dataDir?: string; instances?: { lease_ttl_sec: number; consumer_inactive_sec: number } } = {},
 ): Promise<PollerHarness> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'hal-cost-'));
   if (opts.dataDir === undefined) t.after(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -84,7 +84,11 @@ export async function startPoller(
   const make = () => {
     registry = createRegistry({ defaultMetrics: false });
     return createCostPoller({
-      config: { data_dir: dataDir, cost: config },
+      config: {
+        data_dir: dataDir,
+        cost: config,
+        ...(opts.instances === undefined ? {} : { instances: opts.instances }),
+      },
       nc,
       log: createLogger({ service: 'cost-poller', destination: sink }),
       registry,
