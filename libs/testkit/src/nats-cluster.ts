@@ -37,6 +37,11 @@ export interface NatsCluster {
   waitForMetaLeader(opts?: { timeoutMs?: number }): Promise<string>;
   /** How many messages `stream` holds in `node`'s own store (`/jsz`), undefined when it holds no copy. */
   streamMessagesOn(node: string, stream: string): Promise<number | undefined>;
+  /**
+   * The node a client connection named `connectionName` is attached to now (`/connz`), so a test
+   * can kill exactly the node under a given service. Undefined when no running node has it.
+   */
+  nodeOfClient(connectionName: string): Promise<string | undefined>;
   /** Stops every node and removes the stores. */
   stop(): Promise<void>;
 }
@@ -147,6 +152,20 @@ export async function startNatsCluster(n = 3, opts: StartNatsClusterOptions = {}
       for (const account of z.account_details ?? []) {
         const found = account.stream_detail?.find((s) => s.name === stream);
         if (found !== undefined) return found.state?.messages ?? 0;
+      }
+      return undefined;
+    },
+    async nodeOfClient(connectionName) {
+      for (const node of nodes) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${node.monitorPort}/connz?limit=1024`, {
+            signal: AbortSignal.timeout(2_000),
+          });
+          const body = (await res.json()) as { connections?: Array<{ name?: string }> };
+          if (body.connections?.some((c) => c.name === connectionName)) return node.name;
+        } catch {
+          // a killed node: not there
+        }
       }
       return undefined;
     },

@@ -81,6 +81,13 @@ export class EventIngest {
    */
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
+  /**
+   * Per session (node events under ''), the publish of its latest event: the next one of the same
+   * session starts only once that one is stored. Sessions still publish side by side. Pipelining
+   * within a session would let a later event land first whenever an earlier publish is lost with a
+   * NATS node or connection and retried — the store would no longer hold the session in order.
+   */
+  readonly #tails = new Map<string, Promise<void>>();
   readonly #resumeFromBudget = (): void => this.#maybeResume();
 
   constructor(deps: EventIngestDeps) {
@@ -298,16 +305,18 @@ export class EventIngest {
   }
 
   #publish(event: EventRecord, json: string, slot: Slot): void {
-    const attempt = (n: number): void => {
+    const attempt = (n: number, done: () => void): void => {
       publishEvent(this.#d.js, event, json).then(
         (ack: PubAck) => {
           if (!ack.duplicate) this.#d.metrics.eventsTotal.inc({ type: event.type });
           this.#settle(slot);
+          done();
         },
         (err: unknown) => {
           if (this.#d.isClosed()) {
             // Not acked, so still in the agent's spool: it is resent on the next connection.
             this.#release();
+            done();
             return;
           }
           if (isPermanentPublishError(err)) {
@@ -324,6 +333,7 @@ export class EventIngest {
               ),
             );
             this.#settle(slot);
+            done();
             return;
           }
           // Timeouts, outages, "temporarily unavailable", leader elections: retry with the same
@@ -331,11 +341,29 @@ export class EventIngest {
           if (n === 1)
             this.#d.log.warn({ err: toBusError(err, 'HAL_EVENTS') }, 'event publish failed; retrying');
           const delay = Math.min(RETRY_BASE_MS * 2 ** (n - 1), RETRY_CAP_MS);
-          setTimeout(() => attempt(n + 1), delay).unref();
+          setTimeout(() => attempt(n + 1, done), delay).unref();
         },
       );
     };
-    attempt(1);
+    const key = event.session ?? '';
+    const previous = this.#tails.get(key);
+    const stored = new Promise<void>((done) => {
+      const start = (): void => {
+        // Closed while waiting for the previous one: the agent resends it on its next connection.
+        if (this.#d.isClosed()) {
+          this.#release();
+          done();
+          return;
+        }
+        attempt(1, done);
+      };
+      if (previous === undefined) start();
+      else void previous.then(start);
+    });
+    this.#tails.set(key, stored);
+    void stored.then(() => {
+      if (this.#tails.get(key) === stored) this.#tails.delete(key);
+    });
   }
 
   /** One ack frame per turn of the event loop, however many publishes completed in it. */
