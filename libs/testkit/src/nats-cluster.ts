@@ -13,6 +13,11 @@ export interface StartNatsClusterOptions {
   formTimeoutMs?: number;
   /** Extra command-line arguments for every node. */
   args?: string[];
+  /**
+   * Extra arguments of node `index` (0-based), after `args`: e.g. `-c` with a config file holding
+   * that node's own `gateway {}` block when the cluster is one region of a supercluster.
+   */
+  nodeArgs?: (index: number) => string[];
 }
 
 /** One node of the cluster: a NatsServer (kill, restart on its own store) with its name and monitor port. */
@@ -96,6 +101,7 @@ export async function startNatsCluster(n = 3, opts: StartNatsClusterOptions = {}
           '-m',
           String(monitorPorts[i]),
           ...(opts.args ?? []),
+          ...(opts.nodeArgs?.(i) ?? []),
         ],
       }),
     ),

@@ -42,19 +42,24 @@ function longestOutage(probes: readonly Probe[], from: number, to: number): numb
 
 test('cluster chaos - agents stream events while a NATS node dies and comes back and a gateway is SIGKILLed: every event stored once in session order, the tracker complete, commands back within the window', async (t) => {
   const began = Date.now();
+  // Torn down in reverse: prober, agents, gw-2, then the control plane and the cluster.
+  const cleanups: Array<() => Promise<unknown>> = [];
+  t.after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
   const stack = await startClusterStack();
-  t.after(() => stack.close());
+  cleanups.push(() => stack.close());
   const g2 = await startGatewayProcess({
     natsUrl: stack.cluster.url,
     replicas: 3,
     dir: stack.dir,
     name: 'gw-2',
   });
-  t.after(() => g2.stop());
+  cleanups.push(() => g2.stop());
 
   // Half the hosts start on gw-2, half on gw-1; each lists both.
   const agents: SimAgent[] = [];
-  t.after(() => Promise.all(agents.map((a) => a.stop())));
+  cleanups.push(() => Promise.all(agents.map((a) => a.stop())));
   for (let i = 0; i < AGENTS; i++) {
     const urls = i % 2 === 0 ? [g2.wsUrl, stack.wsUrl] : [stack.wsUrl, g2.wsUrl];
     agents.push(await startSimAgent({ node: `host-${i}`, urls, dir: stack.dir }));
@@ -105,7 +110,7 @@ test('cluster chaos - agents stream events while a NATS node dies and comes back
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
-  t.after(async () => {
+  cleanups.push(async () => {
     probing = false;
     await prober;
   });

@@ -102,10 +102,13 @@ export interface ClusterStack {
   close(): Promise<void>;
 }
 
-/** The cluster, then the control plane (every service) on it with nats.replicas 3. */
-export async function startClusterStack(): Promise<ClusterStack> {
+/**
+ * A 3-node cluster (or the one given, which stays running on close), then the control plane
+ * (every service) on it with nats.replicas 3.
+ */
+export async function startClusterStack(opts: { cluster?: NatsCluster } = {}): Promise<ClusterStack> {
   const dir = mkdtempSync(join(tmpdir(), 'hal-cluster-'));
-  const cluster = await startNatsCluster(3);
+  const cluster = opts.cluster ?? (await startNatsCluster(3));
   const [wsPort, httpPort] = [await freePort(), await freePort()];
   const config = parseConfig(
     'supervisor',
@@ -151,7 +154,7 @@ export async function startClusterStack(): Promise<ClusterStack> {
     async close() {
       await nc.close();
       await supervisor.stop();
-      await cluster.stop();
+      if (opts.cluster === undefined) await cluster.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
