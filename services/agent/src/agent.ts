@@ -5,6 +5,7 @@ import { EventType } from '@hal/protocol';
 import { isMutating, openCommandMemory } from './command-memory.ts';
 import { createCommandRunner, withDeadline } from './commands.ts';
 import { type Connection, createConnection } from './connection.ts';
+import { createDeadlines } from './deadlines.ts';
 import { createEnvModule, type EnvSettings } from './env/env-module.ts';
 import { fitEventData } from './event-fit.ts';
 import { collectHostStats } from './host-stats.ts';
@@ -50,6 +51,8 @@ export interface AgentDeps {
   config: AgentSettings;
   log: Logger;
   clock?: { now(): number };
+  /** How often command deadlines are checked against the clock (default 50 ms; tests with a FakeClock call tick()). */
+  deadlineCheckMs?: number;
   random?: () => number;
   /** opencode SSE re-subscribe backoff (tests shorten it). */
   sseBackoff?: { initialMs: number; maxMs: number };
@@ -73,6 +76,8 @@ export interface Agent {
   /** For tests and the supervisor's status: the spool and the live connection. */
   readonly spool: Spool;
   connection(): Connection | undefined;
+  /** Answers TIMEOUT for every command past its deadline by the clock now (the timer does the same). */
+  tick(): void;
 }
 
 /** Wires opencode → mapper → spool → WebSocket, and gateway commands → opencode. */
@@ -212,12 +217,14 @@ export function createAgent(deps: AgentDeps): Agent {
     ...(deps.hostEnv === undefined ? {} : { env: deps.hostEnv }),
     now: () => new Date((deps.clock ?? Date).now()),
   });
+  const deadlines = createDeadlines(deps.clock ?? Date, deps.deadlineCheckMs ?? 50);
   const commands = createCommandRunner({
     client,
     projects: config.projects,
     registry,
     log: log.child({ component: 'commands' }),
     defaultTimeoutMs: config.command_timeout_ms,
+    deadlines,
     env,
   });
   let process: OpencodeProcess | undefined;
@@ -255,6 +262,7 @@ export function createAgent(deps: AgentDeps): Agent {
   return {
     spool,
     connection: () => connection,
+    tick: () => deadlines.check(),
     async start() {
       if (config.opencode.manage) {
         process = createOpencodeProcess({
@@ -307,7 +315,7 @@ export function createAgent(deps: AgentDeps): Agent {
           await firstSync();
           // The memory keeps the real outcome even when the answer is a TIMEOUT (the work goes on).
           const work = commandMemory.once(key, cmd, from.actor, () => commands.execute(cmd));
-          return withDeadline(work, cmd, commands.deadlineOf(cmd, timeoutMs));
+          return withDeadline(work, cmd, commands.deadlineOf(cmd, timeoutMs), deadlines);
         },
         random: deps.random,
       });
@@ -324,6 +332,7 @@ export function createAgent(deps: AgentDeps): Agent {
       await connection?.stop();
       env.stop();
       clearInterval(pruneTimer);
+      deadlines.stop();
       await events.stop();
       await process?.stop();
       spool.close();

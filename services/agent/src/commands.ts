@@ -9,6 +9,7 @@ import {
   type Reply,
   toHalError,
 } from '@hal/protocol';
+import type { Deadlines } from './deadlines.ts';
 import type { EnvModule } from './env/env-module.ts';
 import type { OpencodeClient } from './opencode-client.ts';
 import type { ProjectRef } from './opencode-events.ts';
@@ -24,6 +25,8 @@ export interface CommandRunnerDeps {
   log: Logger;
   /** Upper bound of any command; the gateway's own `timeout_ms` may be shorter. */
   defaultTimeoutMs: number;
+  /** Command deadlines, read from the agent's clock. */
+  deadlines: Deadlines;
   /** Environment checks and fixes (`env_*` commands). */
   env: EnvModule;
 }
@@ -231,7 +234,7 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
   return {
     execute: settle,
     run(cmd, timeoutMs) {
-      return withDeadline(settle(cmd), cmd, deadlineOf(cmd, timeoutMs));
+      return withDeadline(settle(cmd), cmd, deadlineOf(cmd, timeoutMs), deps.deadlines);
     },
     deadlineOf,
   };
@@ -245,22 +248,21 @@ export async function withDeadline(
   work: Promise<Reply<unknown>>,
   cmd: Command,
   limitMs: number,
+  deadlines: Deadlines,
 ): Promise<Reply<unknown>> {
-  let timer: NodeJS.Timeout | undefined;
+  let cancel: (() => void) | undefined;
   const deadline = new Promise<Reply<unknown>>((resolve) => {
-    timer = setTimeout(
-      () =>
-        resolve(
-          errorReply(
-            new HalError(ErrorCode.TIMEOUT, `command ${cmd.type} did not finish within ${limitMs} ms`),
-          ),
+    cancel = deadlines.after(limitMs, () =>
+      resolve(
+        errorReply(
+          new HalError(ErrorCode.TIMEOUT, `command ${cmd.type} did not finish within ${limitMs} ms`),
         ),
-      limitMs,
+      ),
     );
   });
   try {
     return await Promise.race([work, deadline]);
   } finally {
-    clearTimeout(timer);
+    cancel?.();
   }
 }

@@ -214,6 +214,11 @@ export class AgentConnection implements HeldConnection {
     setTimeout(() => this.#d.ws.terminate(), 500).unref();
   }
 
+  /** Ends the connection when its heartbeats are overdue by the clock (the gateway's tick). */
+  checkHeartbeat(): void {
+    this.#heartbeats?.check();
+  }
+
   /** Backpressure state of this connection's event path (read-only; tests and diagnostics). */
   ingestStats(): IngestStats {
     return {
@@ -591,6 +596,7 @@ export class AgentConnection implements HeldConnection {
     this.#heartbeats = watchHeartbeats({
       intervalSec: config.heartbeat_interval_sec,
       timeoutCount: config.heartbeat_timeout_count,
+      clock: this.#d.clock,
       onTimeout: () => this.#onHeartbeatTimeout(),
     });
     // Written even while reading is paused for backpressure (a JetStream outage): the agent then

@@ -41,6 +41,8 @@ export interface GatewayDeps {
   stopGraceMs?: number;
   /** Replicas of the session-owner KV bucket (1 on one host, 3 on a cluster). */
   kvReplicas?: number;
+  /** How often heartbeat deadlines are checked against the clock (default: a quarter beat, at most 1 s; tests call tick()). */
+  heartbeatCheckMs?: number;
 }
 
 export interface Gateway {
@@ -52,6 +54,8 @@ export interface Gateway {
   connectionStats(node: string): IngestStats[];
   /** The bound port (useful with port 0). */
   address(): { port: number };
+  /** Checks every connection's heartbeat deadline against the clock now (the timer calls the same). */
+  tick(): void;
   readonly id: string;
 }
 
@@ -72,6 +76,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let owners: SessionOwners | undefined;
   const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock, owners: () => owners });
   const connections = new Set<AgentConnection>();
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  const tick = (): void => {
+    for (const conn of connections) conn.checkHeartbeat();
+  };
   const conflictAlerts = new Map<string, number>();
   const kvReplicas = deps.kvReplicas ?? config.nats?.replicas;
   const skewAlerted = new Set<string>();
@@ -164,6 +172,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     async start() {
       // Enrollments first: an agent accepted before they are loaded could use a revoked token.
       await enrollments.start();
+      // Deadlines are read from the clock; the timer only decides how soon a late one is noticed.
+      const checkMs = deps.heartbeatCheckMs ?? Math.min(1_000, (config.heartbeat_interval_sec * 1_000) / 4);
+      heartbeatTimer = setInterval(tick, checkMs);
+      heartbeatTimer.unref();
       const requireNodeTokens = config.security.require_node_tokens === true;
       log[requireNodeTokens ? 'info' : 'warn'](
         { require_node_tokens: requireNodeTokens },
@@ -208,6 +220,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       server = undefined;
       accepting = false;
       deps.readiness?.unregister('gateway-ws');
+      clearInterval(heartbeatTimer);
       const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
       // Close agents first: each publishes node.offline while NATS is still ours to use.
       const grace = deps.stopGraceMs ?? 2_000;
@@ -219,6 +232,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await closed;
       log.info('gateway stopped');
     },
+    tick,
     nodes: () => nodeRegistry.nodes(),
     connectionStats: (node) => [...connections].filter((c) => c.node === node).map((c) => c.ingestStats()),
     address() {

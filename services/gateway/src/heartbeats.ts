@@ -1,4 +1,5 @@
 import type { NatsConnection } from '@hal/bus';
+import type { Clock } from '@hal/observability';
 import {
   type HeartbeatMessage,
   type HeartbeatPayload,
@@ -36,38 +37,36 @@ export function republishHeartbeat(
 export interface HeartbeatWatch {
   /** A heartbeat arrived: the deadline starts again. */
   beat(): void;
+  /** Fires `onTimeout` (once) when the deadline has passed by the clock; the gateway's tick calls it. */
+  check(): void;
   stop(): void;
 }
 
 /**
- * Fires `onTimeout` once when no beat arrives for `intervalSec × timeoutCount`. One timer per
- * connection, re-armed on each beat; it does not keep the process alive.
+ * Fires `onTimeout` once when no beat arrives for `intervalSec × timeoutCount` by the injected
+ * clock. It owns no timer: the gateway checks every connection on its tick, so a test moves a
+ * FakeClock and calls tick() instead of waiting out a wall-clock window.
  */
 export function watchHeartbeats(opts: {
   intervalSec: number;
   timeoutCount: number;
+  clock: Clock;
   onTimeout: () => void;
 }): HeartbeatWatch {
   const timeoutMs = opts.intervalSec * opts.timeoutCount * 1000;
-  let timer: NodeJS.Timeout | undefined;
+  let last = opts.clock.now();
   let stopped = false;
-  const arm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      if (stopped) return;
-      stopped = true;
-      opts.onTimeout();
-    }, timeoutMs);
-    timer.unref();
-  };
-  arm();
   return {
     beat() {
-      if (!stopped) arm();
+      if (!stopped) last = opts.clock.now();
+    },
+    check() {
+      if (stopped || opts.clock.now() - last < timeoutMs) return;
+      stopped = true;
+      opts.onTimeout();
     },
     stop() {
       stopped = true;
-      clearTimeout(timer);
     },
   };
 }

@@ -61,6 +61,8 @@ export async function startEnv(
     nats?: NatsServer;
     log?: Logger;
     clock?: Clock;
+    /** With a FakeClock: the timer never fires, the test calls gateway.tick(). */
+    heartbeatCheckMs?: number;
   } = {},
 ): Promise<Env> {
   const nats = opts.nats ?? (await startNats());
@@ -77,6 +79,7 @@ export async function startEnv(
     limits: opts.limits ?? {},
     stopGraceMs: 500,
     ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+    ...(opts.heartbeatCheckMs === undefined ? {} : { heartbeatCheckMs: opts.heartbeatCheckMs }),
   });
   await gateway.start();
   return {

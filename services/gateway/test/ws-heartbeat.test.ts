@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { NatsConnection } from '@hal/bus';
 import { type EventRecord, subjects } from '@hal/protocol';
-import { waitFor } from '@hal/testkit';
+import { FakeClock, waitFor } from '@hal/testkit';
 import { connectAgent, startEnv, testConfig } from './ws-harness.ts';
 
 const beat = {
@@ -59,23 +59,34 @@ test('ws heartbeat - republished on hal.hb.<node> with who relayed it', async (t
   await agent.close();
 });
 
-test('ws heartbeat - missed beats while the socket stays open: node.offline within the timeout, close 4002', async (t) => {
+test('ws heartbeat - missed beats while the socket stays open: node.offline at the timeout by the clock, close 4002', async (t) => {
+  const clock = new FakeClock();
   const env = await startEnv({
     config: testConfig({ heartbeat_interval_sec: 0.3, heartbeat_timeout_count: 2 }),
+    clock,
+    heartbeatCheckMs: 3_600_000,
   });
   t.after(() => env.close());
   const seen = collectNodeEvents(env.nc, 'node-t');
   await env.nc.flush();
   const agent = await connectAgent(env.url, { node: 'node-t' });
-  const welcome = await agent.hello();
+  // The host's clock agrees with the control plane's (no clock_skew alert in the way).
+  const welcome = await agent.hello({}, clock.iso());
   assert.equal((welcome.payload as { heartbeat_interval_sec: number }).heartbeat_interval_sec, 0.3);
-  agent.send('heartbeat', beat);
-  const lastBeat = Date.now();
+  // A beat 500 ms in starts the 600 ms deadline again.
+  clock.advance(500);
+  agent.send('heartbeat', beat, clock.iso());
+  await waitFor(() => env.gateway.nodes()[0]?.last_heartbeat_at === clock.iso(), { message: 'beat seen' });
+  clock.advance(599);
+  env.gateway.tick();
+  assert.equal(env.gateway.nodes().length, 1, 'still online 599 ms after the last beat');
   // The fake agent stays connected but silent, like a hung host.
+  clock.advance(1);
+  env.gateway.tick();
+  assert.deepEqual(env.gateway.nodes(), [], 'released at 600 ms');
   const offline = await waitFor(() => seen.find((e) => e.type === 'node.offline'), { timeoutMs: 3_000 });
-  const elapsed = Date.now() - lastBeat;
-  assert.ok(elapsed >= 550 && elapsed < 1_100, `offline after ${elapsed} ms, timeout is 600 ms`);
   assert.deepEqual(offline.data, { reason: 'heartbeat_timeout', gateway: 'gw-1' });
+  assert.equal(offline.time, clock.iso(), 'offline at the control-plane time of the check');
   assert.equal(offline.seq, 0);
   assert.equal(offline.session, null);
   const closed = await agent.closed;
@@ -84,7 +95,6 @@ test('ws heartbeat - missed beats while the socket stays open: node.offline with
     seen.map((e) => e.type),
     ['node.online', 'node.offline'],
   );
-  assert.deepEqual(env.gateway.nodes(), []);
 });
 
 test('ws heartbeat - a closed socket publishes node.offline once; online and snapshot carry their data', async (t) => {
