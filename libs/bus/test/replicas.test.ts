@@ -1,56 +1,20 @@
 import assert from 'node:assert/strict';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { connectBus, ensureStreams, openKv } from '@hal/bus';
 import { StreamName } from '@hal/protocol';
-import { freePort, type NatsServer, startNats, waitFor } from '@hal/testkit';
+import { startNatsCluster } from '@hal/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pino from 'pino';
 
 const log = pino({ level: 'silent' });
 
-/** A real 3-node JetStream cluster on loopback, like k8s/'s NATS StatefulSet. */
-async function startCluster(t: TestContext): Promise<NatsServer[]> {
-  const routePorts = await Promise.all([freePort(), freePort(), freePort()]);
-  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
-  const servers = await Promise.all(
-    routePorts.map((routePort, i) =>
-      startNats({
-        args: [
-          '--server_name',
-          `n${i + 1}`,
-          '--cluster_name',
-          'hal-test',
-          '--cluster',
-          `nats://127.0.0.1:${routePort}`,
-          '--routes',
-          routes,
-        ],
-      }),
-    ),
-  );
-  t.after(() => Promise.all(servers.map((s) => s.stop())));
-  return servers;
-}
-
 test('bus replicas - streams and KV buckets take replicas from config, are raised, and are never lowered', async (t) => {
-  const servers = await startCluster(t);
-  const nc = await connectBus({ url: servers.map((s) => s.url).join(','), name: 'replicas-test', log });
+  // A real 3-node JetStream cluster on loopback, like k8s/'s NATS StatefulSet, with its meta leader.
+  const cluster = await startNatsCluster(3);
+  t.after(() => cluster.stop());
+  const nc = await connectBus({ url: cluster.url, name: 'replicas-test', log });
   t.after(() => nc.close());
   const jsm = await jetstreamManager(nc);
-  // Peers join the meta group a moment after the servers report ready: an R3 probe stream is
-  // placed only once all three are there.
-  await waitFor(
-    async () => {
-      try {
-        await jsm.streams.add({ name: 'PROBE', subjects: ['probe.>'], num_replicas: 3 });
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { timeoutMs: 30_000, message: 'the JetStream cluster never had three peers' },
-  );
-  await jsm.streams.delete('PROBE');
   const replicasOf = async (stream: string) => (await jsm.streams.info(stream)).config.num_replicas;
 
   await ensureStreams(nc, { replicas: 3 });
