@@ -1,20 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { jetstreamClient, type NatsConnection } from '@hal/bus';
+import {
+  createLeaderRole,
+  type JsMsg,
+  jetstreamClient,
+  type LeaderRole,
+  type NatsConnection,
+  openLeaseBucket,
+} from '@hal/bus';
 import { type CommandLayer, createCommandLayer } from '@hal/commands';
 import type { DiscordConfig } from '@hal/config';
 import type { Clock, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
-import { StreamName, subjects } from '@hal/protocol';
+import { LeaseName, StreamName, subjects } from '@hal/protocol';
 import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
 import { createAlerts } from './alerts.ts';
 import { createBridgeMetrics } from './bridge-metrics.ts';
 import { openBridgeStore } from './bridge-store.ts';
 import { createDailyReport } from './daily-report.ts';
-import { type Backoff, createDurableConsumer, type DurableConsumer } from './durable-consumer.ts';
+import {
+  type Backoff,
+  createDurableConsumer,
+  type DurableConsumer,
+  type Outcome,
+} from './durable-consumer.ts';
 import { createInteractionHandler } from './interactions.ts';
 import { createSessionThreads } from './session-threads.ts';
 import { SLASH_COMMANDS } from './slash-commands.ts';
 
-/** Durable consumers every instance shares (each message is handled by one of them). */
+/** Durable consumers of the active instance (the holder of the `discord-bridge` lease). */
 export const BridgeConsumer = {
   NOTIFY: 'hal-discord-bridge',
   SESSIONS: 'hal-discord-bridge-sessions',
@@ -22,8 +34,17 @@ export const BridgeConsumer = {
 } as const;
 
 export interface DiscordBridgeDeps {
-  /** `nats.replicas`: of the bridge's KV buckets (absent: 1). */
-  config: { discord: DiscordConfig; audit: { enabled: boolean }; nats?: { replicas: number } };
+  /**
+   * `nats.replicas`: of the bridge's KV buckets (absent: 1). `instances.lease_ttl_sec`: the lease of
+   * the one instance that posts (default 5 s); `instance_id` names it.
+   */
+  config: {
+    discord: DiscordConfig;
+    audit: { enabled: boolean };
+    nats?: { replicas: number };
+    instances?: { lease_ttl_sec: number };
+    instance_id?: string | undefined;
+  };
   nc: NatsConnection;
   log: Logger;
   readiness?: Readiness;
@@ -46,6 +67,8 @@ export interface DiscordBridge extends Lifecycle {
   readonly layer: CommandLayer;
   /** Runs the daily-report check now (the timer calls the same). */
   reportTick(): Promise<boolean>;
+  /** True while this instance is the one that posts (holds the `discord-bridge` lease). */
+  isLeader(): boolean;
 }
 
 const LOGIN_RETRY_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
@@ -78,6 +101,13 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
   const metrics = createBridgeMetrics(deps.registry);
   metrics.watchRest(client.rest);
   const consumers: DurableConsumer[] = [];
+  let role: LeaderRole | undefined;
+  const leading = () => role?.isLeader() === true;
+  // Checked before each post: an instance that lost the lease (a stall) hands the message back.
+  const gated =
+    (handle: (msg: JsMsg) => Promise<Outcome>) =>
+    (msg: JsMsg): Promise<Outcome> =>
+      leading() ? handle(msg) : Promise.resolve({ retryInMs: backoff.initialMs });
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let loginAttempt: Promise<void> | undefined;
@@ -112,7 +142,8 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
   return {
     client,
     layer,
-    reportTick: () => report?.tick() ?? Promise.resolve(false),
+    reportTick: () => (leading() ? (report?.tick() ?? Promise.resolve(false)) : Promise.resolve(false)),
+    isLeader: leading,
     async start() {
       const store = await openBridgeStore(deps.nc, deps.config.nats?.replicas);
       const js = jetstreamClient(deps.nc);
@@ -144,51 +175,82 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
           : { ok: true, detail: 'degraded: Discord gateway not connected (alerts wait in HAL_NOTIFY)' },
       );
 
-      consumers.push(
-        createDurableConsumer({
-          js,
-          stream: StreamName.NOTIFY,
-          durable: BridgeConsumer.NOTIFY,
-          filter: subjects.notifyFilter('discord'),
-          log,
-          backoff,
-          handle: alerts.handle,
-        }),
-      );
-      if (Object.keys(cfg.project_channels).length > 0) {
-        for (const [durable, type] of [
-          [BridgeConsumer.SESSIONS, 'session.created'],
-          [BridgeConsumer.REPLIES, 'message.part'],
-        ] as const) {
-          consumers.push(
-            createDurableConsumer({
-              js,
-              stream: StreamName.EVENTS,
-              durable,
-              filter: subjects.eventFilter({ type }),
-              log,
-              backoff,
-              handle: threads.handle,
-            }),
-          );
+      // Posting (alerts, session threads, the daily report) is done by one instance: the holder of
+      // the lease. Every instance stays logged in: interactions go to all, and the one whose
+      // acknowledgement Discord accepts answers.
+      const makeConsumers = (): DurableConsumer[] => {
+        const made = [
+          createDurableConsumer({
+            js,
+            stream: StreamName.NOTIFY,
+            durable: BridgeConsumer.NOTIFY,
+            filter: subjects.notifyFilter('discord'),
+            log,
+            backoff,
+            handle: gated(alerts.handle),
+          }),
+        ];
+        if (Object.keys(cfg.project_channels).length > 0) {
+          for (const [durable, type] of [
+            [BridgeConsumer.SESSIONS, 'session.created'],
+            [BridgeConsumer.REPLIES, 'message.part'],
+          ] as const) {
+            made.push(
+              createDurableConsumer({
+                js,
+                stream: StreamName.EVENTS,
+                durable,
+                filter: subjects.eventFilter({ type }),
+                log,
+                backoff,
+                handle: gated(threads.handle),
+              }),
+            );
+          }
         }
-      }
-      for (const c of consumers) await c.start();
+        return made;
+      };
+      role = createLeaderRole({
+        bucket: await openLeaseBucket(deps.nc, {
+          ttlMs: (deps.config.instances?.lease_ttl_sec ?? 5) * 1000,
+          replicas: deps.config.nats?.replicas,
+        }),
+        key: LeaseName.DISCORD_BRIDGE,
+        holder: deps.config.instance_id ?? instance,
+        log,
+        work: {
+          start: async () => {
+            const made = makeConsumers();
+            consumers.push(...made);
+            for (const c of made) await c.start();
+            if (cfg.daily_report) {
+              timer = setInterval(
+                () =>
+                  void report
+                    ?.tick()
+                    .catch((err) => log.warn({ err }, 'daily report failed; retried next tick')),
+                deps.reportTickMs ?? 60_000,
+              );
+            }
+          },
+          stop: async () => {
+            if (timer) clearInterval(timer);
+            timer = undefined;
+            // A post in flight finishes (or is handed back) before another instance takes over.
+            for (const c of consumers.splice(0)) await c.stop();
+          },
+        },
+      });
+      await role.start();
       loginAttempt = login();
-      if (cfg.daily_report) {
-        timer = setInterval(
-          () =>
-            void report?.tick().catch((err) => log.warn({ err }, 'daily report failed; retried next tick')),
-          deps.reportTickMs ?? 60_000,
-        );
-      }
-      log.info({ instance }, 'discord bridge started');
+      log.info({ instance, active: leading() }, 'discord bridge started');
     },
     async stop() {
       stopped = true;
-      if (timer) clearInterval(timer);
-      // Consumers first: a post in flight finishes (or is handed back) before the client goes.
-      for (const c of consumers.splice(0)) await c.stop();
+      // Consumers first (the leader's work), then the lease: a post in flight finishes (or is
+      // handed back) before a standby takes over and before the client goes.
+      await role?.stop();
+      role = undefined;
       await loginAttempt?.catch(() => undefined);
       await client.destroy();
       log.info('discord bridge stopped');

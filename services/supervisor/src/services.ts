@@ -24,7 +24,13 @@ export const SERVICES: readonly ServiceEntry[] = [
     create: ({ config, nc, log, readiness, registry }) =>
       config.channels.discord
         ? createDiscordBridge({
-            config: { discord: config.channels.discord, audit: config.security.audit, nats: config.nats },
+            config: {
+              discord: config.channels.discord,
+              audit: config.security.audit,
+              nats: config.nats,
+              instances: config.instances,
+              instance_id: config.instance_id,
+            },
             nc,
             log,
             readiness,
