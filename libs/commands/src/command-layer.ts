@@ -21,7 +21,7 @@ import { createSessionCommands, type SessionCommands } from './session-commands.
 import { resolveTarget } from './target.ts';
 import { createTrackerClient, type TrackerClient } from './tracker-client.ts';
 
-export type SessionVerb = 'inject' | 'resume' | 'restart' | 'kill';
+export type SessionVerb = 'inject' | 'resume' | 'restart' | 'handoff' | 'kill';
 
 export interface ActionResult {
   session: string;

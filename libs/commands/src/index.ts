@@ -7,6 +7,11 @@ export {
   createCommandLayer,
   type SessionVerb,
 } from './command-layer.ts';
+export {
+  ProjectResumeAction,
+  type ProjectResumeResult,
+  resumeProject,
+} from './project-resume.ts';
 export { actorOf, type Principal, Role, requireRole, roleAtLeast } from './roles.ts';
 export {
   type CostClient,

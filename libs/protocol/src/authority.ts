@@ -16,6 +16,8 @@ export const AGENT_EVENT_PREFIXES = [
   'env.',
   // The agent wrote a project's rendered AGENT.md (env module).
   'agentmd.',
+  // The progress of a hand-off the agent runs on one of its sessions.
+  'handoff.',
   // opencode events HAL does not interpret, passed through as `opencode.<type>`.
   'opencode.',
 ] as const;

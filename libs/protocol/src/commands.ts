@@ -2,13 +2,15 @@ import { z } from 'zod';
 import { envApproveCommandSchema, envCheckCommandSchema, envProvisionCommandSchema } from './env-results.ts';
 import { type ErrorBody, ErrorCode, HalError } from './errors.ts';
 import { SCHEMA_VERSION } from './events.ts';
-import { handOffSchema, MAX_PROMPT_CHARS } from './hand-off.ts';
+import { handOffCommandSchema, handOffSchema, MAX_PROMPT_CHARS } from './hand-off.ts';
 
 export const CommandType = {
   START: 'start',
   INJECT: 'inject',
   RESUME: 'resume',
   RESTART: 'restart',
+  /** A graceful restart (§7.2): update .context, wait for idle, abort, continue in a new session. */
+  HANDOFF: 'handoff',
   KILL: 'kill',
   STATUS: 'status',
   LOGS: 'logs',
@@ -45,6 +47,7 @@ export const commandSchema = z.discriminatedUnion('type', [
       handoff: handOffSchema.optional(),
     })
     .strict(),
+  handOffCommandSchema,
   z.object({ type: z.literal('kill'), session: sessionId }).strict(),
   z.object({ type: z.literal('status'), session: sessionId.optional() }).strict(),
   z

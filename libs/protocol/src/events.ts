@@ -41,6 +41,10 @@ export const EventType = {
   /** A node's clock is further from the control plane's than `alerts.clock_skew_seconds` (an alert). */
   NODE_CLOCK_SKEW: 'node.clock_skew',
   COMMAND_EXECUTED: 'command.executed',
+  // A graceful hand-off (hand-off.ts), reported by the agent that runs it; `session` is the old one.
+  HANDOFF_STARTED: 'handoff.started',
+  HANDOFF_COMPLETED: 'handoff.completed',
+  HANDOFF_FAILED: 'handoff.failed',
   POLICY_ACTION: 'policy.action',
   COST_BUDGET_WARNING: 'cost.budget_warning',
   COST_BUDGET_EXCEEDED: 'cost.budget_exceeded',

@@ -169,12 +169,29 @@ export {
   tokenUsageSchema,
 } from './events.ts';
 export {
+  cleanHostLine,
+  cleanHostText,
+  fenceHostText,
+  HANDOFF_CONTEXT_FILES,
   HANDOFF_LIMITS,
+  HANDOFF_PROMPT_LIMITS,
+  HANDOFF_WAIT_IDLE,
   type HandOff,
+  type HandOffAccepted,
   type HandOffInput,
+  HandOffStage,
+  HOST_TEXT_NOTICE,
+  handOffAcceptedSchema,
+  handOffCommandSchema,
+  handOffCompletedDataSchema,
+  handOffFailedDataSchema,
+  handOffIdSchema,
   handOffPrompt,
   handOffSchema,
+  handOffStartedDataSchema,
+  handOffUpdatePrompt,
   MAX_PROMPT_CHARS,
+  resumeProjectPrompt,
 } from './hand-off.ts';
 export { clipText, findTooDeep, LIMITS } from './limits.ts';
 export {

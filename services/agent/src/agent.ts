@@ -8,6 +8,7 @@ import { type Connection, createConnection } from './connection.ts';
 import { createDeadlines } from './deadlines.ts';
 import { createEnvModule, type EnvSettings } from './env/env-module.ts';
 import { fitEventData } from './event-fit.ts';
+import { createHandOffRunner } from './hand-off.ts';
 import { collectHostStats } from './host-stats.ts';
 import { loadInstanceId } from './instance-id.ts';
 import { resolveOpencodeBinary } from './opencode-binary.ts';
@@ -128,6 +129,12 @@ export function createAgent(deps: AgentDeps): Agent {
   const commandMemory = openCommandMemory(spool.sqlite, () => (deps.clock ?? Date).now());
   const registry = createSessionRegistry();
   const client = createOpencodeClient({ url: config.opencode.url, password: config.opencode.password });
+  const handOffs = createHandOffRunner({
+    client,
+    log: log.child({ component: 'hand-off' }),
+    emit: (evts) => emit(evts),
+    now: () => (deps.clock ?? Date).now(),
+  });
   let connection: Connection | undefined;
   let opencodeUp: boolean | undefined;
   const health = createOpencodeHealth({
@@ -147,6 +154,8 @@ export function createAgent(deps: AgentDeps): Agent {
     const drafts = events.map((e) => draft(e.project, e.session, e.type, e.data, e.refs));
     for (const d of drafts) registry.apply(d);
     spoolWithMarks(drafts, marks);
+    // After the spool: a hand-off woken by an idle emits its next events behind this one.
+    for (const d of drafts) handOffs.observe(d);
     if (drafts.length > 0) connection?.notify();
   }
 
@@ -226,6 +235,7 @@ export function createAgent(deps: AgentDeps): Agent {
     defaultTimeoutMs: config.command_timeout_ms,
     deadlines,
     env,
+    handOffs,
   });
   let process: OpencodeProcess | undefined;
   let synced: Promise<void> | undefined;
@@ -330,6 +340,9 @@ export function createAgent(deps: AgentDeps): Agent {
       // Socket first so no command starts against a half-stopped agent; the spool closes last
       // because the SSE loop may still append while it winds down. Sessions are never aborted.
       await connection?.stop();
+      // A hand-off still waiting ends as handoff.failed (spooled, sent on the next start); the
+      // session it was about to stop keeps running.
+      await handOffs.stop();
       env.stop();
       clearInterval(pruneTimer);
       deadlines.stop();

@@ -11,6 +11,7 @@ import {
 } from '@hal/protocol';
 import type { Deadlines } from './deadlines.ts';
 import type { EnvModule } from './env/env-module.ts';
+import { firstUserText, type HandOffRunner } from './hand-off.ts';
 import type { OpencodeClient } from './opencode-client.ts';
 import type { ProjectRef } from './opencode-events.ts';
 import type { OcMessage } from './opencode-schemas.ts';
@@ -29,6 +30,8 @@ export interface CommandRunnerDeps {
   deadlines: Deadlines;
   /** Environment checks and fixes (`env_*` commands). */
   env: EnvModule;
+  /** Graceful hand-offs (`handoff`): answered at once, run on afterwards. */
+  handOffs: HandOffRunner;
 }
 
 export interface CommandRunner {
@@ -43,19 +46,6 @@ export interface CommandRunner {
 interface Located {
   project: ProjectRef;
   session: string;
-}
-
-function firstUserText(messages: readonly OcMessage[]): string | undefined {
-  for (const m of messages) {
-    if (m.info.role !== 'user') continue;
-    const text = m.parts
-      .filter((p) => p.type === 'text' && p.synthetic !== true)
-      .map((p) => p.text ?? '')
-      .join('\n')
-      .trim();
-    if (text !== '') return text;
-  }
-  return undefined;
 }
 
 /** One compact line per part of a message, for `logs`. */
@@ -175,6 +165,10 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
         });
         await client.promptAsync(at.project.directory, created.id, prompt);
         return { session: created.id, previous_session: at.session, project: at.project.name };
+      }
+      case 'handoff': {
+        const at = await locate(cmd.session);
+        return deps.handOffs.begin(at, cmd);
       }
       case 'status': {
         if (cmd.session === undefined) return { sessions: registry.snapshot() };

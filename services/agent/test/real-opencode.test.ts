@@ -7,22 +7,23 @@ import { createLogger } from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
 import {
   type CuttingProxy,
+  type OpencodeServer,
   type ScriptedLlm,
   startCuttingProxy,
+  startOpencode,
   startScriptedLlm,
   waitFor,
 } from '@hal/testkit';
 import { type Agent, createAgent } from '../src/index.ts';
 
 import { type GatewayPeer, startGatewayPeer } from './gateway-peer.ts';
-import { type RealOpencode, startRealOpencode } from './opencode-server.ts';
 
 // One real opencode for the whole file (it needs ~800 MB), one agent in front of it through a
 // cuttable proxy, and a minimal gateway peer recording what the agent sends.
 const log = createLogger({ service: 'agent', level: (process.env.HAL_TEST_LOG ?? 'silent') as 'silent' });
 const actor = { kind: 'user', id: 'tester' };
 let llm: ScriptedLlm;
-let opencode: RealOpencode;
+let opencode: OpencodeServer;
 let proxy: CuttingProxy;
 let peer: GatewayPeer;
 let agent: Agent;
@@ -31,7 +32,8 @@ let commandSeq = 0;
 
 before(async () => {
   llm = await startScriptedLlm({ titleText: 'Scripted title' });
-  opencode = await startRealOpencode({ llmUrl: llm.url, projects: ['alpha'] });
+  // bash/edit ask for permission, so the permission test has something to answer.
+  opencode = await startOpencode({ llm, projects: [{ name: 'alpha' }], permission: 'ask' });
   proxy = await startCuttingProxy(opencode.url);
   peer = await startGatewayPeer();
   dataDir = mkdtempSync(join(tmpdir(), 'hal-agent-real-'));
@@ -223,7 +225,7 @@ test('real opencode - restart aborts and seeds a new session with a hand-off nam
     timeoutMs: 15_000,
     message: 'the hand-off prompt reached the LLM',
   });
-  assert.match(req.lastUserText, new RegExp(`continues session ${old} \\("parser work"\\)`));
+  assert.match(req.lastUserText, new RegExp(`continues session ${old} \\(titled "parser work"\\)`));
   assert.match(req.lastUserText, /Refactor the parser/);
 });
 

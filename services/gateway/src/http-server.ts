@@ -36,6 +36,7 @@ import { meRoute } from './api/routes/me.ts';
 import { nodeRoutes } from './api/routes/nodes.ts';
 import { openApiRoute } from './api/routes/openapi.ts';
 import { policyRoutes } from './api/routes/policies.ts';
+import { projectRoutes } from './api/routes/projects.ts';
 import { routeRuleRoutes } from './api/routes/route-rules.ts';
 import { sessionRoutes } from './api/routes/sessions.ts';
 import { defaultDashboardDir, isDashboardPath, registerDashboard } from './dashboard-files.ts';
@@ -147,6 +148,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     ...enrollmentRoutes(apiDeps),
     ...fleetRoutes(apiDeps),
     ...sessionRoutes(apiDeps),
+    ...projectRoutes(apiDeps),
     ...eventRoutes(apiDeps),
     ...auditRoutes(apiDeps),
     ...policyRoutes(apiDeps),

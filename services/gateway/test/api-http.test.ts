@@ -324,6 +324,8 @@ test('api openapi - the document lists every route with its method', async () =>
     'POST /api/v1/sessions/{id}/permissions/{permissionId}',
     'POST /api/v1/sessions/{id}/restart',
     'POST /api/v1/sessions/{id}/resume',
+    'POST /api/v1/sessions/{id}/handoff',
+    'POST /api/v1/projects/{project}/resume',
   ];
   for (const route of expected)
     assert.ok(listed.includes(route), `${route} missing from ${listed.join(', ')}`);

@@ -164,14 +164,19 @@ export function serveTracker(nc: NatsConnection, sessions: SessionView[] = SESSI
 }
 
 /** An agent's gateway for `nodeName`: records each command and answers with `{accepted, type}`. */
-export function serveAgent(nc: NatsConnection, nodeName: string, received: CommandRequest[]): Server {
+export function serveAgent(
+  nc: NatsConnection,
+  nodeName: string,
+  received: CommandRequest[],
+  answer: (req: CommandRequest) => unknown = (req) => ({ accepted: true, type: req.command.type }),
+): Server {
   return serve(nc, {
     subject: subjects.command(nodeName),
     schema: commandRequestSchema,
     log,
     handler: async (req) => {
       received.push(req);
-      return { accepted: true, type: req.command.type };
+      return answer(req);
     },
   });
 }
@@ -191,8 +196,10 @@ export async function startApiFixture(
     config?: HttpApiConfig;
     sseHeartbeatMs?: number;
     dashboardDir?: string;
-    /** What the tracker stand-in knows (default SESSIONS). */
+    /** The sessions the stand-in tracker knows (default SESSIONS). */
     sessions?: SessionView[];
+    /** What n1's agent answers (default `{accepted, type}`). */
+    agentAnswer?: (req: CommandRequest) => unknown;
   } = {},
 ): Promise<ApiFixture> {
   const nats = await startNats();
@@ -201,7 +208,7 @@ export async function startApiFixture(
   const received: CommandRequest[] = [];
   const servers = [
     ...(opts.tracker === false ? [] : serveTracker(nc, opts.sessions)),
-    serveAgent(nc, 'n1', received),
+    serveAgent(nc, 'n1', received, opts.agentAnswer),
   ];
   // n3 holds the node but never answers: every command to it times out.
   const silent = nc.subscribe(subjects.command('n3'));

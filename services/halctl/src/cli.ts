@@ -9,8 +9,10 @@ import { envCommand } from './commands/env.ts';
 import { eventsCommand } from './commands/events.ts';
 import { nodesCommand } from './commands/nodes.ts';
 import { policiesCommand } from './commands/policies-command.ts';
+import { resumeCommand } from './commands/resume.ts';
 import { routesCommand } from './commands/routes.ts';
 import { sessionsCommand } from './commands/sessions.ts';
+import { statusCommand } from './commands/status.ts';
 import { CliError, ExitCode, exitCodeOf } from './exit-codes.ts';
 import { jsonForTerminal, safeForTerminal } from './terminal-text.ts';
 
@@ -44,6 +46,8 @@ export const commandModules: ReadonlyArray<(ctx: CommandContext) => CommandModul
   envCommand,
   agentMdCommand,
   routesCommand,
+  statusCommand,
+  resumeCommand,
 ];
 
 const HELP_WIDTH = 100;
@@ -118,7 +122,10 @@ export function buildCli(deps: CliDeps): Argv<GlobalArgs> {
     .wrap(Math.min(HELP_WIDTH, width))
     .version(false)
     .completion('completion', 'Print a shell completion script (bash/zsh)')
-    .demandCommand(1, 'name a resource: nodes, sessions, events, audit or policies')
+    .demandCommand(
+      1,
+      'name a resource (nodes, sessions, events, audit, policies, …) or status / resume <project>',
+    )
     .fail((msg, err) => {
       if (err) throw err;
       throw new CliError('USAGE', msg);

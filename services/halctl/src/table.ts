@@ -1,3 +1,5 @@
+import { cleanHostText } from '@hal/protocol';
+
 export interface Column<T> {
   header: string;
   value: (row: T) => string;
@@ -8,6 +10,8 @@ export interface Column<T> {
 
 const GAP = 2;
 const MIN_SHRUNK = 6;
+/** Longest cell kept before the table narrows it: a 100 KB title is not laid out. */
+const MAX_CELL = 2000;
 
 function cut(text: string, width: number): string {
   const flat = text.replace(/\s+/g, ' ');
@@ -20,7 +24,10 @@ function cut(text: string, width: number): string {
  * shrinkable column is narrowed step by step and its long cells end with `…`.
  */
 export function renderTable<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>, width = 80): string {
-  const cells = rows.map((row) => columns.map((c) => c.value(row).replace(/\s+/g, ' ')));
+  // Cells hold host text (titles, tasks): escape sequences and control characters never reach the terminal.
+  const cells = rows.map((row) =>
+    columns.map((c) => cleanHostText(c.value(row).replace(/\s+/g, ' '), MAX_CELL)),
+  );
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]?.length ?? 0)));
   const total = () => widths.reduce((a, b) => a + b, 0) + GAP * (columns.length - 1);
   while (total() > width) {

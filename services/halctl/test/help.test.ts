@@ -31,7 +31,10 @@ test('halctl help - sessions --help matches the snapshot', async () => {
 
 test('halctl usage - unknown verbs, missing arguments and bad flags exit 2 with one line', async () => {
   const cases: Array<[string[], string]> = [
-    [[], 'halctl: USAGE: name a resource: nodes, sessions, events, audit or policies (see --help)\n'],
+    [
+      [],
+      'halctl: USAGE: name a resource (nodes, sessions, events, audit, policies, …) or status / resume <project> (see --help)\n',
+    ],
     [['sessions', 'bogus'], 'halctl: USAGE: Unknown argument: bogus (see --help)\n'],
     [
       ['sessions', 'kill'],

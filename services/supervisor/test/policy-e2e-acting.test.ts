@@ -157,7 +157,10 @@ test('policy e2e - two compactions restart the session once with a hand-off prom
     first.lastUserText.startsWith(`${HANDOFF}\n\nThis session continues session ${old}`),
     first.lastUserText,
   );
-  assert.ok(first.lastUserText.includes(`The task, as first given there:\n\n${task}`), first.lastUserText);
+  assert.ok(
+    first.lastUserText.includes(`The task, as first given there:\n\`\`\`text\n${task}\n\`\`\``),
+    first.lastUserText,
+  );
   assert.equal(first.lastUserText.split(task).length, 2, 'the task appears once in the hand-off');
   assert.equal(llm.chatRequests(HANDOFF).length, 1);
 

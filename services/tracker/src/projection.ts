@@ -4,6 +4,7 @@ import {
   EventType,
   envResultSchema,
   eventRecordSchema,
+  handOffCompletedDataSchema,
   MESSAGE_ABORTED_ERROR,
   messageCompletedDataSchema,
   messagePartDataSchema,
@@ -199,6 +200,17 @@ export function createProjection(sqlite: Database.Database): Projection {
           store.ensureSession(cmd.result_session, event.node, event.project, time);
           st.setPrevious.run(cmd.session, cmd.result_session, cmd.session);
         }
+        return;
+      }
+      case EventType.HANDOFF_COMPLETED: {
+        // A graceful hand-off (reported by the agent that ran it) links the new session back.
+        // The agent may only link its own sessions: the old one is this event's (the gateway
+        // checked it); the new one must be on this node too, or nothing is linked.
+        const done = parseData(handOffCompletedDataSchema, event);
+        if (done.session === session) return;
+        store.ensureSession(done.session, event.node, event.project, time);
+        if (st.getSessionNode.get(done.session) !== event.node) return;
+        st.setPrevious.run(session, done.session, session);
         return;
       }
       default:

@@ -307,6 +307,41 @@ test('projection - each state change is stamped with its event time; a restart l
   assert.deepEqual(search('_'), []);
 });
 
+test("projection - a completed hand-off links old and new session; a host cannot link another node's session", async (t) => {
+  const { apply, sqlite } = await setup(t);
+  const queries = createTrackerQueries({
+    nc: undefined as never, // handlers are called directly; start() is never called
+    sqlite,
+    log: createLogger({ service: 'tracker-test', level: 'silent' }),
+    onCorruptRow: () => undefined,
+  });
+  const get = (session: string) => queries.handlers.sessions_get({ session });
+  const a = eventFactory('node-a', 'proj');
+  const b = eventFactory('node-b', 'other');
+  apply(a('session.created', 'old', { title: 'work' }), b('session.created', 'theirs', { title: 'x' }));
+  apply(
+    a('handoff.started', 'old', { handoff_id: 'ho_1', wait_idle_ms: 60_000 }),
+    a('handoff.completed', 'old', { handoff_id: 'ho_1', session: 'new', went_idle: true, waited_ms: 900 }),
+  );
+  // The new session may be reported after the hand-off: the link is there already.
+  assert.equal(get('new').previous_session, 'old');
+  assert.equal(get('new').node, 'node-a');
+  assert.equal(get('old').next_session, 'new');
+  apply(a('session.created', 'new', { title: 'work (handed off)' }));
+  assert.equal(get('new').previous_session, 'old');
+
+  // node-a claims node-b's session as its hand-off's new session: nothing is linked or moved.
+  apply(
+    a('handoff.completed', 'new', { handoff_id: 'ho_2', session: 'theirs', went_idle: false, waited_ms: 1 }),
+  );
+  assert.equal(get('theirs').previous_session, null);
+  assert.equal(get('theirs').node, 'node-b');
+  assert.equal(get('new').next_session, null);
+  // Data that does not fit is rejected, not applied.
+  const bad = apply(a('handoff.completed', 'old', { handoff_id: 'ho 3', session: 'x' }));
+  assert.equal(bad.rejected.length, 1);
+});
+
 test('projection - a session never moves to another node: its events and snapshot entries from another node change nothing', async (t) => {
   const { apply, session, sqlite } = await setup(t);
   const owner = eventFactory('node-a', 'web');

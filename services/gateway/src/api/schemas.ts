@@ -1,6 +1,8 @@
 import {
   auditRecordSchema,
   commandSchema,
+  HANDOFF_WAIT_IDLE,
+  handOffCommandSchema,
   LIMITS,
   sessionStateSchema,
   storedEventSchema,
@@ -64,6 +66,24 @@ export const startSessionBody = z.strictObject({
 export const injectBody = z.strictObject({ prompt: requiredPrompt, timeout_ms: timeoutMs });
 export const resumeBody = z.strictObject({ prompt: optionalPrompt, timeout_ms: timeoutMs });
 export const killBody = z.strictObject({ timeout_ms: timeoutMs });
+/** `POST /api/v1/sessions/{id}/handoff`: the operator's note, and how long to wait for idle. */
+export const handOffBody = z.strictObject({
+  prompt: handOffCommandSchema.shape.prompt,
+  wait_idle_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(HANDOFF_WAIT_IDLE.maxMs / 1000)
+    .optional(),
+  timeout_ms: timeoutMs,
+});
+/** `POST /api/v1/projects/{project}/resume`: pick a project up again (halctl resume). */
+export const resumeProjectBody = z.strictObject({
+  node: z.string().min(1).max(LIMITS.idChars).optional(),
+  prompt: optionalPrompt,
+  timeout_ms: timeoutMs,
+});
+export const projectParams = z.strictObject({ project: z.string().min(1).max(LIMITS.idChars) });
 export const permissionBody = z.strictObject({
   response: z.enum(['once', 'always', 'reject']),
   timeout_ms: timeoutMs,

@@ -1,4 +1,5 @@
 import {
+  cleanHostText,
   ErrorCode,
   logEntrySchema,
   messagePartDataSchema,
@@ -8,13 +9,17 @@ import {
 import type { Argv, CommandModule } from 'yargs';
 import { z } from 'zod';
 import { envelope } from '../api-answer.ts';
+import { argSchemas, checkArg, checkOptionalArg } from '../arg-schemas.ts';
 import type { ApiClient } from '../client.ts';
 import type { CommandContext, GlobalArgs } from '../command-context.ts';
 import { CliError } from '../exit-codes.ts';
 import { dash, type Output, shortTime, writeFields, writeJson, writeTable } from '../output.ts';
 import { EVENTS_STREAM_PATH, streamedEventSchema } from './events.ts';
+import { sessionHandOff } from './hand-off.ts';
 
 const enc = encodeURIComponent;
+/** A log line longer than this is clipped (the tracker keeps longer texts for --json). */
+const MAX_LOG_TEXT = 20_000;
 
 const sessionsListAnswer = envelope(
   sessionViewSchema.array(),
@@ -90,8 +95,10 @@ function logLine(e: {
   tool: string | null;
   tool_status: string | null;
 }) {
-  if (e.tool !== null) return `[${e.role}] tool ${e.tool} ${dash(e.tool_status)}\n`;
-  return `[${e.role}] ${e.text ?? `(${e.kind})`}\n`;
+  // Host text: escape sequences and control characters never reach the terminal.
+  const clean = (v: string) => cleanHostText(v, MAX_LOG_TEXT);
+  if (e.tool !== null) return `[${clean(e.role)}] tool ${clean(e.tool)} ${clean(dash(e.tool_status))}\n`;
+  return `[${clean(e.role)}] ${clean(e.text ?? `(${e.kind})`)}\n`;
 }
 
 export async function sessionLogs(
@@ -225,7 +232,7 @@ export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
         .option('idempotency-key', {
           type: 'string',
           describe:
-            'Runs start/inject/resume/restart/kill/approve/deny at most once (default: a new key per run); after COMMAND_OUTCOME_UNKNOWN, retry with the key it names',
+            'Runs start/inject/resume/restart/handoff/kill/approve/deny at most once (default: a new key per run); after COMMAND_OUTCOME_UNKNOWN, retry with the key it names',
         })
         .command(
           'list',
@@ -326,6 +333,40 @@ export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
               ctx.idempotencyKey(argv),
             ),
           ),
+        )
+        .command(
+          'handoff <id>',
+          'Graceful restart: the session writes .context/, goes idle, is stopped, and a new session continues',
+          (b) =>
+            id(b)
+              .option('prompt', { type: 'string', describe: "Words for the new session's first prompt" })
+              .option('wait-idle', {
+                type: 'number',
+                describe: 'Seconds to wait for idle after asking it to write .context/ (default 60)',
+              })
+              .option('follow', {
+                type: 'boolean',
+                describe: 'Wait for the outcome (exit 1 when it failed)',
+              }),
+          (argv) =>
+            run(argv, (c, o) =>
+              sessionHandOff(
+                c,
+                o,
+                {
+                  session: checkArg('session', argSchemas.session, argv.id),
+                  prompt: checkOptionalArg('--prompt', argSchemas.handOffPrompt, argv.prompt),
+                  waitIdleSeconds: checkOptionalArg(
+                    '--wait-idle',
+                    argSchemas.waitIdleSeconds,
+                    argv['wait-idle'],
+                  ),
+                  follow: argv.follow,
+                  signal: ctx.signal,
+                },
+                ctx.idempotencyKey(argv),
+              ),
+            ),
         )
         .command('kill <id>', 'Abort a session', id, (argv) =>
           run(argv, (c, o) =>

@@ -1,12 +1,13 @@
 import { type Principal, resolveTarget } from '@hal/commands';
 import type { Command, SessionView } from '@hal/protocol';
-import { sessionViewSchema, TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
+import { handOffAcceptedSchema, sessionViewSchema, TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
 import type { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { type AuditDraft, defineRoute, type RouteSpec } from '../route-table.ts';
 import {
   commandResultData,
+  handOffBody,
   idParams,
   injectBody,
   killBody,
@@ -189,6 +190,32 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
     sessionAction('resume', 'Resume a session (optionally with a prompt)', resumeBody),
     sessionAction('restart', 'Restart a session (optionally with a prompt)', resumeBody),
     sessionAction('kill', 'Abort a session', killBody),
+    defineRoute({
+      method: 'POST',
+      url: '/api/v1/sessions/:id/handoff',
+      summary:
+        `Hand a session off (graceful restart): it writes .context/PROGRESS.md and CURRENT_TASK.md, goes idle (bounded), is aborted, and a new session continues from those files. Answers at once with a handoff_id; handoff.started / handoff.completed / handoff.failed events follow${BY_PROJECT}`,
+      tag: 'sessions',
+      role: 'operator',
+      params: idParams,
+      body: handOffBody,
+      response: handOffAcceptedSchema,
+      successStatus: 202,
+      auditAction: 'session.handoff',
+      idempotent: true,
+      async handler({ params, body, principal, audit, req }) {
+        const key = idempotencyKeyOf(req);
+        const view = await target(params.id, audit);
+        const command: Command = {
+          type: 'handoff',
+          session: view.session,
+          ...(body.prompt === undefined ? {} : { prompt: body.prompt }),
+          ...(body.wait_idle_seconds === undefined ? {} : { wait_idle_ms: body.wait_idle_seconds * 1000 }),
+        };
+        const answer = await act(view, command, principal, body.timeout_ms, key);
+        return { ...answer, data: handOffAcceptedSchema.parse(answer.data) };
+      },
+    }),
     defineRoute({
       method: 'POST',
       url: '/api/v1/sessions/:id/permissions/:permissionId',
