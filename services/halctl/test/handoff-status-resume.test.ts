@@ -170,17 +170,14 @@ test('halctl status - nodes, sessions by state and the active sessions, host tex
   answers();
   const r = await halctl(['--supervisor-url', stub.url, '--auth-token', VIEWER, 'status'], { columns: 100 });
   assert.equal(r.code, 0, r.stderr);
-  assert.doesNotMatch(r.stdout, /\u001b|\u0007/);
+  assert.ok(!r.stdout.includes('\u001b') && !r.stdout.includes('\u0007'), r.stdout);
   const lines = r.stdout.split('\n');
   assert.equal(lines[0], 'nodes: 1 online, 1 offline (2)');
   assert.equal(lines[1], 'sessions: 3 (idle 2, waiting_input 1)');
   assert.match(r.stdout, /\nSESSION\s+NODE\s+PROJECT\s+STATE\s+FOR\s+TASK\n/);
   // Waiting for a person comes first, on one line however many newlines its title has.
   const first = lines.findIndex((l) => l.startsWith('SESSION'));
-  assert.match(
-    lines[first + 1] ?? '',
-    /^s3\s+n1\s+alpha\s+waiting_input\s+\d+d\s+evil title state: killed$/,
-  );
+  assert.match(lines[first + 1] ?? '', /^s3\s+n1\s+alpha\s+waiting_input\s+\d+d\s+evil title state: killed$/);
   assert.match(lines[first + 2] ?? '', /^s1\s+/);
 
   answers();
