@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import type { CommandRequest } from '@hal/protocol';
+import type { AuditRecord, CommandRequest } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
 import { type ApiFixture, bearer, SESSIONS, session, startApiFixture, TOKENS } from './api-stand-ins.ts';
 
@@ -52,7 +52,8 @@ async function auditOf(fx: ApiFixture, action: string) {
         url: '/api/v1/audit?limit=20',
         headers: bearer(TOKENS.admin),
       });
-      return (res.json().data as Array<{ action: string }>).filter((a) => a.action === action);
+      const found = (res.json().data as AuditRecord[]).filter((a) => a.action === action);
+      return found.length > 0 ? found : undefined;
     },
     { timeoutMs: 5_000, message: `audit record ${action}` },
   );
@@ -86,9 +87,9 @@ test('api handoff - 202 with the hand-off id at once; the agent gets a handoff c
   assert.equal(sent?.idempotency_key, 'ho-key-1');
   assert.deepEqual(sent?.actor, { kind: 'user', id: 'otto' });
   const [record] = await auditOf(fx, 'session.handoff');
-  assert.equal((record as { actor: { id: string } }).actor.id, 'otto');
-  assert.deepEqual((record as { target: unknown }).target, { session: 's1', node: 'n1' });
-  assert.deepEqual((record as { result: unknown }).result, { ok: true });
+  assert.equal(record?.actor.id, 'otto');
+  assert.deepEqual(record?.target, { session: 's1', node: 'n1' });
+  assert.deepEqual(record?.result, { ok: true });
 });
 
 test('api handoff - bad bodies are 400 with the key path; a viewer is 403; nothing reaches the agent', async () => {
@@ -126,7 +127,7 @@ test('api resume project - an idle session is resumed; with none live a session 
   assert.deepEqual(fx.received.at(-1)?.command, { type: 'resume', session: 's1' });
   assert.equal(fx.received.at(-1)?.idempotency_key, 'resume-1');
   const [record] = await auditOf(fx, 'project.resume');
-  assert.deepEqual((record as { target: unknown }).target, { project: 'alpha', session: 's1', node: 'n1' });
+  assert.deepEqual(record?.target, { project: 'alpha', session: 's1', node: 'n1' });
 
   const empty = await fixture([]);
   const started = await post(

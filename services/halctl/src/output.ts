@@ -1,4 +1,3 @@
-import { cleanHostLine } from '@hal/protocol';
 import { type Column, renderTable } from './table.ts';
 
 export interface Output {
@@ -8,9 +7,6 @@ export interface Output {
   /** Terminal width for tables. */
   readonly width: number;
 }
-
-/** Longest value `writeFields` prints (a task may be 100 KB). */
-const MAX_FIELD = 4000;
 
 export function writeTable<T>(out: Output, rows: readonly T[], columns: ReadonlyArray<Column<T>>): void {
   out.write(rows.length === 0 ? '(none)\n' : `${renderTable(rows, columns, out.width)}\n`);
@@ -23,10 +19,7 @@ export function writeJson(out: Output, value: unknown): void {
 /** `key: value` lines for one object, keys aligned. */
 export function writeFields(out: Output, fields: ReadonlyArray<[string, string]>): void {
   const pad = Math.max(...fields.map(([k]) => k.length));
-  // Values hold host text: escape sequences and control characters never reach the terminal.
-  out.write(
-    `${fields.map(([k, v]) => `${`${k}:`.padEnd(pad + 2)}${cleanHostLine(v, MAX_FIELD)}`).join('\n')}\n`,
-  );
+  out.write(`${fields.map(([k, v]) => `${`${k}:`.padEnd(pad + 2)}${v}`).join('\n')}\n`);
 }
 
 export const dash = (v: string | number | null | undefined): string =>

@@ -1,5 +1,3 @@
-import { cleanHostText } from '@hal/protocol';
-
 export interface Column<T> {
   header: string;
   value: (row: T) => string;
@@ -10,8 +8,6 @@ export interface Column<T> {
 
 const GAP = 2;
 const MIN_SHRUNK = 6;
-/** Longest cell kept before the table narrows it: a 100 KB title is not laid out. */
-const MAX_CELL = 2000;
 
 function cut(text: string, width: number): string {
   const flat = text.replace(/\s+/g, ' ');
@@ -24,10 +20,7 @@ function cut(text: string, width: number): string {
  * shrinkable column is narrowed step by step and its long cells end with `…`.
  */
 export function renderTable<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>, width = 80): string {
-  // Cells hold host text (titles, tasks): escape sequences and control characters never reach the terminal.
-  const cells = rows.map((row) =>
-    columns.map((c) => cleanHostText(c.value(row).replace(/\s+/g, ' '), MAX_CELL)),
-  );
+  const cells = rows.map((row) => columns.map((c) => c.value(row).replace(/\s+/g, ' ')));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]?.length ?? 0)));
   const total = () => widths.reduce((a, b) => a + b, 0) + GAP * (columns.length - 1);
   while (total() > width) {

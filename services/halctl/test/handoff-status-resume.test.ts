@@ -175,9 +175,13 @@ test('halctl status - nodes, sessions by state and the active sessions, host tex
   assert.equal(lines[0], 'nodes: 1 online, 1 offline (2)');
   assert.equal(lines[1], 'sessions: 3 (idle 2, waiting_input 1)');
   assert.match(r.stdout, /\nSESSION\s+NODE\s+PROJECT\s+STATE\s+FOR\s+TASK\n/);
-  // Waiting for a person comes first, on one line however many newlines its title has.
+  // Waiting for a person comes first, on one line however many newlines its title has; escape
+  // sequences show as \ufffd (halctl's terminal-text).
   const first = lines.findIndex((l) => l.startsWith('SESSION'));
-  assert.match(lines[first + 1] ?? '', /^s3\s+n1\s+alpha\s+waiting_input\s+\d+d\s+evil title state: killed$/);
+  assert.match(
+    lines[first + 1] ?? '',
+    /^s3\s+n1\s+alpha\s+waiting_input\s+\d+d\s+evil\ufffd\ufffd title state: killed$/,
+  );
   assert.match(lines[first + 2] ?? '', /^s1\s+/);
 
   answers();

@@ -1,5 +1,4 @@
 import {
-  cleanHostText,
   ErrorCode,
   logEntrySchema,
   messagePartDataSchema,
@@ -18,8 +17,6 @@ import { EVENTS_STREAM_PATH, streamedEventSchema } from './events.ts';
 import { sessionHandOff } from './hand-off.ts';
 
 const enc = encodeURIComponent;
-/** A log line longer than this is clipped (the tracker keeps longer texts for --json). */
-const MAX_LOG_TEXT = 20_000;
 
 const sessionsListAnswer = envelope(
   sessionViewSchema.array(),
@@ -95,10 +92,8 @@ function logLine(e: {
   tool: string | null;
   tool_status: string | null;
 }) {
-  // Host text: escape sequences and control characters never reach the terminal.
-  const clean = (v: string) => cleanHostText(v, MAX_LOG_TEXT);
-  if (e.tool !== null) return `[${clean(e.role)}] tool ${clean(e.tool)} ${clean(dash(e.tool_status))}\n`;
-  return `[${clean(e.role)}] ${clean(e.text ?? `(${e.kind})`)}\n`;
+  if (e.tool !== null) return `[${e.role}] tool ${e.tool} ${dash(e.tool_status)}\n`;
+  return `[${e.role}] ${e.text ?? `(${e.kind})`}\n`;
 }
 
 export async function sessionLogs(
