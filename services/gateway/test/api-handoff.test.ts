@@ -88,7 +88,7 @@ test('api handoff - 202 with the hand-off id at once; the agent gets a handoff c
   assert.deepEqual(sent?.actor, { kind: 'user', id: 'otto' });
   const [record] = await auditOf(fx, 'session.handoff');
   assert.equal(record?.actor.id, 'otto');
-  assert.deepEqual(record?.target, { session: 's1', node: 'n1' });
+  assert.deepEqual(record?.target, { session: 's1', node: 'n1', project: 'alpha' });
   assert.deepEqual(record?.result, { ok: true });
 });
 

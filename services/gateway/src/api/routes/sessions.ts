@@ -193,8 +193,7 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
     defineRoute({
       method: 'POST',
       url: '/api/v1/sessions/:id/handoff',
-      summary:
-        `Hand a session off (graceful restart): it writes .context/PROGRESS.md and CURRENT_TASK.md, goes idle (bounded), is aborted, and a new session continues from those files. Answers at once with a handoff_id; handoff.started / handoff.completed / handoff.failed events follow${BY_PROJECT}`,
+      summary: `Hand a session off (graceful restart): it writes .context/PROGRESS.md and CURRENT_TASK.md, goes idle (bounded), is aborted, and a new session continues from those files. Answers at once with a handoff_id; handoff.started / handoff.completed / handoff.failed events follow${BY_PROJECT}`,
       tag: 'sessions',
       role: 'operator',
       params: idParams,
