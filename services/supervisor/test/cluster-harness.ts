@@ -59,7 +59,17 @@ export async function startGatewayProcess(opts: {
     ['--conditions=hal-source', '--import', 'tsx', GATEWAY_MAIN, '--config', file],
     { env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore'] },
   );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test process that ends early (timeout, Ctrl-C: testkit's signal hooks exit) takes it along.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.removeListener('exit', killOnExit);
+      resolve();
+    }),
+  );
   const apiUrl = `http://127.0.0.1:${httpPort}`;
   try {
     await waitFor(
