@@ -25,6 +25,18 @@ function parse(iso: string | undefined): number | undefined {
 }
 
 /**
+ * A time the host wrote inside an event's data (opencode's next retry, a limit's reset), moved
+ * onto the control plane's clock by the node's skew measured when the event was received.
+ */
+export function hostTimeOnControlPlane(
+  iso: string | undefined,
+  event: Pick<EventRecord, 'host_skew_ms'>,
+): number | undefined {
+  const t = parse(iso);
+  return t === undefined ? undefined : t - (event.host_skew_ms ?? 0);
+}
+
+/**
  * When an event happened by the control plane's clock (ms since epoch), for every decision that
  * depends on time; undefined when the record has no readable time at all.
  *

@@ -131,7 +131,12 @@ export {
   wsPayloadSchemas,
 } from './envelope.ts';
 export { type ErrorBody, ErrorCode, HalError, httpStatusOf, isErrorCode, toHalError } from './errors.ts';
-export { BACKLOG_GAP_MS, controlPlaneTime, GATEWAY_STAMPED_FIELDS } from './event-time.ts';
+export {
+  BACKLOG_GAP_MS,
+  controlPlaneTime,
+  GATEWAY_STAMPED_FIELDS,
+  hostTimeOnControlPlane,
+} from './event-time.ts';
 export {
   boundedJson,
   type EventRecord,

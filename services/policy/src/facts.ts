@@ -3,6 +3,7 @@ import {
   controlPlaneTime,
   type EventRecord,
   EventType,
+  hostTimeOnControlPlane,
   MESSAGE_ABORTED_ERROR,
   messageCompletedDataSchema,
   messagePartDataSchema,
@@ -127,12 +128,6 @@ export function isSessionOver(f: Pick<SessionFacts, 'state'>): boolean {
   return OVER.has(f.state);
 }
 
-function parseTime(iso: string | undefined): number | null {
-  if (iso === undefined) return null;
-  const t = Date.parse(iso);
-  return Number.isNaN(t) ? null : t;
-}
-
 /** True when an error or retry message says a provider limit stopped the work. */
 export function isLimitError(
   kind: string | undefined,
@@ -202,7 +197,8 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
       const r = sessionRetryDataSchema.safeParse(d);
       if (!r.success || !isLimitError(undefined, r.data.message))
         return current === undefined ? f : undefined;
-      f.limit = { at, resume_at: parseTime(r.data.next_at) };
+      // opencode computed next_at on the host: its clock, corrected like the event's own time.
+      f.limit = { at, resume_at: hostTimeOnControlPlane(r.data.next_at, event) ?? null };
       break;
     }
     case EventType.SESSION_ERROR: {
@@ -213,7 +209,7 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
       f.error_times = [...f.error_times, at].slice(-MAX_ERRORS_KEPT);
       f.last_error = clipText(`${e.data.kind}${e.data.message ? `: ${e.data.message}` : ''}`, ERROR_KEEP);
       if (isLimitError(e.data.kind, e.data.message, e.data.status_code) || e.data.reset_at !== undefined) {
-        f.limit = { at, resume_at: parseTime(e.data.reset_at) };
+        f.limit = { at, resume_at: hostTimeOnControlPlane(e.data.reset_at, event) ?? null };
       }
       break;
     }

@@ -22,7 +22,7 @@ import {
   subjects,
   TrackerQuery,
 } from '@hal/protocol';
-import { type NatsServer, startNats, waitFor } from '@hal/testkit';
+import { FakeClock, type NatsServer, startNats, waitFor } from '@hal/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
 import { createPolicy, POLICY_CONSUMER, type PolicyDeps, type PolicyService } from '../src/index.ts';
@@ -31,18 +31,8 @@ export const log = createLogger({ service: 'policy-test', level: 'silent' });
 export const TOKEN = 'a'.repeat(32);
 export const T0 = Date.parse('2030-01-01T00:00:00.000Z');
 
-export class FakeClock {
-  t = T0;
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-  iso(offsetMs = 0): string {
-    return new Date(this.t + offsetMs).toISOString();
-  }
-}
+/** The testkit's (it starts at T0), shared with the gateway and agent tests. */
+export { FakeClock };
 
 export function config(raw: Record<string, unknown>): SupervisorConfig {
   return parseConfig('supervisor', { server: { auth_token: TOKEN }, ...raw });
