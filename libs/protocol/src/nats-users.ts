@@ -178,6 +178,7 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
     publish: [
       'hal.evt.*.*.cost.>',
       ...lease(LeaseName.COST_POLLER),
+      ...lease(LeaseName.COST_BUDGETS),
       ...kvBucket(COST_BILLING_KV_BUCKET),
       ...kvBucket(COST_ALERTS_KV_BUCKET),
     ],

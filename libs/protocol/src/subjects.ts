@@ -131,8 +131,10 @@ export const LEASES_KV_BUCKET = 'HAL_LEASES';
 export const LeaseName = {
   /** The policy instance that consumes events and acts (the others stand by). */
   POLICY: 'policy',
-  /** The cost-poller instance that polls provider billing and publishes budget events. */
+  /** The cost-poller instance that polls provider billing (only instances with admin keys contend). */
   COST_POLLER: 'cost-poller',
+  /** The cost-poller instance that publishes budget events (every instance contends). */
+  COST_BUDGETS: 'cost-budgets',
   /** The discord-bridge instance that posts notifications, threads and the daily report. */
   DISCORD_BRIDGE: 'discord-bridge',
 } as const;

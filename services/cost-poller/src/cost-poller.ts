@@ -77,7 +77,7 @@ export interface CostPoller {
   stop(): Promise<void>;
   /** Polls every configured provider now (also runs on its timer) — on the leading instance only. */
   pollNow(): Promise<void>;
-  /** True while this instance leads (holds the `cost-poller` lease): it polls and publishes budgets. */
+  /** True while this instance polls provider billing (holds the `cost-poller` lease). */
   isLeader(): boolean;
   /** Re-evaluates budgets now and resolves when their events are published. */
   evaluateBudgets(): Promise<void>;
@@ -99,8 +99,11 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
   let queries: ReturnType<typeof createCostQueries> | undefined;
   let tick: NodeJS.Timeout | undefined;
   let share: BillingShare | undefined;
-  let role: LeaderRole | undefined;
-  const leading = () => role?.isLeader() === true;
+  let roles: LeaderRole[] = [];
+  let billingRole: LeaderRole | undefined;
+  let budgetsRole: LeaderRole | undefined;
+  const polling = () => billingRole?.isLeader() === true;
+  const publishing = () => budgetsRole?.isLeader() === true;
 
   function providersCheck() {
     if (store === undefined) return { ok: false, detail: 'not started' };
@@ -126,7 +129,7 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
         log,
         clock,
         claims: await openAlertClaims(deps.nc, replicas),
-        mayPublish: leading,
+        mayPublish: publishing,
       });
       budgets = bud;
       // Every instance projects the billing the leader reads, so any of them answers with it.
@@ -168,44 +171,68 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
       deps.readiness?.register('cost.providers', providersCheck);
       await queries.start();
       await spend.start();
-      // Provider billing and budget events from one instance only: the holder of the lease.
+      // Provider billing from one instance only: the holder of the `cost-poller` lease, contended
+      // only by instances that have admin keys (one without can never take polling from one with).
+      // Budget events from one instance only too: the holder of `cost-budgets`, which every
+      // instance contends for (budgets count observed spend, which every instance has).
       const poller = billing;
       const holder = deps.config.instance_id ?? `${hostname()}-${process.pid}`;
-      role = createLeaderRole({
-        bucket: await openLeaseBucket(deps.nc, {
-          ttlMs: (deps.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
-          replicas,
-        }),
-        key: LeaseName.COST_POLLER,
+      const bucket = await openLeaseBucket(deps.nc, {
+        ttlMs: (deps.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
+        replicas,
+      });
+      billingRole =
+        configured.length === 0
+          ? undefined
+          : createLeaderRole({
+              bucket,
+              key: LeaseName.COST_POLLER,
+              holder,
+              log,
+              work: { start: () => poller.start(), stop: () => poller.stop() },
+            });
+      budgetsRole = createLeaderRole({
+        bucket,
+        key: LeaseName.COST_BUDGETS,
         holder,
         log,
         work: {
           start: async () => {
-            await poller.start();
             void bud.evaluate();
           },
-          stop: () => poller.stop(),
+          stop: async () => {},
         },
       });
+      roles = billingRole === undefined ? [budgetsRole] : [billingRole, budgetsRole];
       deps.readiness?.register('cost.leader', () => ({
         ok: true,
-        detail: leading() ? 'active: polls provider billing' : 'standby (another instance polls)',
+        detail: [
+          configured.length === 0
+            ? 'no admin keys: never polls billing'
+            : polling()
+              ? 'active: polls provider billing'
+              : 'standby for billing',
+          publishing() ? 'publishes budget events' : 'standby for budget events',
+        ].join('; '),
       }));
-      await role.start();
+      // Without admin keys the poller only says so (and zeroes its gauge); it never takes the lease.
+      if (configured.length === 0) await poller.start();
+      for (const r of roles) await r.start();
       // Forecasts move with time alone, and periods roll over at midnight UTC.
       tick = setInterval(() => void bud.evaluate(), BUDGET_TICK_MS);
       tick.unref();
       log.info(
-        { providers: configured, budgets: cost.budgets.length, instance: holder, active: leading() },
+        { providers: configured, budgets: cost.budgets.length, instance: holder, polling: polling() },
         'cost poller started',
       );
     },
     async stop() {
       // Stop every writer before closing the DB: a poll or batch mid-shutdown would hit a closed handle.
       clearInterval(tick);
-      // The poll first (while still holding the lease), then the lease goes to a standby.
-      await role?.stop();
-      role = undefined;
+      // The poll first (while still holding the lease), then the leases go to a standby.
+      for (const r of roles.splice(0)) await r.stop();
+      billingRole = undefined;
+      budgetsRole = undefined;
       await billing?.stop();
       await spend?.stop();
       await queries?.stop();
@@ -220,8 +247,8 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
       store = undefined;
       log.info('cost poller stopped');
     },
-    pollNow: () => (leading() ? (billing?.pollOnce() ?? Promise.resolve()) : Promise.resolve()),
-    isLeader: leading,
+    pollNow: () => (polling() ? (billing?.pollOnce() ?? Promise.resolve()) : Promise.resolve()),
+    isLeader: polling,
     evaluateBudgets: () => budgets?.evaluate() ?? Promise.resolve(),
   };
 }

@@ -110,3 +110,34 @@ test('cost-poller instances - billing is polled by the leader only, both answer 
   const budgetEvents = (await storedCostEvents(nc)).map((e) => e.type);
   assert.deepEqual(budgetEvents, ['cost.budget_warning', 'cost.budget_exceeded']);
 });
+
+test('cost-poller instances - an instance without admin keys never takes the polling from one with them', async (t) => {
+  const { nc, url } = await startBus(t);
+  const anthropic = await startFakeAnthropic({ adminKey: KEY, pageSize: 10, now: () => NOW, data });
+  t.after(() => anthropic.stop());
+  const log = createLogger({ service: 'test', level: 'silent' });
+  const ncB = await connectBus({ url, name: 'cost-keyed', log });
+  t.after(() => ncB.close());
+  // Started first, as a region without the keys would be: it publishes budgets, it polls nothing.
+  const keyless = await startPoller(t, nc, { forecast: false }, { instances });
+  const keyed = await startPoller(
+    t,
+    ncB,
+    {
+      forecast: false,
+      providers: { anthropic: { admin_api_key: KEY, base_url: anthropic.url } },
+      projects: [{ provider: 'anthropic', kind: 'workspace', id: 'wrk_a', project: 'alpha' }],
+    },
+    { instances },
+  );
+  assert.equal(keyless.poller.isLeader(), false);
+  assert.equal(keyed.poller.isLeader(), true);
+  const report = () =>
+    request(nc, subjects.costQuery(CostQuery.REPORT), { period: 'week' }, costReportSchema);
+  // The keyless instance answers with the billing the keyed one read.
+  await keyed.poller.pollNow();
+  await waitFor(async () => {
+    const all = await Promise.all(Array.from({ length: 10 }, () => report()));
+    return all.every((r) => r.totals.billed_usd === 12.345);
+  });
+});
