@@ -30,7 +30,7 @@ export async function listNodes(
 }
 
 /** `+10m0s`, `-1.2s`: the host's clock against the control plane's ('-' before a heartbeat measured it). */
-export function formatSkew(ms: number | null): string {
+function formatSkew(ms: number | null): string {
   if (ms === null) return '-';
   const sign = ms < 0 ? '-' : '+';
   const abs = Math.abs(ms);
