@@ -127,9 +127,56 @@ export function contentOf(event: EventRecord, severity: Severity): Content {
         actions: sessionActions(event.session),
       };
     }
+    case EventType.COST_BUDGET_EXCEEDED:
+    case EventType.COST_BUDGET_WARNING:
+    case EventType.COST_FORECAST_EXCEEDS_BUDGET:
+      return budgetContent(event, base);
     default:
       return genericContent(event, base);
   }
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const usd = (v: number | undefined) => (v === undefined ? '?' : `$${v.toFixed(2)}`);
+
+/** A budget crossed (the cost poller's events): which budget, spent of limit, for which period. */
+function budgetContent(event: EventRecord, base: Pick<Content, 'kind' | 'severity' | 'fields'>): Content {
+  const d = event.data;
+  const budget = clip(str(d.budget) ?? 'budget', 100);
+  const spent = num(d.spent_usd);
+  const limit = num(d.limit_usd);
+  const share = num(d.share);
+  const forecast = num(d.forecast_usd);
+  const period = str(d.period_key) ?? str(d.period) ?? '';
+  const scope = str(d.scope) ?? (event.session ? 'session' : 'fleet');
+  const of = `${usd(spent)} of ${usd(limit)}${period ? ` (${period})` : ''}`;
+  const title =
+    event.type === EventType.COST_BUDGET_EXCEEDED
+      ? `Budget exceeded: ${budget} — ${of}`
+      : event.type === EventType.COST_BUDGET_WARNING
+        ? `Budget at ${share === undefined ? '?' : Math.round(share * 100)} %: ${budget} — ${of}`
+        : `Budget forecast over: ${budget} heading for ${usd(forecast)} of ${usd(limit)}${period ? ` (${period})` : ''}`;
+  base.fields.push(
+    { name: 'Budget', value: `${budget} (${scope}, ${str(d.period) ?? 'period'})` },
+    { name: 'Spent', value: usd(spent) },
+    { name: 'Limit', value: usd(limit) },
+  );
+  const provider = str(d.provider);
+  if (provider) base.fields.push({ name: 'Provider', value: provider });
+  if (forecast !== undefined) base.fields.push({ name: 'Forecast', value: usd(forecast) });
+  const burn = num(d.burn_rate_usd_per_hour);
+  if (burn !== undefined) base.fields.push({ name: 'Burn rate', value: `${usd(burn)}/h` });
+  return {
+    ...base,
+    title: clip(title, 256),
+    body: clip(
+      event.session
+        ? `The ${scope} budget "${budget}" is ${event.type === EventType.COST_BUDGET_EXCEEDED ? 'spent' : 'nearly spent'}: ${of}. Kill stops the session; Acknowledge records that someone saw it.`
+        : `The ${scope} budget "${budget}": ${of}.`,
+      4000,
+    ),
+    actions: event.session === null ? [] : [sessionAction('Kill', event.session, 'kill')],
+  };
 }
 
 /** Any other event: its type as the title, its plain fields as the body. */

@@ -194,7 +194,7 @@ test('discord e2e - a budget exceeded: a viewer cannot Kill (ephemeral, audited)
   );
   await budgetEvent('cost.budget_exceeded', 'web-session-cap');
   const alert = await budgetAlert('cost.budget_exceeded');
-  assert.match(text(alert), /budget: web-session-cap.*spent_usd: 1.25/);
+  assert.match(text(alert), /Budget exceeded: web-session-cap — \$1\.25 of \$1\.00/);
   const kill = buttonsOf(alert).find((c) => c.label === 'Kill')!;
 
   const denied = d.discord.clickButton({

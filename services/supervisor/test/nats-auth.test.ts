@@ -96,9 +96,14 @@ test('nats auth - the embedded server refuses anonymous clients and wrong passwo
   });
   const report = (await (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).json()) as {
     status: string;
-    checks: { name: string; ok: boolean }[];
+    checks: { name: string; ok: boolean; detail?: string }[];
   };
   assert.equal(report.status, 'ready');
+  // No channels.discord here: the bridge says so and the supervisor is ready all the same (issue 11).
+  assert.deepEqual(
+    report.checks.find((c) => c.name === 'discord'),
+    { name: 'discord', ok: true, detail: 'not configured (no channels.discord in the config)' },
+  );
   // Starting every service (streams, durable consumers, KV buckets, query subscriptions) needed
   // nothing any user was refused.
   assert.deepEqual(violations(s.lines), []);
