@@ -80,3 +80,20 @@ test('nats users - docs/NATS.md has a row for every user', () => {
   for (const user of Object.values(NatsUser))
     assert.match(doc, new RegExp(`^\\| \`${user}\` +\\|`, 'm'), user);
 });
+
+test('nats users - each service writes only its own leader lease, and the bucket its role shares', () => {
+  const leases = {
+    policy: ['policy'],
+    'cost-poller': ['cost-poller', 'cost-budgets'],
+    'discord-bridge': ['discord-bridge'],
+  } as const;
+  for (const user of Object.values(NatsUser).filter((u) => u !== 'admin')) {
+    const own: readonly string[] = leases[user as keyof typeof leases] ?? [];
+    for (const key of ['policy', 'cost-poller', 'cost-budgets', 'discord-bridge', 'other']) {
+      assert.equal(mayPublish(user, `$KV.HAL_LEASES.${key}`), own.includes(key), `${user} → ${key}`);
+    }
+  }
+  assert.equal(mayPublish('cost-poller', '$KV.HAL_COST_BILLING.d.anthropic.2026-11-20'), true);
+  assert.equal(mayPublish('cost-poller', '$KV.HAL_COST_ALERTS.abc'), true);
+  assert.equal(mayPublish('policy', '$KV.HAL_COST_BILLING.d.anthropic.2026-11-20'), false);
+});
