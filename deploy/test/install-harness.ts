@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync,
   copyFileSync,
   lstatSync,
   mkdirSync,
@@ -198,8 +197,4 @@ export function idsOf(root: string, user: string): { uid: number; gid: number } 
   assert.ok(line, `no user ${user} in ${root}/etc/passwd`);
   const f = line.split(':');
   return { uid: Number(f[2]), gid: Number(f[3]) };
-}
-
-export function chmodX(path: string): void {
-  chmodSync(path, 0o755);
 }

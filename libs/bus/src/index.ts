@@ -1,11 +1,10 @@
 // The public surface of @hal/bus: connecting, streams, typed request/reply and publishing.
 
-export type { JetStreamClient, JetStreamManager, JsMsg, PubAck } from '@nats-io/jetstream';
-export type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
-export type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+export type { JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
+export type { KV, KvWatchEntry } from '@nats-io/kv';
+export type { NatsConnection, Subscription } from '@nats-io/nats-core';
 export {
   type BusAuth,
-  type BusOptions,
   connectBus,
   isPermissionViolation,
   natsReadinessCheck,
@@ -27,18 +26,14 @@ export {
   TransientJetStreamCodes,
 } from './publish-errors.ts';
 export {
-  type RequestOptions,
   request,
-  type ServeOptions,
   type Server,
   serve,
   toBusError,
 } from './request-reply.ts';
-export { openSessionOwners, type SessionOwners, type SessionOwnersOptions } from './session-owners.ts';
+export { openSessionOwners, type SessionOwners } from './session-owners.ts';
 export {
   ensureStreams,
-  raiseReplicas,
   type StreamLimits,
-  streamConfigs,
   streamsReadinessCheck,
 } from './streams.ts';

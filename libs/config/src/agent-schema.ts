@@ -140,4 +140,3 @@ export const agentConfigSchema = agentShape.transform((c) => ({
 }));
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
-export type AgentProject = z.output<typeof agentProjectSchema>;

@@ -99,5 +99,3 @@ export const costConfigSchema = z
 export type CostConfig = z.output<typeof costConfigSchema>;
 export type CostProviderConfig = z.output<typeof costProviderSchema>;
 export type CostProjectMapping = z.output<typeof costProjectMappingSchema>;
-export type ModelRate = z.output<typeof modelRateSchema>;
-export type Budget = z.output<typeof budgetSchema>;

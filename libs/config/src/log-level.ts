@@ -17,7 +17,3 @@ export const logLevelSchema = z.enum(Object.values(LogLevel) as [LogLevel, ...Lo
 
 /** A secret: a non-empty string, not an example's placeholder; where the minimum length matters the caller adds it. */
 export const secretSchema = notPlaceholder(z.string()).min(1);
-
-/** Numbers that count seconds, minutes or bytes: never negative, and finite. */
-export const nonNegative = () => z.number().finite().nonnegative();
-export const positiveInt = () => z.number().int().positive();

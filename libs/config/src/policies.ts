@@ -182,7 +182,6 @@ export const routeConditionSchema = z.strictObject({
     })
     .optional(),
 });
-export type RouteCondition = z.output<typeof routeConditionSchema>;
 
 /** Event types that announce a state whose duration `state_for_seconds` can measure. */
 export const STATEFUL_EVENT_TYPES = [

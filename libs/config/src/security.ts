@@ -74,9 +74,6 @@ export const securityConfigSchema = z
   })
   .prefault({});
 
-export type SecurityConfig = z.output<typeof securityConfigSchema>;
-export type ApiToken = z.output<typeof apiTokenSchema>;
-
 /**
  * What `server.auth_token` allows under this config, said plainly: `--validate` prints it and
  * the gateway logs it at start, so nobody mistakes the shared token for an agent-only secret.

@@ -1,9 +1,7 @@
 // The public surface of @hal/db: open a service's SQLite file with its migrations applied.
 export { DatabaseUnreadableError } from './database-unreadable-error.ts';
 export {
-  type DatabaseSchema,
   type HalDatabase,
-  type OpenDatabaseOptions,
   openDatabase,
   removeDatabaseFiles,
 } from './open-database.ts';

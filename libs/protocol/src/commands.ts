@@ -133,6 +133,3 @@ export function unwrapReply<T>(reply: Reply<T>): T {
   if (reply.ok) return reply.data;
   throw HalError.fromBody(reply.error);
 }
-
-export const commandResultSchema = replySchema(z.unknown());
-export type CommandResult = Reply<unknown>;

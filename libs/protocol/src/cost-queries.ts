@@ -94,7 +94,6 @@ export const costRowSchema = z.object({
   tokens: tokenUsageSchema,
   messages: z.number().int().nonnegative(),
 });
-export type CostRow = z.infer<typeof costRowSchema>;
 
 export const reconciliationSchema = z.object({
   provider: z.string(),

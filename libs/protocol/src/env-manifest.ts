@@ -210,7 +210,6 @@ export const envManifestDocumentSchema = z
     for (const [p, m] of Object.entries(doc.projects)) check(m, ['projects', p], p);
   });
 export type EnvManifestDocument = z.output<typeof envManifestDocumentSchema>;
-export type EnvManifestDocumentInput = z.input<typeof envManifestDocumentSchema>;
 
 /** The stored document and its KV revision (the manifest's version). */
 export const envManifestViewSchema = z.object({

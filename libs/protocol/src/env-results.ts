@@ -147,30 +147,10 @@ export const envApproveCommandSchema = z
 
 // ---- event data ----------------------------------------------------------------------------
 
-/** `env.check.pass` / `env.check.fail`: the whole result. */
-export const envCheckDataSchema = envResultSchema;
-/** `env.drift.detected`. */
-export const envDriftDataSchema = z.object({
-  revision: z.number().int().nonnegative(),
-  drift: z.array(envDriftSchema),
-});
-/** `env.provision.complete`. */
-export const envProvisionCompleteDataSchema = z.object({
-  applied: z.array(envAppliedSchema),
-  status: z.enum(['ready', 'degraded', 'missing']),
-  revision: z.number().int().nonnegative(),
-});
 /** `env.provision.manual_required`: what waits for a person, with the exact commands. */
 export const envManualRequiredDataSchema = z.object({
   pending: z.array(envPendingSchema),
   kept: z.array(envDriftSchema),
-  revision: z.number().int().nonnegative(),
-});
-/** `agentmd.updated`: the agent wrote the rendered AGENT.md. */
-export const agentMdUpdatedDataSchema = z.object({
-  file: text(1024),
-  sha256: z.string(),
-  previous_sha256: z.string().nullable(),
   revision: z.number().int().nonnegative(),
 });
 /** `env.milestone`: a `- [x] milestone: <name>` line appeared in `.context/PROGRESS.md`. */

@@ -254,12 +254,6 @@ export const questionRepliedDataSchema = z.object({
   answers: z.unknown().optional(),
 });
 
-export const spoolOverflowDataSchema = z.object({
-  dropped: nonNegInt,
-  oldest_dropped_seq: nonNegInt.optional(),
-  newest_dropped_seq: nonNegInt.optional(),
-});
-
 export const nodeOnlineDataSchema = z.object({
   agent_version: z.string(),
   projects: z.array(z.object({ name: z.string(), directory: z.string() })),

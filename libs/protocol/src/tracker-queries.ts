@@ -101,7 +101,6 @@ export const envDriftViewSchema = envDriftSchema.extend({
   project: z.string(),
   checked_at: z.string(),
 });
-export type EnvDriftView = z.infer<typeof envDriftViewSchema>;
 
 const limit = (max: number, def: number) => z.coerce.number().int().min(1).max(max).default(def);
 /** A filter value from a person or script (query strings reach here unchanged). */

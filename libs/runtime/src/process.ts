@@ -4,8 +4,6 @@
 export {
   createLifecycleGroup,
   LIFECYCLE_CHECK,
-  type LifecycleGroup,
-  type LifecycleGroupOptions,
   type LifecyclePart,
 } from './lifecycle-group.ts';
-export { type ProcessContext, type ProcessSpec, runProcess, STOP_DEADLINE_MS } from './run-process.ts';
+export { runProcess } from './run-process.ts';

@@ -4,7 +4,6 @@ import {
   type ButtonInteraction,
   type ChatInputCommandInteraction,
   DiscordAPIError,
-  type Message,
   MessageFlags,
 } from 'discord.js';
 
@@ -48,5 +47,3 @@ export function describeError(err: unknown): string {
 export function isTaken(err: unknown): boolean {
   return err instanceof DiscordAPIError && typeof err.code === 'number' && TAKEN.has(err.code);
 }
-
-export type { Message };

@@ -2,9 +2,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import type { Logger } from '@hal/observability';
 import { ErrorCode, HalError } from '@hal/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
 
 /**
  * The page may load only its own files and talk only to its own origin; nothing inline, no

@@ -10,9 +10,9 @@ import {
   type Principal,
   type Role,
 } from '@hal/commands';
+import type { Logger } from '@hal/observability';
 import { createHalMetrics, healthPlugin, type Readiness, type Registry } from '@hal/observability';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
 import { createAuthenticator } from './api/auth.ts';
 import { watchAuthFailures } from './api/auth-failures.ts';
 import type { ApiDeps } from './api/deps.ts';

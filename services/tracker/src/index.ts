@@ -1,2 +1,2 @@
 // The public surface of @hal/tracker: the service module the supervisor composes.
-export { createTracker, type Tracker, type TrackerConfig, type TrackerDeps } from './tracker.ts';
+export { createTracker, type Tracker, type TrackerDeps } from './tracker.ts';

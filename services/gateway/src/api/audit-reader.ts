@@ -1,6 +1,6 @@
 import type { JetStreamClient } from '@hal/bus';
+import type { Logger } from '@hal/observability';
 import { type AuditRecord, auditRecordSchema, StreamName } from '@hal/protocol';
-import type { Logger } from 'pino';
 
 export interface AuditQuery {
   limit: number;

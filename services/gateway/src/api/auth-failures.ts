@@ -1,7 +1,7 @@
+import type { Logger } from '@hal/observability';
 import { createRateLimitedLog, type HalMetrics } from '@hal/observability';
 import { ErrorCode } from '@hal/protocol';
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
 
 declare module 'fastify' {
   interface FastifyRequest {

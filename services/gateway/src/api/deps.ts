@@ -1,6 +1,6 @@
 import type { EnvManifestStore, JetStreamClient, NatsConnection } from '@hal/bus';
 import type { SessionCommands, TrackerClient } from '@hal/commands';
-import type { Logger } from 'pino';
+import type { Logger } from '@hal/observability';
 import type { EnrollmentStore } from '../enrollment-store.ts';
 
 /** What the route modules need; built once by createHttpApi. */

@@ -1,8 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Logger } from '@hal/observability';
 import { ErrorCode, HalError, httpStatusOf, toHalError } from '@hal/protocol';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
 
 /**
  * Longest raw path parameter the router takes. Above any id's escaped form (256 characters,

@@ -1,7 +1,7 @@
 import type { JetStreamClient } from '@hal/bus';
+import type { Logger } from '@hal/observability';
 import { ErrorCode, HalError, parseEventSubject, StreamName, subjects } from '@hal/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
 
 export const SSE_HEARTBEAT_MS = 15_000;
 /** `security.max_sse_streams_per_token` when the config does not say. */

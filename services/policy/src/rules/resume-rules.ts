@@ -1,4 +1,4 @@
-import { EventType, SessionState, Severity } from '@hal/protocol';
+import { SessionState, Severity } from '@hal/protocol';
 import { isSessionOver } from '../facts.ts';
 import {
   attemptsInWindow,
@@ -121,5 +121,3 @@ export const resumeAfterLimitRule: SessionRule<ResumeState> = {
     });
   },
 };
-
-export const LIMIT_EVENTS = [EventType.SESSION_ERROR, EventType.SESSION_RETRY] as const;
