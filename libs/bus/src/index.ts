@@ -16,10 +16,8 @@ export { openKv } from './kv.ts';
 export {
   createLeaderRole,
   type LeaderRole,
-  type LeaderRoleOptions,
-  type LeaderWork,
 } from './leader-role.ts';
-export { createLease, type Lease, type LeaseBucket, type LeaseOptions, openLeaseBucket } from './lease.ts';
+export { createLease, type LeaseBucket, openLeaseBucket } from './lease.ts';
 export {
   isPermanentPublishError,
   PermanentJetStreamCodes,

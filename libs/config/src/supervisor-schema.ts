@@ -187,6 +187,4 @@ export const supervisorConfigSchema = z.strictObject({
 
 export type SupervisorConfig = z.output<typeof supervisorConfigSchema>;
 export type NatsConfig = z.output<typeof natsConfigSchema>;
-export type InstancesConfig = z.output<typeof instancesConfigSchema>;
-export type ServerConfig = z.output<typeof serverConfigSchema>;
 export type DiscordConfig = z.output<typeof discordConfigSchema>;

@@ -29,7 +29,7 @@ export {
 
 export { createRng, fuzzSeed, type Rng } from './fuzz.ts';
 export { NATS_NOT_FOUND_MESSAGE, type NatsServer, type StartNatsOptions, startNats } from './nats.ts';
-export { startNatsCluster } from './nats-cluster.ts';
+export { type NatsCluster, startNatsCluster } from './nats-cluster.ts';
 export { freePort } from './net.ts';
 export {
   type OpencodeServer,
