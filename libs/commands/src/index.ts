@@ -4,11 +4,7 @@ export {
   type CommandLayer,
   createCommandLayer,
 } from './command-layer.ts';
-export {
-  ProjectResumeAction,
-  type ProjectResumeResult,
-  resumeProject,
-} from './project-resume.ts';
+export { resumeProject } from './project-resume.ts';
 export { actorOf, type Principal, Role, requireRole, roleAtLeast } from './roles.ts';
 export { createPolicyClient } from './service-clients.ts';
 export { queryService } from './service-query.ts';

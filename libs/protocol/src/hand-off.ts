@@ -243,11 +243,6 @@ export const handOffAcceptedSchema = z.object({
 });
 export type HandOffAccepted = z.infer<typeof handOffAcceptedSchema>;
 
-/** Data of `handoff.started` (event session: the old one). */
-export const handOffStartedDataSchema = z
-  .object({ handoff_id: handOffIdSchema, wait_idle_ms: z.number().int().nonnegative() })
-  .strict();
-
 /** Data of `handoff.completed` (event session: the old one; `session` the new one). */
 export const handOffCompletedDataSchema = z
   .object({

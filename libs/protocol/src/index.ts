@@ -1,10 +1,8 @@
 // The public surface of @hal/protocol: schemas, subjects, the WS envelope and error codes.
 
 export {
-  AGENT_EVENT_PREFIXES,
   isAgentEventType,
   isReservedNodeName,
-  RESERVED_NODE_NAMES,
 } from './authority.ts';
 export {
   type AuditRecord,
@@ -21,70 +19,48 @@ export {
 export { type CommandExecutedData, commandExecutedDataSchema } from './command-events.ts';
 export {
   type Actor,
-  actorSchema,
   type Command,
   type CommandRequest,
   type CommandRequestInput,
-  type CommandResult,
   CommandType,
   commandRequestSchema,
-  commandResultSchema,
   commandSchema,
-  errorBodySchema,
   errorReply,
   IDEMPOTENCY_KEY_MAX,
   idempotencyKeySchema,
   okReply,
-  PermissionResponse,
   type Reply,
   replySchema,
   unwrapReply,
 } from './commands.ts';
 export {
   type BudgetView,
-  budgetStateSchema,
-  budgetViewSchema,
   CostGroupBy,
-  CostPeriod,
   CostQuery,
   type CostReport,
   type CostReportRequest,
-  type CostRow,
   costQuerySchemas,
   costReportRequestSchema,
   costReportSchema,
-  costRowSchema,
-  MAX_REPORT_DAYS,
   type ProviderStatus,
-  providerStatusSchema,
-  reconciliationSchema,
   UNATTRIBUTED_PROJECT,
 } from './cost-queries.ts';
 export {
-  BUILTIN_TEMPLATE_VARIABLES,
   CONTEXT_FILES,
   ENV_KV_BUCKET,
   ENV_KV_HISTORY,
   ENV_LIMITS,
   ENV_MANIFEST_KEY,
   type EnvManifestDocument,
-  type EnvManifestDocumentInput,
   type EnvManifestView,
   envManifestDocumentSchema,
   envManifestViewSchema,
   type ProjectEnvSpec,
-  type ProjectManifest,
-  projectEnvSpecSchema,
-  projectManifestSchema,
   projectPathProblem,
-  renderTemplate,
   resolveProjectEnv,
   sha256,
-  templateVariables,
 } from './env-manifest.ts';
 export {
-  agentMdUpdatedDataSchema,
-  DriftType,
   type EnvApproveResult,
   EnvCategory,
   type EnvDrift,
@@ -93,22 +69,12 @@ export {
   type EnvProvisionResult,
   type EnvResult,
   EnvStatus,
-  envApproveCommandSchema,
   envApproveResultSchema,
-  envCategorySchema,
-  envCheckCommandSchema,
-  envCheckDataSchema,
-  envDriftDataSchema,
   envDriftSchema,
-  envItemSchema,
   envManualRequiredDataSchema,
   envMilestoneDataSchema,
-  envProvisionCommandSchema,
-  envProvisionCompleteDataSchema,
   envProvisionResultSchema,
   envResultSchema,
-  FixKind,
-  ItemStatus,
 } from './env-results.ts';
 export {
   ackPayloadSchema,
@@ -117,12 +83,9 @@ export {
   type Envelope,
   envelopeSchema,
   errorPayloadSchema,
-  eventsPayloadSchema,
   type HeartbeatPayload,
-  heartbeatPayloadSchema,
   helloPayloadSchema,
   makeEnvelope,
-  snapshotPayloadSchema,
   WS_LIMITS,
   WsCloseCode,
   type WsPayload,
@@ -130,7 +93,7 @@ export {
   welcomePayloadSchema,
   wsPayloadSchemas,
 } from './envelope.ts';
-export { type ErrorBody, ErrorCode, HalError, httpStatusOf, isErrorCode, toHalError } from './errors.ts';
+export { ErrorCode, HalError, httpStatusOf, isErrorCode, toHalError } from './errors.ts';
 export {
   BACKLOG_GAP_MS,
   controlPlaneTime,
@@ -138,7 +101,6 @@ export {
   hostTimeOnControlPlane,
 } from './event-time.ts';
 export {
-  boundedJson,
   type EventRecord,
   type EventRecordInput,
   EventType,
@@ -153,7 +115,6 @@ export {
   nodeOnlineDataSchema,
   nodeSnapshotDataSchema,
   type OpencodeRefs,
-  opencodeRefsSchema,
   permissionAskedDataSchema,
   permissionRepliedDataSchema,
   projectNameSchema,
@@ -167,11 +128,8 @@ export {
   sessionErrorDataSchema,
   sessionInfoDataSchema,
   sessionRetryDataSchema,
-  sessionSnapshotSchema,
   sessionStateSchema,
-  spoolOverflowDataSchema,
   type TokenUsage,
-  tokenUsageSchema,
 } from './events.ts';
 export {
   cleanHostLine,
@@ -183,26 +141,20 @@ export {
   HANDOFF_WAIT_IDLE,
   type HandOff,
   type HandOffAccepted,
-  type HandOffInput,
   HandOffStage,
   HOST_TEXT_NOTICE,
   handOffAcceptedSchema,
   handOffCommandSchema,
   handOffCompletedDataSchema,
   handOffFailedDataSchema,
-  handOffIdSchema,
   handOffPrompt,
-  handOffSchema,
-  handOffStartedDataSchema,
   handOffUpdatePrompt,
   MAX_PROMPT_CHARS,
   resumeProjectPrompt,
 } from './hand-off.ts';
 export { clipText, findTooDeep, LIMITS } from './limits.ts';
 export {
-  type NatsPermissions,
   type NatsServerUser,
-  type NatsSubjectRule,
   NatsUser,
   natsAuthorizationConfig,
   natsPermissions,
@@ -224,11 +176,8 @@ export {
 export {
   type PolicyActionData,
   type PolicyActionRecord,
-  PolicyDecision,
   PolicyQuery,
   type PolicyView,
-  policyActionDataSchema,
-  policyActionRecordSchema,
   policyQuerySchemas,
   policyViewSchema,
   type RoutesTestResponse,
@@ -241,13 +190,10 @@ export {
   COST_BILLING_KV_BUCKET,
   DISCORD_KV_BUCKET,
   DISCORD_UI_KV_BUCKET,
-  type EventFilter,
   escapeToken,
   fitsSubjectToken,
-  isEventType,
   LEASES_KV_BUCKET,
   LeaseName,
-  type ParsedEventSubject,
   POLICY_KV_BUCKET,
   POLICY_OVERRIDES_KV_BUCKET,
   parseEventSubject,
@@ -260,13 +206,11 @@ export {
   unescapeToken,
 } from './subjects.ts';
 export {
-  type EnvDriftView,
   type EnvStatusView,
   envDriftViewSchema,
   envStatusViewSchema,
   type LogEntry,
   logEntrySchema,
-  NodeStatus,
   type NodeView,
   nodeViewSchema,
   type SessionView,
@@ -276,12 +220,11 @@ export {
   TrackerQuery,
   trackerQuerySchemas,
 } from './tracker-queries.ts';
-export { formatPath, type IssueDetail, issuesOf, parseOrThrow } from './validation.ts';
-export { isVersionRange, parseVersion, satisfies } from './version-range.ts';
+export { formatPath, issuesOf, parseOrThrow } from './validation.ts';
+export { parseVersion, satisfies } from './version-range.ts';
 export {
   formatProtocolVersion,
   negotiateProtocol,
   oldestAccepted,
-  type ProtocolVersion,
   WIRE_PROTOCOL,
 } from './wire-protocol.ts';
