@@ -106,19 +106,20 @@ test('enrollment - enroll mints a token shown once (hash stored), audited withou
   const audit = await waitFor(
     async () => {
       const records = (await auditRecords()).filter((r) => r.action === 'node.enroll');
-      return records.length >= 2 ? records : undefined;
+      return records.length >= 3 ? records : undefined;
     },
     { message: 'node.enroll audited' },
   );
-  // The operator was refused before the handler ran (role check), as every role refusal is.
+  // The operator was refused by the role check before the handler ran; refusals are audited too.
   assert.deepEqual(
     audit.map((r) => [r.actor.id, r.target, r.result.ok, r.result.code ?? null]),
     [
+      ['otto', { node: 'node-e1' }, false, 'FORBIDDEN'],
       ['server.auth_token', { node: 'node-e1' }, true, null],
       ['server.auth_token', { node: 'node-e1' }, false, 'CONFLICT'],
     ],
   );
-  assert.deepEqual(audit[0]?.params, { projects: [{ name: 'web', directory: '/srv/web' }] });
+  assert.deepEqual(audit[1]?.params, { projects: [{ name: 'web', directory: '/srv/web' }] });
   assert.equal(JSON.stringify(audit).includes(grant.token), false, 'the token is never audited');
 });
 
