@@ -17,10 +17,16 @@ const modules: BenchEntry[] = [
 ];
 
 // Read once here: nothing below the entry looks at the environment.
-const { BENCH_QUICK, BENCH_STRICT } = process.env;
+const { BENCH_QUICK, BENCH_LENIENT } = process.env;
 const quick = BENCH_QUICK === '1';
 const report = await runBenches(modules, { quick });
-// Goals are ratios on a noisy shared machine: an unmet goal is reported, and fails the run
-// only when asked (BENCH_STRICT=1); a module that crashed always fails it.
-const unmet = report.figures.some((f) => f.met === false);
-process.exitCode = report.failures.length > 0 || (BENCH_STRICT === '1' && unmet) ? 1 : 0;
+// An unmet goal fails the run (the table says which and by how much); BENCH_LENIENT=1 only
+// reports it, for a smoke run on a shared, noisy machine. A module that crashed always fails.
+const unmet = report.figures.filter((f) => f.met === false);
+for (const f of unmet) {
+  console.error(
+    `bench: goal missed: ${f.name} ratio ${f.ratio.toFixed(2)} (goal ${f.goal?.op} ${f.goal?.value})`,
+  );
+}
+const goalsCount = quick || BENCH_LENIENT === '1' ? 0 : unmet.length;
+process.exitCode = report.failures.length > 0 || goalsCount > 0 ? 1 : 0;
