@@ -117,6 +117,23 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
     });
   }
 
+  /**
+   * For calls that answer 404 on an unknown session themselves (prompt_async): one opencode call
+   * when the registry knows the session's project, the look-up only when it does not or was wrong.
+   */
+  async function onSession<T>(session: string, call: (at: Located) => Promise<T>): Promise<T> {
+    const known = registry.get(session);
+    const project = known === undefined ? undefined : deps.projects.find((p) => p.name === known.project);
+    if (project !== undefined) {
+      try {
+        return await call({ project, session });
+      } catch (err) {
+        if (!(err instanceof HalError && err.code === ErrorCode.SESSION_NOT_FOUND)) throw err;
+      }
+    }
+    return call(await locate(session));
+  }
+
   async function execute(cmd: Command): Promise<unknown> {
     switch (cmd.type) {
       case 'start': {
@@ -131,13 +148,16 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
         };
       }
       case 'inject': {
-        const at = await locate(cmd.session);
-        await client.promptAsync(at.project.directory, at.session, cmd.prompt);
-        return { session: at.session, injected: true };
+        await onSession(cmd.session, (at) =>
+          client.promptAsync(at.project.directory, at.session, cmd.prompt),
+        );
+        return { session: cmd.session, injected: true };
       }
       case 'resume': {
-        const at = await locate(cmd.session);
-        await client.promptAsync(at.project.directory, at.session, cmd.prompt ?? DEFAULT_RESUME_PROMPT);
+        const at = await onSession(cmd.session, async (at) => {
+          await client.promptAsync(at.project.directory, at.session, cmd.prompt ?? DEFAULT_RESUME_PROMPT);
+          return at;
+        });
         return { session: at.session, resumed: true };
       }
       case 'kill': {
