@@ -25,17 +25,23 @@ interface Probe {
   ok: boolean;
 }
 
-/** The longest time API commands kept failing: from the first failed probe's start to the next success. */
+/**
+ * The longest time API commands kept failing: from the first failed probe's start to the next
+ * success. An outage begins inside [from, to]; the success that ends it may come after `to`
+ * (a failure just before the next fault is closed by the first success after it).
+ */
 function longestOutage(probes: readonly Probe[], from: number, to: number): number {
   let longest = 0;
   let since: number | undefined;
   for (const p of probes) {
-    if (p.start < from || p.start > to) continue;
-    if (!p.ok) since ??= p.start;
-    else if (since !== undefined) {
+    if (p.start < from) continue;
+    if (!p.ok) {
+      if (p.start <= to) since ??= p.start;
+    } else if (since !== undefined) {
       longest = Math.max(longest, p.end - since);
       since = undefined;
     }
+    if (p.start > to && since === undefined) break;
   }
   return since === undefined ? longest : Number.POSITIVE_INFINITY;
 }
