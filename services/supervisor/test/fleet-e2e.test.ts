@@ -120,7 +120,7 @@ test('fleet e2e - halctl nodes list shows alpha and beta online with their proje
   const table = await fleet.halctl(['nodes', 'list']);
   assert.equal(table.code, 0, table.stderr);
   const lines = table.stdout.trimEnd().split('\n');
-  assert.match(lines[0] ?? '', /^NODE\s+STATUS\s+SESSIONS\s+PROJECTS\s+AGENT\s+LAST HEARTBEAT$/);
+  assert.match(lines[0] ?? '', /^NODE\s+STATUS\s+SESSIONS\s+PROJECTS\s+AGENT\s+LAST HEARTBEAT\s+CLOCK SKEW$/);
   assert.match(lines.find((l) => l.startsWith('alpha')) ?? '', /^alpha\s+online\s+0\s+web,api\s/);
   assert.match(lines.find((l) => l.startsWith('beta')) ?? '', /^beta\s+online\s+0\s+docs\s/);
 });

@@ -27,6 +27,8 @@ export const sessions = sqliteTable(
     state: text('state').notNull(),
     /** The state to return to when an `unreachable` node comes back without a snapshot. */
     priorState: text('prior_state'),
+    /** `state_since` of `prior_state`: how long it has been idle survives an unreachable spell. */
+    priorStateSince: text('prior_state_since'),
     title: text('title'),
     directory: text('directory'),
     model: text('model'),

@@ -80,11 +80,16 @@ export function createTrackerStore(sqlite: Database.Database) {
     ),
     nodeOffline: sqlite.prepare("update nodes set status = 'offline', online_since = null where node = ?"),
     sessionsUnreachable: sqlite.prepare(
-      `update sessions set prior_state = state, state = 'unreachable', state_since = @time
+      `update sessions set prior_state = state, prior_state_since = state_since, state = 'unreachable',
+         state_since = @time
        where node = @node and state not in ('completed', 'killed', 'unreachable')`,
     ),
     sessionsReachable: sqlite.prepare(
-      `update sessions set state = coalesce(prior_state, 'idle'), prior_state = null, state_since = @time
+      // Back in the state it had: since when it had it, not since the node came back (a session
+      // idle for an hour before a supervisor restart is still idle for an hour after it).
+      `update sessions set state = coalesce(prior_state, 'idle'),
+         state_since = case when prior_state is null then @time else prior_state_since end,
+         prior_state = null, prior_state_since = null
        where node = @node and state = 'unreachable'`,
     ),
     // A session stays on the node that first reported it: another node's report never moves it
@@ -164,7 +169,7 @@ export function createTrackerStore(sqlite: Database.Database) {
            when excluded.state = 'idle' and state = 'unreachable' and prior_state in ('killed', 'error')
              then prior_state
            else excluded.state end,
-         prior_state = null, title = coalesce(excluded.title, title),
+         prior_state = null, prior_state_since = null, title = coalesce(excluded.title, title),
          -- The model of the last finished message wins over the agent's view of the session.
          directory = coalesce(excluded.directory, directory), model = coalesce(model, excluded.model),
          pending_permissions = coalesce(@pending, pending_permissions),

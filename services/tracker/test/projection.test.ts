@@ -164,6 +164,34 @@ test('projection - node offline makes live sessions unreachable; a snapshot rest
   assert.equal(session('s2')?.title, 'Two');
 });
 
+test('projection - a session back from unreachable in the same state keeps how long it has been in it', async (t) => {
+  const { apply, session } = await setup(t);
+  const ev = eventFactory();
+  const online = ev('node.online', null, { agent_version: '1.0.0', projects: [], gateway: 'gw1' });
+  const idle = ev('session.idle', 's1');
+  const busy = ev('session.busy', 's2');
+  apply(online, idle, busy, ev('node.offline', null, { reason: 'gateway_stopped' }));
+  assert.equal(session('s1')?.state, 'unreachable');
+  // A supervisor restart: the node comes back, then its snapshot says what it says before.
+  const snapshot = ev('node.snapshot', null, {
+    sessions: [
+      { session: 's1', project: 'proj', state: 'idle' },
+      { session: 's2', project: 'proj', state: 'idle' },
+    ],
+  });
+  apply(ev('node.online', null, { agent_version: '1.0.0', projects: [], gateway: 'gw1' }), snapshot);
+  assert.deepEqual(
+    ['s1', 's2'].map((s) => [session(s)?.state, session(s)?.state_since]),
+    [
+      // Idle before and after: idle since the first session.idle, not since the restart.
+      ['idle', idle.time],
+      // Busy before, idle now: it finished while the node was away, idle since the snapshot.
+      ['idle', snapshot.time],
+    ],
+  );
+  assert.ok(busy.time < snapshot.time);
+});
+
 test('projection - a reconnect snapshot saying idle does not undo killed or error, nor the model', async (t) => {
   const { apply, session } = await setup(t);
   const ev = eventFactory();

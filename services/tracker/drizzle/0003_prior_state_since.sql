@@ -1,0 +1,1 @@
+ALTER TABLE `sessions` ADD `prior_state_since` text;
