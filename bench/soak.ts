@@ -1,0 +1,618 @@
+// `npm run soak -- --minutes N`: the whole system as production runs it — a real `hal-supervisor`
+// process (every service) on a real nats-server — under a steady load for N minutes: `--rate`
+// events/s from `--agents` simulated hosts that run the agent's real connection and spool code
+// (@hal/agent) over the real WebSocket protocol, cut at random by a TCP proxy (each comes back
+// with its backoff and resends what the gateway had not acked), while commands flow through the
+// HTTP API to random nodes. Each minute: RSS of every process and the lag of every durable
+// consumer on HAL_EVENTS. Exit 1 on RSS growth over 5 % after warm-up, lag that keeps growing,
+// a backlog that does not drain at the end, or a process that died. Loopback only; everything
+// started here is stopped on exit, Ctrl-C and SIGTERM. Not part of `npm test`.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type Connection, createConnection, type EventDraft, openSpool, type Spool } from '@hal/agent';
+import { connectBus, jetstreamClient, type NatsConnection } from '@hal/bus';
+import { createLogger } from '@hal/observability';
+import { okReply, StreamName } from '@hal/protocol';
+import { freePort, type NatsServer, startNats, waitFor } from '@hal/testkit';
+import { z } from 'zod';
+import { percentile } from './stats.ts';
+
+const SUPERVISOR_BIN = fileURLToPath(
+  new URL('../services/supervisor/bin/hal-supervisor.js', import.meta.url),
+);
+const TOKEN = 'soak-token-0123456789abcdef0123456789';
+const PROJECT = { name: 'soak', directory: '/srv/soak' };
+const SESSIONS_PER_AGENT = 2;
+/** Emission tick: each agent appends its share of a tick in one spool transaction, as a busy agent batches. */
+const TICK_MS = 200;
+/** Each live agent socket is cut with this probability each second: about once a minute per agent. */
+const CUT_PER_SECOND = 1 / 60;
+const SAMPLE_MS = 5_000;
+const RSS_GROWTH_LIMIT = 0.05;
+/** Averaging window for the RSS at the end of warm-up and at the end of the run (noise). */
+const RSS_WINDOW_MS = 30_000;
+const DRAIN_TIMEOUT_MS = 60_000;
+const COMMAND_EVERY_MS = 250;
+const COMMANDS_IN_FLIGHT = 8;
+
+const flagsSchema = z.strictObject({
+  minutes: z.coerce.number().int().min(1).max(1440),
+  agents: z.coerce.number().int().min(1).max(1000).default(100),
+  rate: z.coerce.number().int().min(1).max(100_000).default(1000),
+});
+
+function parseFlags(argv: string[]): z.output<typeof flagsSchema> {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { minutes: { type: 'string' }, agents: { type: 'string' }, rate: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  const parsed = flagsSchema.safeParse(values);
+  if (!parsed.success) {
+    usage(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  return parsed.data;
+}
+
+function usage(problem: string): never {
+  console.error(`soak: ${problem}`);
+  console.error('usage: npm run soak -- --minutes N (1–1440) [--agents 100] [--rate 1000]');
+  process.exit(2);
+}
+
+const flags = parseFlags(process.argv.slice(2));
+const say = (line: string): void => {
+  console.log(line);
+};
+const mib = (kb: number): string => `${(kb / 1024).toFixed(1)} MiB`;
+
+/** VmRSS of a process, in kB; undefined when it is gone. */
+function rssKb(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- cleanup: every start below registers its stop, run in reverse once (normal end, throw, signal)
+const cleanups: Array<() => Promise<void> | void> = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const stop of cleanups.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        console.error(`soak: cleanup: ${(err as Error).message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+/** Last resort on a hard exit: no child outlives the driver. */
+const hardKills: Array<() => void> = [];
+process.once('exit', () => {
+  for (const kill of hardKills) {
+    try {
+      kill();
+    } catch {
+      // already gone
+    }
+  }
+});
+let stopping = false;
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    stopping = true;
+    say(`soak: ${signal}: stopping everything`);
+    void cleanup().finally(() => process.exit(code));
+  });
+}
+
+// ---- the system under test
+const root = mkdtempSync(join(tmpdir(), 'hal-soak-'));
+// The agents' spools sync every append (power-cut safety); 100 hosts have 100 disks, this machine
+// one: on tmpfs the soak measures the system, not this disk's fsync rate.
+const spoolRoot = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/hal-soak-spools-') : join(root, 'spools');
+mkdirSync(spoolRoot, { recursive: true });
+cleanups.push(() => {
+  rmSync(root, { recursive: true, force: true });
+  rmSync(spoolRoot, { recursive: true, force: true });
+});
+
+const quiet = createLogger({ service: 'soak', level: 'silent' });
+
+async function startSupervisor(nats: NatsServer): Promise<{
+  child: ChildProcess;
+  wsPort: number;
+  apiUrl: string;
+  tail: string[];
+  errors: string[];
+  exited: Promise<number | null>;
+}> {
+  const [wsPort, httpPort] = [await freePort(), await freePort()];
+  const file = join(root, 'supervisor.config.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      data_dir: join(root, 'data'),
+      log_level: 'warn',
+      nats: { url: nats.url },
+      server: { auth_token: TOKEN, host: '127.0.0.1', port: wsPort, http_port: httpPort },
+    }),
+    { mode: 0o600 },
+  );
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
+  env.HAL_FROM_SOURCE = '1';
+  const child = spawn(process.execPath, [SUPERVISOR_BIN, '--config', file], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  hardKills.push(() => child.kill('SIGKILL'));
+  const tail: string[] = [];
+  const errors: string[] = [];
+  const onLine = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line === '') continue;
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      if (/"level":(50|60)/.test(line)) errors.push(line);
+    }
+  };
+  child.stdout?.on('data', onLine);
+  child.stderr?.on('data', onLine);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const apiUrl = `http://127.0.0.1:${httpPort}`;
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null)
+        throw new Error(`hal-supervisor exited with ${child.exitCode}:\n${tail.join('\n')}`);
+      return (
+        (await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined))
+          ?.status === 200
+      );
+    },
+    { timeoutMs: 90_000, intervalMs: 200, message: 'hal-supervisor ready' },
+  );
+  return { child, wsPort, apiUrl, tail, errors, exited };
+}
+
+/** A TCP pass-through in front of the gateway's WebSocket port that can cut one connection abruptly. */
+async function startCuttingTcpProxy(
+  targetPort: number,
+): Promise<{ port: number; cutRandom(): boolean; stop(): Promise<void> }> {
+  const pairs = new Set<[Socket, Socket]>();
+  const server = createServer((down) => {
+    const up = connect(targetPort, '127.0.0.1');
+    const pair: [Socket, Socket] = [down, up];
+    pairs.add(pair);
+    const end = (): void => {
+      pairs.delete(pair);
+      down.destroy();
+      up.destroy();
+    };
+    down.on('error', end).on('close', end);
+    up.on('error', end).on('close', end);
+    down.pipe(up);
+    up.pipe(down);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    cutRandom() {
+      const all = [...pairs];
+      const pair = all[Math.floor(Math.random() * all.length)];
+      if (pair === undefined) return false;
+      // No close frame, no FIN handshake first: a link that dies, seen from both ends.
+      pair[0].resetAndDestroy();
+      pair[1].resetAndDestroy();
+      return true;
+    },
+    async stop() {
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+interface SimAgent {
+  node: string;
+  sessions: string[];
+  spool: Spool;
+  connection: Connection;
+  emit(count: number): void;
+  stop(): Promise<void>;
+}
+
+const counters = { emitted: 0, welcomes: 0, refusals: 0, commandsRun: 0 };
+
+function draftOf(
+  node: string,
+  session: string | null,
+  type: string,
+  data: Record<string, unknown>,
+): EventDraft {
+  return {
+    version: 1,
+    id: crypto.randomUUID(),
+    node,
+    project: PROJECT.name,
+    session,
+    type,
+    time: new Date().toISOString(),
+    data,
+  };
+}
+
+async function startSimAgent(index: number, wsUrl: string): Promise<SimAgent> {
+  const node = `soak-${index}`;
+  const sessions = Array.from({ length: SESSIONS_PER_AGENT }, (_, s) => `ses_soak_${index}_${s}`);
+  const log = createLogger({
+    service: 'agent',
+    node,
+    level: 'info',
+    destination: {
+      write(line: string) {
+        if (line.includes('"msg":"connected to gateway"')) counters.welcomes += 1;
+        else if (line.includes('"msg":"gateway refused this agent')) counters.refusals += 1;
+      },
+    },
+  });
+  const spool = openSpool({
+    file: join(spoolRoot, `${node}.spool.db`),
+    maxBytes: 256 * 1024 * 1024,
+    overflowDraft: (data) => draftOf(node, null, 'agent.spool_overflow', data),
+  });
+  const connection = createConnection({
+    url: wsUrl,
+    token: TOKEN,
+    node,
+    agentVersion: '0.1.0',
+    projects: [PROJECT],
+    spool,
+    log,
+    reconnect: { initialMs: 200, maxMs: 2_000 },
+    heartbeatIntervalSec: 5,
+    snapshot: () => sessions.map((session) => ({ session, project: PROJECT.name, state: 'running' })),
+    heartbeat: async () => ({
+      load: [0, 0, 0],
+      mem_total_bytes: 1,
+      mem_free_bytes: 1,
+      opencode_ok: true,
+      sessions: sessions.length,
+      spool_depth: spool.depth(),
+    }),
+    runCommand: async (command) => {
+      counters.commandsRun += 1;
+      return okReply({ node, ran: command.type });
+    },
+    onUnsendable: (row) => spool.drop(row.seq),
+  });
+  spool.append(sessions.map((s) => draftOf(node, s, 'session.created', { title: s })));
+  await connection.start();
+  let n = 0;
+  return {
+    node,
+    sessions,
+    spool,
+    connection,
+    emit(count) {
+      const drafts: EventDraft[] = [];
+      for (let i = 0; i < count; i++) {
+        n += 1;
+        const session = sessions[n % sessions.length] ?? null;
+        drafts.push(draftOf(node, session, n % 2 === 0 ? 'session.busy' : 'session.idle', { n }));
+      }
+      spool.append(drafts);
+      counters.emitted += count;
+      connection.notify();
+    },
+    async stop() {
+      await connection.stop();
+      spool.close();
+    },
+  };
+}
+
+/** num_pending + num_ack_pending of every durable consumer on HAL_EVENTS, by name. */
+async function consumerLag(nc: NatsConnection): Promise<Map<string, number>> {
+  const jsm = await jetstreamClient(nc).jetstreamManager();
+  const lag = new Map<string, number>();
+  for await (const ci of jsm.consumers.list(StreamName.EVENTS)) {
+    if (ci.config.durable_name === undefined) continue;
+    lag.set(ci.name, ci.num_pending + ci.num_ack_pending);
+  }
+  return lag;
+}
+const total = (lag: Map<string, number>): number => [...lag.values()].reduce((a, b) => a + b, 0);
+
+async function api(apiUrl: string, path: string, post?: Record<string, unknown>): Promise<number> {
+  const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
+  const res = await fetch(`${apiUrl}${path}`, {
+    ...(post === undefined
+      ? { headers }
+      : {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: JSON.stringify(post),
+        }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+interface Sample {
+  at: number;
+  rss: Record<string, number | undefined>;
+}
+
+async function main(): Promise<number> {
+  const durationMs = flags.minutes * 60_000;
+  const warmupMs = Math.max(60_000, 0.2 * durationMs);
+  say(
+    `soak: ${flags.minutes} min, ${flags.agents} agents, ${flags.rate} events/s; warm-up ${Math.round(warmupMs / 1000)} s`,
+  );
+
+  const nats = await startNats({ storeDir: join(root, 'nats') });
+  cleanups.push(() => nats.stop());
+  hardKills.push(() => nats.kill('SIGKILL'));
+  const supervisor = await startSupervisor(nats);
+  cleanups.push(async () => {
+    if (supervisor.child.exitCode !== null || supervisor.child.signalCode !== null) return;
+    supervisor.child.kill('SIGTERM');
+    const force = setTimeout(() => supervisor.child.kill('SIGKILL'), 15_000);
+    await supervisor.exited;
+    clearTimeout(force);
+  });
+  let supervisorDied: string | undefined;
+  void supervisor.exited.then((code) => {
+    if (!stopping)
+      supervisorDied = `hal-supervisor exited (code ${code}) during the run:\n${supervisor.tail.join('\n')}`;
+  });
+  const nc = await connectBus({ url: nats.url, name: 'soak', log: quiet });
+  cleanups.push(() => nc.close());
+  const proxy = await startCuttingTcpProxy(supervisor.wsPort);
+  cleanups.push(() => proxy.stop());
+
+  const agents: SimAgent[] = [];
+  cleanups.push(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+  });
+  for (let i = 0; i < flags.agents && !stopping; i++) {
+    agents.push(await startSimAgent(i, `ws://127.0.0.1:${proxy.port}`));
+  }
+  await waitFor(() => agents.every((a) => a.connection.ready()), {
+    timeoutMs: 60_000,
+    message: 'every agent welcomed',
+  });
+  const [first] = agents;
+  if (first === undefined) throw new Error('no agent');
+  await waitFor(async () => (await api(supervisor.apiUrl, `/api/v1/sessions/${first.sessions[0]}`)) === 200, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    message: 'the tracker knows the first session',
+  });
+  say(
+    `soak: supervisor pid ${supervisor.child.pid}, nats-server pid ${nats.pid}, driver pid ${process.pid}; ${agents.length} agents welcomed`,
+  );
+
+  const pids: Record<string, number> = {
+    supervisor: supervisor.child.pid ?? -1,
+    'nats-server': nats.pid,
+    driver: process.pid,
+  };
+  const samples: Sample[] = [];
+  const lagByMinute: number[] = [];
+  const commandMs: number[] = [];
+  const commandFailures = new Map<string, number>();
+  let commandsOk = 0;
+  let cuts = 0;
+  const start = Date.now();
+  const welcomesAtStart = counters.welcomes;
+
+  // Load: events on a drift-free schedule, round-robin over the agents.
+  let cursor = 0;
+  const emitter = setInterval(() => {
+    const due = Math.floor(((Date.now() - start) * flags.rate) / 1000) - counters.emitted;
+    if (due <= 0) return;
+    const share = new Map<SimAgent, number>();
+    for (let i = 0; i < due; i++) {
+      const agent = agents[cursor++ % agents.length];
+      if (agent !== undefined) share.set(agent, (share.get(agent) ?? 0) + 1);
+    }
+    for (const [agent, count] of share) agent.emit(count);
+  }, TICK_MS);
+  const cutter = setInterval(() => {
+    for (let i = 0; i < agents.length; i++)
+      if (Math.random() < CUT_PER_SECOND && proxy.cutRandom()) cuts += 1;
+  }, 1_000);
+  let inFlight = 0;
+  let flip = 0;
+  const commander = setInterval(() => {
+    if (inFlight >= COMMANDS_IN_FLIGHT) return;
+    const agent = agents[Math.floor(Math.random() * agents.length)];
+    if (agent === undefined) return;
+    const session = agent.sessions[Math.floor(Math.random() * agent.sessions.length)];
+    flip += 1;
+    const [what, call] =
+      flip % 2 === 0
+        ? [
+            'inject',
+            () =>
+              api(supervisor.apiUrl, `/api/v1/sessions/${session}/inject`, {
+                prompt: 'soak',
+                timeout_ms: 5_000,
+              }),
+          ]
+        : ['node', () => api(supervisor.apiUrl, `/api/v1/nodes/${agent.node}`)];
+    inFlight += 1;
+    const t0 = performance.now();
+    call()
+      .then((status) => {
+        if (status === 200) {
+          commandsOk += 1;
+          commandMs.push(performance.now() - t0);
+        } else commandFailures.set(`${what} ${status}`, (commandFailures.get(`${what} ${status}`) ?? 0) + 1);
+      })
+      .catch((err: Error) => {
+        commandFailures.set(`${what} ${err.name}`, (commandFailures.get(`${what} ${err.name}`) ?? 0) + 1);
+      })
+      .finally(() => {
+        inFlight -= 1;
+      });
+  }, COMMAND_EVERY_MS);
+  cleanups.push(() => {
+    clearInterval(emitter);
+    clearInterval(cutter);
+    clearInterval(commander);
+  });
+
+  const sample = (): Sample => {
+    const s: Sample = { at: Date.now() - start, rss: {} };
+    for (const [name, pid] of Object.entries(pids)) s.rss[name] = rssKb(pid);
+    samples.push(s);
+    return s;
+  };
+  let minute = 0;
+  let lastEmitted = 0;
+  while (Date.now() - start < durationMs && !stopping && supervisorDied === undefined) {
+    const nextSample = Math.min(durationMs, (Math.floor((Date.now() - start) / SAMPLE_MS) + 1) * SAMPLE_MS);
+    await new Promise((r) => setTimeout(r, Math.max(0, nextSample - (Date.now() - start))));
+    const s = sample();
+    if (s.at >= (minute + 1) * 60_000 - 500 || s.at >= durationMs) {
+      minute += 1;
+      const lag = await consumerLag(nc).catch(() => new Map<string, number>());
+      lagByMinute.push(total(lag));
+      const perSecond = Math.round((counters.emitted - lastEmitted) / 60);
+      lastEmitted = counters.emitted;
+      for (const [name, pid] of Object.entries(pids)) {
+        const kb = s.rss[name];
+        say(`[min ${minute}] ${name.padEnd(11)} pid ${pid}  rss ${kb === undefined ? 'gone' : mib(kb)}`);
+      }
+      const lagText = [...lag].map(([name, n]) => `${name} ${n}`).join(', ');
+      const p50 = commandMs.length === 0 ? 0 : percentile(commandMs, 50);
+      const p99 = commandMs.length === 0 ? 0 : percentile(commandMs, 99);
+      say(
+        `[min ${minute}] lag ${total(lag)} (${lagText})  events ${counters.emitted} (${perSecond}/s)  ` +
+          `spooled ${agents.reduce((a, b) => a + b.spool.depth(), 0)}  cuts ${cuts}  reconnects ${counters.welcomes - welcomesAtStart} (refused ${counters.refusals})  ` +
+          `commands ${commandsOk} ok (p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms), ` +
+          `${[...commandFailures.values()].reduce((a, b) => a + b, 0)} failed${commandFailures.size > 0 ? ` ${JSON.stringify(Object.fromEntries(commandFailures))}` : ''}`,
+      );
+    }
+  }
+  clearInterval(emitter);
+  clearInterval(cutter);
+  clearInterval(commander);
+  if (stopping) return 130;
+
+  const problems: string[] = [];
+  if (supervisorDied !== undefined) problems.push(supervisorDied);
+
+  // The backlog drains once the load stops: every spool empty, every consumer caught up.
+  const drainStart = Date.now();
+  let drained = false;
+  if (supervisorDied === undefined) {
+    try {
+      await waitFor(
+        async () =>
+          agents.every((a) => a.spool.depth() === 0) && inFlight === 0 && total(await consumerLag(nc)) === 0,
+        { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 500, message: 'drained' },
+      );
+      drained = true;
+    } catch {
+      const lag = await consumerLag(nc).catch(() => new Map<string, number>());
+      problems.push(
+        `backlog not drained ${DRAIN_TIMEOUT_MS / 1000} s after the load stopped: ` +
+          `spooled ${agents.reduce((a, b) => a + b.spool.depth(), 0)}, lag ${JSON.stringify(Object.fromEntries(lag))}`,
+      );
+    }
+  }
+  const drainMs = Date.now() - drainStart;
+
+  // RSS: the mean over the last RSS_WINDOW_MS of warm-up vs the mean over the run's last RSS_WINDOW_MS.
+  const endAt = samples.at(-1)?.at ?? 0;
+  const judged = endAt - warmupMs >= 60_000;
+  const rssSummary: string[] = [];
+  for (const name of Object.keys(pids)) {
+    const mean = (from: number, to: number): number | undefined => {
+      const v = samples.filter((s) => s.at > from && s.at <= to).map((s) => s.rss[name]);
+      if (v.length === 0 || v.some((x) => x === undefined)) return undefined;
+      return (v as number[]).reduce((a, b) => a + b, 0) / v.length;
+    };
+    const base = mean(warmupMs - RSS_WINDOW_MS, warmupMs);
+    const end = mean(endAt - RSS_WINDOW_MS, endAt);
+    if (base === undefined || end === undefined) {
+      if (judged) problems.push(`${name}: RSS not measured (process gone?)`);
+      continue;
+    }
+    const growth = end / base - 1;
+    rssSummary.push(
+      `${name} ${mib(base)} → ${mib(end)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %)`,
+    );
+    if (judged && growth > RSS_GROWTH_LIMIT) {
+      problems.push(
+        `${name}: RSS grew ${(growth * 100).toFixed(1)} % after warm-up (${mib(base)} → ${mib(end)}; limit ${RSS_GROWTH_LIMIT * 100} %)`,
+      );
+    }
+  }
+  // Lag that keeps growing: up at every minute after warm-up, and by the end more than a second of load.
+  const afterWarmup = lagByMinute.slice(Math.floor(warmupMs / 60_000) - 1);
+  const growing =
+    afterWarmup.length >= 2 && afterWarmup.every((v, i) => i === 0 || v > (afterWarmup[i - 1] ?? 0));
+  if (growing && (afterWarmup.at(-1) ?? 0) > flags.rate) {
+    problems.push(`consumer lag kept growing after warm-up: ${afterWarmup.join(' → ')}`);
+  }
+  if (commandsOk === 0) problems.push('no command succeeded');
+  if (supervisor.errors.length > 0) {
+    say(`soak: hal-supervisor logged ${supervisor.errors.length} error(s); first: ${supervisor.errors[0]}`);
+  }
+
+  say(
+    `soak: ${counters.emitted} events in ${Math.round(endAt / 1000)} s, ${cuts} cuts, ${counters.welcomes - welcomesAtStart} reconnects, ` +
+      `${commandsOk} API calls ok (${counters.commandsRun} commands run by agents), ${[...commandFailures.values()].reduce((a, b) => a + b, 0)} failed; ` +
+      `lag per minute ${lagByMinute.join(', ')}; ${drained ? `drained in ${(drainMs / 1000).toFixed(1)} s` : 'not drained'}`,
+  );
+  say(
+    `soak: RSS after warm-up → end: ${rssSummary.join('; ')}${judged ? '' : ' (run too short to judge: needs 1 minute past warm-up)'}`,
+  );
+  if (problems.length > 0) {
+    for (const p of problems) console.error(`soak: FAIL: ${p}`);
+    return 1;
+  }
+  say('soak: OK');
+  return 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  console.error(`soak: FAIL: ${(err as Error).stack ?? String(err)}`);
+  code = 1;
+} finally {
+  stopping = true;
+  await cleanup();
+}
+process.exit(code);
