@@ -180,8 +180,10 @@ export function createTrackerStore(sqlite: Database.Database) {
       "select session from sessions where node = ? and state not in ('completed', 'killed')",
     ),
     staleNodes: sqlite.prepare<[string, string], { node: string }>(
+      // The last sign of life is the later of the last heartbeat and coming online: a node
+      // that reconnects is alive now, however old its last heartbeat before it went away.
       `select node from nodes where status = 'online'
-         and max(coalesce(last_heartbeat_at, online_since, ''), ?) < ?`,
+         and max(coalesce(last_heartbeat_at, ''), coalesce(online_since, ''), ?) < ?`,
     ),
     countStates: sqlite.prepare<[], { state: string; n: number }>(
       'select state, count(*) as n from sessions group by state',

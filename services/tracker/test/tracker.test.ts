@@ -205,7 +205,8 @@ test('tracker - a silent node goes offline with its sessions unreachable, and a 
       security: { audit: { retention_days: 90 } },
     },
   });
-  const ev = eventFactory();
+  // The events happened before the clock's now, as stored events do.
+  const ev = eventFactory('node-a', 'proj', clock.now() - 60_000);
   await stack.publish(ev('node.online', null, online), ev('session.busy', 's1'), ev('session.idle', 's2'));
   const beat = {
     node: 'node-a',
@@ -244,9 +245,17 @@ test('tracker - a silent node goes offline with its sessions unreachable, and a 
   );
   assert.equal(await metricValue(registry, 'hal_o_swarm_nodes_online'), 0);
 
+  // The node reconnects now: alive again, however old its last heartbeat (a liveness check in
+  // between must not take it offline again).
+  const now = new Date(clock.now()).toISOString();
   await stack.publish(
-    ev('node.online', null, online),
-    ev('node.snapshot', null, { sessions: [{ session: 's1', project: 'proj', state: 'waiting_input' }] }),
+    ev('node.online', null, online, { time: now }),
+    ev(
+      'node.snapshot',
+      null,
+      { sessions: [{ session: 's1', project: 'proj', state: 'waiting_input' }] },
+      { time: now },
+    ),
   );
   await waitFor(
     async () =>
@@ -256,6 +265,8 @@ test('tracker - a silent node goes offline with its sessions unreachable, and a 
         ['s2', 'completed'],
       ]),
   );
+  // Longer than several liveness checks (every 20 ms), still inside the heartbeat timeout.
+  await new Promise((resolve) => setTimeout(resolve, 200));
   assert.equal((await stack.query('nodes_get', { node: 'node-a' })).status, 'online');
 });
 
