@@ -27,6 +27,7 @@ import { type AgentFrame, errorFrame, type FrameProblem, parseFrame } from './fr
 import type { GatewayConfig, GatewayLimits } from './gateway-config.ts';
 import { type HeartbeatWatch, republishHeartbeat, watchHeartbeats } from './heartbeats.ts';
 import type { HeldConnection, NodeInfo, NodeRegistry } from './node-registry.ts';
+import { PendingCommands } from './pending-commands.ts';
 import type { PublishBudget } from './publish-budget.ts';
 import {
   nodeClockSkewEvent,
@@ -81,16 +82,6 @@ const MAX_EARLY_FRAMES = 64;
 /** Sessions alerted about per connection; beyond this a flood of forgeries is counted, not alerted. */
 const MAX_CONFLICT_ALERTS = 100;
 
-interface PendingCommand {
-  resolve(reply: Reply<unknown>): void;
-  reject(err: HalError): void;
-  timer: NodeJS.Timeout;
-  type: string;
-  /** The command frame went out on the socket: from then on the agent may have run it. */
-  sent: boolean;
-  idempotencyKey: string | undefined;
-}
-
 /**
  * One agent socket, from hello to close: validates every frame, publishes events with
  * pipelined JetStream publishes, acks in order, relays heartbeats and commands, and publishes
@@ -109,7 +100,7 @@ export class AgentConnection implements HeldConnection {
   readonly #d: AgentConnectionDeps;
   readonly #log: Logger;
   readonly #ingest: EventIngest;
-  readonly #commands = new Map<string, PendingCommand>();
+  readonly #commands: PendingCommands;
   readonly #badFrames: number[] = [];
   readonly #alerted = new Set<string>();
   readonly #warn;
@@ -137,6 +128,7 @@ export class AgentConnection implements HeldConnection {
     if (deps.credential.kind === 'enrolled') this.#enrolledProjects = [...deps.credential.projects];
     this.#connectedAt = new Date(deps.clock.now());
     this.#log = deps.log.child({ component: 'agent-connection', node: deps.node, connection: this.id });
+    this.#commands = new PendingCommands(deps.node, this.#log);
     this.#warn = createRateLimitedLog(this.#log);
     this.#ingest = new EventIngest({
       node: deps.node,
@@ -233,27 +225,9 @@ export class AgentConnection implements HeldConnection {
     if (this.#closed) {
       return Promise.reject(new HalError(ErrorCode.NODE_OFFLINE, `node "${this.node}" is not connected`));
     }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#commands.delete(commandId);
-        reject(
-          new HalError(
-            ErrorCode.TIMEOUT,
-            `node "${this.node}" did not answer the ${request.command.type} command within ${request.timeout_ms} ms`,
-          ),
-        );
-      }, request.timeout_ms);
-      const key = request.idempotency_key;
-      const pending: PendingCommand = {
-        resolve,
-        reject,
-        timer,
-        type: request.command.type,
-        sent: false,
-        idempotencyKey: key,
-      };
-      this.#commands.set(commandId, pending);
-      pending.sent = this.#sendText(
+    const key = request.idempotency_key;
+    return this.#commands.add(request, commandId, () =>
+      this.#sendText(
         JSON.stringify(
           makeEnvelope(WsType.COMMAND, {
             command_id: commandId,
@@ -263,8 +237,8 @@ export class AgentConnection implements HeldConnection {
             ...(key === undefined ? {} : { idempotency_key: key }),
           }),
         ),
-      );
-    });
+      ),
+    );
   }
 
   replace(by: { gateway: string; connection: string }): void {
@@ -327,7 +301,7 @@ export class AgentConnection implements HeldConnection {
       // The caller of a command whose answer was refused learns why now, not at its timeout.
       const { commandId } = parsed.problem;
       if (commandId !== undefined) {
-        this.#settleCommand(commandId, {
+        this.#commands.settle(commandId, {
           ok: false,
           error: {
             code: parsed.problem.code,
@@ -649,21 +623,10 @@ export class AgentConnection implements HeldConnection {
   }
 
   #onCommandResult(payload: WsPayload<'command.result'>): void {
-    this.#settleCommand(
+    this.#commands.settle(
       payload.command_id,
       payload.ok ? { ok: true, data: payload.data } : { ok: false, error: payload.error },
     );
-  }
-
-  #settleCommand(commandId: string, reply: Reply<unknown>): void {
-    const pending = this.#commands.get(commandId);
-    if (pending === undefined) {
-      this.#log.debug({ command_id: commandId }, 'result for an unknown or expired command');
-      return;
-    }
-    this.#commands.delete(commandId);
-    clearTimeout(pending.timer);
-    pending.resolve(reply);
   }
 
   #badFrame(problem: FrameProblem): void {
@@ -700,11 +663,7 @@ export class AgentConnection implements HeldConnection {
     clearInterval(this.#pinger);
     this.#ingest.close();
     this.#d.metrics.connectionsActive.dec();
-    for (const [id, pending] of this.#commands) {
-      clearTimeout(pending.timer);
-      pending.reject(disconnectedError(this.node, id, pending));
-      this.#commands.delete(id);
-    }
+    this.#commands.disconnected();
     this.#log.info({ code, reason, end: this.#endReason ?? 'peer' }, 'agent connection closed');
     try {
       const held = this.#d.registry.release(this);
@@ -728,27 +687,4 @@ export class AgentConnection implements HeldConnection {
       this.#log.error({ err, type: event.type }, 'system event publish failed');
     });
   }
-}
-
-/**
- * A command the agent may have run is never reported as NODE_OFFLINE: a retry would run it twice.
- * With its idempotency key, sending it again returns what really happened.
- */
-function disconnectedError(node: string, commandId: string, pending: PendingCommand): HalError {
-  if (!pending.sent) {
-    return new HalError(
-      ErrorCode.NODE_OFFLINE,
-      `node "${node}" disconnected before the ${pending.type} command was sent`,
-    );
-  }
-  const key = pending.idempotencyKey;
-  const retry =
-    key === undefined
-      ? 'check the session before acting again'
-      : `send it again with idempotency key "${key}" to get its outcome`;
-  return new HalError(
-    ErrorCode.COMMAND_OUTCOME_UNKNOWN,
-    `node "${node}" disconnected while the ${pending.type} command was running; it may have run: ${retry}`,
-    { details: { node, command_id: commandId, ...(key === undefined ? {} : { idempotency_key: key }) } },
-  );
 }
