@@ -200,7 +200,11 @@ export function formatReport(report: BenchReport): string {
 }
 
 /** Runs every module in order (raw first), prints the table, writes `bench/out/latest.json`. */
-export async function runBenches(entries: BenchEntry[], opts: { quick: boolean }): Promise<BenchReport> {
+/** `partial`: only some modules ran, so the report goes to partial.json, never over latest.json. */
+export async function runBenches(
+  entries: BenchEntry[],
+  opts: { quick: boolean; partial: boolean },
+): Promise<BenchReport> {
   const report: BenchReport = {
     time: new Date().toISOString(),
     commit: gitCommit(),
@@ -215,10 +219,11 @@ export async function runBenches(entries: BenchEntry[], opts: { quick: boolean }
   for (const entry of entries) await runModule(entry, report, raw);
   await mkdir(OUT_DIR, { recursive: true });
   const json = `${JSON.stringify(report, null, 2)}\n`;
-  await writeFile(join(OUT_DIR, 'latest.json'), json);
+  const latest = join(OUT_DIR, opts.partial ? 'partial.json' : 'latest.json');
+  await writeFile(latest, json);
   // One file per run too, so figures can be compared across commits without re-running.
   const stamp = report.time.replace(/[:.]/g, '-');
   await writeFile(join(OUT_DIR, `${stamp}-${report.commit ?? 'nocommit'}.json`), json);
-  process.stdout.write(`${formatReport(report)}\n\nwrote ${join(OUT_DIR, 'latest.json')}\n`);
+  process.stdout.write(`${formatReport(report)}\n\nwrote ${latest}\n`);
   return report;
 }

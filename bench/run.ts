@@ -16,10 +16,23 @@ const modules: BenchEntry[] = [
   { name: 'dashboard', load: () => import('./dashboard.bench.ts') },
 ];
 
+// `npm run bench -- gateway tracker`: only those modules, after `raw` (every ratio needs it).
+// A module that reads another's figure (tracker reads gateway's) needs that one named too.
+const chosen = process.argv.slice(2);
+const unknown = chosen.filter((name) => !modules.some((m) => m.name === name));
+if (unknown.length > 0) {
+  console.error(
+    `bench: unknown module ${unknown.join(', ')}; modules: ${modules.map((m) => m.name).join(', ')}`,
+  );
+  process.exit(2);
+}
+const selected =
+  chosen.length === 0 ? modules : modules.filter((m) => m.name === 'raw' || chosen.includes(m.name));
+
 // Read once here: nothing below the entry looks at the environment.
 const { BENCH_QUICK, BENCH_LENIENT } = process.env;
 const quick = BENCH_QUICK === '1';
-const report = await runBenches(modules, { quick });
+const report = await runBenches(selected, { quick, partial: chosen.length > 0 });
 // An unmet goal fails the run (the table says which and by how much); BENCH_LENIENT=1 only
 // reports it, for a smoke run on a shared, noisy machine. A module that crashed always fails.
 const unmet = report.figures.filter((f) => f.met === false);
