@@ -16,15 +16,13 @@ import {
   wasApplied,
 } from './facts.ts';
 import type { Overrides } from './overrides.ts';
-import {
-  budgetConcerns,
-  errorLoopRule,
-  escalateWaitingInputRule,
-  killOnCostRule,
-} from './rules/guard-rules.ts';
-import { nodeOfflineRule } from './rules/node-rule.ts';
-import { compactionReached, restartOnCompactionRule } from './rules/restart-rule.ts';
-import { resumeAfterLimitRule, resumeOnIdleRule } from './rules/resume-rules.ts';
+import { errorLoopRule } from './rules/error-loop.ts';
+import { escalateWaitingInputRule } from './rules/escalate-waiting-input.ts';
+import { budgetConcerns, killOnCostRule } from './rules/kill-on-cost.ts';
+import { nodeOfflineRule } from './rules/node-offline.ts';
+import { compactionReached, restartOnCompactionRule } from './rules/restart-on-compaction.ts';
+import { resumeAfterLimitRule } from './rules/resume-after-limit.ts';
+import { resumeOnIdleRule } from './rules/resume-on-idle.ts';
 import type { Effect, SessionContext, SessionRule, Verdict } from './rules/rule.ts';
 import type { StartDependents } from './start-dependents.ts';
 import { idOfKey, KeyPrefix, keyOf, type StateStore } from './state-store.ts';

@@ -1,6 +1,6 @@
 import { EventType, Severity } from '@hal/protocol';
 import { isSessionOver } from '../facts.ts';
-import { type SessionRule, secondsSince } from './rule.ts';
+import type { SessionRule } from './rule.ts';
 
 export interface CostState {
   /** Why the session is over budget, once it is (its own cost, or a budget event). */
@@ -61,55 +61,6 @@ export const killOnCostRule: SessionRule<CostState> = {
         retire: cfg.action === 'kill' ? 'kill_on_cost' : 'kill_on_cost (pause)',
       },
       after: (s, ok) => (ok ? s : { ...s, stopped_at: null, warned_at: now }),
-    };
-  },
-};
-
-export interface ErrorLoopState {
-  tripped_until: number | null;
-}
-
-export const errorLoopRule: SessionRule<ErrorLoopState> = {
-  name: 'error_loop',
-  events: [EventType.SESSION_ERROR],
-  onTick: false,
-  decide(state, { now, facts: f, policies }) {
-    const cfg = policies.error_loop;
-    if (state?.tripped_until != null && now < state.tripped_until) return null;
-    const recent = f.error_times.filter((t) => now - t < cfg.window_seconds * 1000);
-    if (recent.length < cfg.errors) return null;
-    const until = now + cfg.retry_reset_seconds * 1000;
-    return {
-      state: { tripped_until: until },
-      effect: {
-        decision: 'acted',
-        reason: `${recent.length} errors within ${cfg.window_seconds} s (limit ${cfg.errors}); policies stop intervening until ${new Date(until).toISOString()}. Last: ${f.last_error ?? 'unknown'}`,
-        alert: { title: 'Session is in an error loop', severity: Severity.CRITICAL },
-        blockUntil: until,
-      },
-    };
-  },
-};
-
-export interface WaitingState {
-  alerted_for: number | null;
-}
-
-export const escalateWaitingInputRule: SessionRule<WaitingState> = {
-  name: 'escalate_waiting_input',
-  events: [],
-  onTick: true,
-  decide(state, { now, facts: f, policies }) {
-    const cfg = policies.escalate_waiting_input;
-    if (f.waiting_since === null || state?.alerted_for === f.waiting_since) return null;
-    if (now - f.waiting_since < cfg.after_seconds * 1000) return null;
-    return {
-      state: { alerted_for: f.waiting_since },
-      effect: {
-        decision: 'acted',
-        reason: `waiting for input for ${secondsSince(now, f.waiting_since)} s on host ${f.node} (${f.pending.length} pending)`,
-        alert: { title: 'Session waiting for input', severity: Severity.WARNING },
-      },
     };
   },
 };
