@@ -14,11 +14,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Connection, createConnection, type EventDraft, openSpool, type Spool } from '@hal/agent';
+import { createConnection, openSpool } from '@hal/agent';
 import { connectBus, jetstreamClient, type NatsConnection } from '@hal/bus';
 import { createLogger } from '@hal/observability';
-import { okReply, StreamName } from '@hal/protocol';
-import { freePort, type NatsServer, startNats, waitFor } from '@hal/testkit';
+import { StreamName } from '@hal/protocol';
+import {
+  freePort,
+  type NatsServer,
+  type SimAgent,
+  type SimEvent,
+  startNats,
+  startSimAgent,
+  waitFor,
+} from '@hal/testkit';
 import { z } from 'zod';
 import { percentile } from './stats.ts';
 
@@ -236,103 +244,38 @@ async function startCuttingTcpProxy(
   };
 }
 
-interface SimAgent {
-  node: string;
-  sessions: string[];
-  spool: Spool;
-  connection: Connection;
-  emit(count: number): void;
-  stop(): Promise<void>;
-}
+let emitted = 0;
+const sumOf = (agents: readonly SimAgent[], key: keyof SimAgent['counts']): number =>
+  agents.reduce((sum, a) => sum + a.counts[key], 0);
 
-const counters = { emitted: 0, welcomes: 0, refusals: 0, commandsRun: 0 };
-
-function draftOf(
-  node: string,
-  session: string | null,
-  type: string,
-  data: Record<string, unknown>,
-): EventDraft {
-  return {
-    version: 1,
-    id: crypto.randomUUID(),
-    node,
-    project: PROJECT.name,
-    session,
-    type,
-    time: new Date().toISOString(),
-    data,
-  };
-}
-
-async function startSimAgent(index: number, wsUrl: string): Promise<SimAgent> {
-  const node = `soak-${index}`;
-  const sessions = Array.from({ length: SESSIONS_PER_AGENT }, (_, s) => `ses_soak_${index}_${s}`);
-  const log = createLogger({
-    service: 'agent',
-    node,
-    level: 'info',
-    destination: {
-      write(line: string) {
-        if (line.includes('"msg":"connected to gateway"')) counters.welcomes += 1;
-        else if (line.includes('"msg":"gateway refused this agent')) counters.refusals += 1;
-      },
-    },
-  });
-  const spool = openSpool({
-    file: join(spoolRoot, `${node}.spool.db`),
-    maxBytes: 256 * 1024 * 1024,
-    overflowDraft: (data) => draftOf(node, null, 'agent.spool_overflow', data),
-  });
-  const connection = createConnection({
-    url: wsUrl,
+async function startSoakAgent(index: number, wsUrl: string): Promise<SimAgent> {
+  return startSimAgent({
+    parts: { createConnection, openSpool },
+    node: `soak-${index}`,
+    urls: wsUrl,
     token: TOKEN,
-    node,
-    agentVersion: '0.1.0',
-    projects: [PROJECT],
-    spool,
-    log,
-    reconnect: { initialMs: 200, maxMs: 2_000 },
+    project: PROJECT,
+    dir: spoolRoot,
     heartbeatIntervalSec: 5,
-    snapshot: () => sessions.map((session) => ({ session, project: PROJECT.name, state: 'running' })),
-    heartbeat: async () => ({
-      load: [0, 0, 0],
-      mem_total_bytes: 1,
-      mem_free_bytes: 1,
-      opencode_ok: true,
-      sessions: sessions.length,
-      spool_depth: spool.depth(),
-    }),
-    runCommand: async (command) => {
-      counters.commandsRun += 1;
-      return okReply({ node, ran: command.type });
-    },
-    onUnsendable: (row) => spool.drop(row.seq),
+    sessions: Array.from({ length: SESSIONS_PER_AGENT }, (_, s) => `ses_soak_${index}_${s}`),
+    waitReady: false,
   });
-  spool.append(sessions.map((s) => draftOf(node, s, 'session.created', { title: s })));
-  await connection.start();
-  let n = 0;
-  return {
-    node,
-    sessions,
-    spool,
-    connection,
-    emit(count) {
-      const drafts: EventDraft[] = [];
-      for (let i = 0; i < count; i++) {
-        n += 1;
-        const session = sessions[n % sessions.length] ?? null;
-        drafts.push(draftOf(node, session, n % 2 === 0 ? 'session.busy' : 'session.idle', { n }));
-      }
-      spool.append(drafts);
-      counters.emitted += count;
-      connection.notify();
-    },
-    async stop() {
-      await connection.stop();
-      spool.close();
-    },
-  };
+}
+
+/** Appends `count` events to `agent` in one spool transaction, round-robin over its sessions. */
+function emit(agent: SimAgent, count: number): void {
+  const sessions = [...agent.sessions];
+  const events: SimEvent[] = [];
+  for (let i = 0; i < count; i++) {
+    const n = agent.counts.events + i;
+    events.push({
+      session: sessions[n % sessions.length] ?? null,
+      type: n % 2 === 0 ? 'session.busy' : 'session.idle',
+      data: { n },
+    });
+  }
+  agent.emitMany(events);
+  emitted += count;
 }
 
 /** num_pending + num_ack_pending of every durable consumer on HAL_EVENTS, by name. */
@@ -401,7 +344,7 @@ async function main(): Promise<number> {
     await Promise.all(agents.map((a) => a.stop()));
   });
   for (let i = 0; i < flags.agents && !stopping; i++) {
-    agents.push(await startSimAgent(i, `ws://127.0.0.1:${proxy.port}`));
+    agents.push(await startSoakAgent(i, `ws://127.0.0.1:${proxy.port}`));
   }
   await waitFor(() => agents.every((a) => a.connection.ready()), {
     timeoutMs: 60_000,
@@ -409,11 +352,14 @@ async function main(): Promise<number> {
   });
   const [first] = agents;
   if (first === undefined) throw new Error('no agent');
-  await waitFor(async () => (await api(supervisor.apiUrl, `/api/v1/sessions/${first.sessions[0]}`)) === 200, {
-    timeoutMs: 60_000,
-    intervalMs: 200,
-    message: 'the tracker knows the first session',
-  });
+  await waitFor(
+    async () => (await api(supervisor.apiUrl, `/api/v1/sessions/${[...first.sessions][0]}`)) === 200,
+    {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      message: 'the tracker knows the first session',
+    },
+  );
   say(
     `soak: supervisor pid ${supervisor.child.pid}, nats-server pid ${nats.pid}, driver pid ${process.pid}; ${agents.length} agents welcomed`,
   );
@@ -430,19 +376,19 @@ async function main(): Promise<number> {
   let commandsOk = 0;
   let cuts = 0;
   const start = Date.now();
-  const welcomesAtStart = counters.welcomes;
+  const welcomesAtStart = sumOf(agents, 'welcomes');
 
   // Load: events on a drift-free schedule, round-robin over the agents.
   let cursor = 0;
   const emitter = setInterval(() => {
-    const due = Math.floor(((Date.now() - start) * flags.rate) / 1000) - counters.emitted;
+    const due = Math.floor(((Date.now() - start) * flags.rate) / 1000) - emitted;
     if (due <= 0) return;
     const share = new Map<SimAgent, number>();
     for (let i = 0; i < due; i++) {
       const agent = agents[cursor++ % agents.length];
       if (agent !== undefined) share.set(agent, (share.get(agent) ?? 0) + 1);
     }
-    for (const [agent, count] of share) agent.emit(count);
+    for (const [agent, count] of share) emit(agent, count);
   }, TICK_MS);
   const cutter = setInterval(() => {
     for (let i = 0; i < agents.length; i++)
@@ -454,7 +400,8 @@ async function main(): Promise<number> {
     if (inFlight >= COMMANDS_IN_FLIGHT) return;
     const agent = agents[Math.floor(Math.random() * agents.length)];
     if (agent === undefined) return;
-    const session = agent.sessions[Math.floor(Math.random() * agent.sessions.length)];
+    const sessions = [...agent.sessions];
+    const session = sessions[Math.floor(Math.random() * sessions.length)];
     flip += 1;
     const [what, call] =
       flip % 2 === 0
@@ -505,8 +452,8 @@ async function main(): Promise<number> {
       minute += 1;
       const lag = await consumerLag(nc).catch(() => new Map<string, number>());
       lagByMinute.push(total(lag));
-      const perSecond = Math.round((counters.emitted - lastEmitted) / 60);
-      lastEmitted = counters.emitted;
+      const perSecond = Math.round((emitted - lastEmitted) / 60);
+      lastEmitted = emitted;
       for (const [name, pid] of Object.entries(pids)) {
         const kb = s.rss[name];
         say(`[min ${minute}] ${name.padEnd(11)} pid ${pid}  rss ${kb === undefined ? 'gone' : mib(kb)}`);
@@ -515,8 +462,8 @@ async function main(): Promise<number> {
       const p50 = commandMs.length === 0 ? 0 : percentile(commandMs, 50);
       const p99 = commandMs.length === 0 ? 0 : percentile(commandMs, 99);
       say(
-        `[min ${minute}] lag ${total(lag)} (${lagText})  events ${counters.emitted} (${perSecond}/s)  ` +
-          `spooled ${agents.reduce((a, b) => a + b.spool.depth(), 0)}  cuts ${cuts}  reconnects ${counters.welcomes - welcomesAtStart} (refused ${counters.refusals})  ` +
+        `[min ${minute}] lag ${total(lag)} (${lagText})  events ${emitted} (${perSecond}/s)  ` +
+          `spooled ${agents.reduce((a, b) => a + b.spool.depth(), 0)}  cuts ${cuts}  reconnects ${sumOf(agents, 'welcomes') - welcomesAtStart} (refused ${sumOf(agents, 'refusals')})  ` +
           `commands ${commandsOk} ok (p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms), ` +
           `${[...commandFailures.values()].reduce((a, b) => a + b, 0)} failed${commandFailures.size > 0 ? ` ${JSON.stringify(Object.fromEntries(commandFailures))}` : ''}`,
       );
@@ -590,8 +537,8 @@ async function main(): Promise<number> {
   }
 
   say(
-    `soak: ${counters.emitted} events in ${Math.round(endAt / 1000)} s, ${cuts} cuts, ${counters.welcomes - welcomesAtStart} reconnects, ` +
-      `${commandsOk} API calls ok (${counters.commandsRun} commands run by agents), ${[...commandFailures.values()].reduce((a, b) => a + b, 0)} failed; ` +
+    `soak: ${emitted} events in ${Math.round(endAt / 1000)} s, ${cuts} cuts, ${sumOf(agents, 'welcomes') - welcomesAtStart} reconnects, ` +
+      `${commandsOk} API calls ok (${sumOf(agents, 'commands')} commands run by agents), ${[...commandFailures.values()].reduce((a, b) => a + b, 0)} failed; ` +
       `lag per minute ${lagByMinute.join(', ')}; ${drained ? `drained in ${(drainMs / 1000).toFixed(1)} s` : 'not drained'}`,
   );
   say(

@@ -42,5 +42,6 @@ export {
   type ScriptedLlm,
   startScriptedLlm,
 } from './scripted-llm.ts';
+export { type SimAgent, type SimEvent, startSimAgent } from './sim-agent.ts';
 export { collectSse, parseSse, type SseMessage } from './sse.ts';
 export { waitFor } from './wait-for.ts';

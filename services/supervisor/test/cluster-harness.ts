@@ -8,12 +8,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Connection, createConnection, type EventDraft, openSpool, type Spool } from '@hal/agent';
+import { createConnection, openSpool } from '@hal/agent';
 import { connectBus, jetstreamClient, type NatsConnection } from '@hal/bus';
 import { parseConfig } from '@hal/config';
 import { createLogger, createRegistry } from '@hal/observability';
-import { type Command, type EventRecord, okReply, StreamName } from '@hal/protocol';
-import { freePort, type NatsCluster, startNatsCluster, waitFor } from '@hal/testkit';
+import { type EventRecord, StreamName } from '@hal/protocol';
+import {
+  freePort,
+  type NatsCluster,
+  type SimAgent,
+  startNatsCluster,
+  startSimAgent as startTestkitSimAgent,
+  waitFor,
+} from '@hal/testkit';
 import { createSupervisor, type Supervisor } from '../src/supervisor.ts';
 
 export const TOKEN = 'cluster-e2e-token-0123456789abcdef';
@@ -170,112 +177,24 @@ export async function startClusterStack(opts: { cluster?: NatsCluster } = {}): P
   };
 }
 
-/** A host's agent without opencode: the real connection and spool, events appended by the test. */
-export interface SimAgent {
-  node: string;
-  spool: Spool;
-  connection: Connection;
-  /** Every record appended, in agent order. */
-  sent: EventRecord[];
-  /** Commands the agent ran. */
-  commands: Command[];
-  /** The URL of each gateway that welcomed this agent, with when (ms since epoch). */
-  welcomes: Array<{ url: string; at: number }>;
-  emit(session: string, type: string, data: Record<string, unknown>): void;
-  stop(): Promise<void>;
-}
+export type { SimAgent } from '@hal/testkit';
 
 export const PROJECT = { name: 'chaos', directory: '/srv/chaos' };
 
-export async function startSimAgent(opts: {
+/** A host's agent without opencode (testkit's simulated agent): records what it sent, ran and whom it reached. */
+export function startSimAgent(opts: {
   node: string;
   urls: readonly string[];
   dir: string;
 }): Promise<SimAgent> {
-  const sent: EventRecord[] = [];
-  const commands: Command[] = [];
-  const welcomes: Array<{ url: string; at: number }> = [];
-  const agentLog = createLogger({
-    service: 'agent',
-    node: opts.node,
-    level: 'info',
-    destination: {
-      write(line: string) {
-        if (line.includes('"msg":"connected to gateway"')) {
-          welcomes.push({ url: (JSON.parse(line) as { url: string }).url, at: Date.now() });
-        }
-        if (verbose) process.stderr.write(line);
-      },
-    },
-  });
-  const spool = openSpool({
-    file: join(opts.dir, `${opts.node}.spool.db`),
-    maxBytes: 256 * 1024 * 1024,
-    overflowDraft: (data) => draftOf(opts.node, null, 'agent.spool_overflow', data),
-  });
-  const sessions = new Set<string>();
-  const connection = createConnection({
-    url: opts.urls,
+  return startTestkitSimAgent({
+    ...opts,
+    parts: { createConnection, openSpool },
     token: TOKEN,
-    node: opts.node,
-    agentVersion: '0.1.0',
-    projects: [PROJECT],
-    spool,
-    log: agentLog,
-    reconnect: { initialMs: 200, maxMs: 2_000 },
-    heartbeatIntervalSec: 1,
-    snapshot: () => [...sessions].map((session) => ({ session, project: PROJECT.name, state: 'running' })),
-    heartbeat: async () => ({
-      load: [0, 0, 0],
-      mem_total_bytes: 1,
-      mem_free_bytes: 1,
-      opencode_ok: true,
-      sessions: sessions.size,
-      spool_depth: spool.depth(),
-    }),
-    runCommand: async (command) => {
-      commands.push(command);
-      return okReply({ node: opts.node, ran: command.type });
-    },
-    onUnsendable: (row) => spool.drop(row.seq),
+    project: PROJECT,
+    record: true,
+    ...(verbose ? { onLogLine: (line: string) => process.stderr.write(line) } : {}),
   });
-  await connection.start();
-  await waitFor(() => connection.ready(), { timeoutMs: 20_000, message: `${opts.node} welcomed` });
-  return {
-    node: opts.node,
-    spool,
-    connection,
-    sent,
-    commands,
-    welcomes,
-    emit(session, type, data) {
-      sessions.add(session);
-      sent.push(...spool.append([draftOf(opts.node, session, type, data)]));
-      connection.notify();
-    },
-    async stop() {
-      await connection.stop();
-      spool.close();
-    },
-  };
-}
-
-function draftOf(
-  node: string,
-  session: string | null,
-  type: string,
-  data: Record<string, unknown>,
-): EventDraft {
-  return {
-    version: 1,
-    id: crypto.randomUUID(),
-    node,
-    project: PROJECT.name,
-    session,
-    type,
-    time: new Date().toISOString(),
-    data,
-  };
 }
 
 /** Every agent event in HAL_EVENTS (stream order), read with an ordered consumer up to the last message now. */
