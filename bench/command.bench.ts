@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { createAgent } from '@hal/agent';
 import { connectBus, ensureStreams, request } from '@hal/bus';
 import { parseConfig } from '@hal/config';
-import { createGateway } from '@hal/gateway';
-import { createLogger, createRegistry } from '@hal/observability';
+import { createLogger } from '@hal/observability';
 import { type Command, commandRequestSchema, subjects } from '@hal/protocol';
 import { startFakeOpencode, waitFor } from '@hal/testkit';
 import { z } from 'zod';
+import { createBenchGateway } from './bench-gateway.ts';
 import type { BenchContext } from './harness.ts';
 import { percentile, sampleLatencies } from './stats.ts';
 
@@ -41,19 +41,7 @@ export default async function command(ctx: BenchContext): Promise<void> {
   const opencode = await startFakeOpencode({ defaultDirectory: projectDir, autoReply: false });
   ctx.defer(() => opencode.stop());
 
-  const gw = createGateway({
-    config: {
-      server: { host: '127.0.0.1', port: 0, auth_token: TOKEN },
-      heartbeat_interval_sec: 600,
-      heartbeat_timeout_count: 3,
-      security: { tls: { enabled: false }, origin_allowlist: [], node_tokens: {} },
-    },
-    nc,
-    log,
-    registry: createRegistry({ defaultMetrics: false }),
-    gatewayId: 'bench-gw',
-    stopGraceMs: 200,
-  });
+  const gw = createBenchGateway({ nc, log, token: TOKEN, gatewayId: 'bench-gw' });
   await gw.start();
   ctx.defer(() => gw.stop());
 

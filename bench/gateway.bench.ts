@@ -1,20 +1,19 @@
 // The gateway's WebSocket side end to end: events from N agents through the gateway into
-// JetStream, memory per idle agent connection, and the command round trip hal.cmd → gateway →
-// a plain ws peer → back. Agents are plain `ws` clients speaking the protocol, as in the
-// gateway's tests; the round trip through the real hal-agent and opencode is command.bench.ts.
-import { spawn } from 'node:child_process';
+// JetStream, and the command round trip hal.cmd → gateway → a plain ws peer → back. Agents are
+// plain `ws` clients speaking the protocol, as in the gateway's tests; the round trip through
+// the real hal-agent and opencode is command.bench.ts. Memory per idle agent connection, against
+// a raw ws server in the same run, is scale.bench.ts's.
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { connectBus, ensureStreams } from '@hal/bus';
-import { createGateway } from '@hal/gateway';
-import { createLogger, createRegistry } from '@hal/observability';
-import { formatProtocolVersion, makeEnvelope, subjects, WIRE_PROTOCOL } from '@hal/protocol';
+import { createLogger } from '@hal/observability';
+import { makeEnvelope, subjects } from '@hal/protocol';
 import WebSocket from 'ws';
+import { createBenchGateway } from './bench-gateway.ts';
 import type { BenchContext } from './harness.ts';
+import { helloFrame } from './scale/sim-agents.ts';
 import { jsonPayload, nowMs, percentile, perSecond, sampleLatencies } from './stats.ts';
 
 const TOKEN = 'bench-token-0123456789';
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** Unacked events one agent lets out, like the real agent's send window. */
 const AGENT_WINDOW = 2_000;
 const BATCH = 250;
@@ -54,19 +53,7 @@ function connectAgent(url: string, node: string): Promise<BenchAgent> {
       } else if (frame.type === 'command') agent.onCommand?.(frame);
     });
     ws.once('error', reject);
-    ws.once('open', () =>
-      ws.send(
-        JSON.stringify(
-          makeEnvelope('hello', {
-            node,
-            agent_version: 'bench',
-            protocol: formatProtocolVersion(WIRE_PROTOCOL),
-            projects: [],
-            last_acked_seq: 0,
-          }),
-        ),
-      ),
-    );
+    ws.once('open', () => ws.send(helloFrame(node)));
   });
 }
 
@@ -93,19 +80,7 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
   const nc = await connectBus({ url: nats.url, name: 'bench-gateway', log });
   ctx.defer(() => nc.close());
   await ensureStreams(nc);
-  const gw = createGateway({
-    config: {
-      server: { host: '127.0.0.1', port: 0, auth_token: TOKEN },
-      heartbeat_interval_sec: 600,
-      heartbeat_timeout_count: 3,
-      security: { tls: { enabled: false }, origin_allowlist: [], node_tokens: {} },
-    },
-    nc,
-    log,
-    registry: createRegistry({ defaultMetrics: false }),
-    gatewayId: 'bench-gw',
-    stopGraceMs: 200,
-  });
+  const gw = createBenchGateway({ nc, log, token: TOKEN, gatewayId: 'bench-gw' });
   await gw.start();
   ctx.defer(() => gw.stop());
   const url = `ws://127.0.0.1:${gw.address().port}`;
@@ -178,56 +153,4 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
     });
   }
   for (const c of conns) c.ws.close();
-
-  // --- memory per idle agent connection --------------------------------------------------
-  // The agents live in a child process, so the RSS delta here is the gateway's share only.
-  const idle = ctx.size(1_000, 50);
-  const before = process.memoryUsage().rss;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', idleAgentsScript(url, idle)], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  ctx.defer(() => child.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`idle agents exited early (${code})`)));
-  });
-  if (gw.nodes().length < idle) throw new Error(`only ${gw.nodes().length} of ${idle} idle agents held`);
-  await new Promise((r) => setTimeout(r, 500));
-  const perConnKiB = (process.memoryUsage().rss - before) / idle / 1024;
-  ctx.record({
-    name: `gateway.memory.per_idle_agent.${idle}`,
-    value: perConnKiB,
-    unit: 'KiB',
-    // No raw figure measures this; 100 KiB is a round reference so the ratio reads as a fraction of it.
-    baseline: { name: 'reference.100KiB', value: 100, unit: 'KiB' },
-  });
-  child.kill('SIGKILL');
-}
-
-/** A child process opening `count` agent sockets (hello → welcome), then printing "ready". */
-function idleAgentsScript(url: string, count: number): string {
-  return `
-import WebSocket from 'ws';
-const url = ${JSON.stringify(url)};
-const open = (i) => new Promise((resolve, reject) => {
-  const ws = new WebSocket(url, { headers: { authorization: 'Bearer ${TOKEN}', 'x-hal-node': 'idle-' + i } });
-  ws.on('open', () => ws.send(JSON.stringify({ version: 1, type: 'hello', request_id: 'h' + i,
-    timestamp: new Date().toISOString(),
-    payload: { node: 'idle-' + i, agent_version: 'bench', protocol: ${JSON.stringify(formatProtocolVersion(WIRE_PROTOCOL))},
-      projects: [], last_acked_seq: 0 } })));
-  ws.on('message', (d) => { if (String(d).includes('"welcome"')) resolve(ws); });
-  ws.on('error', reject);
-});
-const socks = [];
-for (let i = 0; i < ${count}; i += 50) {
-  const batch = [];
-  for (let j = i; j < Math.min(i + 50, ${count}); j++) batch.push(open(j));
-  socks.push(...(await Promise.all(batch)));
-}
-process.stdout.write('ready\\n');
-setInterval(() => {}, 1 << 30);
-`;
 }

@@ -14,6 +14,7 @@ const modules: BenchEntry[] = [
   { name: 'api', load: () => import('./api.bench.ts') },
   { name: 'discord', load: () => import('./discord.bench.ts') },
   { name: 'dashboard', load: () => import('./dashboard.bench.ts') },
+  { name: 'scale', load: () => import('./scale.bench.ts') },
 ];
 
 // `npm run bench -- gateway tracker`: only those modules, after `raw` (every ratio needs it).

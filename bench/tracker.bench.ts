@@ -16,7 +16,7 @@ import { nowMs, perSecond, runWindowed } from './stats.ts';
 const SESSIONS = 200;
 
 /** A realistic mix: mostly message parts (the assistant streaming), some state changes and completions. */
-function eventAt(i: number, start: number): EventRecord {
+export function eventAt(i: number, start: number): EventRecord {
   const session = `ses_${i % SESSIONS}`;
   const base = {
     version: 1 as const,
