@@ -80,7 +80,8 @@ function start(t: TestContext, bin: string, args: string[], cwd: string, env: No
 
 test('product README configs - both load as written (placeholders replaced): --validate passes', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hal-readme-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Retries: a nats-server the supervisor left stopping under load may still be closing its store.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
   writeFileSync(join(dir, 'supervisor.config.json'), JSON.stringify(supervisorExample(), null, 2));
   writeFileSync(join(dir, 'agent.config.json'), JSON.stringify(agentExample(join(dir, 'p')), null, 2));
   const sup = start(t, SUPERVISOR, ['--config', 'supervisor.config.json', '--validate'], dir, {});
@@ -98,7 +99,8 @@ test('product README configs - both load as written (placeholders replaced): --v
 
 test('product README configs - the supervisor and an agent run on them, Discord and Anthropic pointed at fakes by environment (nothing reaches the internet)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hal-readme-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Retries: a nats-server the supervisor left stopping under load may still be closing its store.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
   const projectDir = join(dir, 'projects', PROJECT);
   mkdirSync(projectDir, { recursive: true });
   writeFileSync(join(dir, 'supervisor.config.json'), JSON.stringify(supervisorExample(), null, 2));
