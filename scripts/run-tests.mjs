@@ -39,7 +39,7 @@ function testFiles() {
   return found.sort();
 }
 
-const HEAVY = /\bstartOpencode\b|playwright-core|chromium/;
+const HEAVY = /\bstartOpencode\b|\bopencodeBinary\(|playwright-core|chromium/;
 const RELATIVE_IMPORT = /from '(\.{1,2}\/[^']+)'/g;
 
 /** Whether a test file, or a test helper it imports by relative path, starts opencode or a browser. */

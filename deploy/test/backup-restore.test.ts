@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -14,7 +13,7 @@ import {
 } from '@hal/bus';
 import { createLogger, createRegistry } from '@hal/observability';
 import { type EventRecord, StreamName, subjects, TrackerQuery, trackerQuerySchemas } from '@hal/protocol';
-import { startNats, waitFor } from '@hal/testkit';
+import { startNats, tempDir, waitFor } from '@hal/testkit';
 import { createTracker } from '@hal/tracker';
 import { jetstreamManager } from '@nats-io/jetstream';
 import Database from 'better-sqlite3';
@@ -80,8 +79,7 @@ async function inputTokens(nc: NatsConnection): Promise<number> {
  * back every event exactly once, and the projection catches up from the stream by itself.
  */
 test('backup - restore drill: SQLite online backup, then an offline copy of the JetStream store; the restored tracker counts every event once and keeps going', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'hal-backup-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('hal-backup-');
   const live = { store: join(dir, 'live/nats'), data: join(dir, 'live/data') };
   const backup = { store: join(dir, 'backup/nats'), data: join(dir, 'backup/data') };
   const restored = { store: join(dir, 'restored/nats'), data: join(dir, 'restored/data') };

@@ -5,17 +5,15 @@ import {
   copyFileSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
-  rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '@hal/testkit';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const OPENCODE = join(REPO, '.tools/opencode/node_modules/.bin/opencode');
@@ -68,9 +66,8 @@ const SOURCE_EXCLUDES = ['node_modules', '.git', '.tools', '.hal', 'dist', '.tur
  * (the real `npm ci` needs the network and minutes; everything else install.sh does is real —
  * useradd --root, ownership, modes, symlinks, unit rendering, config validation by the release).
  */
-export function sandbox(t: TestContext): Sandbox {
-  const dir = mkdtempSync(join(tmpdir(), 'hal-install-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+export function sandbox(_t: TestContext): Sandbox {
+  const dir = tempDir('hal-install-');
   const root = join(dir, 'root');
   mkdirSync(join(root, 'etc'), { recursive: true });
   copyFileSync('/etc/passwd', join(root, 'etc/passwd'));

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
 import { readConfig } from '@hal/config';
 import { createLogger, createRegistry, Readiness } from '@hal/observability';
 import { createHealthServer } from '@hal/runtime';
+import { tempDir } from '@hal/testkit';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -177,8 +177,7 @@ test('k8s - the rendered config is refused with the example placeholder tokens a
     ]),
   );
   assert.deepEqual(Object.keys(decoded).sort(), ['auth_token', 'nats_token']);
-  const dir = mkdtempSync(join(tmpdir(), 'hal-k8s-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('hal-k8s-');
   const config = JSON.parse(find(objs, 'ConfigMap', 'hal-config').data['supervisor.config.json']);
   // The pod mounts the Secret at /etc/hal/secrets: point the *_file keys at copies here.
   config.server.auth_token_file = join(dir, 'auth_token');

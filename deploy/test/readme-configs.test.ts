@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { freePort, startFakeAnthropic, startFakeDiscord, startFakeOpencode, waitFor } from '@hal/testkit';
+import {
+  freePort,
+  startFakeAnthropic,
+  startFakeDiscord,
+  startFakeOpencode,
+  tempDir,
+  waitFor,
+} from '@hal/testkit';
 import { REPO } from './install-harness.ts';
 
 const SUPERVISOR = join(REPO, 'services/supervisor/bin/hal-supervisor.js');
@@ -79,9 +85,7 @@ function start(t: TestContext, bin: string, args: string[], cwd: string, env: No
 }
 
 test('product README configs - both load as written (placeholders replaced): --validate passes', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'hal-readme-'));
-  // Retries: a nats-server the supervisor left stopping under load may still be closing its store.
-  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
+  const dir = tempDir('hal-readme-');
   writeFileSync(join(dir, 'supervisor.config.json'), JSON.stringify(supervisorExample(), null, 2));
   writeFileSync(join(dir, 'agent.config.json'), JSON.stringify(agentExample(join(dir, 'p')), null, 2));
   const sup = start(t, SUPERVISOR, ['--config', 'supervisor.config.json', '--validate'], dir, {});
@@ -98,9 +102,7 @@ test('product README configs - both load as written (placeholders replaced): --v
 });
 
 test('product README configs - the supervisor and an agent run on them, Discord and Anthropic pointed at fakes by environment (nothing reaches the internet)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'hal-readme-'));
-  // Retries: a nats-server the supervisor left stopping under load may still be closing its store.
-  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
+  const dir = tempDir('hal-readme-');
   const projectDir = join(dir, 'projects', PROJECT);
   mkdirSync(projectDir, { recursive: true });
   writeFileSync(join(dir, 'supervisor.config.json'), JSON.stringify(supervisorExample(), null, 2));

@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import {
-  copyFileSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { tempDir } from '@hal/testkit';
 import { needRoot, needTool, OPENCODE, REPO, sandbox } from './install-harness.ts';
 
 const exec = promisify(execFile);
@@ -66,8 +58,7 @@ test('systemd units - rendered for --all and --split: systemd-analyze verify pas
   const read = (box: { root: string }, name: string) => readFileSync(join(unitDir(box), name), 'utf8');
 
   // A template is verified through an instance, as systemd would load it.
-  const instances = mkdtempSync(join(tmpdir(), 'hal-units-'));
-  t.after(() => rmSync(instances, { recursive: true, force: true }));
+  const instances = tempDir('hal-units-');
   copyFileSync(join(unitDir(all), 'hal-opencode@.service'), join(instances, 'hal-opencode@root.service'));
   const files = [
     ...readdirSync(unitDir(all))
@@ -151,8 +142,7 @@ test('systemd units - systemd-analyze verify catches a broken unit (so a clean r
     !needTool(t, 'systemd-analyze', 'node scripts/setup.mjs installs it as root (apt-get install -y systemd)')
   )
     return;
-  const dir = mkdtempSync(join(tmpdir(), 'hal-units-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('hal-units-');
   const file = join(dir, 'hal-broken.service');
   writeFileSync(file, '[Service]\nExecStart=/nonexistent/node main.js\nKillMode=sometimes\n');
   const verified = await verify([file]);

@@ -44,4 +44,5 @@ export {
 } from './scripted-llm.ts';
 export { type SimAgent, type SimEvent, startSimAgent } from './sim-agent.ts';
 export { collectSse, parseSse, type SseMessage } from './sse.ts';
+export { tempDir } from './temp-dir.ts';
 export { waitFor } from './wait-for.ts';

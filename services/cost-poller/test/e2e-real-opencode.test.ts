@@ -20,6 +20,7 @@ import {
   startNats,
   startOpencode,
   startScriptedLlm,
+  tempDir,
   waitFor,
 } from '@hal/testkit';
 
@@ -117,8 +118,7 @@ test('cost e2e - two sessions on two nodes on real opencode roll up exactly by s
   await api.start();
   t.after(() => api.stop());
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'hal-cost-e2e-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir('hal-cost-e2e-');
   const makePoller = (): CostPoller =>
     createCostPoller({
       config: { data_dir: dataDir, cost: costConfigSchema.parse({ model_rates: RATES, forecast: false }) },

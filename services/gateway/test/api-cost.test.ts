@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { jetstreamClient, publishEvent } from '@hal/bus';
 import { costConfigSchema } from '@hal/config';
 import { createCostPoller } from '@hal/cost-poller';
 import { createRegistry } from '@hal/observability';
 import type { CostReport, EventRecord } from '@hal/protocol';
-import { waitFor } from '@hal/testkit';
+import { tempDir, waitFor } from '@hal/testkit';
 import { type ApiFixture, bearer, log, startApiFixture, TOKENS } from './api-stand-ins.ts';
 
 // The real cost-poller answers hal.q.cost.* (a test-only dependency: the route is only
@@ -103,8 +100,7 @@ async function startCost(fx: ApiFixture, dataDir: string) {
 test('api cost - report and budgets from the real cost-poller: exact totals by project, model and session; per-day for week and month', async (t) => {
   const fx = await startApiFixture();
   t.after(() => fx.stop());
-  const dataDir = mkdtempSync(join(tmpdir(), 'hal-api-cost-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir('hal-api-cost-');
   const poller = await startCost(fx, dataDir);
   t.after(() => poller.stop());
   const js = jetstreamClient(fx.nc);
@@ -214,8 +210,7 @@ test('api cost - report and budgets from the real cost-poller: exact totals by p
 test('api cost - bad periods and groupings are 400 VALIDATION_FAILED naming the field; no token is 401', async (t) => {
   const fx = await startApiFixture();
   t.after(() => fx.stop());
-  const dataDir = mkdtempSync(join(tmpdir(), 'hal-api-cost-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir('hal-api-cost-');
   const poller = await startCost(fx, dataDir);
   t.after(() => poller.stop());
 
@@ -268,8 +263,7 @@ test('api cost - the cost service down is 503 UNAVAILABLE on the report and the 
     assert.deepEqual(res.json(), down);
   }
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'hal-api-cost-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir('hal-api-cost-');
   const poller = await startCost(fx, dataDir);
   const up = await fx.api.app.inject({ method: 'GET', url: '/api/v1/cost', headers: bearer(TOKENS.viewer) });
   assert.equal(up.statusCode, 200);

@@ -97,7 +97,7 @@ function asAdmin(cfg: { dataDir: string; natsUrl: string }): Promise<NatsConnect
 }
 
 test('supervisor crash safety - SIGKILL of hal-supervisor alone, started again at once: one nats-server on the store, every event still there; its watchdog ends the server of a supervisor that is not restarted', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const cfg = await supervisorConfig(dir);
   const running: Spawned[] = [];
   t.after(async () => {
@@ -158,7 +158,7 @@ test('supervisor crash safety - SIGKILL of hal-supervisor alone, started again a
 });
 
 test('supervisor crash safety - a nats-server left on the store without its supervisor is stopped at start; a second supervisor on a live data_dir is refused', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const cfg = await supervisorConfig(dir);
   const running: Spawned[] = [];
   t.after(async () => {

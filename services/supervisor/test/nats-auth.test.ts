@@ -26,7 +26,7 @@ interface Started {
 }
 
 async function startSupervisor(t: import('node:test').TestContext): Promise<Started> {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const dataDir = join(dir, 'data');
   const httpPort = await freePort();
   const config = parseConfig(

@@ -18,7 +18,7 @@ async function readyz(port: number): Promise<{ status: number; body: ReadyBody }
 }
 
 test('supervisor readiness - killing the embedded nats-server turns /readyz 503 naming nats, then 200 after restart', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   // The HTTP API serves /readyz on http_port, so the test picks the port itself.
   const port = await freePort();
   const config = parseConfig('supervisor', {
@@ -75,7 +75,7 @@ test('supervisor readiness - killing the embedded nats-server turns /readyz 503 
 });
 
 test('supervisor metrics - /metrics needs the bearer token unless public', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const port = await freePort();
   const config = parseConfig('supervisor', {
     data_dir: join(dir, 'data'),

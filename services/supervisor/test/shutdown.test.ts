@@ -5,7 +5,7 @@ import { freePort, waitFor } from '@hal/testkit';
 import { isAlive, spawnSupervisor, TOKEN, tempDir, writeJson } from './supervisor-fixtures.ts';
 
 test('supervisor shutdown - SIGTERM exits within 10 s and leaves no nats-server behind', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir();
   const httpPort = await freePort();
   const file = writeJson(dir, 'supervisor.config.json', {
     data_dir: join(dir, 'data'),

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openSpool } from '@hal/agent';
@@ -12,6 +10,7 @@ import {
   startCuttingProxy,
   startOpencode,
   startScriptedLlm,
+  tempDir,
   waitFor,
 } from '@hal/testkit';
 import {
@@ -194,8 +193,7 @@ test('spine faults - opencode SSE and the gateway link cut together mid-turn: bo
 
 test('spine faults - hal-agent SIGKILLed while streaming 10,000 spooled events, restarted on the same data dir: all stored once, in order', async (t) => {
   const node = 'node-crash';
-  const dataDir = mkdtempSync(join(tmpdir(), 'hal-spine-crash-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir('hal-spine-crash-');
   // The events are in the spool before the agent starts, exactly as after a long outage.
   const drafts = bulkDrafts(node, 'bulk', ['ses_x', 'ses_y', 'ses_z'], BULK);
   const spool = openSpool({

@@ -1,17 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { tempDir as testkitTempDir } from '@hal/testkit';
 
 export const TOKEN = 'b'.repeat(40);
 export const BIN = fileURLToPath(new URL('../bin/hal-supervisor.js', import.meta.url));
 
-export function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hal-supervisor-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+/** A supervisor's data dir: removed when the file's process exits, after every child has stopped. */
+export function tempDir(): string {
+  return testkitTempDir('hal-supervisor-');
 }
 
 export function writeJson(dir: string, name: string, value: unknown): string {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { spawnSupervisor, TOKEN, tempDir, writeJson } from './supervisor-fixtures.ts';
 
-test('supervisor validate - three mistakes are named with their key paths and exit 1', async (t) => {
-  const dir = tempDir(t);
+test('supervisor validate - three mistakes are named with their key paths and exit 1', async () => {
+  const dir = tempDir();
   const file = writeJson(dir, 'supervisor.config.json', {
     server: { auth_token: TOKEN, http_port: 70000 },
     heartbeat_intervall_sec: 10,
@@ -19,8 +19,8 @@ test('supervisor validate - three mistakes are named with their key paths and ex
   assert.equal(lines.at(-1), '3 problem(s) found in the supervisor config');
 });
 
-test('supervisor validate - broken JSON names the line and column', async (t) => {
-  const dir = tempDir(t);
+test('supervisor validate - broken JSON names the line and column', async () => {
+  const dir = tempDir();
   const file = writeJson(dir, 'bad.json', '{\n  "server": { "auth_token": "x", }\n}\n');
   const { code, stderr } = await spawnSupervisor(['--config', file, '--validate'], dir).done;
   assert.equal(code, 1);
@@ -30,8 +30,8 @@ test('supervisor validate - broken JSON names the line and column', async (t) =>
   );
 });
 
-test('supervisor validate - a valid file exits 0 and prints the effective config with secrets masked', async (t) => {
-  const dir = tempDir(t);
+test('supervisor validate - a valid file exits 0 and prints the effective config with secrets masked', async () => {
+  const dir = tempDir();
   const file = writeJson(dir, 'supervisor.config.json', {
     server: { auth_token: TOKEN },
     cost: { providers: { anthropic: { admin_api_key: 'sk-ant-admin-secret' } } },
@@ -45,8 +45,8 @@ test('supervisor validate - a valid file exits 0 and prints the effective config
   assert.equal(stdout.includes(TOKEN) || stdout.includes('sk-ant-admin-secret'), false);
 });
 
-test('supervisor cli - an unknown flag is refused with the usage and exit code 2', async (t) => {
-  const dir = tempDir(t);
+test('supervisor cli - an unknown flag is refused with the usage and exit code 2', async () => {
+  const dir = tempDir();
   const { code, stderr } = await spawnSupervisor(['--confg', 'x.json'], dir).done;
   assert.equal(code, 2);
   assert.match(stderr, /Unknown option '--confg'/);
