@@ -1,5 +1,7 @@
-// The public surface of @hal/observability: logs, metrics, readiness and health endpoints.
+// The public surface of @hal/observability: logs, metrics, readiness and health endpoints, and
+// the clock and capped backoff that time a process's waits and retries.
 
+export { type Backoff, backoffDelay } from './backoff.ts';
 export { bearerToken, tokensEqual } from './bearer-token.ts';
 export { healthPlugin } from './health-plugin.ts';
 export { type Clock, type Lifecycle, systemClock } from './lifecycle.ts';

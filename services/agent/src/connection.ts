@@ -1,4 +1,4 @@
-import type { Logger } from '@hal/observability';
+import { type Backoff, backoffDelay, type Logger } from '@hal/observability';
 import {
   type Actor,
   ackPayloadSchema,
@@ -44,7 +44,7 @@ export interface ConnectionDeps {
   projects: readonly ProjectRef[];
   spool: Spool;
   log: Logger;
-  reconnect: { initialMs: number; maxMs: number };
+  reconnect: Backoff;
   heartbeatIntervalSec: number;
   snapshot(): SessionSnapshot[];
   heartbeat(): Promise<HeartbeatPayload>;
@@ -87,16 +87,6 @@ const REFUSALS: ReadonlySet<number> = new Set([
   WsCloseCode.NODE_ID_IN_USE,
   WsCloseCode.CREDENTIAL_REVOKED,
 ]);
-
-/** The delay before reconnect attempt `attempt` (0-based): full jitter over a capped exponential. */
-export function backoffDelay(
-  attempt: number,
-  initialMs: number,
-  maxMs: number,
-  random: () => number,
-): number {
-  return Math.floor(random() * Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30)));
-}
 
 /**
  * The agent's outbound WebSocket to a gateway (protocol in /docs and libs/protocol): hello → welcome →
@@ -392,7 +382,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
         reconnectTimer = setTimeout(dial, delay);
         return;
       }
-      const delay = backoffDelay(attempt, deps.reconnect.initialMs, deps.reconnect.maxMs, random);
+      const delay = backoffDelay(attempt, deps.reconnect, random);
       attempt += 1;
       log.warn({ code, delay_ms: delay, attempt, ...next }, 'gateway connection closed, reconnecting');
       reconnectTimer = setTimeout(dial, delay);

@@ -1,7 +1,7 @@
 // The public surface of @hal/agent: the agent and the pieces its tests and the supervisor compose.
 export { type Agent, createAgent } from './agent.ts';
 
-export { backoffDelay, createConnection } from './connection.ts';
+export { createConnection } from './connection.ts';
 export { createEnvModule } from './env/env-module.ts';
 
 export { unifiedDiff } from './env/text-diff.ts';

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Logger } from '@hal/observability';
+import { type Backoff, backoffDelay, type Logger } from '@hal/observability';
 import { EventType, SessionState } from '@hal/protocol';
 import {
   createMapperState,
@@ -46,7 +46,7 @@ export interface OpencodeEventsDeps {
   restored?: RestoredMarks;
   /** Called when opencode's stream could (true) or could not (false) be opened. */
   onReachable?(up: boolean): void;
-  backoff?: { initialMs: number; maxMs: number };
+  backoff?: Backoff;
   random?: () => number;
   /** How long a fresh stream may stay silent before reconciling anyway (default 5 s). */
   firstEventTimeoutMs?: number;
@@ -83,8 +83,7 @@ function canonical(dir: string): string {
  */
 export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
   const { client, registry, log } = deps;
-  const initialMs = deps.backoff?.initialMs ?? 250;
-  const maxMs = deps.backoff?.maxMs ?? 10_000;
+  const backoff = deps.backoff ?? { initialMs: 250, maxMs: 10_000 };
   const random = deps.random ?? Math.random;
   const byDirectory = new Map<string, string>();
   for (const p of deps.projects) {
@@ -349,7 +348,7 @@ export function createOpencodeEvents(deps: OpencodeEventsDeps): OpencodeEvents {
       if (stopping) break;
       // A stream that lived a while was healthy: start the backoff over.
       if (Date.now() - started > 5_000) attempt = 0;
-      const delay = random() * Math.min(maxMs, initialMs * 2 ** attempt);
+      const delay = backoffDelay(attempt, backoff, random);
       attempt += 1;
       await new Promise<void>((r) => {
         const timer = setTimeout(r, delay);

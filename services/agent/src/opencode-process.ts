@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Logger } from '@hal/observability';
+import { type Backoff, backoffDelay, type Logger } from '@hal/observability';
 import { opencodeEnvironment } from './opencode-environment.ts';
 
 export interface OpencodeProcessDeps {
@@ -16,7 +16,7 @@ export interface OpencodeProcessDeps {
   /** Reports the server going down (false) or serving again (true). */
   onState(up: boolean): void;
   health(): Promise<boolean>;
-  backoff?: { initialMs: number; maxMs: number };
+  backoff?: Backoff;
   checkIntervalMs?: number;
   env?: NodeJS.ProcessEnv;
   /** Values no variable of opencode's environment may hold (the agent's token). */
@@ -38,8 +38,7 @@ export interface OpencodeProcess {
  * never stop an opencode session.
  */
 export function createOpencodeProcess(deps: OpencodeProcessDeps): OpencodeProcess {
-  const initialMs = deps.backoff?.initialMs ?? 500;
-  const maxMs = deps.backoff?.maxMs ?? 30_000;
+  const backoff = deps.backoff ?? { initialMs: 500, maxMs: 30_000 };
   let child: ChildProcess | undefined;
   let stopping = false;
   let failures = 0;
@@ -88,7 +87,7 @@ export function createOpencodeProcess(deps: OpencodeProcessDeps): OpencodeProces
     if (ok || Date.now() < nextLaunchAt) return;
     if (launching && child !== undefined && child.exitCode === null) return;
     // Not answering and no live child of ours: (re)start with backoff between attempts.
-    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(failures, 20));
+    const delay = backoffDelay(failures, backoff);
     failures += 1;
     nextLaunchAt = Date.now() + delay;
     launch();

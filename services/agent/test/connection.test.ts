@@ -6,14 +6,7 @@ import { test } from 'node:test';
 import { createLogger } from '@hal/observability';
 import { formatProtocolVersion, okReply, WIRE_PROTOCOL } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
-import {
-  backoffDelay,
-  createAgent,
-  createConnection,
-  type EventDraft,
-  openSpool,
-  type Spool,
-} from '../src/index.ts';
+import { createAgent, createConnection, type EventDraft, openSpool, type Spool } from '../src/index.ts';
 import { startGatewayPeer } from './gateway-peer.ts';
 
 const log = createLogger({ service: 'agent', level: 'silent' });
@@ -171,25 +164,6 @@ test('connection - an agent stopped before the ack resends the same events with 
   );
   await waitFor(() => spool.depth() === 0);
   assert.equal(spool.append([draft(3)])[0]?.seq, 3, 'seq continues after the restart');
-});
-
-test('connection - reconnect delays grow exponentially with full jitter and stay capped', () => {
-  assert.equal(
-    backoffDelay(0, 500, 30_000, () => 0.999),
-    499,
-  );
-  assert.equal(
-    backoffDelay(3, 500, 30_000, () => 0.5),
-    2000,
-  );
-  assert.equal(
-    backoffDelay(20, 500, 30_000, () => 0.999),
-    29_970,
-  );
-  assert.equal(
-    backoffDelay(5, 500, 30_000, () => 0),
-    0,
-  );
 });
 
 test('connection - unknown command and bad command payload get clear error codes; good ones run', async (t) => {

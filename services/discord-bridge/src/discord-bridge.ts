@@ -9,19 +9,14 @@ import {
 } from '@hal/bus';
 import { type CommandLayer, createCommandLayer } from '@hal/commands';
 import type { DiscordConfig } from '@hal/config';
-import type { Clock, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
+import type { Backoff, Clock, Lifecycle, Logger, Readiness, Registry } from '@hal/observability';
 import { LeaseName, StreamName, subjects } from '@hal/protocol';
 import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
 import { createAlerts } from './alerts.ts';
 import { createBridgeMetrics } from './bridge-metrics.ts';
 import { openBridgeStore } from './bridge-store.ts';
 import { createDailyReport } from './daily-report.ts';
-import {
-  type Backoff,
-  createDurableConsumer,
-  type DurableConsumer,
-  type Outcome,
-} from './durable-consumer.ts';
+import { createDurableConsumer, type DurableConsumer, type Outcome } from './durable-consumer.ts';
 import { createInteractionHandler } from './interactions.ts';
 import { createSessionThreads } from './session-threads.ts';
 import { SLASH_COMMANDS } from './slash-commands.ts';

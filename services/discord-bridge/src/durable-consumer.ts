@@ -1,15 +1,10 @@
 import type { JetStreamClient, JsMsg } from '@hal/bus';
-import type { Logger } from '@hal/observability';
+import { type Backoff, backoffDelay, type Logger } from '@hal/observability';
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, JetStreamApiError } from '@nats-io/jetstream';
 
 /** JSConsumerNotFoundErr. */
 const CONSUMER_NOT_FOUND = 10014;
 const ACK_WAIT_NS = 60 * 1e9;
-
-export interface Backoff {
-  initialMs: number;
-  maxMs: number;
-}
 
 export interface DurableConsumer {
   start(): Promise<void>;
@@ -72,15 +67,15 @@ export function createDurableConsumer(deps: {
   }
 
   async function handleOne(msg: JsMsg): Promise<void> {
-    let delay = deps.backoff.initialMs;
+    let failures = 0;
     for (;;) {
       let outcome: Outcome;
       try {
         outcome = await deps.handle(msg);
       } catch (err) {
         log.warn({ err, seq: msg.seq }, 'message handling failed; retrying');
-        outcome = { retryInMs: delay };
-        delay = Math.min(delay * 2, deps.backoff.maxMs);
+        outcome = { retryInMs: backoffDelay(failures, deps.backoff) };
+        failures += 1;
       }
       if (outcome === 'done') return void msg.ack();
       if (outcome === 'drop') return void msg.term();

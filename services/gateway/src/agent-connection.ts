@@ -393,16 +393,13 @@ export class AgentConnection implements HeldConnection {
       }
     });
     if (refused.length > 0) {
-      this.#send(
-        makeEnvelope(
-          WsType.ERROR,
-          {
-            code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE,
-            message: `${refused.length} of ${sessions.length} snapshot sessions belong to another node and were left out`,
-            path: `payload.sessions[${refused[0]}].session`,
-          },
+      this.#sendText(
+        errorFrame({
+          code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE,
+          message: `${refused.length} of ${sessions.length} snapshot sessions belong to another node and were left out`,
+          path: `payload.sessions[${refused[0]}].session`,
           requestId,
-        ),
+        }),
       );
     }
     await this.#publishSystem(nodeSnapshotEvent(this.node, own, new Date(this.#d.clock.now())));
@@ -466,16 +463,13 @@ export class AgentConnection implements HeldConnection {
       return;
     }
     if (frame.payload.node !== this.node) {
-      this.#send(
-        makeEnvelope(
-          WsType.ERROR,
-          {
-            code: ErrorCode.UNAUTHORIZED,
-            message: `hello names node "${frame.payload.node}" but this connection authenticated as "${this.node}"`,
-            path: 'payload.node',
-          },
-          frame.requestId,
-        ),
+      this.#sendText(
+        errorFrame({
+          code: ErrorCode.UNAUTHORIZED,
+          message: `hello names node "${frame.payload.node}" but this connection authenticated as "${this.node}"`,
+          path: 'payload.node',
+          requestId: frame.requestId,
+        }),
       );
       this.#d.ws.close(CloseCode.POLICY_VIOLATION, 'node mismatch');
       return;

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +22,7 @@ import { createEnrollmentWatch } from './enrollment-watch.ts';
 import { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';
 import { createNodeRegistry, type NodeInfo } from './node-registry.ts';
 import { PublishBudget } from './publish-budget.ts';
+import { readTlsFiles } from './tls-files.ts';
 import { authenticateUpgrade, refuseUpgrade } from './ws-auth.ts';
 
 export interface GatewayDeps {
@@ -160,11 +160,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const createServer = async (): Promise<Server> => {
     const tls = config.security.tls;
     if (!tls.enabled) return createHttpServer();
-    if (tls.cert_path === undefined || tls.key_path === undefined) {
-      throw new Error('security.tls.enabled is true but cert_path or key_path is missing');
-    }
-    const [cert, key] = await Promise.all([readFile(tls.cert_path), readFile(tls.key_path)]);
-    return createHttpsServer({ cert, key });
+    return createHttpsServer(await readTlsFiles(tls));
   };
 
   return {

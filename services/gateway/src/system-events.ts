@@ -1,4 +1,5 @@
 import { type JetStreamClient, publishEvent } from '@hal/bus';
+import { backoffDelay } from '@hal/observability';
 import {
   type CommandExecutedData,
   commandExecutedDataSchema,
@@ -147,15 +148,14 @@ export async function publishSystemEvent(
   opts: { attempts?: number; backoffMs?: number } = {},
 ): Promise<void> {
   const attempts = opts.attempts ?? 5;
-  let delay = opts.backoffMs ?? 200;
+  const backoff = { initialMs: opts.backoffMs ?? 200, maxMs: 5_000 };
   for (let attempt = 1; ; attempt++) {
     try {
       await publishEvent(js, event);
       return;
     } catch (err) {
       if (attempt >= attempts) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 5_000);
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt - 1, backoff)));
     }
   }
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { connectBus, ensureStreams } from '@hal/bus';
 import { supervisorConfigSchema } from '@hal/config';
 import { createRegistry } from '@hal/observability';
-import { formatProtocolVersion, makeEnvelope, WIRE_PROTOCOL } from '@hal/protocol';
+import { formatProtocolVersion, HalError, makeEnvelope, WIRE_PROTOCOL } from '@hal/protocol';
 import { startNats } from '@hal/testkit';
 import WebSocket from 'ws';
 import { createGateway, type GatewayConfig } from '../src/index.ts';
@@ -82,4 +82,41 @@ test('ws config - the parsed supervisor config drives the gateway, TLS on: wss w
   });
   plain.terminate();
   assert.notEqual(outcome, 'open');
+});
+
+test('ws config - an unreadable cert or an unset key fails the agent listener with CONFIG_INVALID naming the key', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hal-gw-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const nats = await startNats();
+  t.after(() => nats.stop());
+  const nc = await connectBus({ url: nats.url, name: 'tls-test', log: silentLog });
+  t.after(() => nc.close());
+  await ensureStreams(nc);
+  const base: GatewayConfig = supervisorConfigSchema.parse({ server: { port: 0, auth_token: SHARED_TOKEN } });
+  const cases: Array<[GatewayConfig['security']['tls'], RegExp]> = [
+    [
+      { enabled: true, cert_path: join(dir, 'missing.pem'), key_path: join(dir, 'key.pem') },
+      /^security\.tls\.cert_path: cannot read .*missing\.pem \(ENOENT\)$/,
+    ],
+    [
+      { enabled: true, cert_path: join(dir, 'cert.pem') },
+      /^security\.tls\.enabled is true but security\.tls\.key_path is not set$/,
+    ],
+  ];
+  for (const [tls, message] of cases) {
+    const gw = createGateway({
+      // Past the schema (which refuses an unset key too): start() must not trust its caller.
+      config: { ...base, security: { ...base.security, tls } },
+      nc,
+      log: silentLog,
+      registry: createRegistry({ defaultMetrics: false }),
+    });
+    await assert.rejects(gw.start(), (err) => {
+      assert.ok(err instanceof HalError);
+      assert.equal(err.code, 'CONFIG_INVALID');
+      assert.match(err.message, message);
+      return true;
+    });
+    await gw.stop();
+  }
 });

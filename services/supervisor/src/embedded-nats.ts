@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { BusAuth } from '@hal/bus';
-import type { Logger } from '@hal/observability';
+import { backoffDelay, type Logger } from '@hal/observability';
 import { ErrorCode, HalError, NatsUser, natsAuthorizationConfig, natsPermissions } from '@hal/protocol';
 import { loadNatsPasswords, type NatsPasswords } from './nats-credentials.ts';
 import { createNatsLogWatch } from './nats-log-watch.ts';
@@ -36,8 +36,7 @@ export const NATS_INSTALL_HINT =
   'nats-server not found on PATH: install it with "apt-get install -y nats-server" (Debian/Ubuntu), or set nats.url to an existing NATS server';
 
 const HOST = '127.0.0.1';
-const BACKOFF_MIN_MS = 250;
-const BACKOFF_MAX_MS = 10_000;
+const RESTART_BACKOFF = { initialMs: 250, maxMs: 10_000 };
 /** Up this long → the next crash starts the backoff from the bottom again. */
 const STABLE_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
@@ -70,7 +69,8 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
   let watchdog: ChildProcess | undefined;
   let natsPid: number | undefined;
   let stopping = false;
-  let backoffMs = BACKOFF_MIN_MS;
+  /** Restarts since the server last ran stably: the backoff's attempt. */
+  let restarts = 0;
   let restartTimer: NodeJS.Timeout | undefined;
   let startedAt = 0;
   let passwords: NatsPasswords | undefined;
@@ -206,17 +206,17 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
     natsPid = undefined;
     // A launch that never became ready reports its own failure; only a running server restarts.
     if (stopping || !wasReady) return;
-    if (Date.now() - startedAt > STABLE_MS) backoffMs = BACKOFF_MIN_MS;
+    if (Date.now() - startedAt > STABLE_MS) restarts = 0;
     log.error(
-      { code, signal, delay_ms: backoffMs, output: tail.slice(-5) },
+      { code, signal, delay_ms: backoffDelay(restarts, RESTART_BACKOFF), output: tail.slice(-5) },
       'embedded nats-server died; restarting',
     );
     scheduleRestart();
   }
 
   function scheduleRestart(): void {
-    const delay = backoffMs;
-    backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+    const delay = backoffDelay(restarts, RESTART_BACKOFF);
+    restarts += 1;
     restartTimer = setTimeout(() => {
       restartTimer = undefined;
       if (stopping) return;

@@ -1,4 +1,4 @@
-import type { Logger } from '@hal/observability';
+import { backoffDelay, type Logger } from '@hal/observability';
 import { ErrorCode, HalError, issuesOf } from '@hal/protocol';
 import type { z } from 'zod';
 
@@ -57,7 +57,7 @@ export function retryAfterMs(header: string | null, nowMs: number): number | und
 }
 
 function backoffMs(policy: RetryPolicy, attempt: number): number {
-  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return backoffDelay(attempt, { initialMs: policy.baseDelayMs, maxMs: policy.maxDelayMs });
 }
 
 function failure(code: ErrorCode, provider: string, message: string, details: Record<string, unknown> = {}) {
