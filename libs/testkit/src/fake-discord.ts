@@ -12,7 +12,11 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createFakeGateway, type GatewayFrame, Intent } from './fake-discord-gateway.ts';
-import { bucketOf, createMessage, type RestAnswer, route } from './fake-discord-rest.ts';
+import { createInteractions } from './fake-discord-interaction-create.ts';
+import { createMessage } from './fake-discord-messages.ts';
+import { createRateLimits, type RateLimitRule } from './fake-discord-rate-limits.ts';
+import { bucketOf, route } from './fake-discord-rest.ts';
+import type { RestAnswer } from './fake-discord-rest-answer.ts';
 import {
   ChannelType,
   createState,
@@ -67,18 +71,6 @@ export interface DiscordTestUser {
 }
 
 export type CommandOptionValue = string | number | boolean;
-
-export interface RateLimitRule {
-  method?: string;
-  /** Matched against the path after `/api/v10`. Default: every path. */
-  path?: RegExp;
-  /** Sent as `Retry-After` (seconds, with decimals) and `retry_after` in the body. Default 1,000 ms. */
-  retryAfterMs?: number;
-  /** A global limit (`X-RateLimit-Global`), which stops every route of the bot. */
-  global?: boolean;
-  /** How many matching requests get the 429. Default 1. */
-  times?: number;
-}
 
 export interface FakeDiscord {
   /** `rest: { api: fake.apiUrl }` for discord.js (it appends `/v10`). */
@@ -139,23 +131,11 @@ export interface FakeDiscord {
   stop(): Promise<void>;
 }
 
-const DEFAULT_CHANNEL_OPTION_TYPES: Record<number, 'string' | 'number' | 'boolean'> = {
-  3: 'string',
-  4: 'number',
-  5: 'boolean',
-  10: 'number',
-};
-
 export async function startFakeDiscord(opts: StartFakeDiscordOptions = {}): Promise<FakeDiscord> {
   const token = opts.token ?? `fake.${randomBytes(18).toString('base64url')}`;
   const state: FakeDiscordState = createState(opts.guild ?? {});
   const calls: RecordedDiscordCall[] = [];
-  const limits: Array<
-    Required<Omit<RateLimitRule, 'path' | 'method'>> & Pick<RateLimitRule, 'path' | 'method'>
-  > = [];
-  const buckets = new Map<string, { remaining: number; resetAt: number; hash: string }>();
-  const bucketLimit = opts.bucketLimit ?? 50;
-  const bucketWindowMs = opts.bucketWindowMs ?? 1_000;
+  const rateLimits = createRateLimits(opts.bucketLimit ?? 50, opts.bucketWindowMs ?? 1_000);
   const sockets = new Set<Socket>();
   let port = opts.port ?? 0;
   let down = false;
@@ -168,40 +148,6 @@ export async function startFakeDiscord(opts: StartFakeDiscordOptions = {}): Prom
     resumeUrl: gatewayUrl,
   });
   const dispatch = (t: string, d: unknown, intent?: number) => gateway.dispatch(t, d, intent);
-
-  function rateHeaders(bucket: string, now: number): Record<string, string> {
-    let b = buckets.get(bucket);
-    if (!b || now >= b.resetAt) {
-      b = {
-        remaining: bucketLimit,
-        resetAt: now + bucketWindowMs,
-        hash: b?.hash ?? randomBytes(8).toString('hex'),
-      };
-      buckets.set(bucket, b);
-    }
-    b.remaining = Math.max(0, b.remaining - 1);
-    return {
-      'x-ratelimit-limit': String(bucketLimit),
-      'x-ratelimit-remaining': String(b.remaining),
-      'x-ratelimit-reset': (b.resetAt / 1000).toFixed(3),
-      'x-ratelimit-reset-after': ((b.resetAt - now) / 1000).toFixed(3),
-      'x-ratelimit-bucket': b.hash,
-    };
-  }
-
-  /** An injected 429, or the bucket's own when the bot sent more than it was told it could. */
-  function limited(method: string, path: string, bucket: string, now: number) {
-    const at = limits.findIndex((r) => (!r.method || r.method === method) && (!r.path || r.path.test(path)));
-    if (at !== -1) {
-      const rule = limits[at]!;
-      rule.times -= 1;
-      if (rule.times <= 0) limits.splice(at, 1);
-      return { retryAfterMs: rule.retryAfterMs, global: rule.global };
-    }
-    const b = buckets.get(bucket);
-    if (b && now < b.resetAt && b.remaining === 0) return { retryAfterMs: b.resetAt - now, global: false };
-    return undefined;
-  }
 
   function answer(
     res: ServerResponse,
@@ -265,7 +211,7 @@ export async function startFakeDiscord(opts: StartFakeDiscordOptions = {}): Prom
       }
     }
     const now = Date.now();
-    const hit = limited(method, path, bucket, now);
+    const hit = rateLimits.limited(method, path, bucket, now);
     if (hit) {
       const seconds = hit.retryAfterMs / 1000;
       answer(
@@ -275,16 +221,7 @@ export async function startFakeDiscord(opts: StartFakeDiscordOptions = {}): Prom
           status: 429,
           body: { message: 'You are being rate limited.', retry_after: seconds, global: hit.global, code: 0 },
         },
-        {
-          'retry-after': seconds.toFixed(3),
-          'x-ratelimit-limit': String(bucketLimit),
-          'x-ratelimit-remaining': '0',
-          'x-ratelimit-reset': ((now + hit.retryAfterMs) / 1000).toFixed(3),
-          'x-ratelimit-reset-after': seconds.toFixed(3),
-          'x-ratelimit-bucket': buckets.get(bucket)?.hash ?? 'fake',
-          'x-ratelimit-scope': hit.global ? 'global' : 'user',
-          ...(hit.global ? { 'x-ratelimit-global': 'true' } : {}),
-        },
+        rateLimits.refusalHeaders(hit, bucket, now),
       );
       return;
     }
@@ -300,7 +237,7 @@ export async function startFakeDiscord(opts: StartFakeDiscordOptions = {}): Prom
       nonceWindowMs: opts.nonceWindowMs ?? 5 * 60_000,
       dispatch,
     });
-    answer(res, call, a, rateHeaders(bucket, now));
+    answer(res, call, a, rateLimits.headers(bucket, now));
   }
 
   const server = createServer((req, res) => {
@@ -327,73 +264,10 @@ export async function startFakeDiscord(opts: StartFakeDiscordOptions = {}): Prom
   };
   await listen();
 
+  const { newInteraction, commandData } = createInteractions(state, dispatch);
   const channelByName = (name: string) => [...state.channels.values()].find((c) => c.name === name);
   const defaultChannel = () =>
     [...state.channels.values()].find((c) => c.type === ChannelType.GUILD_TEXT)!.id;
-
-  function newInteraction(
-    type: number,
-    user: DiscordTestUser,
-    channelId: string,
-    data: Record<string, unknown>,
-    message?: FakeDiscordMessage,
-  ): FakeInteraction {
-    const channel = state.channels.get(channelId);
-    if (!channel) throw new Error(`fake Discord: no channel ${channelId}`);
-    const interaction: FakeInteraction = {
-      id: snowflake(),
-      token: `aW50ZXJhY3Rpb246${randomBytes(48).toString('base64url')}`,
-      type,
-      createdAt: Date.now(),
-      channelId,
-      user: userOf(user.id, user.name),
-      followups: [],
-      ...(message ? { messageId: message.id } : {}),
-    };
-    state.interactions.set(interaction.id, interaction);
-    dispatch('INTERACTION_CREATE', {
-      id: interaction.id,
-      application_id: state.applicationId,
-      type,
-      data,
-      guild_id: state.guild.id,
-      channel_id: channelId,
-      channel,
-      member: memberOf(interaction.user, user.roles),
-      token: interaction.token,
-      version: 1,
-      app_permissions: '2248473465835073',
-      locale: 'en-US',
-      guild_locale: 'en-US',
-      entitlements: [],
-      authorizing_integration_owners: { '0': state.guild.id },
-      context: 0,
-      attachment_size_limit: 10_485_760,
-      ...(message ? { message: messageView(message) } : {}),
-    });
-    return interaction;
-  }
-
-  function commandData(name: string, values: Record<string, CommandOptionValue>, focused?: string) {
-    const cmd = state.commands.get(name);
-    if (!cmd) throw new Error(`fake Discord: /${name} is not a registered guild command`);
-    const declared = (cmd.options ?? []) as Array<{ name: string; type: number; required?: boolean }>;
-    for (const o of declared) {
-      if (o.required && values[o.name] === undefined && o.name !== focused) {
-        throw new Error(`fake Discord: /${name} needs option "${o.name}" (Discord would not send it)`);
-      }
-    }
-    const options = Object.entries(values).map(([k, v]) => {
-      const decl = declared.find((o) => o.name === k);
-      if (!decl) throw new Error(`fake Discord: /${name} has no option "${k}"`);
-      const want = DEFAULT_CHANNEL_OPTION_TYPES[decl.type] ?? 'string';
-      if (typeof v !== want && !(k === focused && typeof v === 'string')) {
-        throw new Error(`fake Discord: option "${k}" of /${name} is a ${want}`);
-      }
-      return { name: k, type: decl.type, value: v, ...(k === focused ? { focused: true } : {}) };
-    });
-    return { id: cmd.id, name, type: 1, guild_id: state.guild.id, options };
-  }
 
   return {
     get apiUrl() {
@@ -487,9 +361,7 @@ export async function startFakeDiscord(opts: StartFakeDiscordOptions = {}): Prom
       );
       return message;
     },
-    rateLimitNext(rule) {
-      limits.push({ retryAfterMs: 1_000, global: false, times: 1, ...rule });
-    },
+    rateLimitNext: (rule) => rateLimits.inject(rule),
     async goDown() {
       if (down) return;
       down = true;

@@ -1,21 +1,12 @@
 import { type Backoff, backoffDelay, type Logger } from '@hal/observability';
 import {
-  type Actor,
   ackPayloadSchema,
-  type Command,
-  CommandType,
-  commandPayloadSchema,
-  ErrorCode,
   envelopeSchema,
   errorPayloadSchema,
-  errorReply,
   formatProtocolVersion,
-  HalError,
   type HeartbeatPayload,
   issuesOf,
-  LIMITS,
   makeEnvelope,
-  type Reply,
   type SessionSnapshot,
   WIRE_PROTOCOL,
   WS_LIMITS,
@@ -24,6 +15,8 @@ import {
   welcomePayloadSchema,
 } from '@hal/protocol';
 import WebSocket from 'ws';
+import { answerCommand, type RunCommand } from './command-frame.ts';
+import { packEvents } from './events-batch.ts';
 import type { ProjectRef } from './opencode-events.ts';
 import type { Spool, SpooledEvent } from './spool.ts';
 
@@ -48,11 +41,7 @@ export interface ConnectionDeps {
   heartbeatIntervalSec: number;
   snapshot(): SessionSnapshot[];
   heartbeat(): Promise<HeartbeatPayload>;
-  runCommand(
-    command: Command,
-    timeoutMs: number,
-    from: { actor: Actor; idempotencyKey: string | undefined },
-  ): Promise<Reply<unknown>>;
+  runCommand: RunCommand;
   /**
    * A spooled record larger than `limitBytes` can never be sent (a frame or the gateway would
    * refuse it, and it would block every record behind it): the agent drops it from the spool and
@@ -128,78 +117,25 @@ export function createConnection(deps: ConnectionDeps): Connection {
     while (inflight.length < windowSize) {
       const rows = spool.pending(sentUpTo, maxBatch);
       if (rows.length === 0) return;
-      // The frame is assembled from the stored JSON, so a resend is byte-identical to the first send.
-      const env = makeEnvelope(WsType.EVENTS, { events: [{}] });
-      const head = JSON.stringify({ ...env, payload: undefined }).slice(0, -1);
-      const budget = maxFrame - head.length - 64;
-      const limit = Math.min(budget, LIMITS.eventBytes);
-      const parts: string[] = [];
-      let size = 0;
-      let last = sentUpTo;
-      let dropped = 0;
-      for (const row of rows) {
-        if (row.bytes > limit) {
-          // Never resent for ever: what was batched goes first, then this record is dropped.
-          if (parts.length > 0) break;
-          deps.onUnsendable(row, limit);
-          dropped += 1;
-          continue;
-        }
-        if (parts.length > 0 && size + row.bytes + 1 > budget) break;
-        parts.push(row.json);
-        size += row.bytes + 1;
-        last = row.seq;
-      }
-      if (parts.length === 0) {
+      const batch = packEvents(rows, maxFrame, deps.onUnsendable);
+      if (batch.frame === undefined) {
         // Only unsendable rows were read: read again (their agent.event_dropped is spooled now).
-        if (dropped > 0) continue;
+        if (batch.dropped > 0) continue;
         return;
       }
-      send(socket, `${head},"payload":{"events":[${parts.join(',')}]}}`);
-      sentUpTo = last;
-      inflight.push(last);
+      send(socket, batch.frame);
+      sentUpTo = batch.last;
+      inflight.push(batch.last);
     }
   }
 
   async function handleCommand(socket: WebSocket, payload: unknown): Promise<void> {
-    const p = (payload ?? {}) as Record<string, unknown>;
-    const commandId = typeof p.command_id === 'string' && p.command_id !== '' ? p.command_id : undefined;
-    let reply: Reply<unknown>;
-    const type = (p.command as Record<string, unknown> | undefined)?.type;
-    if (typeof type !== 'string' || !Object.values<string>(CommandType).includes(type)) {
-      reply = errorReply(
-        new HalError(ErrorCode.UNKNOWN_COMMAND, `unknown command "${String(type)}"`, {
-          details: { known: Object.values(CommandType) },
-        }),
-      );
-    } else {
-      const parsed = commandPayloadSchema.safeParse(payload);
-      if (!parsed.success) {
-        const issues = issuesOf(parsed.error, ['payload']);
-        reply = errorReply(
-          new HalError(
-            ErrorCode.VALIDATION_FAILED,
-            `invalid command: ${issues[0]?.path}: ${issues[0]?.message}`,
-            {
-              details: { issues },
-            },
-          ),
-        );
-      } else {
-        reply = await deps.runCommand(parsed.data.command, parsed.data.timeout_ms, {
-          actor: parsed.data.actor,
-          idempotencyKey: parsed.data.idempotency_key,
-        });
-      }
-    }
-    if (commandId === undefined) {
+    const frame = await answerCommand(payload, deps.runCommand);
+    if (frame === undefined) {
       log.warn('command without command_id, no result can be sent');
       return;
     }
-    const result = reply.ok
-      ? { command_id: commandId, ok: true as const, data: reply.data ?? null }
-      : { command_id: commandId, ok: false as const, error: reply.error };
-    send(socket, JSON.stringify(makeEnvelope(WsType.COMMAND_RESULT, result)));
+    send(socket, frame);
   }
 
   function onFrame(socket: WebSocket, text: string): void {

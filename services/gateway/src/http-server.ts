@@ -26,6 +26,7 @@ import { DEFAULT_MAX_SSE_STREAMS_PER_TOKEN, SSE_HEARTBEAT_MS } from './api/event
 import { originPolicy } from './api/origin-policy.ts';
 import { auditRefusals } from './api/refusal-audit.ts';
 import { type RouteSpec, registerRoutes } from './api/route-table.ts';
+import { agentMdRoutes } from './api/routes/agent-md.ts';
 import { auditRoutes } from './api/routes/audit.ts';
 import { costRoutes } from './api/routes/cost.ts';
 import { enrollmentRoutes } from './api/routes/enrollments.ts';
@@ -154,6 +155,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
     ...policyRoutes(apiDeps),
     ...costRoutes(apiDeps),
     ...envRoutes(apiDeps),
+    ...agentMdRoutes(apiDeps),
     ...routeRuleRoutes(apiDeps),
     openApiRoute(() => routes),
   );

@@ -10,7 +10,8 @@ import {
   type ProjectEnvSpec,
 } from '@hal/protocol';
 import type { ProjectEvent, ProjectRef } from '../opencode-events.ts';
-import { type CheckContext, checkProject, type Finding, resultOf } from './env-checker.ts';
+import type { CheckContext, Finding } from './checks/finding.ts';
+import { checkProject, resultOf } from './env-checker.ts';
 import { type EnvFile, openEnvFile } from './env-file.ts';
 import { type EnvMemory, openEnvMemory } from './env-memory.ts';
 import { createHostProbe, type HostProbe } from './host-probe.ts';
