@@ -77,7 +77,7 @@ export interface Agent {
   /** For tests and the supervisor's status: the spool and the live connection. */
   readonly spool: Spool;
   connection(): Connection | undefined;
-  /** Answers TIMEOUT for every command past its deadline by the clock now (the timer does the same). */
+  /** Answers TIMEOUT for every command past its deadline by the clock now, and ends hand-off idle waits past their bound (the timer does the same). */
   tick(): void;
 }
 
@@ -129,11 +129,13 @@ export function createAgent(deps: AgentDeps): Agent {
   const commandMemory = openCommandMemory(spool.sqlite, () => (deps.clock ?? Date).now());
   const registry = createSessionRegistry();
   const client = createOpencodeClient({ url: config.opencode.url, password: config.opencode.password });
+  const deadlines = createDeadlines(deps.clock ?? Date, deps.deadlineCheckMs ?? 50);
   const handOffs = createHandOffRunner({
     client,
     log: log.child({ component: 'hand-off' }),
     emit: (evts) => emit(evts),
     now: () => (deps.clock ?? Date).now(),
+    deadlines,
   });
   let connection: Connection | undefined;
   let opencodeUp: boolean | undefined;
@@ -226,7 +228,6 @@ export function createAgent(deps: AgentDeps): Agent {
     ...(deps.hostEnv === undefined ? {} : { env: deps.hostEnv }),
     now: () => new Date((deps.clock ?? Date).now()),
   });
-  const deadlines = createDeadlines(deps.clock ?? Date, deps.deadlineCheckMs ?? 50);
   const commands = createCommandRunner({
     client,
     projects: config.projects,

@@ -4,14 +4,13 @@ import {
   ErrorCode,
   errorReply,
   HalError,
-  handOffPrompt,
   okReply,
   type Reply,
   toHalError,
 } from '@hal/protocol';
 import type { Deadlines } from './deadlines.ts';
 import type { EnvModule } from './env/env-module.ts';
-import { firstUserText, type HandOffRunner } from './hand-off.ts';
+import type { HandOffCommand, HandOffRunner } from './hand-off.ts';
 import type { OpencodeClient } from './opencode-client.ts';
 import type { ProjectRef } from './opencode-events.ts';
 import type { OcMessage } from './opencode-schemas.ts';
@@ -46,6 +45,17 @@ export interface CommandRunner {
 interface Located {
   project: ProjectRef;
   session: string;
+}
+
+/** A `restart` as the hand-off it runs: the same prompt, the policy's part, the default wait. */
+function asHandOff(cmd: Extract<Command, { type: 'restart' | 'handoff' }>): HandOffCommand {
+  if (cmd.type === 'handoff') return cmd;
+  return {
+    type: 'handoff',
+    session: cmd.session,
+    ...(cmd.prompt === undefined ? {} : { prompt: cmd.prompt }),
+    ...(cmd.handoff === undefined ? {} : { handoff: cmd.handoff }),
+  };
 }
 
 /** One compact line per part of a message, for `logs`. */
@@ -166,29 +176,13 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
         const aborted = await client.abort(at.project.directory, at.session);
         return { session: at.session, aborted };
       }
-      case 'restart': {
-        const at = await locate(cmd.session);
-        const old = await client.getSession(at.project.directory, at.session);
-        const messages = await client.messages(at.project.directory, at.session);
-        await client.abort(at.project.directory, at.session);
-        const created = await client.createSession(at.project.directory, {
-          title: old.title ? `${old.title} (restarted)` : `restart of ${at.session}`,
-        });
-        // opencode's own first prompt is the task; the caller's copy only fills in when it is gone.
-        const prompt = handOffPrompt({
-          session: at.session,
-          title: old.title,
-          task: firstUserText(messages) ?? cmd.handoff?.task,
-          intro: cmd.handoff?.intro,
-          lastMessages: cmd.handoff?.last_messages,
-          note: cmd.prompt,
-        });
-        await client.promptAsync(at.project.directory, created.id, prompt);
-        return { session: created.id, previous_session: at.session, project: at.project.name };
-      }
+      case 'restart':
       case 'handoff': {
+        // One implementation: a restart IS the graceful hand-off (§7.2), answered at once with
+        // its id; the new session arrives in handoff.completed. An unknown session is
+        // SESSION_NOT_FOUND here, before anything is touched.
         const at = await locate(cmd.session);
-        return deps.handOffs.begin(at, cmd);
+        return deps.handOffs.begin(at, asHandOff(cmd));
       }
       case 'status': {
         if (cmd.session === undefined) return { sessions: registry.snapshot() };

@@ -13,11 +13,12 @@ import {
   toHalError,
 } from '@hal/protocol';
 import type { z } from 'zod';
+import type { Deadlines } from './deadlines.ts';
 import type { OpencodeClient } from './opencode-client.ts';
 import type { ProjectEvent, ProjectRef } from './opencode-events.ts';
 import type { OcMessage } from './opencode-schemas.ts';
 
-type HandOffCommand = z.infer<typeof handOffCommandSchema>;
+export type HandOffCommand = z.infer<typeof handOffCommandSchema>;
 
 /** The suffix of a new session's title, after the old (cleaned, bounded) title. */
 const TITLE_SUFFIX = ' (handed off)';
@@ -27,7 +28,10 @@ export interface HandOffRunnerDeps {
   log: Logger;
   /** The agent's single entry of events (spool, then socket). */
   emit(events: ProjectEvent[]): void;
-  now?: () => number;
+  /** The agent's clock: `waited_ms` is measured on it. */
+  now: () => number;
+  /** The idle wait's bound runs on the agent's clock (a test moves a FakeClock and checks). */
+  deadlines: Deadlines;
   newId?: () => string;
 }
 
@@ -59,7 +63,7 @@ interface Running {
 }
 
 /** The text of the first user message that a person or a caller wrote (not opencode's own). */
-export function firstUserText(messages: readonly OcMessage[]): string | undefined {
+function firstUserText(messages: readonly OcMessage[]): string | undefined {
   for (const m of messages) {
     if (m.info.role !== 'user') continue;
     const text = m.parts
@@ -80,7 +84,7 @@ export function firstUserText(messages: readonly OcMessage[]): string | undefine
  */
 export function createHandOffRunner(deps: HandOffRunnerDeps): HandOffRunner {
   const { client, log } = deps;
-  const now = deps.now ?? Date.now;
+  const now = deps.now;
   const newId = deps.newId ?? (() => `ho_${crypto.randomUUID().replaceAll('-', '')}`);
   const bySession = new Map<string, Running>();
 
@@ -88,12 +92,16 @@ export function createHandOffRunner(deps: HandOffRunnerDeps): HandOffRunner {
     deps.emit([{ project, session, type, data, refs: {} }]);
   }
 
-  /** Resolves `true` when the session went busy and then idle, `false` when `ms` passed first. */
+  /**
+   * Resolves `true` when the session went busy and then idle, `false` when `ms` passed first by
+   * the agent's clock.
+   */
   function waitIdle(run: Running, ms: number): Promise<boolean> {
+    if (ms <= 0) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => finish(false), ms);
+      const cancel = deps.deadlines.after(ms, () => finish(false));
       function finish(idle: boolean): void {
-        clearTimeout(timer);
+        cancel();
         run.wake = undefined;
         resolve(idle);
       }

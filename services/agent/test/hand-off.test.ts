@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLogger } from '@hal/observability';
 import { ErrorCode, HalError } from '@hal/protocol';
-import { waitFor } from '@hal/testkit';
+import { FakeClock, waitFor } from '@hal/testkit';
+import { createDeadlines } from '../src/deadlines.ts';
 import { createHandOffRunner } from '../src/hand-off.ts';
 import type { OpencodeClient } from '../src/opencode-client.ts';
 import type { ProjectEvent } from '../src/opencode-events.ts';
@@ -35,14 +36,25 @@ function setup(fail: Partial<Record<'abort' | 'createSession' | 'promptAsync', H
       return { id: 'new' };
     },
   } as unknown as OpencodeClient;
+  // The idle bound runs on this clock only: the deadlines' own timer is an hour, so nothing
+  // passes unless the test moves the clock and checks.
+  const clock = new FakeClock();
+  const deadlines = createDeadlines(clock, 3_600_000);
   const runner = createHandOffRunner({
     client,
     log,
     emit: (evts) => events.push(...evts),
+    now: () => clock.now(),
+    deadlines,
     newId: () => `ho_${++ids}`,
   });
   const of = (type: string) => events.filter((e) => e.type === type);
-  return { runner, calls, events, of };
+  /** Moves the agent's clock and lets the deadlines see it (what the agent's tick() does). */
+  const advance = (ms: number) => {
+    clock.advance(ms);
+    deadlines.check();
+  };
+  return { runner, calls, events, of, advance, deadlines };
 }
 
 test('hand-off runner - idle after busy ends the wait; an idle before the prompt made it busy does not', async () => {
@@ -65,6 +77,23 @@ test('hand-off runner - idle after busy ends the wait; an idle before the prompt
   assert.equal(done.data.session, 'new');
   assert.equal(done.data.went_idle, true);
   assert.equal(runner.running(), 0);
+});
+
+test('hand-off runner - the idle wait is bounded by the agent clock: nothing at 59.999 s, the abort at 60 s', async () => {
+  const { runner, calls, of, advance, deadlines } = setup();
+  runner.begin({ project, session: 'old' }, { type: 'handoff', session: 'old' });
+  await waitFor(() => calls.includes('prompt old'));
+  // Busy and never idle: only the bound can end the wait.
+  runner.observe({ session: 'old', type: 'session.busy' });
+  advance(59_999);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, ['prompt old'], 'not aborted before the bound by the clock');
+  advance(1);
+  const done = await waitFor(() => of('handoff.completed')[0]);
+  assert.deepEqual(calls, ['prompt old', 'abort old', 'create', 'prompt new']);
+  assert.equal(done.data.went_idle, false);
+  assert.equal(done.data.waited_ms, 60_000, 'waited_ms is measured on the agent clock');
+  deadlines.stop();
 });
 
 test('hand-off runner - a second hand-off of the same session is CONFLICT while the first runs', async () => {

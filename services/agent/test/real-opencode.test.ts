@@ -208,7 +208,7 @@ test('real opencode - permission asked reaches the peer and the permission comma
   });
 });
 
-test('real opencode - restart aborts and seeds a new session with a hand-off naming the old one and its task', async () => {
+test('real opencode - restart is the hand-off: answered at once, .context asked for, then a new session seeded naming the old one and its task', async () => {
   llm.script({ text: 'first turn' });
   const r = await command({
     type: 'start',
@@ -218,12 +218,23 @@ test('real opencode - restart aborts and seeds a new session with a hand-off nam
   });
   const old = String((r.data as { session: string }).session);
   await waitFor(() => ofSession(old).some((e) => e.type === 'message.completed'), { timeoutMs: 15_000 });
-  llm.script({ text: 'picking up' });
+  llm.script({ text: 'context files written' }, { text: 'picking up' });
   const re = await command({ type: 'restart', session: old });
   assert.equal(re.ok, true, JSON.stringify(re));
-  const fresh = String((re.data as { session: string }).session);
+  const accepted = re.data as { handoff_id: string; session: string; wait_idle_ms: number };
+  assert.match(accepted.handoff_id, /^ho_/);
+  assert.equal(accepted.session, old, 'answered before any new session exists');
+  assert.equal(accepted.wait_idle_ms, 60_000);
+  const done = await waitFor(() => ofSession(old).find((e) => e.type === 'handoff.completed'), {
+    timeoutMs: 30_000,
+    message: 'the hand-off completed',
+  });
+  assert.equal(done.data.handoff_id, accepted.handoff_id);
+  assert.equal(done.data.went_idle, true, 'the old session answered the update prompt and went idle');
+  const fresh = String(done.data.session);
   assert.notEqual(fresh, old);
-  const req = await waitFor(() => llm.chatRequests(old).at(-1), {
+  assert.ok(llm.chatRequests('HAL hand-off')[0], 'the old session was asked to update .context first');
+  const req = await waitFor(() => llm.chatRequests('which was handed off').at(-1), {
     timeoutMs: 15_000,
     message: 'the hand-off prompt reached the LLM',
   });

@@ -20,7 +20,7 @@ import { type BridgeMetrics, createBridgeMetrics } from './bridge-metrics.ts';
 import { type BridgeStore, Key } from './bridge-store.ts';
 import type { Outcome } from './durable-consumer.ts';
 import { Colour, clip, embed, since, usd } from './embeds.ts';
-import { describeError } from './replies.ts';
+import { describeError, restartOutcome } from './replies.ts';
 
 /** What a button on an alert does. */
 export const AlertVerb = {
@@ -43,7 +43,7 @@ const LABEL: Record<AlertVerb, string> = {
   kill: 'Kill',
   ack: 'Acknowledge',
 };
-const DONE = { resume: 'resumed', restart: 'restarted', kill: 'killed' } as const;
+const DONE = { resume: 'resumed', kill: 'killed' } as const;
 const STYLE: Record<
   AlertVerb,
   ButtonStyle.Primary | ButtonStyle.Secondary | ButtonStyle.Success | ButtonStyle.Danger
@@ -428,8 +428,11 @@ export function createAlerts(deps: AlertDeps): Alerts {
         await deps.layer.answerPermission(principal, session, verb, r.permission);
         return verb === 'reject' ? 'permission rejected' : `permission approved (${verb})`;
       }
+      case 'restart': {
+        const res = await deps.layer.act(principal, verb, session);
+        return `${restartOutcome(res.session, res.data)} on ${res.node}`;
+      }
       case 'resume':
-      case 'restart':
       case 'kill': {
         const res = await deps.layer.act(principal, verb, session);
         return `${DONE[verb]} session \`${res.session}\` on ${res.node}`;

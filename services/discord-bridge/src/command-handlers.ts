@@ -12,6 +12,7 @@ import {
 import type { BridgeStore } from './bridge-store.ts';
 import { Key } from './bridge-store.ts';
 import { Colour, clip, embed, paginate, since, usd } from './embeds.ts';
+import { restartOutcome } from './replies.ts';
 
 /** What a command answers: embeds, maybe buttons. Long lists come back as pages. */
 export interface Answer {
@@ -205,10 +206,9 @@ export const HANDLERS: Record<string, Handler> = {
   async restart(ctx, i) {
     const target = i.options.getString('target', true);
     const r = await ctx.layer.act(ctx.principal, 'restart', target, { resolved: ctx.resolve(target) });
-    const data = r.data as { session?: string } | null;
     return done(
-      'Restarted',
-      `\`${r.session}\` → \`${data?.session ?? '?'}\` (${r.project} on ${r.node}) — by ${ctx.principal.name}`,
+      'Restarting',
+      `${restartOutcome(r.session, r.data)} (${r.project} on ${r.node}) — by ${ctx.principal.name}`,
     );
   },
   async kill(ctx, i) {

@@ -1,5 +1,5 @@
 import type { Logger } from '@hal/observability';
-import { toHalError } from '@hal/protocol';
+import { handOffAcceptedSchema, toHalError } from '@hal/protocol';
 import {
   type ButtonInteraction,
   type ChatInputCommandInteraction,
@@ -46,4 +46,19 @@ export function describeError(err: unknown): string {
 
 export function isTaken(err: unknown): boolean {
   return err instanceof DiscordAPIError && typeof err.code === 'number' && TAKEN.has(err.code);
+}
+
+/**
+ * What a restart answered, as people read it: a restart is a graceful hand-off that answers at
+ * once with its id (the new session follows in `handoff.completed`); an agent of the previous
+ * protocol answers with the new session itself.
+ */
+export function restartOutcome(session: string, data: unknown): string {
+  const accepted = handOffAcceptedSchema.safeParse(data);
+  if (accepted.success) {
+    const wait = Math.round(accepted.data.wait_idle_ms / 1000);
+    return `restart of \`${session}\` started as hand-off \`${accepted.data.handoff_id}\`: it writes .context/, goes idle (up to ${wait} s), then a new session continues`;
+  }
+  const next = (data as { session?: unknown } | null)?.session;
+  return `\`${session}\` restarted as \`${typeof next === 'string' ? next : '?'}\``;
 }

@@ -96,7 +96,13 @@ export const SLASH_COMMANDS: readonly SlashCommandSpec[] = [
     'session.inject',
   ),
   spec('resume', 'Resume a session', 'operator', [target()], 'session.resume'),
-  spec('restart', 'Restart a session', 'operator', [target()], 'session.restart'),
+  spec(
+    'restart',
+    'Restart a session: it writes .context/, then a new session continues (hand-off)',
+    'operator',
+    [target()],
+    'session.restart',
+  ),
   spec('kill', 'Abort a session (asks to confirm)', 'operator', [target()], 'session.kill'),
   spec(
     'approve',

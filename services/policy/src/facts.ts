@@ -258,6 +258,11 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
       }
       break;
     }
+    case EventType.HANDOFF_COMPLETED:
+    case EventType.HANDOFF_FAILED:
+      // No fact changes; restart_on_compaction reads the outcome of its hand-off from the event.
+      if (current === undefined) return undefined;
+      break;
     default:
       return undefined;
   }

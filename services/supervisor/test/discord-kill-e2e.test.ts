@@ -64,7 +64,30 @@ test('discord e2e - /resume and /restart act on the named session', async () => 
     message: 'resume prompted the LLM',
   });
   await waitFor(async () => (await d.sessionView(session)).state === 'idle', { timeoutMs: 30_000 });
-  d.llm.script({ text: 'Restarted from Discord.' });
+  // /restart is the hand-off: the answer names it at once; the old session answers the update
+  // prompt, goes idle, and a new session continues from .context/.
+  d.llm.script({ text: 'Context written from Discord.' }, { text: 'Restarted from Discord.' });
   const restarted = await d.slash('restart', { target: session }, d.users.operator);
-  assert.match(text(restarted), new RegExp(`Restarted.*${session}.*→`));
+  const handoff = new RegExp(`Restarting.*restart of .${session}. started as hand-off .(ho_\\w+).`).exec(
+    text(restarted),
+  )?.[1];
+  assert.ok(handoff, text(restarted));
+  const done = await waitFor(
+    () => d.fleet.events.of((e) => e.session === session && e.type === 'handoff.completed')[0],
+    { timeoutMs: 60_000, message: 'the hand-off completed' },
+  );
+  assert.equal(done.data.handoff_id, handoff);
+  assert.equal(done.data.went_idle, true);
+  assert.equal(d.llm.chatRequests('HAL hand-off').length, 1, 'the update prompt reached the old session');
+  await waitFor(() => d.llm.chatRequests(`continues session ${session}`)[0], {
+    timeoutMs: 60_000,
+    message: "the new session's first prompt reached the LLM",
+  });
+  const audit = await d.fleet.api<{ data: Array<{ actor: { kind: string; id: string } }> }>(
+    '/api/v1/audit?action=session.restart&limit=5',
+  );
+  assert.ok(
+    audit.body.data.some((a) => a.actor.kind === 'discord' && a.actor.id === d.users.operator.id),
+    JSON.stringify(audit.body.data),
+  );
 });

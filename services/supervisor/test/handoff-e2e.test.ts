@@ -220,6 +220,68 @@ test('handoff e2e - a session that stays busy is aborted when the bound passes, 
   });
 });
 
+test('handoff e2e - restart through halctl and the API is the same hand-off: update prompt, idle, abort, a linked new session; audited as session.restart', async () => {
+  llm.script({ text: 'Restart me later.' });
+  const old = await startSession(`A job to restart ${crypto.randomUUID()}`, 'restart job');
+  await waitFor(() => eventsOf(old, 'session.idle')[0], {
+    timeoutMs: LLM_TURN_MS,
+    message: 'the first turn ends',
+  });
+  const updatesBefore = llm.chatRequests('HAL hand-off').length;
+  llm.script({ text: 'Context updated for the restart.' }, { text: 'Continuing after the restart.' });
+  const r = await fleet.halctl(['sessions', 'restart', old, '--follow', '--prompt', 'Restart note.']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(
+    lines[0] ?? '',
+    new RegExp(
+      `^ok: restart as hand-off ho_\\w+ of session ${old} started on node solo \\(waits up to 60 s for idle\\)$`,
+    ),
+  );
+  const fresh = /^completed: session \S+ continues as (ses_\w+) \(stopped after it went idle, /.exec(
+    lines[1] ?? '',
+  )?.[1];
+  assert.ok(fresh, r.stdout);
+  assert.equal(llm.chatRequests('HAL hand-off').length, updatesBefore + 1, 'the update prompt came first');
+  const first = await waitFor(() => llm.chatRequests('Restart note.')[0], {
+    timeoutMs: LLM_TURN_MS,
+    message: "the new session's first prompt",
+  });
+  assert.ok(first.lastUserText.includes(`continues session ${old}`));
+  assert.ok(first.lastUserText.endsWith('\n\nRestart note.'));
+  await waitFor(async () => (await view(fresh)).previous_session === old, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    message: 'the new session links back',
+  });
+  const audit = await fleet.api<{ data: AuditRecord[] }>('/api/v1/audit?action=session.restart&limit=5');
+  assert.ok(audit.body.data.some((a) => a.target.session === old && a.result.ok));
+
+  // The API answers the same way: at once, with the hand-off; the new session in the events.
+  await waitFor(() => eventsOf(fresh, 'session.idle')[0], {
+    timeoutMs: LLM_TURN_MS,
+    message: 'the new turn ends',
+  });
+  llm.script({ text: 'Context updated again.' }, { text: 'Third session continues.' });
+  const api = await fleet.api<{ data: { handoff_id: string; session: string; wait_idle_ms: number } }>(
+    `/api/v1/sessions/${fresh}/restart`,
+    {},
+  );
+  assert.equal(api.status, 200, JSON.stringify(api.body));
+  assert.equal(api.body.data.session, fresh);
+  assert.equal(api.body.data.wait_idle_ms, 60_000);
+  const done = await waitFor(() => eventsOf(fresh, 'handoff.completed')[0], {
+    timeoutMs: LLM_TURN_MS,
+    message: 'the API restart completed',
+  });
+  assert.equal(done.data.handoff_id, api.body.data.handoff_id);
+  assert.equal(done.data.went_idle, true);
+  await waitFor(() => eventsOf(String(done.data.session), 'session.idle')[0], {
+    timeoutMs: LLM_TURN_MS,
+    message: 'the third session settles',
+  });
+});
+
 test('handoff e2e - halctl status shows the fleet; halctl resume picks the project up without a second start', async () => {
   const status = jsonOf<{ nodes: Array<{ node: string; status: string }>; active: SessionView[] }>(
     await fleet.halctl(['--json', 'status']),

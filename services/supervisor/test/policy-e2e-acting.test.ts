@@ -111,6 +111,9 @@ test('policy e2e - two compactions restart the session once with a hand-off prom
     { text: 'Task turn done.' },
     { text: 'Summary one.' },
     { text: 'Summary two.' },
+    // The restart is a hand-off: the old session first answers the update prompt…
+    { text: 'Context files updated.' },
+    // …then the new session takes its first turn.
     { text: 'Hand-off turn done.' },
     { text: 'Summary three.' },
   );
@@ -131,18 +134,30 @@ test('policy e2e - two compactions restart the session once with a hand-off prom
   });
   const d = acted.data;
   assert.equal(d.decision, 'acted');
-  assert.equal(d.reason, '2 compactions (limit 2): restarting with a hand-off prompt');
+  assert.equal(d.reason, '2 compactions (limit 2): restarting through a hand-off');
   assert.equal(d.command?.type, 'restart');
   assert.equal(d.command?.session, old);
   const handoff = d.command?.type === 'restart' ? d.command.handoff : undefined;
   assert.equal(handoff?.intro, HANDOFF);
   assert.equal(handoff?.task, task);
   assert.equal(d.result?.ok, true);
-  const result = d.result?.data as { session: string; previous_session: string; project: string };
-  assert.equal(result.previous_session, old);
+  // Answered at once with the hand-off; the new session comes with handoff.completed, and the
+  // policy logs it as the restart's outcome.
+  const result = d.result?.data as { handoff_id: string; session: string; project: string };
+  assert.equal(result.session, old);
   assert.equal(result.project, 'app');
-  const fresh = result.session;
-  assert.match(fresh, /^ses_/);
+  assert.ok(llm.chatRequests('HAL hand-off').length <= 1);
+  const outcome = await waitFor(() => decisionsOf('restart_on_compaction', old)[1], {
+    timeoutMs: LLM_TURN_MS,
+    message: 'the hand-off outcome in the decision log',
+  });
+  const fresh = /^restarted as (ses_\w+): hand-off (\S+) stopped the session after it went idle$/.exec(
+    outcome.data.reason,
+  )?.[1];
+  assert.ok(fresh, outcome.data.reason);
+  assert.ok(outcome.data.reason.includes(result.handoff_id));
+  assert.equal(eventsOf(old, 'handoff.completed')[0]?.data.session, fresh);
+  assert.equal(llm.chatRequests('HAL hand-off').length, 1, 'the old session was asked to update .context');
   assert.notEqual(fresh, old);
   assert.equal(acted.node, 'solo');
   assert.equal(acted.project, 'app');
@@ -182,7 +197,7 @@ test('policy e2e - two compactions restart the session once with a hand-off prom
 
   // Never loops: a third compaction of the old session is recorded as skipped, not restarted.
   await compact(old, 3);
-  const skipped = await waitFor(() => decisionsOf('restart_on_compaction', old)[1], {
+  const skipped = await waitFor(() => decisionsOf('restart_on_compaction', old)[2], {
     timeoutMs: 30_000,
     message: 'the decision on the third compaction',
   });

@@ -12,9 +12,11 @@ import { type Output, writeJson } from '../output.ts';
 import { EVENTS_STREAM_PATH, streamedEventSchema } from './events.ts';
 
 const enc = encodeURIComponent;
-const handOffAnswer = envelope(handOffAcceptedSchema, z.object({ node: z.string() }));
+const anyAnswer = envelope(z.unknown().optional(), z.object({ node: z.string() }));
 
 export interface HandOffOptions {
+  /** `restart` runs the same hand-off through `POST …/restart` (audited as session.restart). */
+  verb?: 'handoff' | 'restart';
   session: string;
   prompt?: string | undefined;
   waitIdleSeconds?: number | undefined;
@@ -24,8 +26,9 @@ export interface HandOffOptions {
 }
 
 /**
- * `halctl sessions handoff <id>`: starts a graceful hand-off and prints its id at once; with
- * --follow, waits for its outcome in the event stream (exit 0 when completed, 1 when failed).
+ * `halctl sessions handoff <id>` and `halctl sessions restart <id>`: starts a graceful hand-off
+ * and prints its id at once; with --follow, waits for its outcome in the event stream (exit 0
+ * when completed, 1 when failed).
  */
 export async function sessionHandOff(
   client: ApiClient,
@@ -39,16 +42,24 @@ export async function sessionHandOff(
     ...(opts.prompt === undefined ? {} : { prompt: opts.prompt }),
     ...(opts.waitIdleSeconds === undefined ? {} : { wait_idle_seconds: opts.waitIdleSeconds }),
   };
-  const { data, meta } = await client.post(
-    `/api/v1/sessions/${enc(opts.session)}/handoff`,
-    handOffAnswer,
-    body,
-    { idempotencyKey },
-  );
+  const verb = opts.verb ?? 'handoff';
+  const answer = await client.post(`/api/v1/sessions/${enc(opts.session)}/${verb}`, anyAnswer, body, {
+    idempotencyKey,
+  });
+  const meta = answer.meta;
+  const accepted = handOffAcceptedSchema.safeParse(answer.data);
+  if (!accepted.success) {
+    // An agent of the previous protocol restarts at once and answers with the new session.
+    if (verb === 'handoff') handOffAcceptedSchema.parse(answer.data);
+    if (out.json) return writeJson(out, answer.data);
+    out.write(`ok: restart session ${opts.session} on node ${meta.node} ${JSON.stringify(answer.data)}\n`);
+    return;
+  }
+  const data = accepted.data;
   if (out.json) writeJson(out, { ...data, node: meta.node });
   else {
     out.write(
-      `ok: hand-off ${data.handoff_id} of session ${data.session} started on node ${meta.node} (waits up to ${Math.round(data.wait_idle_ms / 1000)} s for idle)\n`,
+      `ok: ${verb === 'restart' ? 'restart as ' : ''}hand-off ${data.handoff_id} of session ${data.session} started on node ${meta.node} (waits up to ${Math.round(data.wait_idle_ms / 1000)} s for idle)\n`,
     );
   }
   if (!opts.follow) return;

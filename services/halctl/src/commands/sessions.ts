@@ -140,7 +140,7 @@ export type SessionAction =
       title?: string | undefined;
     }
   | { verb: 'inject'; session: string; prompt: string }
-  | { verb: 'resume' | 'restart'; session: string; prompt?: string | undefined }
+  | { verb: 'resume'; session: string; prompt?: string | undefined }
   | { verb: 'kill'; session: string }
   | { verb: 'permission'; session: string; permissionId: string; response: 'once' | 'always' | 'reject' };
 
@@ -319,15 +319,29 @@ export function sessionsCommand(ctx: CommandContext): CommandModule<GlobalArgs, 
             ),
           ),
         )
-        .command('restart <id>', 'Restart a session', withPrompt, (argv) =>
-          run(argv, (c, o) =>
-            sessionAction(
-              c,
-              o,
-              { verb: 'restart', session: argv.id, prompt: argv.prompt },
-              ctx.idempotencyKey(argv),
+        .command(
+          'restart <id>',
+          'Restart a session, as a hand-off: it writes .context/, goes idle (up to 60 s), is stopped, and a new session continues',
+          (b) =>
+            withPrompt(b).option('follow', {
+              type: 'boolean',
+              describe: 'Wait for the new session (exit 1 when the hand-off failed)',
+            }),
+          (argv) =>
+            run(argv, (c, o) =>
+              sessionHandOff(
+                c,
+                o,
+                {
+                  verb: 'restart',
+                  session: argv.id,
+                  prompt: argv.prompt,
+                  follow: argv.follow,
+                  signal: ctx.signal,
+                },
+                ctx.idempotencyKey(argv),
+              ),
             ),
-          ),
         )
         .command(
           'handoff <id>',

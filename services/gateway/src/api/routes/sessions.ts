@@ -188,7 +188,11 @@ export function sessionRoutes(deps: ApiDeps): RouteSpec[] {
     }),
     sessionAction('inject', 'Send a prompt into a session', injectBody),
     sessionAction('resume', 'Resume a session (optionally with a prompt)', resumeBody),
-    sessionAction('restart', 'Restart a session (optionally with a prompt)', resumeBody),
+    sessionAction(
+      'restart',
+      "Restart a session: the graceful hand-off of POST /api/v1/sessions/{id}/handoff with its default 60 s idle wait (the prompt is added to the new session's first prompt). Answers at once with a handoff_id; the new session arrives in handoff.completed (an agent of the previous protocol answers with the new session)",
+      resumeBody,
+    ),
     sessionAction('kill', 'Abort a session', killBody),
     defineRoute({
       method: 'POST',
