@@ -94,6 +94,15 @@ const lease = (name: LeaseName) => [
   `$JS.API.STREAM.UPDATE.KV_${LEASES_KV_BUCKET}`,
 ];
 
+/**
+ * Claiming its own instance id (`instance.<role>.<id>` in LEASES_KV_BUCKET) before consuming with the
+ * durable consumer named from it; only keys of its own role.
+ */
+const instanceClaim = (role: 'tracker' | 'cost-poller') => [
+  `$KV.${LEASES_KV_BUCKET}.instance.${role}.>`,
+  `$JS.API.STREAM.UPDATE.KV_${LEASES_KV_BUCKET}`,
+];
+
 /** No service ever publishes here but the gateway, which relays commands to the host holding the node. */
 const COMMANDS = 'hal.cmd.>';
 
@@ -151,7 +160,7 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
     responder: true,
   }),
   tracker: service({
-    publish: [],
+    publish: [...instanceClaim('tracker')],
     subscribe: ['hal.hb.*', 'hal.q.tracker.>'],
     deny: [COMMANDS, 'hal.evt.>', 'hal.audit.>', 'hal.notify.>'],
     responder: true,
@@ -179,6 +188,7 @@ export const natsPermissions: Readonly<Record<NatsUser, NatsPermissions>> = {
       'hal.evt.*.*.cost.>',
       ...lease(LeaseName.COST_POLLER),
       ...lease(LeaseName.COST_BUDGETS),
+      ...instanceClaim('cost-poller'),
       ...kvBucket(COST_BILLING_KV_BUCKET),
       ...kvBucket(COST_ALERTS_KV_BUCKET),
     ],

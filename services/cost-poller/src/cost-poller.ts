@@ -1,8 +1,10 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
+  claimInstance,
   createLeaderRole,
   ensureStreams,
+  type InstanceClaim,
   jetstreamClient,
   type LeaderRole,
   type NatsConnection,
@@ -100,6 +102,7 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
   let tick: NodeJS.Timeout | undefined;
   let share: BillingShare | undefined;
   let roles: LeaderRole[] = [];
+  let claim: InstanceClaim | undefined;
   let billingRole: LeaderRole | undefined;
   let budgetsRole: LeaderRole | undefined;
   const polling = () => billingRole?.isLeader() === true;
@@ -156,14 +159,29 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
         budgets: bud,
         report: (req) => buildReport(req, { store: st, clock, projectOf, configuredProviders: configured }),
       });
+      let durableName = deps.consumerName;
+      if (durableName === undefined) {
+        const instanceId = resolveInstanceId({
+          configured: deps.config.instance_id,
+          dataDir: deps.config.data_dir,
+        });
+        // Before the consumer: a second process with this id must not share it.
+        claim = await claimInstance({
+          nc: deps.nc,
+          role: 'cost-poller',
+          instanceId,
+          ttlMs: (deps.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
+          replicas,
+          log,
+        });
+        durableName = `hal-cost-${instanceId}`;
+      }
       spend = createSessionSpend({
         js,
         store: st,
         rates: cost.model_rates,
         log,
-        durableName:
-          deps.consumerName ??
-          `hal-cost-${resolveInstanceId({ configured: deps.config.instance_id, dataDir: deps.config.data_dir })}`,
+        durableName,
         inactiveThresholdSec: deps.config.instances?.consumer_inactive_sec ?? DEFAULT_CONSUMER_INACTIVE_SEC,
         onApplied: () => void bud.evaluate(),
       });
@@ -245,6 +263,8 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
       database?.close();
       database = undefined;
       store = undefined;
+      await claim?.release();
+      claim = undefined;
       log.info('cost poller stopped');
     },
     pollNow: () => (polling() ? (billing?.pollOnce() ?? Promise.resolve()) : Promise.resolve()),

@@ -1,6 +1,13 @@
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureStreams, jetstreamClient, type NatsConnection, resolveInstanceId } from '@hal/bus';
+import {
+  claimInstance,
+  ensureStreams,
+  type InstanceClaim,
+  jetstreamClient,
+  type NatsConnection,
+  resolveInstanceId,
+} from '@hal/bus';
 import {
   DatabaseUnreadableError,
   dbReadinessCheck,
@@ -43,12 +50,18 @@ export interface TrackerConfig {
   security: { audit: { retention_days: number } };
   /** Names this instance's durable consumer (`hal-tracker-<id>`); absent: kept in data_dir. */
   instance_id?: string | undefined;
-  /** `consumer_inactive_sec`: the consumer of an instance gone this long is removed by the server. */
-  instances?: { consumer_inactive_sec: number };
+  /**
+   * `consumer_inactive_sec`: the consumer of an instance gone this long is removed by the server;
+   * `lease_ttl_sec`: how long the claim of a killed instance on its id outlives it.
+   */
+  instances?: { consumer_inactive_sec: number; lease_ttl_sec?: number };
+  /** `replicas` of the lease bucket when the tracker is the first to open it (absent: 1; never lowered). */
+  nats?: { replicas: number };
 }
 
 /** An unused consumer is removed after this long when the config does not say (1 hour). */
 const DEFAULT_CONSUMER_INACTIVE_SEC = 3_600;
+const DEFAULT_LEASE_TTL_SEC = 5;
 
 export interface TrackerDeps {
   config: TrackerConfig;
@@ -92,6 +105,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
   let gaugeTimer: NodeJS.Timeout | undefined;
   let catchUp: { target: number; done: () => void } | undefined;
   let catchUpTimer: NodeJS.Timeout | undefined;
+  let claim: InstanceClaim | undefined;
 
   const countRecoveryError = (n = 1) => metrics.recoveryErrorsTotal.inc({ component: 'tracker' }, n);
 
@@ -161,13 +175,28 @@ export function createTracker(deps: TrackerDeps): Tracker {
           log.warn({ table: err.table, key: err.key, err }, 'unreadable row skipped');
         },
       });
+      let durableName = deps.consumerName;
+      if (durableName === undefined) {
+        const instanceId = resolveInstanceId({
+          configured: deps.config.instance_id,
+          dataDir: deps.config.data_dir,
+        });
+        // Before the consumer: a second process with this id must not share it.
+        claim = await claimInstance({
+          nc: deps.nc,
+          role: 'tracker',
+          instanceId,
+          ttlMs: (deps.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
+          replicas: deps.config.nats?.replicas,
+          log: deps.log,
+        });
+        durableName = `hal-tracker-${instanceId}`;
+      }
       consumer = createEventConsumer({
         js: jetstreamClient(deps.nc),
         projection: proj,
         log: deps.log,
-        durableName:
-          deps.consumerName ??
-          `hal-tracker-${resolveInstanceId({ configured: deps.config.instance_id, dataDir: deps.config.data_dir })}`,
+        durableName,
         inactiveThresholdSec: deps.config.instances?.consumer_inactive_sec ?? DEFAULT_CONSUMER_INACTIVE_SEC,
         onBatch: (result) => {
           if (catchUp !== undefined && proj.appliedSeq() >= catchUp.target) catchUp.done();
@@ -241,6 +270,8 @@ export function createTracker(deps: TrackerDeps): Tracker {
       gaugeTimer = undefined;
       database?.close();
       database = undefined;
+      await claim?.release();
+      claim = undefined;
       log.info('tracker stopped');
     },
     appliedSeq: () => (database?.sqlite.open === true ? (projection?.appliedSeq() ?? 0) : 0),

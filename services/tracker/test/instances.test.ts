@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { INSTANCE_ID_FILE } from '@hal/bus';
+import { connectBus, INSTANCE_ID_FILE } from '@hal/bus';
 import { StreamName } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { eventFactory, usage } from './event-factory.ts';
-import { type Stack, startStack } from './stack.ts';
+import { type Stack, silentLog, startStack } from './stack.ts';
 
 const config = (stack: Stack, name: string, inactiveSec = 3_600) => ({
   data_dir: join(stack.dir, name),
@@ -119,4 +119,38 @@ test('tracker instances - a gone instance leaves no consumer behind, and one tha
   c = (await stack.tracker({ config: config(stack, 'c', 1) })).tracker;
   await waitFor(() => c.appliedSeq() === last);
   assert.equal((await stack.query('events_list', { limit: 500 })).events.length, 40);
+});
+
+test('tracker instances - a second process with the same instance_id is refused with the holder named, and starts once the first stops or dies', async (t) => {
+  const stack = await startStack(t);
+  const ev = eventFactory();
+  const dup = (dir: string) => ({
+    ...config(stack, dir),
+    instance_id: 'dup',
+    instances: { consumer_inactive_sec: 3_600, lease_ttl_sec: 1 },
+  });
+  const a = (await stack.tracker({ config: dup('a') })).tracker;
+  await assert.rejects(stack.tracker({ config: dup('b') }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'INSTANCE_ID_IN_USE');
+    assert.match(err.message, /tracker instance_id "dup" is in use by [^ ]+:\d+/);
+    return true;
+  });
+  // a alone consumes hal-tracker-dup: it has every event, none went to the refused one.
+  const last = await stack.publish(...traffic(ev, 0, 10));
+  await waitFor(() => a.appliedSeq() === last);
+  assert.deepEqual([...(await trackerConsumers(stack)).keys()], ['hal-tracker-dup']);
+
+  // Stopped, a gives the id up: b takes it and carries on from the same consumer.
+  await a.stop();
+  const b = (await stack.tracker({ config: dup('b') })).tracker;
+  await waitFor(() => b.appliedSeq() === last);
+
+  // A process that dies holds its id until the server's TTL ends; then a new one takes it.
+  const doomedNc = await connectBus({ url: stack.nats.url, name: 'doomed', log: silentLog });
+  const gone = { ...dup('c'), instance_id: 'gone' };
+  await stack.tracker({ config: gone, nc: doomedNc });
+  await doomedNc.close();
+  const again = (await stack.tracker({ config: { ...gone, data_dir: join(stack.dir, 'd') } })).tracker;
+  const more = await stack.publish(...traffic(ev, 10, 12));
+  await waitFor(() => again.appliedSeq() === more && b.appliedSeq() === more);
 });
