@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { connectBus, ensureStreams } from '@hal/bus';
 import { createLogger } from '@hal/observability';
-import { makeEnvelope, subjects } from '@hal/protocol';
+import { makeEnvelope, StreamName, subjects } from '@hal/protocol';
+import { jetstreamManager } from '@nats-io/jetstream';
 import WebSocket from 'ws';
 import { createBenchGateway } from './bench-gateway.ts';
 import type { BenchContext } from './harness.ts';
@@ -17,6 +18,13 @@ const TOKEN = 'bench-token-0123456789';
 /** Unacked events one agent lets out, like the real agent's send window. */
 const AGENT_WINDOW = 2_000;
 const BATCH = 250;
+/**
+ * Sessions each agent's events are spread over, round robin. The gateway stores a session's
+ * events one after another (their order must survive a lost NATS node) and pipelines across
+ * sessions, so the figure depends on it: 8 busy sessions per host. Each id is the agent's own —
+ * a session id shared by two nodes is a forgery the gateway refuses (SESSION_OWNED_BY_OTHER_NODE).
+ */
+const SESSIONS_PER_AGENT = 8;
 
 /**
  * The name of the ingest figure, shared with tracker.bench.ts, whose baseline it is. The agent
@@ -100,7 +108,13 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
     for (let s = 1; s <= perAgent; s += BATCH) {
       const events = [];
       for (let seq = s; seq < s + BATCH && seq <= perAgent; seq++) {
-        events.push({ ...template, id: randomUUID(), seq, node });
+        events.push({
+          ...template,
+          id: randomUUID(),
+          seq,
+          node,
+          session: `ses_${node}_${seq % SESSIONS_PER_AGENT}`,
+        });
       }
       frames.push(JSON.stringify(makeEnvelope('events', { events })));
       lastSeq.push(s + events.length - 1);
@@ -110,6 +124,9 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
   const start = nowMs();
   await Promise.all(conns.map((c, i) => stream(c, plans[i]!.frames, plans[i]!.lastSeq)));
   const elapsed = nowMs() - start;
+  // Acked is not stored: a refused event is acked too. Every one must be in the stream.
+  const stored = (await (await jetstreamManager(nc)).streams.info(StreamName.EVENTS)).state.messages;
+  if (stored < agents * perAgent) throw new Error(`ingest: ${stored} of ${agents * perAgent} events stored`);
   ctx.record({
     name: ingestFigureName(ctx),
     value: perSecond(agents * perAgent, elapsed),

@@ -94,6 +94,7 @@ export {
   wsPayloadSchemas,
 } from './envelope.ts';
 export { ErrorCode, HalError, httpStatusOf, isErrorCode, toHalError } from './errors.ts';
+export { parseEventRecord } from './event-record-parse.ts';
 export {
   BACKLOG_GAP_MS,
   controlPlaneTime,

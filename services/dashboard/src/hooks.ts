@@ -110,3 +110,25 @@ export function useNow(ms = 1000): number {
   }, [ms]);
   return now;
 }
+
+/**
+ * Runs `fn` once at the next frame (or after 250 ms in a tab that draws no frames); returns a
+ * cancel function. Live updates render through it: at most once a frame, never later than one.
+ */
+export function onNextFrame(fn: () => void): () => void {
+  let done = false;
+  const run = (): void => {
+    if (done) return;
+    done = true;
+    cancelAnimationFrame(frame);
+    clearTimeout(fallback);
+    fn();
+  };
+  const frame = requestAnimationFrame(run);
+  const fallback = setTimeout(run, 250);
+  return () => {
+    done = true;
+    cancelAnimationFrame(frame);
+    clearTimeout(fallback);
+  };
+}

@@ -1,86 +1,42 @@
 import type { Socket } from 'node:net';
-import type { JetStreamClient, NatsConnection, SessionOwners } from '@hal/bus';
-import { type Clock, createRateLimitedLog, type HalMetrics, type Logger } from '@hal/observability';
+import { createRateLimitedLog, type Logger } from '@hal/observability';
 import {
   WsCloseCode as CloseCode,
   type CommandRequest,
   type EnrollmentRecord,
   EnrollmentStatus,
   ErrorCode,
-  type EventRecord,
   formatProtocolVersion,
   HalError,
   makeEnvelope,
-  negotiateProtocol,
   type Reply,
-  type SessionSnapshot,
   toHalError,
-  WIRE_PROTOCOL,
-  WS_LIMITS,
   type WsPayload,
   WsType,
 } from '@hal/protocol';
-import type { RawData, WebSocket } from 'ws';
+import type { RawData } from 'ws';
+import type { AgentConnectionDeps, IngestStats } from './agent-connection-deps.ts';
 import { ClockSkew } from './clock-skew.ts';
-import { EventIngest, type SessionConflict } from './event-ingest.ts';
-import { type AgentFrame, errorFrame, type FrameProblem, parseFrame } from './frames.ts';
-import type { GatewayConfig, GatewayLimits } from './gateway-config.ts';
+import { credentialEndReason } from './enrollment-watch.ts';
+import { EventIngest } from './event-ingest.ts';
+import { type AgentFrame, BadFrameWindow, errorFrame, type FrameProblem, parseFrame } from './frames.ts';
 import { type HeartbeatWatch, republishHeartbeat, watchHeartbeats } from './heartbeats.ts';
-import type { HeldConnection, NodeInfo, NodeRegistry } from './node-registry.ts';
-import { PendingCommands } from './pending-commands.ts';
-import type { PublishBudget } from './publish-budget.ts';
 import {
-  nodeClockSkewEvent,
-  nodeIdConflictEvent,
-  nodeOfflineEvent,
-  nodeOnlineEvent,
-  nodeSnapshotEvent,
-  type OfflineReason,
-  publishSystemEvent,
-  sessionConflictEvent,
-} from './system-events.ts';
-import type { AgentCredential } from './ws-auth.ts';
+  checkHello,
+  type HelloRefusal,
+  holderRefusal,
+  warnMissingFeatures,
+  welcomePayload,
+} from './hello-admission.ts';
+import { NodeAnnouncements } from './node-announcements.ts';
+import type { HeldConnection, NodeInfo, NodeRegistry } from './node-registry.ts';
+import { publishNodeSnapshot } from './node-snapshot.ts';
+import { PendingCommands } from './pending-commands.ts';
+import type { OfflineReason } from './system-events.ts';
 
-export interface IngestStats {
-  /** Publishes sent to JetStream and not yet acked. */
-  in_flight: number;
-  /** Reading the socket is paused (above the in-flight limit). */
-  paused: boolean;
-  /** Bytes received but left unread because of the pause. */
-  unread_bytes: number;
-}
-
-export interface AgentConnectionDeps {
-  ws: WebSocket;
-  /** The node the upgrade authenticated; hello must name the same one. */
-  node: string;
-  remoteAddress: string | null;
-  gatewayId: string;
-  nc: NatsConnection;
-  js: JetStreamClient;
-  log: Logger;
-  metrics: HalMetrics;
-  config: Pick<GatewayConfig, 'heartbeat_interval_sec' | 'heartbeat_timeout_count' | 'alerts'>;
-  limits: GatewayLimits;
-  budget: PublishBudget;
-  registry: NodeRegistry;
-  /** Which node each session belongs to; a node reporting another's session is refused. */
-  owners: SessionOwners;
-  clock: Clock;
-  /** Last node.id_conflict alert per (node, instance), shared by the gateway's connections. */
-  conflictAlerts: Map<string, number>;
-  /** Nodes whose clock skew is past the threshold and was alerted, shared by the gateway's connections. */
-  skewAlerted: Set<string>;
-  /** How the upgrade authenticated: an enrolled node's projects come from its record, not hello. */
-  credential: AgentCredential;
-}
-
-const CONFLICT_ALERT_EVERY_MS = 60_000;
 /** `alerts.clock_skew_seconds` when the config has no `alerts` section (tests' plain configs). */
 const DEFAULT_CLOCK_SKEW_SECONDS = 30;
 const MAX_EARLY_FRAMES = 64;
-/** Sessions alerted about per connection; beyond this a flood of forgeries is counted, not alerted. */
-const MAX_CONFLICT_ALERTS = 100;
 
 /**
  * One agent socket, from hello to close: validates every frame, publishes events with
@@ -101,9 +57,9 @@ export class AgentConnection implements HeldConnection {
   readonly #log: Logger;
   readonly #ingest: EventIngest;
   readonly #commands: PendingCommands;
-  readonly #badFrames: number[] = [];
-  readonly #alerted = new Set<string>();
+  readonly #badFrames: BadFrameWindow;
   readonly #warn;
+  readonly #announce: NodeAnnouncements;
   #hello: WsPayload<'hello'> | undefined;
   /** Between hello and the holder check: a second hello in that window is a bad frame. */
   #helloPending = false;
@@ -127,9 +83,21 @@ export class AgentConnection implements HeldConnection {
     this.node = deps.node;
     if (deps.credential.kind === 'enrolled') this.#enrolledProjects = [...deps.credential.projects];
     this.#connectedAt = new Date(deps.clock.now());
+    this.#badFrames = new BadFrameWindow(deps.limits.badFrameWindowMs);
     this.#log = deps.log.child({ component: 'agent-connection', node: deps.node, connection: this.id });
     this.#commands = new PendingCommands(deps.node, this.#log);
     this.#warn = createRateLimitedLog(this.#log);
+    this.#announce = new NodeAnnouncements({
+      node: deps.node,
+      gatewayId: deps.gatewayId,
+      remoteAddress: deps.remoteAddress,
+      js: deps.js,
+      log: this.#log,
+      clock: deps.clock,
+      conflictAlerts: deps.conflictAlerts,
+      skewAlerted: deps.skewAlerted,
+      skewThresholdSec: deps.config.alerts?.clock_skew_seconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
+    });
     this.#ingest = new EventIngest({
       node: deps.node,
       js: deps.js,
@@ -138,7 +106,7 @@ export class AgentConnection implements HeldConnection {
       limits: deps.limits,
       budget: deps.budget,
       owners: deps.owners,
-      onSessionConflict: (conflict) => this.#onSessionConflict(conflict),
+      onSessionConflict: (conflict) => this.#announce.sessionConflict(conflict),
       // ws offers no public pause: its socket is the only lever for TCP backpressure.
       socket: (deps.ws as unknown as { _socket?: Socket })._socket,
       send: (frame) => this.#sendText(frame),
@@ -184,12 +152,7 @@ export class AgentConnection implements HeldConnection {
   enrollmentChanged(record: EnrollmentRecord | undefined): void {
     if (this.#closed) return;
     const cred = this.#d.credential;
-    let reason: string | undefined;
-    if (record?.status === EnrollmentStatus.REVOKED) reason = 'node revoked';
-    else if (cred.kind === 'enrolled' && record?.token_sha256 !== cred.tokenSha256)
-      reason = 'node token replaced';
-    else if (cred.kind === 'shared' && record?.status === EnrollmentStatus.ACTIVE)
-      reason = 'node enrolled: connect with its own token';
+    const reason = credentialEndReason(cred, record);
     if (reason === undefined) {
       if (cred.kind === 'enrolled' && record !== undefined) this.#enrolledProjects = [...record.projects];
       return;
@@ -294,7 +257,11 @@ export class AgentConnection implements HeldConnection {
     const parsed = parseFrame(text);
     if (!parsed.ok) {
       if (parsed.problem.code === ErrorCode.UNSUPPORTED_VERSION && this.#hello === undefined) {
-        this.#refuse(parsed.problem, CloseCode.UNSUPPORTED_VERSION, 'unsupported protocol version');
+        this.#refuse({
+          problem: parsed.problem,
+          closeCode: CloseCode.UNSUPPORTED_VERSION,
+          reason: 'unsupported protocol version',
+        });
         return;
       }
       this.#badFrame(parsed.problem);
@@ -335,7 +302,8 @@ export class AgentConnection implements HeldConnection {
       case WsType.HEARTBEAT:
         this.#lastHeartbeat = new Date(this.#d.clock.now());
         this.#heartbeats?.beat();
-        this.#sampleSkew(frame.sentAt, this.#lastHeartbeat.getTime());
+        this.#skew.sample(frame.sentAt, this.#lastHeartbeat.getTime());
+        if (this.#skew.ms !== undefined) this.#announce.skew(this.#skew.ms, this.#lastHeartbeat.getTime());
         try {
           republishHeartbeat(
             this.#d.nc,
@@ -355,100 +323,25 @@ export class AgentConnection implements HeldConnection {
         }
         break;
       case WsType.SNAPSHOT:
-        this.#onSnapshot(frame.payload.sessions, frame.requestId).catch((err: unknown) =>
-          this.#log.error({ err }, 'snapshot not handled'),
-        );
+        publishNodeSnapshot(
+          {
+            node: this.node,
+            owners: this.#d.owners,
+            metrics: this.#d.metrics,
+            log: this.#log,
+            clock: this.#d.clock,
+            onSessionConflict: (conflict) => this.#announce.sessionConflict(conflict),
+            send: (frame) => this.#sendText(frame),
+            publish: (event) => this.#announce.publish(event),
+          },
+          frame.payload.sessions,
+          frame.requestId,
+        ).catch((err: unknown) => this.#log.error({ err }, 'snapshot not handled'));
         break;
       case WsType.COMMAND_RESULT:
         this.#onCommandResult(frame.payload);
         break;
     }
-  }
-
-  /**
-   * node.snapshot with only the sessions this node owns: a session another node reported first
-   * is left out (and refused, counted and alerted), so a snapshot cannot move it either.
-   */
-  async #onSnapshot(sessions: SessionSnapshot[], requestId: string): Promise<void> {
-    const owners: string[] = [];
-    try {
-      // In slices: a snapshot of thousands of new sessions must not fire thousands of KV writes at once.
-      for (let i = 0; i < sessions.length; i += 256) {
-        const slice = sessions.slice(i, i + 256);
-        owners.push(...(await Promise.all(slice.map((s) => this.#d.owners.claim(s.session, this.node)))));
-      }
-    } catch (err) {
-      // Without owners the snapshot cannot be trusted; the next reconnect sends another.
-      this.#log.error({ err }, 'snapshot not published: session owners unavailable');
-      return;
-    }
-    const own: SessionSnapshot[] = [];
-    const refused: number[] = [];
-    sessions.forEach((s, i) => {
-      if (owners[i] === this.node) own.push(s);
-      else {
-        refused.push(i);
-        this.#d.metrics.agentRefusalsTotal.inc({ code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE });
-        this.#onSessionConflict({ session: s.session, owner: owners[i]!, type: 'node.snapshot', seq: 0 });
-      }
-    });
-    if (refused.length > 0) {
-      this.#sendText(
-        errorFrame({
-          code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE,
-          message: `${refused.length} of ${sessions.length} snapshot sessions belong to another node and were left out`,
-          path: `payload.sessions[${refused[0]}].session`,
-          requestId,
-        }),
-      );
-    }
-    await this.#publishSystem(nodeSnapshotEvent(this.node, own, new Date(this.#d.clock.now())));
-  }
-
-  /** The control plane's alert (routable as `security.*`); one per session and connection. */
-  #onSessionConflict(conflict: SessionConflict): void {
-    this.#warn.warn(
-      'session-conflict',
-      { session: conflict.session, owner: conflict.owner, type: conflict.type },
-      "refused a report of another node's session",
-    );
-    if (this.#alerted.has(conflict.session) || this.#alerted.size >= MAX_CONFLICT_ALERTS) return;
-    this.#alerted.add(conflict.session);
-    void this.#publishSystem(
-      sessionConflictEvent(
-        this.node,
-        { ...conflict, gateway: this.#d.gatewayId, remote_address: this.#d.remoteAddress },
-        new Date(this.#d.clock.now()),
-      ),
-    );
-  }
-
-  /**
-   * One skew sample from a frame the host stamped; alerts once when the estimate crosses
-   * `alerts.clock_skew_seconds`, and again only after it came back under and crossed anew.
-   */
-  #sampleSkew(sentAt: string, receivedAt: number): void {
-    this.#skew.sample(sentAt, receivedAt);
-    const skew = this.#skew.ms;
-    if (skew === undefined) return;
-    const thresholdSec = this.#d.config.alerts?.clock_skew_seconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
-    const past = Math.abs(skew) > thresholdSec * 1000;
-    const alerted = this.#d.skewAlerted;
-    if (!past) {
-      alerted.delete(this.node);
-      return;
-    }
-    if (alerted.has(this.node)) return;
-    if (alerted.size > 10_000) alerted.clear();
-    alerted.add(this.node);
-    this.#log.warn({ clock_skew_ms: skew, threshold_seconds: thresholdSec }, 'node clock is skewed');
-    void this.#publishSystem(
-      nodeClockSkewEvent(
-        this.node,
-        { skew_ms: skew, threshold_seconds: thresholdSec, gateway: this.#d.gatewayId },
-        new Date(receivedAt),
-      ),
-    );
   }
 
   async #onHello(frame: Extract<AgentFrame, { type: 'hello' }>): Promise<void> {
@@ -462,33 +355,12 @@ export class AgentConnection implements HeldConnection {
       });
       return;
     }
-    if (frame.payload.node !== this.node) {
-      this.#sendText(
-        errorFrame({
-          code: ErrorCode.UNAUTHORIZED,
-          message: `hello names node "${frame.payload.node}" but this connection authenticated as "${this.node}"`,
-          path: 'payload.node',
-          requestId: frame.requestId,
-        }),
-      );
-      this.#d.ws.close(CloseCode.POLICY_VIOLATION, 'node mismatch');
+    const checked = checkHello(frame.payload, frame.requestId, this.node);
+    if ('refusal' in checked) {
+      this.#refuse(checked.refusal);
       return;
     }
-    const negotiated = negotiateProtocol(frame.payload.protocol);
-    if (!negotiated.ok) {
-      this.#refuse(
-        {
-          code: ErrorCode.UNSUPPORTED_VERSION,
-          message: negotiated.message,
-          path: 'payload.protocol',
-          requestId: frame.requestId,
-        },
-        CloseCode.UNSUPPORTED_VERSION,
-        'unsupported protocol version',
-      );
-      return;
-    }
-    const protocol = formatProtocolVersion(negotiated.version);
+    const { negotiated } = checked;
     // Instance identity: another instance holding this node id live is refused, never replaced.
     this.#helloPending = true;
     let holder: Awaited<ReturnType<NodeRegistry['holderOf']>>;
@@ -503,40 +375,13 @@ export class AgentConnection implements HeldConnection {
       });
     }
     if (this.#closed) return;
-    const mine = frame.payload.instance_id;
-    if (
-      holder !== undefined &&
-      holder.instance_id !== null &&
-      mine !== undefined &&
-      holder.instance_id !== mine
-    ) {
-      const where = (h: { host: string | null; remote_address: string | null; instance_id: string | null }) =>
-        `instance ${h.instance_id ?? '?'} on host ${h.host ?? '?'} (${h.remote_address ?? 'unknown address'})`;
-      const refused = {
-        host: frame.payload.host ?? null,
-        remote_address: this.#d.remoteAddress,
-        instance_id: mine,
-      };
-      const message = `node id "${this.node}" is in use by another agent: held by ${where(holder)} via gateway ${holder.gateway}; refused ${where(refused)}. Give each host its own node_id (cloned VMs and containers share a host name)`;
-      this.#conflictAlert(holder, refused);
-      this.#refuse(
-        { code: ErrorCode.NODE_ID_IN_USE, message, path: 'payload.instance_id', requestId: frame.requestId },
-        CloseCode.NODE_ID_IN_USE,
-        'node id in use',
-      );
+    const taken = holderRefusal(holder, frame.payload, frame.requestId, this.node, this.#d.remoteAddress);
+    if (taken !== undefined) {
+      this.#announce.idConflict(taken.holder, taken.refused);
+      this.#refuse(taken);
       return;
     }
-    if (negotiated.missing.length > 0) {
-      this.#log.warn(
-        {
-          agent_protocol: protocol,
-          gateway_protocol: formatProtocolVersion(WIRE_PROTOCOL),
-          missing_features: negotiated.missing.map((m) => m.feature),
-          ...(this.#enrolledProjects === undefined ? {} : { projects: this.#enrolledProjects }),
-        },
-        `agent speaks an older protocol and lacks: ${negotiated.missing.map((m) => `${m.feature} (${m.description})`).join('; ')}; upgrade it`,
-      );
-    }
+    warnMissingFeatures(this.#log, negotiated, this.#enrolledProjects);
     this.#hello = frame.payload;
     // The first skew sample, before any event of this connection is stamped.
     this.#skew.sample(frame.sentAt, receivedAt);
@@ -546,18 +391,14 @@ export class AgentConnection implements HeldConnection {
     this.#send(
       makeEnvelope(
         WsType.WELCOME,
-        {
+        welcomePayload({
           node: this.node,
           gateway: this.#d.gatewayId,
-          heartbeat_interval_sec: config.heartbeat_interval_sec,
-          heartbeat_timeout_count: config.heartbeat_timeout_count,
-          max_batch: WS_LIMITS.maxBatch,
-          max_frame_bytes: WS_LIMITS.maxFrameBytes,
-          protocol,
-          gateway_protocol: formatProtocolVersion(WIRE_PROTOCOL),
-          missing_features: negotiated.missing.map((m) => m.feature),
-          ...(this.#enrolledProjects === undefined ? {} : { projects: this.#enrolledProjects }),
-        },
+          heartbeatIntervalSec: config.heartbeat_interval_sec,
+          heartbeatTimeoutCount: config.heartbeat_timeout_count,
+          negotiated,
+          projects: this.#enrolledProjects,
+        }),
         frame.requestId,
       ),
     );
@@ -574,43 +415,18 @@ export class AgentConnection implements HeldConnection {
     }, AGENT_PING_INTERVAL_MS);
     this.#pinger.unref();
     this.#log.info(
-      { agent_version: frame.payload.agent_version, protocol, credential: this.#d.credential.kind },
+      {
+        agent_version: frame.payload.agent_version,
+        protocol: formatProtocolVersion(negotiated.version),
+        credential: this.#d.credential.kind,
+      },
       'node online',
     );
-    this.#publishSystem(
-      nodeOnlineEvent(
-        this.node,
-        {
-          agent_version: frame.payload.agent_version,
-          projects: this.#projects(),
-          gateway: this.#d.gatewayId,
-        },
-        new Date(this.#d.clock.now()),
-      ),
-    );
-  }
-
-  /** One node.id_conflict alert per (node, refused instance) a minute: a retrying agent is no flood. */
-  #conflictAlert(
-    holder: {
-      gateway: string;
-      host: string | null;
-      remote_address: string | null;
-      instance_id: string | null;
-    },
-    refused: { host: string | null; remote_address: string | null; instance_id: string },
-  ): void {
-    const key = `${this.node}\u0000${refused.instance_id}`;
-    const now = this.#d.clock.now();
-    const last = this.#d.conflictAlerts.get(key);
-    if (last !== undefined && now - last < CONFLICT_ALERT_EVERY_MS) return;
-    if (this.#d.conflictAlerts.size > 10_000) this.#d.conflictAlerts.clear();
-    this.#d.conflictAlerts.set(key, now);
-    void this.#publishSystem(nodeIdConflictEvent(this.node, { holder, refused }, new Date(now)));
+    this.#announce.online({ agent_version: frame.payload.agent_version, projects: this.#projects() });
   }
 
   /** Turns the agent away before it holds the node: the error frame says why, the close code how to retry. */
-  #refuse(problem: FrameProblem, closeCode: number, reason: string): void {
+  #refuse({ problem, closeCode, reason }: HelloRefusal): void {
     this.#log.warn({ code: problem.code, remote: this.#d.remoteAddress }, problem.message);
     this.#sendText(errorFrame(problem));
     this.#d.ws.close(closeCode, reason);
@@ -626,16 +442,9 @@ export class AgentConnection implements HeldConnection {
   #badFrame(problem: FrameProblem): void {
     this.#sendText(errorFrame(problem));
     this.#d.metrics.eventsRejectedTotal.inc({ code: problem.code });
-    const now = this.#d.clock.now();
-    this.#badFrames.push(now);
-    while (this.#badFrames.length > 0 && this.#badFrames[0]! <= now - this.#d.limits.badFrameWindowMs) {
-      this.#badFrames.shift();
-    }
-    if (this.#badFrames.length >= this.#d.limits.badFrameBudget) {
-      this.#log.warn(
-        { bad_frames: this.#badFrames.length },
-        'closing connection that keeps sending bad frames',
-      );
+    const recent = this.#badFrames.note(this.#d.clock.now());
+    if (recent >= this.#d.limits.badFrameBudget) {
+      this.#log.warn({ bad_frames: recent }, 'closing connection that keeps sending bad frames');
       this.#d.ws.close(CloseCode.POLICY_VIOLATION, 'too many bad frames');
     }
   }
@@ -645,7 +454,7 @@ export class AgentConnection implements HeldConnection {
     this.#log.warn('heartbeat timeout');
     this.#endReason = 'heartbeat_timeout';
     // Offline is published now, not after the close handshake, which a dead peer never finishes.
-    if (this.#d.registry.release(this)) this.#publishOffline('heartbeat_timeout');
+    if (this.#d.registry.release(this)) this.#announce.offline('heartbeat_timeout');
     this.#d.ws.close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
     setTimeout(() => this.#d.ws.terminate(), 1_000).unref();
   }
@@ -662,23 +471,10 @@ export class AgentConnection implements HeldConnection {
     try {
       const held = this.#d.registry.release(this);
       if (held && (this.#endReason === undefined || this.#endReason === 'gateway_stopped')) {
-        await this.#publishOffline(this.#endReason ?? 'socket_closed');
+        await this.#announce.offline(this.#endReason ?? 'socket_closed');
       }
     } finally {
       this.#resolveDone();
     }
-  }
-
-  #publishOffline(reason: OfflineReason): Promise<void> {
-    this.#log.info({ reason }, 'node offline');
-    return this.#publishSystem(
-      nodeOfflineEvent(this.node, { reason, gateway: this.#d.gatewayId }, new Date(this.#d.clock.now())),
-    );
-  }
-
-  #publishSystem(event: EventRecord): Promise<void> {
-    return publishSystemEvent(this.#d.js, event).catch((err: unknown) => {
-      this.#log.error({ err, type: event.type }, 'system event publish failed');
-    });
   }
 }

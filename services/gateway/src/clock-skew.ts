@@ -30,3 +30,24 @@ export class ClockSkew {
     return this.#samples.length === 0 ? undefined : Math.max(...this.#samples);
   }
 }
+
+/**
+ * Whether a skew estimate should raise `node.clock_skew` now: once when it crosses the
+ * threshold, and again only after it came back under and crossed anew. `alerted` is shared by
+ * the gateway's connections.
+ */
+export function skewAlertDue(
+  alerted: Set<string>,
+  node: string,
+  skewMs: number,
+  thresholdSec: number,
+): boolean {
+  if (Math.abs(skewMs) <= thresholdSec * 1000) {
+    alerted.delete(node);
+    return false;
+  }
+  if (alerted.has(node)) return false;
+  if (alerted.size > 10_000) alerted.clear();
+  alerted.add(node);
+  return true;
+}

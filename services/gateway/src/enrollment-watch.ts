@@ -2,7 +2,7 @@ import type { KV, KvWatchEntry } from '@hal/bus';
 import type { Logger } from '@hal/observability';
 import { ENROLLMENT_KEYS, type EnrollmentRecord, EnrollmentStatus } from '@hal/protocol';
 import { recordOf } from './enrollment-store.ts';
-import type { EnrollmentLookup } from './ws-auth.ts';
+import type { AgentCredential, EnrollmentLookup } from './ws-auth.ts';
 
 export interface EnrollmentWatch extends EnrollmentLookup {
   /** Loads every record and follows changes; resolves once the copy is complete. */
@@ -85,4 +85,20 @@ export function createEnrollmentWatch(deps: { kv: () => Promise<KV>; log: Logger
       iter?.stop();
     },
   };
+}
+
+/**
+ * Why a socket's credential no longer holds after its node's enrollment changed, or undefined:
+ * a revoke or a new token ends a socket that authenticated with the old one; a first enrollment
+ * ends a shared-token socket (the node must now use its own token).
+ */
+export function credentialEndReason(
+  cred: AgentCredential,
+  record: EnrollmentRecord | undefined,
+): string | undefined {
+  if (record?.status === EnrollmentStatus.REVOKED) return 'node revoked';
+  if (cred.kind === 'enrolled' && record?.token_sha256 !== cred.tokenSha256) return 'node token replaced';
+  if (cred.kind === 'shared' && record?.status === EnrollmentStatus.ACTIVE)
+    return 'node enrolled: connect with its own token';
+  return undefined;
 }

@@ -1,28 +1,13 @@
 import type { Socket } from 'node:net';
-import {
-  isPermanentPublishError,
-  type JetStreamClient,
-  type PubAck,
-  publishEvent,
-  type SessionOwners,
-  toBusError,
-} from '@hal/bus';
+import type { JetStreamClient, SessionOwners } from '@hal/bus';
 import type { Clock, HalMetrics, Logger } from '@hal/observability';
-import {
-  ErrorCode,
-  type EventRecord,
-  eventRecordSchema,
-  formatPath,
-  GATEWAY_STAMPED_FIELDS,
-  isAgentEventType,
-  LIMITS,
-  makeEnvelope,
-  WsType,
-} from '@hal/protocol';
+import { ErrorCode, type EventRecord, formatPath, makeEnvelope, WsType } from '@hal/protocol';
 import { AckWindow } from './ack-window.ts';
+import { checkEvent, seqOf } from './event-check.ts';
 import { errorFrame, type FrameProblem } from './frames.ts';
 import type { GatewayLimits } from './gateway-config.ts';
 import type { PublishBudget } from './publish-budget.ts';
+import { SessionOrderedPublisher } from './session-ordered-publish.ts';
 
 /** A node reported a session that belongs to another node. */
 export interface SessionConflict {
@@ -81,17 +66,13 @@ export class EventIngest {
    */
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
-  /**
-   * Per session (node events under ''), the publish of its latest event: the next one of the same
-   * session starts only once that one is stored. Sessions still publish side by side. Pipelining
-   * within a session would let a later event land first whenever an earlier publish is lost with a
-   * NATS node or connection and retried — the store would no longer hold the session in order.
-   */
-  readonly #tails = new Map<string, Promise<void>>();
   readonly #resumeFromBudget = (): void => this.#maybeResume();
+
+  readonly #publisher: SessionOrderedPublisher;
 
   constructor(deps: EventIngestDeps) {
     this.#d = deps;
+    this.#publisher = new SessionOrderedPublisher(deps);
   }
 
   get inFlight(): number {
@@ -117,7 +98,7 @@ export class EventIngest {
       host_skew_ms: this.#d.skewMs(),
     };
     events.forEach((raw, i) => {
-      const checked = this.#check(raw, i, stamp);
+      const checked = checkEvent(raw, i, stamp, this.#d);
       if ('event' in checked) {
         this.#accept(checked.event, checked.json, i, requestId);
         return;
@@ -143,76 +124,6 @@ export class EventIngest {
   /** Stops waiting for the global budget; in-flight publishes finish without acks. */
   close(): void {
     this.#d.budget.forget(this.#resumeFromBudget);
-  }
-
-  /** Record `i` of the frame, validated on its own and stamped, or what is wrong with it. */
-  #check(
-    raw: unknown,
-    i: number,
-    stamp: { received_at: string; host_skew_ms: number | undefined },
-  ): { event: EventRecord; json: string } | { problem: FrameProblem } {
-    const at = (...rest: PropertyKey[]) => formatPath(['payload', 'events', i, ...rest]);
-    // The control plane's clock decides policies: a host that could write it could move them.
-    const forged = stampedField(raw);
-    if (forged !== undefined) {
-      this.#d.metrics.agentRefusalsTotal.inc({ code: ErrorCode.VALIDATION_FAILED });
-      const path = at(forged);
-      return {
-        problem: {
-          code: ErrorCode.VALIDATION_FAILED,
-          message: `${path}: is stamped by the gateway (control-plane time); an agent may not send it`,
-          path,
-        },
-      };
-    }
-    const parsed = eventRecordSchema.safeParse(raw);
-    if (!parsed.success) {
-      // A limit (nesting depth) is reported before shape problems: it is the one that matters.
-      const issues = parsed.error.issues;
-      const limit = issues.find((issue) => issue.code === 'custom' && issue.params?.limit !== undefined);
-      const issue = limit ?? issues[0];
-      const path = at(...(issue?.path ?? []));
-      return {
-        problem: {
-          code: limit === undefined ? ErrorCode.VALIDATION_FAILED : ErrorCode.LIMIT_EXCEEDED,
-          message: `${path}: ${issue?.message ?? 'invalid'}`,
-          path,
-        },
-      };
-    }
-    const event = parsed.data;
-    if (event.node !== this.#d.node) {
-      const path = at('node');
-      const message = `${path}: event of node "${event.node}" sent on the connection of node "${this.#d.node}"`;
-      return { problem: { code: ErrorCode.VALIDATION_FAILED, message, path } };
-    }
-    if (!isAgentEventType(event.type)) {
-      this.#d.metrics.agentRefusalsTotal.inc({ code: ErrorCode.EVENT_TYPE_FORBIDDEN });
-      const path = at('type');
-      return {
-        problem: {
-          code: ErrorCode.EVENT_TYPE_FORBIDDEN,
-          message: `${path}: an agent may not publish "${event.type}": only host events (session.*, message.*, part.*, permission.*, question.*, agent.*, env.*, opencode.*); the control plane publishes the rest`,
-          path,
-        },
-      };
-    }
-    event.received_at = stamp.received_at;
-    if (stamp.host_skew_ms !== undefined) event.host_skew_ms = stamp.host_skew_ms;
-    // Depth is bounded by the schema, so serialising cannot overflow the stack.
-    const json = JSON.stringify(event);
-    const bytes = Buffer.byteLength(json);
-    if (bytes > LIMITS.eventBytes) {
-      const path = at();
-      return {
-        problem: {
-          code: ErrorCode.PAYLOAD_TOO_LARGE,
-          message: `${path}: event of ${bytes} bytes is larger than ${LIMITS.eventBytes}; the agent must clip it`,
-          path,
-        },
-      };
-    }
-    return { event, json };
   }
 
   /** A valid event: its slot in the ack window, then publish once its session is known to be its node's. */
@@ -305,65 +216,7 @@ export class EventIngest {
   }
 
   #publish(event: EventRecord, json: string, slot: Slot): void {
-    const attempt = (n: number, done: () => void): void => {
-      publishEvent(this.#d.js, event, json).then(
-        (ack: PubAck) => {
-          if (!ack.duplicate) this.#d.metrics.eventsTotal.inc({ type: event.type });
-          this.#settle(slot);
-          done();
-        },
-        (err: unknown) => {
-          if (this.#d.isClosed()) {
-            // Not acked, so still in the agent's spool: it is resent on the next connection.
-            this.#release();
-            done();
-            return;
-          }
-          if (isPermanentPublishError(err)) {
-            const message = err instanceof Error ? err.message : String(err);
-            this.#d.log.error({ err, seq: event.seq, event: event.id }, 'jetstream refused event');
-            this.#d.metrics.eventsRejectedTotal.inc({ code: ErrorCode.UNAVAILABLE });
-            this.#d.send(
-              JSON.stringify(
-                makeEnvelope(WsType.ERROR, {
-                  code: ErrorCode.UNAVAILABLE,
-                  message: `JetStream refused event seq ${event.seq}: ${message}`,
-                  rejected_seqs: [event.seq],
-                }),
-              ),
-            );
-            this.#settle(slot);
-            done();
-            return;
-          }
-          // Timeouts, outages, "temporarily unavailable", leader elections: retry with the same
-          // message id; JetStream keeps one copy.
-          if (n === 1)
-            this.#d.log.warn({ err: toBusError(err, 'HAL_EVENTS') }, 'event publish failed; retrying');
-          const delay = Math.min(RETRY_BASE_MS * 2 ** (n - 1), RETRY_CAP_MS);
-          setTimeout(() => attempt(n + 1, done), delay).unref();
-        },
-      );
-    };
-    const key = event.session ?? '';
-    const previous = this.#tails.get(key);
-    const stored = new Promise<void>((done) => {
-      const start = (): void => {
-        // Closed while waiting for the previous one: the agent resends it on its next connection.
-        if (this.#d.isClosed()) {
-          this.#release();
-          done();
-          return;
-        }
-        attempt(1, done);
-      };
-      if (previous === undefined) start();
-      else void previous.then(start);
-    });
-    this.#tails.set(key, stored);
-    void stored.then(() => {
-      if (this.#tails.get(key) === stored) this.#tails.delete(key);
-    });
+    this.#publisher.publish(event, json, (settled) => (settled ? this.#settle(slot) : this.#release()));
   }
 
   /** One ack frame per turn of the event loop, however many publishes completed in it. */
@@ -395,17 +248,4 @@ export class EventIngest {
     this.#paused = false;
     this.#d.socket?.resume();
   }
-}
-
-/** The first field of `raw` that only the gateway may write, if any. */
-function stampedField(raw: unknown): string | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  return GATEWAY_STAMPED_FIELDS.find((f) => Object.hasOwn(raw, f));
-}
-
-/** The seq of a record that failed validation, when it has a usable one. */
-function seqOf(raw: unknown): number | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const seq = (raw as { seq?: unknown }).seq;
-  return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
 }

@@ -134,3 +134,20 @@ export function errorFrame(problem: FrameProblem, rejectedSeqs?: number[]): stri
   if (rejectedSeqs !== undefined && rejectedSeqs.length > 0) payload.rejected_seqs = rejectedSeqs;
   return JSON.stringify(makeEnvelope(WsType.ERROR, payload, problem.requestId));
 }
+
+/** When the bad frames of one connection arrived: how many fall in the last `windowMs`. */
+export class BadFrameWindow {
+  readonly #at: number[] = [];
+  readonly #windowMs: number;
+
+  constructor(windowMs: number) {
+    this.#windowMs = windowMs;
+  }
+
+  /** Records a bad frame at `now`; returns how many arrived within the window, this one included. */
+  note(now: number): number {
+    this.#at.push(now);
+    while (this.#at.length > 0 && this.#at[0]! <= now - this.#windowMs) this.#at.shift();
+    return this.#at.length;
+  }
+}

@@ -16,7 +16,8 @@ import {
 } from '@hal/observability';
 import { ErrorCode, WS_LIMITS } from '@hal/protocol';
 import { WebSocketServer } from 'ws';
-import { AgentConnection, type IngestStats } from './agent-connection.ts';
+import { AgentConnection } from './agent-connection.ts';
+import type { IngestStats } from './agent-connection-deps.ts';
 import { nodesBucket } from './enrollment-store.ts';
 import { createEnrollmentWatch } from './enrollment-watch.ts';
 import { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';

@@ -1,16 +1,15 @@
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api.ts';
 import { can } from '../auth.ts';
 import { Chart } from '../components/chart.tsx';
 import { PermissionRequests } from '../components/permissions.tsx';
 import { useApp } from '../context.ts';
-import type { LiveEvent } from '../event-stream.ts';
-import { count, dateTime, since, time, usd } from '../format.ts';
+import { count, dateTime, since, usd } from '../format.ts';
 import { useLoad, useNow } from '../hooks.ts';
 import { href } from '../router.ts';
-import type { CostReport, LogEntry, SessionView, StoredEvent } from '../types.ts';
-
-type SessionEvent = Omit<StoredEvent, 'stream_seq'> & { stream_seq: number };
+import type { CostReport, SessionView } from '../types.ts';
+import { EventsTable, type SessionEvent, useSessionEvents } from './session-events.tsx';
+import { Log } from './session-log.tsx';
 
 /** The tracker's view includes an event of `time` once its last activity has reached it. */
 export function projected(s: SessionView, time: string): boolean {
@@ -27,6 +26,12 @@ export function SessionDetail({ id }: { id: string }) {
     debounceMs: 200,
   });
   const events = useSessionEvents(id);
+  // The parts that grow with the session re-render only when their own input changes: this view
+  // re-renders every second (the clock) and at each reload of the session, and redrawing the log
+  // and the event table each time kept a busy session's new rows seconds behind the stream.
+  const log = useMemo(() => <Log id={id} />, [id]);
+  const trend = useMemo(() => <CostTrend events={events} />, [events]);
+  const table = useMemo(() => <EventsTable events={events} />, [events]);
   if (error !== undefined && s === undefined) return <section class="card error">{error}</section>;
   if (s === undefined) return <section class="card muted">Loading {id}…</section>;
   return (
@@ -76,13 +81,13 @@ export function SessionDetail({ id }: { id: string }) {
         <Actions session={s} />
       </section>
       <div class="grid2">
-        <Log id={id} />
+        {log}
         <section class="card">
           <h3>Cost trend</h3>
-          <CostTrend events={events.list} />
+          {trend}
         </section>
       </div>
-      <EventsTable events={events.list} />
+      {table}
     </div>
   );
 }
@@ -214,152 +219,6 @@ function Actions({ session }: { session: SessionView }) {
   );
 }
 
-interface LogState {
-  entries: Map<string, LogEntry>;
-  version: number;
-}
-
-/** The session's messages and tool calls: the tracker's log, then live `message.part` events. */
-function Log({ id }: { id: string }) {
-  const { api, live } = useApp();
-  const [state, setState] = useState<LogState>({ entries: new Map(), version: 0 });
-  const end = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    let stale = false;
-    const entries = new Map<string, LogEntry>();
-    const put = (e: LogEntry): void => {
-      const key = `${e.message_id}/${e.part_id}`;
-      const old = entries.get(key);
-      entries.set(key, old === undefined ? e : { ...e, stream_seq: old.stream_seq, time: old.time });
-    };
-    const buffered: LiveEvent[] = [];
-    let loaded = false;
-    const apply = (e: LiveEvent): void => {
-      const d = e.data;
-      if (e.type !== 'message.part' || (d.part_type !== 'text' && d.part_type !== 'tool')) return;
-      put({
-        stream_seq: e.seq,
-        time: e.time,
-        message_id: String(d.message_id),
-        part_id: String(d.part_id),
-        role: d.role === 'user' ? 'user' : 'assistant',
-        kind: String(d.part_type),
-        text: typeof d.text === 'string' ? d.text : null,
-        tool: typeof d.tool === 'string' ? d.tool : null,
-        tool_status: typeof d.tool_status === 'string' ? d.tool_status : null,
-      });
-    };
-    const off = live.onEvent((e) => {
-      if (e.session !== id) return;
-      if (!loaded) {
-        buffered.push(e);
-        return;
-      }
-      apply(e);
-      setState((s) => ({ entries, version: s.version + 1 }));
-    });
-    api.get<LogEntry[]>(`api/v1/sessions/${encodeURIComponent(id)}/logs`, { limit: 5000 }).then(
-      ({ data }) => {
-        if (stale) return;
-        for (const e of data) put(e);
-        loaded = true;
-        for (const e of buffered) apply(e);
-        setState((s) => ({ entries, version: s.version + 1 }));
-      },
-      () => {
-        loaded = true;
-      },
-    );
-    return () => {
-      stale = true;
-      off();
-    };
-  }, [id]);
-  const rows = useMemo(
-    () => [...state.entries.values()].sort((a, b) => a.stream_seq - b.stream_seq),
-    [state.version],
-  );
-  useEffect(() => end.current?.scrollIntoView({ block: 'nearest' }), [rows.length]);
-  return (
-    <section class="card log" data-testid="log">
-      <h3>Log</h3>
-      {rows.length === 0 && <p class="muted">Nothing said yet.</p>}
-      <div class="log-scroll">
-        {rows.map((e) => (
-          <div
-            key={`${e.message_id}/${e.part_id}`}
-            class={`entry ${e.role} ${e.kind}`}
-            data-kind={e.kind}
-            data-role={e.role}
-          >
-            <span class="muted">{time(e.time)}</span>
-            {e.kind === 'tool' ? (
-              <span>
-                <span class="badge">{e.tool}</span>{' '}
-                <span class={`tool-${e.tool_status ?? ''}`}>{e.tool_status}</span>
-              </span>
-            ) : (
-              <pre class="text">{e.text}</pre>
-            )}
-          </div>
-        ))}
-        <div ref={end} />
-      </div>
-    </section>
-  );
-}
-
-interface EventsState {
-  list: SessionEvent[];
-}
-
-/** The session's events: the event index, then the live stream; one row per stream sequence. */
-function useSessionEvents(id: string): EventsState {
-  const { api, live } = useApp();
-  const [list, setList] = useState<SessionEvent[]>([]);
-  useEffect(() => {
-    let stale = false;
-    const bySeq = new Map<number, SessionEvent>();
-    let flush: ReturnType<typeof setTimeout> | undefined;
-    const publish = (): void => {
-      flush ??= setTimeout(() => {
-        flush = undefined;
-        if (!stale) setList([...bySeq.values()].sort((a, b) => a.stream_seq - b.stream_seq));
-      }, 50);
-    };
-    const off = live.onEvent((e) => {
-      if (e.session !== id) return;
-      const { seq, ...record } = e;
-      bySeq.set(seq, { ...(record as unknown as StoredEvent), stream_seq: seq });
-      publish();
-    });
-    const load = async (): Promise<void> => {
-      let after: number | undefined;
-      for (let page = 0; page < 50 && !stale; page++) {
-        const { data, meta } = await api.get<StoredEvent[]>(
-          `api/v1/sessions/${encodeURIComponent(id)}/events`,
-          {
-            limit: 1000,
-            ...(after === undefined ? {} : { after_seq: after }),
-          },
-        );
-        for (const e of data) bySeq.set(e.stream_seq, e);
-        const next = meta.next_after_seq as number | null;
-        if (next === null || next === undefined) break;
-        after = next;
-      }
-      publish();
-    };
-    load().catch(() => undefined);
-    return () => {
-      stale = true;
-      off();
-      clearTimeout(flush);
-    };
-  }, [id]);
-  return { list };
-}
-
 function CostTrend({ events }: { events: SessionEvent[] }) {
   // Rebuilt only when a message completes: recreating the chart on every event (a busy session
   // sends dozens a second) would cost more than everything else on the page.
@@ -427,67 +286,4 @@ function ObservedCost({ session }: { session: string }) {
       {data.estimated_usd > 0 ? ` (${usd(data.estimated_usd)} estimated from cost.model_rates)` : ''}
     </span>
   );
-}
-
-function EventsTable({ events }: { events: SessionEvent[] }) {
-  const shown = events.slice(-500);
-  return (
-    <section class="card" data-testid="events">
-      <h3>
-        Events{' '}
-        <span class="count" data-testid="event-count">
-          {count(events.length)}
-        </span>
-      </h3>
-      {events.length > shown.length && (
-        <p class="muted">
-          The newest {shown.length} of {count(events.length)}.
-        </p>
-      )}
-      <table class="compact">
-        <thead>
-          <tr>
-            <th>seq</th>
-            <th>time</th>
-            <th>type</th>
-            <th>summary</th>
-          </tr>
-        </thead>
-        <tbody>
-          {shown.map((e) => (
-            <tr key={e.stream_seq} data-seq={e.stream_seq} data-type={e.type}>
-              <td class="muted">{e.stream_seq}</td>
-              <td class="muted">{time(e.time)}</td>
-              <td>
-                <code>{e.type}</code>
-              </td>
-              <td class="summary">{summary(e)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </section>
-  );
-}
-
-function summary(e: SessionEvent): string {
-  const d = e.data;
-  switch (e.type) {
-    case 'message.part':
-      return d.part_type === 'tool'
-        ? `${String(d.tool ?? '')} ${String(d.tool_status ?? '')}`
-        : `${String(d.role ?? '')} ${String(d.part_type ?? '')}: ${String(d.text ?? '').slice(0, 120)}`;
-    case 'message.completed':
-      return `${String(d.model ?? '')} ${usd(Number(d.cost_usd ?? 0))}`;
-    case 'permission.asked':
-      return `${String(d.permission ?? '')} ${Array.isArray(d.patterns) ? d.patterns.join(' ') : ''}`;
-    case 'permission.replied':
-      return String(d.response ?? '');
-    case 'session.error':
-      return `${String(d.kind ?? '')} ${String(d.message ?? '')}`;
-    case 'command.executed':
-      return `${String(d.command_type ?? '')} by ${String((d.actor as { id?: string } | undefined)?.id ?? '')} ${d.ok ? 'ok' : String(d.code ?? 'failed')}`;
-    default:
-      return '';
-  }
 }
