@@ -9,6 +9,7 @@ import {
   applyEvent,
   applyNodeEvent,
   applySnapshotSession,
+  isReplay,
   isSessionOver,
   type NodeFacts,
   type SessionFacts,
@@ -54,9 +55,13 @@ export interface EngineDeps {
 }
 
 export interface Engine {
-  /** True when the session's facts already hold this event: a resend past the duplicate window. */
-  isRepeat(event: EventRecord): Promise<boolean>;
-  onEvent(event: EventRecord): Promise<void>;
+  /**
+   * True when the facts already hold this event: a resend past the duplicate window (same id), or
+   * stream message `streamSeq` handled before (a replay from the ack floor after a change of leader).
+   */
+  isRepeat(event: EventRecord, streamSeq: number): Promise<boolean>;
+  /** `streamSeq`: the event's HAL_EVENTS seq, recorded with the facts it changes. */
+  onEvent(event: EventRecord, streamSeq: number): Promise<void>;
   tick(): Promise<void>;
 }
 
@@ -191,20 +196,27 @@ export function createEngine(deps: EngineDeps): Engine {
     }
   }
 
-  async function onEvent(event: EventRecord): Promise<void> {
+  async function onEvent(event: EventRecord, streamSeq: number): Promise<void> {
     // Our own decisions come back through the stream: reacting to them could loop.
     if (event.type === EventType.POLICY_ACTION) return;
     if (event.type === EventType.NODE_ONLINE || event.type === EventType.NODE_OFFLINE) {
+      let replay = false;
       await store.mutate<NodeFacts, void>(nodeKey(event.node), (cur) => {
-        const next = applyNodeEvent(cur, event);
-        return next === undefined ? { result: undefined } : { value: next, result: undefined };
+        replay = isReplay(cur, streamSeq);
+        const next = replay ? undefined : applyNodeEvent(cur, event);
+        return next === undefined
+          ? { result: undefined }
+          : { value: { ...next, seq: streamSeq }, result: undefined };
       });
-      if (event.type === EventType.NODE_ONLINE) deps.envOnConnect?.onNodeOnline(event);
+      if (event.type === EventType.NODE_ONLINE && !replay) deps.envOnConnect?.onNodeOnline(event);
       return;
     }
     if (event.type === EventType.NODE_SNAPSHOT) {
       for (const snap of snapshotSessions(event)) {
-        await updateFacts(snap.session, (cur) => applySnapshotSession(cur, event, snap));
+        await updateFacts(snap.session, (cur) => {
+          const next = isReplay(cur, streamSeq) ? undefined : applySnapshotSession(cur, event, snap);
+          return next === undefined ? undefined : { ...next, seq: streamSeq };
+        });
       }
       return;
     }
@@ -221,8 +233,9 @@ export function createEngine(deps: EngineDeps): Engine {
     const facts = await updateFacts(event.session, (cur) => {
       // Decided inside the compare-and-set: two instances handed the original and the resend
       // cannot both apply it.
-      repeat = wasApplied(cur, event);
-      return applyEvent(cur, event);
+      repeat = wasApplied(cur, event) || isReplay(cur, streamSeq);
+      const next = repeat ? undefined : applyEvent(cur, event);
+      return next === undefined ? undefined : { ...next, seq: streamSeq };
     });
     if (facts === undefined || repeat) {
       if (repeat) log.debug({ event: event.id, type: event.type }, 'repeated event skipped');
@@ -231,9 +244,13 @@ export function createEngine(deps: EngineDeps): Engine {
     await evaluateSession(facts, event);
   }
 
-  async function isRepeat(event: EventRecord): Promise<boolean> {
+  async function isRepeat(event: EventRecord, streamSeq: number): Promise<boolean> {
+    if (event.type === EventType.NODE_ONLINE || event.type === EventType.NODE_OFFLINE) {
+      return isReplay((await store.get<NodeFacts>(nodeKey(event.node)))?.value, streamSeq);
+    }
     if (event.session === null) return false;
-    return wasApplied((await store.get<SessionFacts>(sessKey(event.session)))?.value, event);
+    const facts = (await store.get<SessionFacts>(sessKey(event.session)))?.value;
+    return wasApplied(facts, event) || isReplay(facts, streamSeq);
   }
 
   async function tick(): Promise<void> {

@@ -64,12 +64,20 @@ export interface SessionFacts {
    * older versions.
    */
   applied?: string[];
+  /**
+   * HAL_EVENTS stream seq of the newest event that changed these facts. A session's events are
+   * handled in stream order, so one at or below it was handled already: a new leader replays
+   * from the consumer's ack floor, past events the old one finished (event-consumer.ts).
+   */
+  seq?: number;
 }
 
 export interface NodeFacts {
   node: string;
   online: boolean;
   offline_since: number | null;
+  /** As SessionFacts.seq. */
+  seq?: number;
 }
 
 const MAX_ERRORS_KEPT = 100;
@@ -147,6 +155,11 @@ export function isLimitError(
 function becomeIdle(f: SessionFacts, at: number): void {
   if (f.state !== SessionState.IDLE || f.idle_since === null) f.idle_since = at;
   f.state = f.pending.length > 0 ? SessionState.WAITING_INPUT : SessionState.IDLE;
+}
+
+/** True when facts already hold stream message `streamSeq` or a later one: a replay, changing nothing. */
+export function isReplay(f: { seq?: number } | undefined, streamSeq: number): boolean {
+  return f?.seq !== undefined && streamSeq <= f.seq;
 }
 
 /** True when `event` already changed these facts (a resend: skip it, and act on nothing). */

@@ -180,13 +180,14 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         options: { ...DEFAULT_NOTIFY, ...deps.notify },
         conditions: { nc: deps.nc, store },
       });
-      const handle = async (event: EventRecord) => {
-        // A resend past JetStream's duplicate window is a second stream message with the same id:
-        // neither told to people again nor counted again (the engine re-checks as it applies).
-        if (await engine.isRepeat(event)) return;
+      const handle = async (event: EventRecord, streamSeq: number) => {
+        // A resend past JetStream's duplicate window is a second stream message with the same id,
+        // and a new leader replays what the old one handled past the ack floor: neither is told to
+        // people again nor counted again (the engine re-checks as it applies).
+        if (await engine.isRepeat(event, streamSeq)) return;
         // Notify first: people hear about an error even if a policy then fails on it.
         await notifier.onEvent(event);
-        await engine.onEvent(event);
+        await engine.onEvent(event, streamSeq);
       };
       const consumer = createEventConsumer({
         js,
@@ -227,6 +228,8 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         log,
         work: {
           start: async () => {
+            // The one writer from now on: what it writes it may remember (state-store.ts).
+            store.remember(true);
             await consumer.start();
             timer = setInterval(() => void tick(), deps.tickMs ?? 5_000);
           },
@@ -238,6 +241,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
             await consumer.stop();
             await envOnConnect.drain();
             await notifier.drain();
+            store.remember(false);
           },
         },
       });

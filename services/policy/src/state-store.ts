@@ -36,6 +36,8 @@ export function idOfKey(key: string, index = 1): string {
 export type Mutation<T, R> = { value: T; result: R } | { value?: undefined; result: R };
 
 const CAS_ATTEMPTS = 8;
+/** Entries the active instance remembers (about 2 KB each: a session's facts are the largest). */
+const CACHE_ENTRIES = 20_000;
 /** Longest a key listing may take before the tick gives up on it (see keys()). */
 const KEYS_DEADLINE_MS = 3_000;
 
@@ -53,6 +55,14 @@ export interface StateStore {
   keysMatching(filter: string): Promise<string[]>;
   delete(key: string): Promise<void>;
   /**
+   * On: reads are answered from what this instance last read or wrote, and a write sends the
+   * revision it knows — so handling an event costs its writes, not a read before each. Only for
+   * the active instance, the one writer of the bucket's state: another writer's change makes the
+   * next compare-and-set fail, which drops the entry and reads it anew. Off (and cleared) when it
+   * stops leading: a standby answers queries from the bucket itself.
+   */
+  remember(on: boolean): void;
+  /**
    * Removes keys for good: their messages are purged from the bucket's stream, so not even a delete
    * marker is left (nats-server 2.9 has no per-key TTL; a deleted key's marker would stay for ever).
    */
@@ -62,23 +72,50 @@ export interface StateStore {
 export async function openStateStore(nc: NatsConnection, replicas = 1): Promise<StateStore> {
   const kv = await openKv(nc, POLICY_KV_BUCKET, { history: 1, replicas });
 
-  async function get<T>(key: string) {
+  /** Absent key: revision 0. Values are kept as JSON text, so no caller can change a cached one. */
+  let cache: Map<string, { json: string | undefined; revision: number }> | undefined;
+  const remember = (key: string, json: string | undefined, revision: number): void => {
+    if (cache === undefined) return;
+    cache.delete(key);
+    cache.set(key, { json, revision });
+    // Least recently used first out: a Map iterates in insertion order, and a hit is re-inserted.
+    if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  };
+
+  async function read(key: string): Promise<{ json: string | undefined; revision: number }> {
+    const hit = cache?.get(key);
+    if (hit !== undefined) {
+      remember(key, hit.json, hit.revision);
+      return hit;
+    }
     const entry = await kv.get(key);
-    if (entry === null || entry.operation !== 'PUT' || entry.length === 0) return undefined;
-    return { value: entry.json<T>(), revision: entry.revision };
+    const found =
+      entry === null || entry.operation !== 'PUT' || entry.length === 0
+        ? { json: undefined, revision: entry?.revision ?? 0 }
+        : { json: entry.string(), revision: entry.revision };
+    remember(key, found.json, found.revision);
+    return found;
+  }
+
+  async function get<T>(key: string) {
+    const { json, revision } = await read(key);
+    return json === undefined ? undefined : { value: JSON.parse(json) as T, revision };
   }
 
   async function mutate<T, R>(key: string, decide: (current: T | undefined) => Mutation<T, R>): Promise<R> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const current = await get<T>(key);
-      const outcome = decide(current?.value);
+      const current = await read(key);
+      const outcome = decide(current.json === undefined ? undefined : (JSON.parse(current.json) as T));
       if (outcome.value === undefined) return outcome.result;
       const data = JSON.stringify(outcome.value);
       try {
-        if (current === undefined) await kv.create(key, data);
-        else await kv.update(key, data, current.revision);
+        // A deleted key has a revision (its marker): updated on that, as create would refuse it.
+        const revision =
+          current.revision === 0 ? await kv.create(key, data) : await kv.update(key, data, current.revision);
+        remember(key, data, revision);
         return outcome.result;
       } catch (err) {
+        cache?.delete(key);
         if (!isLostRace(err)) throw err;
       }
     }
@@ -127,12 +164,17 @@ export async function openStateStore(nc: NatsConnection, replicas = 1): Promise<
     keys,
     keysMatching,
     async delete(key) {
+      cache?.delete(key);
       await kv.delete(key);
     },
     async forget(keys) {
       for (const key of keys) {
+        cache?.delete(key);
         await jsm.streams.purge(`KV_${POLICY_KV_BUCKET}`, { filter: `$KV.${POLICY_KV_BUCKET}.${key}` });
       }
+    },
+    remember(on) {
+      cache = on ? new Map() : undefined;
     },
   };
 }
