@@ -85,10 +85,10 @@ const say = (line: string): void => {
 };
 const mib = (kb: number): string => `${(kb / 1024).toFixed(1)} MiB`;
 
-/** VmRSS of a process, in kB; undefined when it is gone. */
-function rssKb(pid: number): number | undefined {
+/** VmRSS (or another field of /proc/<pid>/status, e.g. RssAnon) of a process, in kB; undefined when it is gone. */
+function rssKb(pid: number, field = 'VmRSS'): number | undefined {
   try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m?.[1] === undefined ? undefined : Number(m[1]);
   } catch {
     return undefined;
@@ -456,7 +456,11 @@ async function main(): Promise<number> {
       lastEmitted = emitted;
       for (const [name, pid] of Object.entries(pids)) {
         const kb = s.rss[name];
-        say(`[min ${minute}] ${name.padEnd(11)} pid ${pid}  rss ${kb === undefined ? 'gone' : mib(kb)}`);
+        // Anonymous memory apart: heap and buffers, without the file pages a process maps.
+        const anon = rssKb(pid, 'RssAnon');
+        say(
+          `[min ${minute}] ${name.padEnd(11)} pid ${pid}  rss ${kb === undefined ? 'gone' : mib(kb)}${anon === undefined ? '' : ` (anon ${mib(anon)})`}`,
+        );
       }
       const lagText = [...lag].map(([name, n]) => `${name} ${n}`).join(', ');
       const p50 = commandMs.length === 0 ? 0 : percentile(commandMs, 50);
