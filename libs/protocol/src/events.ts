@@ -22,6 +22,8 @@ export const EventType = {
   SESSION_RETRY: 'session.retry',
   SESSION_COMPACTED: 'session.compacted',
   SESSION_ERROR: 'session.error',
+  /** The project's `.context/CURRENT_TASK.md` as the session's current task (context-task.ts). */
+  SESSION_TASK: 'session.task',
   MESSAGE_COMPLETED: 'message.completed',
   MESSAGE_PART: 'message.part',
   PERMISSION_ASKED: 'permission.asked',

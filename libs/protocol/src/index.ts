@@ -33,6 +33,7 @@ export {
   replySchema,
   unwrapReply,
 } from './commands.ts';
+export { CONTEXT_TASK_FILE, CONTEXT_TASK_LIMITS, sessionTaskDataSchema } from './context-task.ts';
 export {
   type BudgetView,
   CostGroupBy,

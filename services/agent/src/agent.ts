@@ -5,6 +5,7 @@ import { EventType } from '@hal/protocol';
 import { isMutating, openCommandMemory } from './command-memory.ts';
 import { createCommandRunner, withDeadline } from './commands.ts';
 import { type Connection, createConnection } from './connection.ts';
+import { createContextTasks } from './context-task.ts';
 import { createDeadlines } from './deadlines.ts';
 import { createEnvModule, type EnvSettings } from './env/env-module.ts';
 import { fitEventData } from './event-fit.ts';
@@ -137,6 +138,11 @@ export function createAgent(deps: AgentDeps): Agent {
     now: () => (deps.clock ?? Date).now(),
     deadlines,
   });
+  const contextTasks = createContextTasks({
+    projects: config.projects,
+    log: log.child({ component: 'context-task' }),
+    emit: (evts) => emit(evts),
+  });
   let connection: Connection | undefined;
   let opencodeUp: boolean | undefined;
   const health = createOpencodeHealth({
@@ -157,7 +163,10 @@ export function createAgent(deps: AgentDeps): Agent {
     for (const d of drafts) registry.apply(d);
     spoolWithMarks(drafts, marks);
     // After the spool: a hand-off woken by an idle emits its next events behind this one.
-    for (const d of drafts) handOffs.observe(d);
+    for (const d of drafts) {
+      handOffs.observe(d);
+      contextTasks.observe(d);
+    }
     if (drafts.length > 0) connection?.notify();
   }
 

@@ -17,6 +17,7 @@ import {
   sessionErrorDataSchema,
   sessionInfoDataSchema,
   sessionRetryDataSchema,
+  sessionTaskDataSchema,
 } from '@hal/protocol';
 import type Database from 'better-sqlite3';
 import type { z } from 'zod';
@@ -165,6 +166,12 @@ export function createProjection(sqlite: Database.Database): Projection {
         if (p.role === 'user' && p.part_type === 'text' && p.text) {
           st.setTaskIfEmpty.run(p.text.slice(0, MAX_TASK_CHARS), session);
         }
+        return;
+      }
+      case EventType.SESSION_TASK: {
+        // The session's own CURRENT_TASK.md wins over its first prompt (which only fills a gap).
+        const t = parseData(sessionTaskDataSchema, event);
+        st.setTask.run(t.task.slice(0, MAX_TASK_CHARS), session);
         return;
       }
       case EventType.PERMISSION_ASKED: {

@@ -128,6 +128,7 @@ export function createTrackerStore(sqlite: Database.Database) {
     addCompaction: sqlite.prepare('update sessions set compactions = compactions + 1 where session = ?'),
     addError: sqlite.prepare('update sessions set errors = errors + 1, last_error = ? where session = ?'),
     setPending: sqlite.prepare('update sessions set pending_permissions = ? where session = ?'),
+    setTask: sqlite.prepare('update sessions set current_task = ? where session = ?'),
     setTaskIfEmpty: sqlite.prepare(
       'update sessions set current_task = ? where session = ? and current_task is null',
     ),

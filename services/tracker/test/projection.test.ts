@@ -127,6 +127,27 @@ test('projection - log keeps text and tool parts in order and the first user pro
   assert.equal(session('s1')?.current_task, 'Write tests');
 });
 
+test('projection - CURRENT_TASK.md (session.task) wins over the first prompt as the current task, before or after it', async (t) => {
+  const { apply, session } = await setup(t);
+  const ev = eventFactory();
+  const task = (text: string) => ({ task: text, file: '.context/CURRENT_TASK.md' });
+  const prompt = (s: string, id: string, text: string) =>
+    ev('message.part', s, { message_id: id, part_id: `${id}-p`, role: 'user', part_type: 'text', text });
+  apply(ev('session.created', 's1', {}), prompt('s1', 'u1', 'Write the parser'));
+  assert.equal(session('s1')?.current_task, 'Write the parser');
+  apply(ev('session.task', 's1', task('Stopped at the lexer, commit abc123')));
+  assert.equal(session('s1')?.current_task, 'Stopped at the lexer, commit abc123');
+  apply(prompt('s1', 'u2', 'Also lint'), ev('session.task', 's1', task('Lexer and parser done')));
+  assert.equal(session('s1')?.current_task, 'Lexer and parser done');
+  // A new session that reads the file before its first prompt arrives keeps the file's task.
+  apply(ev('session.created', 's2', {}), ev('session.task', 's2', task('Continue at the parser')));
+  apply(prompt('s2', 'u3', 'This session continues session s1…'));
+  assert.equal(session('s2')?.current_task, 'Continue at the parser');
+  // Malformed data is refused, the row unchanged.
+  apply(ev('session.task', 's2', { task: '' }));
+  assert.equal(session('s2')?.current_task, 'Continue at the parser');
+});
+
 test('projection - node offline makes live sessions unreachable; a snapshot restores and completes', async (t) => {
   const { apply, session, projection } = await setup(t);
   const ev = eventFactory();

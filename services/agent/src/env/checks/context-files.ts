@@ -10,6 +10,11 @@ const SCAFFOLD: Readonly<Record<string, (project: string) => string>> = {
   'DECISIONS.md': (p) => `# Decisions — ${p}\n\nDecisions taken and why, newest last.\n\n`,
 };
 
+/** What the agent scaffolds for a context file: no one's words yet (the task reader ignores it). */
+export function contextScaffold(name: string, project: string): string | undefined {
+  return SCAFFOLD[name]?.(project);
+}
+
 /** The `.context/` files a session keeps its progress in: present, or scaffolded (a safe fix). */
 export function checkContextFiles(spec: ProjectEnvSpec, directory: string): Finding[] {
   const findings: Finding[] = [];
