@@ -28,7 +28,24 @@ const UUID = patternOf(eventRecordSchema.shape.id);
 const DATETIME = patternOf(eventRecordSchema.shape.time);
 const RECEIVED_AT = patternOf(eventRecordSchema.shape.received_at.unwrap());
 
-const KEYS = new Set(Object.keys(eventRecordSchema.shape));
+/** The fields the fast path builds its output from, in the schema's order. */
+const FIELDS = [
+  'version',
+  'id',
+  'seq',
+  'node',
+  'project',
+  'session',
+  'type',
+  'time',
+  'data',
+  'refs',
+  'received_at',
+  'host_skew_ms',
+] as const;
+const KEYS = new Set<string>(FIELDS);
+/** A field added to the schema and not here turns the fast path off (zod decides), never wrong. */
+const IN_STEP = Object.keys(eventRecordSchema.shape).join() === FIELDS.join();
 const REF_KEYS = ['event_id', 'type', 'session_id', 'message_id', 'part_id', 'permission_id'] as const;
 const REF_KEY_SET = new Set<string>(REF_KEYS);
 const REF_CHARS = 256;
@@ -60,7 +77,7 @@ function isTime(value: unknown, pattern: RegExp | undefined): value is string {
 
 /** The record, or undefined when zod must judge it. */
 function fastEventRecord(raw: unknown): EventRecord | undefined {
-  if (!isPlain(raw)) return undefined;
+  if (!IN_STEP || !isPlain(raw)) return undefined;
   for (const key in raw) {
     // A present key holding undefined is zod's call too (optional vs default).
     if (!KEYS.has(key) || raw[key] === undefined) return undefined;
