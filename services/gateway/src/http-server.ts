@@ -181,7 +181,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpApi {
   app.decorateRequest('principal', null);
   installErrorHandlers(app, log);
   watchAuthFailures(app, { metrics: createHalMetrics(deps.registry), log });
-  auditRefusals(app, { auditLog });
+  auditRefusals(app, { auditLog, identify: (req) => auth.identify(req) });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');

@@ -94,20 +94,25 @@ test('api refusal audit - a foreign browser origin and a body refused before the
     payload: '{"prompt": ',
   });
   assert.equal(badJson.statusCode, 400);
+  const originNoToken = await kill({ authorization: 'Bearer wrong-token', origin: 'https://evil.example' });
+  assert.equal(originNoToken.statusCode, 403);
   // A refused read is counted and logged (auth failures), not audited: it changed nothing.
   const read = await fx.api.app.inject({ method: 'GET', url: '/api/v1/sessions/s1' });
   assert.equal(read.statusCode, 401);
-  const [o, b] = await newRecords(before, 2);
-  // The origin is checked before the token: the refusal names the address, not a token.
-  assert.deepEqual(o!.actor, { kind: 'user', id: 'unauthenticated' });
+  const [o, b, n] = await newRecords(before, 3);
+  // The origin is checked before the token; the refusal still names the holder of a valid token.
+  assert.deepEqual(o!.actor, { kind: 'user', id: 'otto' });
   assert.equal(o!.params?.reason, 'origin');
   assert.equal(o!.result.code, 'ORIGIN_NOT_ALLOWED');
   assert.equal(b!.action, 'session.inject');
   assert.deepEqual(b!.actor, { kind: 'user', id: 'otto' });
   assert.equal(b!.result.code, 'VALIDATION_FAILED');
   assert.match(b!.result.message ?? '', /invalid JSON body/);
+  // Without a valid token, the same refusal is the address's.
+  assert.deepEqual(n!.actor, { kind: 'user', id: 'unauthenticated' });
+  assert.equal(n!.result.code, 'ORIGIN_NOT_ALLOWED');
   await new Promise((r) => setImmediate(r));
-  assert.equal((await audit()).length, before + 2);
+  assert.equal((await audit()).length, before + 3);
 });
 
 test('api refusal audit - an allowed action is audited once, by its handler, not again as a refusal', async () => {

@@ -28,6 +28,8 @@ export interface Authenticator {
   authenticate(req: FastifyRequest): Principal;
   /** Same as `authenticate`, but false instead of throwing (for `/metrics`). */
   isValid(req: FastifyRequest): boolean;
+  /** The token's principal, or undefined: names the actor of a refusal, grants nothing. */
+  identify(req: FastifyRequest): Principal | undefined;
 }
 
 /**
@@ -67,5 +69,6 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     isValid(req) {
       return lookup(req) !== undefined;
     },
+    identify: lookup,
   };
 }

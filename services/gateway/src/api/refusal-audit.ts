@@ -23,7 +23,10 @@ export const REFUSAL_WINDOW_MS = 60_000;
 const MAX_TRACKED = 10_000;
 const MAX_TARGET_CHARS = 256;
 
-/** Who a refused request came from: its principal, or `user:unauthenticated` with no valid token. */
+/**
+ * Who a refused request came from: its principal, or the holder of its valid token when it was
+ * refused before authentication (origin), or `user:unauthenticated` with no valid token.
+ */
 export const UNAUTHENTICATED: Principal = {
   kind: 'user',
   id: 'unauthenticated',
@@ -65,7 +68,18 @@ interface Bucket {
  * past REFUSALS_PER_WINDOW a minute per actor or address, refusals are summed into one
  * `api.refusals_suppressed` record per window.
  */
-export function auditRefusals(app: FastifyInstance, deps: { auditLog: AuditLog; now?: () => number }): void {
+export function auditRefusals(
+  app: FastifyInstance,
+  deps: {
+    auditLog: AuditLog;
+    now?: () => number;
+    /**
+     * The token's principal when the request was refused before authentication (a foreign
+     * origin is checked first): a valid token names the actor; it grants nothing here.
+     */
+    identify?: (req: FastifyRequest) => Principal | undefined;
+  },
+): void {
   const now = deps.now ?? Date.now;
   const buckets = new Map<string, Bucket>();
   app.decorateRequest('halAudited', false);
@@ -107,10 +121,11 @@ export function auditRefusals(app: FastifyInstance, deps: { auditLog: AuditLog; 
   app.addHook('onResponse', async (req, reply) => {
     const action = req.routeOptions.config?.auditAction;
     if (action === undefined || req.halAudited || reply.statusCode < 400) return;
-    const principal = req.principal ?? UNAUTHENTICATED;
+    const known = req.principal ?? deps.identify?.(req);
+    const principal = known ?? UNAUTHENTICATED;
     const remote = req.ip;
     const reason = refusalReason(reply.statusCode, req.halErrorCode, req.headers.authorization !== undefined);
-    let key = req.principal ? `${principal.kind}:${principal.id}` : `remote:${remote}`;
+    let key = known ? `${principal.kind}:${principal.id}` : `remote:${remote}`;
     if (!buckets.has(key) && buckets.size >= MAX_TRACKED) key = '*';
     const t = now();
     let b = buckets.get(key);
