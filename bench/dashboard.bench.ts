@@ -19,6 +19,7 @@ import { launchChromium, parseSse, startFakeOpencode, waitFor } from '@hal/testk
 import { createTracker } from '@hal/tracker';
 import { z } from 'zod';
 import type { BenchContext } from './harness.ts';
+import { jetstreamPublishToConsume } from './raw/nats.ts';
 import { percentile, runWindowed } from './stats.ts';
 
 const TOKEN = 'bench-dashboard-token-0123456789';
@@ -273,6 +274,21 @@ export default async function dashboard(ctx: BenchContext): Promise<void> {
       unit: 'ms',
       baseline: { name: `api.sse.opencode_event_delivery.p${q} (same run)`, value: base, unit: 'ms' },
       goal: { op: '<=', value: q === 50 ? 2 : 3 },
+    });
+  }
+  // #16: the API's SSE delivery itself against the raw building block it rests on, same run, same pacing.
+  const raw = await jetstreamPublishToConsume(nats.url, { count, spacingMs: 20 });
+  for (const q of [50, 99] as const) {
+    ctx.record({
+      name: `api.sse.opencode_event_delivery.p${q}`,
+      value: percentile(apiLatency, q),
+      unit: 'ms',
+      baseline: {
+        name: `jetstream.publish_to_consume.p${q} (same run)`,
+        value: percentile(raw, q),
+        unit: 'ms',
+      },
+      goal: { op: '<=', value: 10 },
     });
   }
   ctx.log(`event → row: ${rowLatency.length} events; api p50 ${percentile(apiLatency, 50).toFixed(1)} ms`);

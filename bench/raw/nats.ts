@@ -86,3 +86,43 @@ export async function jetstreamAsyncPublish(ctx: BenchContext, url: string): Pro
   if (info.state.messages !== sent) throw new Error(`stream holds ${info.state.messages}, published ${sent}`);
   ctx.recordRaw({ name: 'jetstream.publish.async', value: perSecond(sent, elapsedMs), unit: 'msg/s' });
 }
+
+/**
+ * One message at a time, spaced like a busy session's events: published to a file-storage stream
+ * and timed until a consumer on another connection has it. The building block under "an opencode
+ * event reaches the API's SSE stream", which crosses JetStream once on its way.
+ */
+export async function jetstreamPublishToConsume(
+  url: string,
+  opts: { count: number; spacingMs: number },
+): Promise<number[]> {
+  const pub = await connect({ servers: url });
+  const sub = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(pub);
+    await jsm.streams.add({ name: 'BENCH_JS_LAT', subjects: ['bench.lat.>'], storage: StorageType.File });
+    const messages = await (await jetstream(sub).consumers.get('BENCH_JS_LAT')).consume();
+    const sentAt: number[] = [];
+    const latencies: number[] = [];
+    const reading = (async () => {
+      for await (const m of messages) {
+        const { i } = m.json<{ i: number }>();
+        latencies.push(nowMs() - (sentAt[i] ?? Number.NaN));
+        if (latencies.length === opts.count) break;
+      }
+    })();
+    const js = jetstream(pub);
+    // About the size of an event record.
+    const pad = 'x'.repeat(400);
+    for (let i = 0; i < opts.count; i++) {
+      sentAt[i] = nowMs();
+      await js.publish('bench.lat.evt', JSON.stringify({ i, pad }));
+      await new Promise((r) => setTimeout(r, opts.spacingMs));
+    }
+    await reading;
+    await jsm.streams.delete('BENCH_JS_LAT');
+    return latencies;
+  } finally {
+    await Promise.all([pub.close(), sub.close()]);
+  }
+}
