@@ -17,7 +17,7 @@ export const Key = {
   message: (messageId: string) => `m.${messageId}`,
   /** a daily report day → claimed by the instance that posts it. */
   report: (day: string) => `r.${day}`,
-  /** a run of alike notifications → the one message they share (see alerts.ts FoldRecord). */
+  /** a run of alike notifications → the one message they share (see alert-folds.ts FoldRecord). */
   fold: (key: string) => `f.${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`,
   /** a short-lived UI state (kill confirmation, pages). */
   ui: (id: string) => `u.${id}`,

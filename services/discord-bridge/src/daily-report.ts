@@ -4,7 +4,7 @@ import type { Logger } from '@hal/observability';
 import { type BudgetView, CostQuery, type CostReport } from '@hal/protocol';
 import type { APIEmbed, REST } from 'discord.js';
 import { Routes } from 'discord.js';
-import { nonceOf } from './alerts.ts';
+import { nonceOf } from './alert-render.ts';
 import { type BridgeStore, Key } from './bridge-store.ts';
 import { Colour, embed, usd } from './embeds.ts';
 

@@ -1,5 +1,5 @@
 // The public surface of @hal/discord-bridge: the service module the supervisor composes.
-export { nonceOf, renderAlert } from './alerts.ts';
+export { nonceOf, renderAlert } from './alert-render.ts';
 export {
   createDiscordBridge,
   type DiscordBridge,

@@ -10,7 +10,7 @@ import {
   toHalError,
 } from '@hal/protocol';
 import { type APIChannel, ChannelType, type Message, type REST, Routes } from 'discord.js';
-import { nonceOf } from './alerts.ts';
+import { nonceOf } from './alert-render.ts';
 import { type BridgeStore, Key } from './bridge-store.ts';
 import type { Outcome } from './durable-consumer.ts';
 import { clip, LIMITS } from './embeds.ts';
