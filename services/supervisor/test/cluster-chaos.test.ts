@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { jetstreamClient } from '@hal/bus';
 import { StreamName } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
+import { longestOutage, startProber } from './api-prober.ts';
 import {
   deliveryProblems,
   type SimAgent,
@@ -18,33 +19,6 @@ const SESSIONS_PER_AGENT = 2;
 const PHASE_EVENTS = 1_250;
 const PHASE_MS = 5_000;
 const RECONNECT_GOAL_MS = 10_000;
-
-interface Probe {
-  start: number;
-  end: number;
-  ok: boolean;
-}
-
-/**
- * The longest time API commands kept failing: from the first failed probe's start to the next
- * success. An outage begins inside [from, to]; the success that ends it may come after `to`
- * (a failure just before the next fault is closed by the first success after it).
- */
-function longestOutage(probes: readonly Probe[], from: number, to: number): number {
-  let longest = 0;
-  let since: number | undefined;
-  for (const p of probes) {
-    if (p.start < from) continue;
-    if (!p.ok) {
-      if (p.start <= to) since ??= p.start;
-    } else if (since !== undefined) {
-      longest = Math.max(longest, p.end - since);
-      since = undefined;
-    }
-    if (p.start > to && since === undefined) break;
-  }
-  return since === undefined ? longest : Number.POSITIVE_INFINITY;
-}
 
 test('cluster chaos - agents stream events while a NATS node dies and comes back and a gateway is SIGKILLed: every event stored once in session order, the tracker complete, commands back within the window', async (t) => {
   const began = Date.now();
@@ -97,29 +71,15 @@ test('cluster chaos - agents stream events while a NATS node dies and comes back
   await waitFor(async () => (await stack.api(`/api/v1/sessions/${probeSession}`)).status === 200, {
     message: 'the tracker knows the probed session',
   });
-  const probes: Probe[] = [];
-  let probing = true;
-  const prober = (async () => {
-    while (probing) {
-      const start = Date.now();
-      let ok = false;
-      try {
-        const r = await stack.api(`/api/v1/sessions/${probeSession}/inject`, {
-          prompt: 'probe',
-          timeout_ms: 2_000,
-        });
-        ok = r.status === 200;
-      } catch {
-        ok = false;
-      }
-      probes.push({ start, end: Date.now(), ok });
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
-  cleanups.push(async () => {
-    probing = false;
-    await prober;
+  const prober = startProber(async () => {
+    const r = await stack.api(`/api/v1/sessions/${probeSession}/inject`, {
+      prompt: 'probe',
+      timeout_ms: 2_000,
+    });
+    return r.status === 200;
   });
+  const { probes } = prober;
+  cleanups.push(() => prober.stop());
 
   await produce();
 
@@ -138,7 +98,7 @@ test('cluster chaos - agents stream events while a NATS node dies and comes back
   await victim.restart();
   await stack.cluster.waitForMetaLeader();
   // The next fault only once commands work again, so each outage is measured on its own.
-  await waitFor(() => probes.some((p) => p.ok && p.start > Date.now() - 1_000), {
+  await waitFor(() => prober.okSince(Date.now() - 1_000), {
     timeoutMs: 30_000,
     message: 'API commands succeed after the NATS node restart',
   });
@@ -164,12 +124,11 @@ test('cluster chaos - agents stream events while a NATS node dies and comes back
     message: 'every spool drained (all events acked)',
   });
   // A last probe after the chaos so the final outage (if any) is closed by a success.
-  await waitFor(() => probes.some((p) => p.ok && p.start > gwKilledAt + 1_000), {
+  await waitFor(() => prober.okSince(gwKilledAt + 1_000), {
     timeoutMs: 30_000,
     message: 'API commands succeed after the gateway kill',
   });
-  probing = false;
-  await prober;
+  await prober.stop();
 
   // The restarted node caught up: its own copy holds the whole stream.
   const total = (await jsm.streams.info(StreamName.EVENTS)).state.messages;

@@ -3,40 +3,33 @@
 // source, so it can be SIGKILLed), and simulated agents that run the agent's real connection and
 // spool code (@hal/agent createConnection + openSpool) over the real WebSocket protocol — the
 // volume of events a chaos test needs, without an opencode per host.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createConnection, openSpool } from '@hal/agent';
 import { connectBus, jetstreamClient, type NatsConnection } from '@hal/bus';
 import { parseConfig } from '@hal/config';
 import { createLogger, createRegistry } from '@hal/observability';
 import { type EventRecord, StreamName } from '@hal/protocol';
+import type { ServiceEntry } from '@hal/runtime';
 import {
   freePort,
   type NatsCluster,
   type SimAgent,
   startNatsCluster,
   startSimAgent as startTestkitSimAgent,
-  waitFor,
 } from '@hal/testkit';
 import { createSupervisor, type Supervisor } from '../src/supervisor.ts';
+import { type ServiceProcess, startServiceProcess } from './service-process.ts';
 
 export const TOKEN = 'cluster-e2e-token-0123456789abcdef';
-const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.ts', import.meta.url));
 const verbose = process.env.HAL_TEST_LOG !== undefined;
 export const log = createLogger({ service: 'cluster-test', level: process.env.HAL_TEST_LOG ?? 'silent' });
 
 /** A gateway (WebSocket + API) running as its own process: `hal-gateway --config`. */
-export interface GatewayProcess {
+export interface GatewayProcess extends ServiceProcess {
   wsUrl: string;
   apiUrl: string;
-  readonly pid: number;
-  /** SIGKILL: no close frames, no drain — the sockets die with the process. */
-  kill(): void;
-  exited: Promise<void>;
-  stop(): Promise<void>;
 }
 
 export async function startGatewayProcess(opts: {
@@ -45,65 +38,19 @@ export async function startGatewayProcess(opts: {
   dir: string;
   name: string;
 }): Promise<GatewayProcess> {
-  const [port, httpPort] = [await freePort(), await freePort()];
-  const file = join(opts.dir, `${opts.name}.config.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      data_dir: join(opts.dir, opts.name),
-      log_level: verbose ? 'info' : 'warn',
+  const port = await freePort();
+  const proc = await startServiceProcess({
+    service: 'gateway',
+    name: opts.name,
+    dir: opts.dir,
+    config: {
       nats: { url: opts.natsUrl, replicas: opts.replicas },
-      server: { auth_token: TOKEN, host: '127.0.0.1', port, http_port: httpPort },
+      server: { auth_token: TOKEN, port },
       heartbeat_interval_sec: 1,
       heartbeat_timeout_count: 3,
-    }),
-    { mode: 0o600 },
-  );
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--conditions=hal-source', '--import', 'tsx', GATEWAY_MAIN, '--config', file],
-    { env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore'] },
-  );
-  // A test process that ends early (timeout, Ctrl-C: testkit's signal hooks exit) takes it along.
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      process.removeListener('exit', killOnExit);
-      resolve();
-    }),
-  );
-  const apiUrl = `http://127.0.0.1:${httpPort}`;
-  try {
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`${opts.name} exited with ${child.exitCode}`);
-        const res = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(1_000) });
-        return res.status === 200;
-      },
-      { timeoutMs: 60_000, intervalMs: 100, message: `${opts.name} ready` },
-    );
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  return {
-    wsUrl: `ws://127.0.0.1:${port}`,
-    apiUrl,
-    pid: child.pid ?? -1,
-    kill: () => child.kill('SIGKILL'),
-    exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(force);
     },
-  };
+  });
+  return Object.assign(proc, { wsUrl: `ws://127.0.0.1:${port}`, apiUrl: proc.httpUrl });
 }
 
 export interface ClusterStack {
@@ -121,10 +68,17 @@ export interface ClusterStack {
 
 /**
  * A 3-node cluster (or the one given, which stays running on close), then the control plane
- * (every service) on it with nats.replicas 3.
+ * (every service, or `services`) on it with nats.replicas 3 and `config` on top.
  */
-export async function startClusterStack(opts: { cluster?: NatsCluster } = {}): Promise<ClusterStack> {
-  const dir = mkdtempSync(join(tmpdir(), 'hal-cluster-'));
+export async function startClusterStack(
+  opts: {
+    cluster?: NatsCluster;
+    services?: readonly ServiceEntry[];
+    config?: Record<string, unknown>;
+    dir?: string;
+  } = {},
+): Promise<ClusterStack> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'hal-cluster-'));
   const cluster = opts.cluster ?? (await startNatsCluster(3));
   const [wsPort, httpPort] = [await freePort(), await freePort()];
   const config = parseConfig(
@@ -135,11 +89,13 @@ export async function startClusterStack(opts: { cluster?: NatsCluster } = {}): P
       server: { auth_token: TOKEN, host: '127.0.0.1', port: wsPort, http_port: httpPort },
       heartbeat_interval_sec: 1,
       heartbeat_timeout_count: 3,
+      ...opts.config,
     },
     { env: {} },
   );
   const supervisor = createSupervisor({
     config,
+    ...(opts.services === undefined ? {} : { services: opts.services }),
     log,
     loggerFor: () => log,
     registry: createRegistry({ defaultMetrics: false }),
@@ -197,25 +153,33 @@ export function startSimAgent(opts: {
   });
 }
 
-/** Every agent event in HAL_EVENTS (stream order), read with an ordered consumer up to the last message now. */
-export async function storedAgentEvents(
+/** Every record of `stream` (stream order), read with an ordered consumer up to the last message now. */
+export async function streamRecords<T>(
   nc: NatsConnection,
-): Promise<Array<EventRecord & { stream_seq: number }>> {
+  stream: string,
+): Promise<Array<{ seq: number; record: T }>> {
   const js = jetstreamClient(nc);
   const jsm = await js.jetstreamManager();
-  const last = (await jsm.streams.info(StreamName.EVENTS)).state.last_seq;
-  const out: Array<EventRecord & { stream_seq: number }> = [];
+  const last = (await jsm.streams.info(stream)).state.last_seq;
+  const out: Array<{ seq: number; record: T }> = [];
   if (last === 0) return out;
-  const consumer = await js.consumers.get(StreamName.EVENTS);
+  const consumer = await js.consumers.get(stream);
   const messages = await consumer.consume({ max_messages: 1_000 });
   for await (const m of messages) {
-    const record = m.json<EventRecord>();
-    // Control-plane events (node.online, …) have no agent seq worth checking here.
-    if (record.session !== null) out.push({ ...record, stream_seq: m.seq });
+    out.push({ seq: m.seq, record: m.json<T>() });
     if (m.seq >= last) break;
   }
   await messages.close();
   return out;
+}
+
+/** Every agent event in HAL_EVENTS (stream order); control-plane events (node.online, …) left out. */
+export async function storedAgentEvents(
+  nc: NatsConnection,
+): Promise<Array<EventRecord & { stream_seq: number }>> {
+  return (await streamRecords<EventRecord>(nc, StreamName.EVENTS))
+    .filter((m) => m.record.session !== null)
+    .map((m) => ({ ...m.record, stream_seq: m.seq }));
 }
 
 /**

@@ -1,0 +1,94 @@
+// One HAL service as its own OS process, as a systemd unit or a k8s Deployment runs it:
+// `hal-<service> --config FILE` from source (services/<service>/src/main.ts), so a test can
+// SIGKILL it (no drain, no lease release, sockets dropped) and start it again on the same
+// config and data_dir. Its health server (server.http_port) says when it is ready.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from '@hal/testkit';
+
+export type SplitService = 'gateway' | 'tracker' | 'policy' | 'cost-poller' | 'discord-bridge';
+
+const verbose = process.env.HAL_TEST_LOG !== undefined;
+
+export interface ServiceProcess {
+  readonly name: string;
+  /** server.http_port: the API for a gateway, the health server (/readyz) for the others. */
+  readonly httpUrl: string;
+  readonly pid: number;
+  /** SIGKILL: no close frames, no drain, no lease released. */
+  kill(): void;
+  readonly exited: Promise<void>;
+  /** SIGTERM, then SIGKILL after 5 s. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Writes `<dir>/<name>.config.json` (`config` with server.http_port filled in, and
+ * server.port for a gateway) and starts the service on it; resolves once /readyz answers 200.
+ */
+export async function startServiceProcess(opts: {
+  service: SplitService;
+  name: string;
+  dir: string;
+  config: Record<string, unknown>;
+}): Promise<ServiceProcess & { config: Record<string, unknown> }> {
+  const server = (opts.config.server ?? {}) as Record<string, unknown>;
+  const httpPort = (server.http_port as number | undefined) ?? (await freePort());
+  const config = {
+    data_dir: join(opts.dir, opts.name),
+    log_level: verbose ? 'info' : 'warn',
+    ...opts.config,
+    server: { host: '127.0.0.1', ...server, http_port: httpPort },
+  };
+  const file = join(opts.dir, `${opts.name}.config.json`);
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  const main = fileURLToPath(new URL(`../../${opts.service}/src/main.ts`, import.meta.url));
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--conditions=hal-source', '--import', 'tsx', main, '--config', file],
+    { env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore'] },
+  );
+  // A test process that ends early (timeout, Ctrl-C: testkit's signal hooks exit) takes it along.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.removeListener('exit', killOnExit);
+      resolve();
+    }),
+  );
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${opts.name} exited with ${child.exitCode}`);
+        const res = await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(1_000) });
+        return res.status === 200;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, message: `${opts.name} ready` },
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    name: opts.name,
+    config,
+    httpUrl,
+    pid: child.pid ?? -1,
+    kill: () => child.kill('SIGKILL'),
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(force);
+    },
+  };
+}
