@@ -56,14 +56,19 @@ test('cluster chaos - one of two trackers, policies, cost-pollers and discord br
     startInstance({ service, instanceId, dir, natsUrl: cluster.url, shared });
   const procs: ServiceProcess[] = [];
   cleanups.push(() => Promise.all(procs.map((p) => p.stop())));
+  // Each one is tracked as soon as it runs, so a sibling that fails to start leaves no orphan.
+  const tracked = (p: Promise<ServiceProcess>) =>
+    p.then((proc) => {
+      procs.push(proc);
+      return proc;
+    });
   const started = await Promise.all([
-    instance('tracker', 'tracker-a'),
-    instance('tracker', 'tracker-b'),
-    instance('policy', 'policy-a'),
-    instance('cost-poller', 'cost-a'),
-    instance('discord-bridge', 'bridge-a'),
+    tracked(instance('tracker', 'tracker-a')),
+    tracked(instance('tracker', 'tracker-b')),
+    tracked(instance('policy', 'policy-a')),
+    tracked(instance('cost-poller', 'cost-a')),
+    tracked(instance('discord-bridge', 'bridge-a')),
   ]);
-  procs.push(...started);
   const [trackerA, trackerB, policyA, costA, bridgeA] = started as [
     ServiceProcess,
     ServiceProcess,
@@ -276,8 +281,7 @@ test('cluster chaos - one of two trackers, policies, cost-pollers and discord br
   assert.ok(fromB !== undefined);
   for (const s of sessions) assert.deepEqual(fromB[s.id]?.events, expected[s.id], `tracker-b: ${s.id}`);
   const restartedAt = Date.now();
-  const trackerA2 = await instance('tracker', 'tracker-a');
-  procs.push(trackerA2);
+  await tracked(instance('tracker', 'tracker-a'));
   await trackerB.stop();
   const fromA = await waitFor(
     async () => {

@@ -71,7 +71,8 @@ export async function startServiceProcess(opts: {
         const res = await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(1_000) });
         return res.status === 200;
       },
-      { timeoutMs: 60_000, intervalMs: 100, message: `${opts.name} ready` },
+      // Generous: five of these starting at once through tsx on 2 busy cores took over 60 s.
+      { timeoutMs: 120_000, intervalMs: 100, message: `${opts.name} ready` },
     );
   } catch (err) {
     child.kill('SIGKILL');
