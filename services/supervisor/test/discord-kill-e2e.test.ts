@@ -24,6 +24,27 @@ test('discord e2e kill - /start opens the session to act on', async () => {
   await waitFor(async () => (await d.sessionView(session))?.state === 'idle', { timeoutMs: 90_000 });
 });
 
+test('discord e2e - /kill then Cancel kills nothing: the confirmation says so and loses its buttons; nothing is audited', async () => {
+  const kills = async () =>
+    (await d.fleet.api<{ data: unknown[] }>('/api/v1/audit?action=session.kill&limit=50')).body.data.length;
+  const before = await kills();
+  const confirm = await d.slash('kill', { target: session }, d.users.operator);
+  assert.match(text(confirm), /Kill web/);
+  const cancel = buttonsOf(confirm).find((c) => c.label === 'Cancel')!;
+  const { edited } = await d.clickAndWait(confirm, cancel.custom_id, d.users.operator);
+  await waitFor(edited, { message: 'confirmation edited' });
+  assert.match(text(confirm), /Kill cancelled/);
+  assert.equal(confirm.components.length, 0, 'no button left to click');
+  // Nothing happened, so nothing is audited (the trail records actions); the session lives on.
+  assert.equal(await kills(), before);
+  assert.equal((await d.sessionView(session)).state, 'idle');
+  assert.equal(
+    d.fleet.events.of((e) => e.session === session && e.type === 'session.error').length,
+    0,
+    'opencode aborted nothing',
+  );
+});
+
 test('discord e2e - /kill asks to confirm; the click aborts the busy turn in opencode', async () => {
   const slow = `discord-slow-${randomUUID()}`;
   d.llm.script({ text: 'never finished', delayMs: 45_000 });
