@@ -37,6 +37,7 @@ export {
   opencodeProjectConfig,
   startOpencode,
 } from './opencode.ts';
+export { refusedUpgrade } from './refused-upgrade.ts';
 export {
   type LlmUsage,
   type ScriptedLlm,

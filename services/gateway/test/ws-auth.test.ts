@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { formatProtocolVersion, WIRE_PROTOCOL } from '@hal/protocol';
-import {
-  connectAgent,
-  type Env,
-  NODE_TOKEN_A,
-  refusedUpgrade,
-  SHARED_TOKEN,
-  startEnv,
-} from './ws-harness.ts';
+import { refusedUpgrade } from '@hal/testkit';
+import { connectAgent, type Env, NODE_TOKEN_A, SHARED_TOKEN, startEnv } from './ws-harness.ts';
 
 let env: Env;
 before(async () => {

@@ -3,18 +3,10 @@ import { after, before, test } from 'node:test';
 import { jetstreamClient } from '@hal/bus';
 import { createRegistry, Readiness } from '@hal/observability';
 import { type AuditRecord, type EventRecord, StreamName, WsCloseCode } from '@hal/protocol';
-import { waitFor } from '@hal/testkit';
+import { refusedUpgrade, waitFor } from '@hal/testkit';
 import { createHttpApi, type HttpApi } from '../src/http-server.ts';
 import { apiConfig, bearer, TOKENS } from './api-stand-ins.ts';
-import {
-  connectAgent,
-  type Env,
-  refusedUpgrade,
-  SHARED_TOKEN,
-  silentLog,
-  startEnv,
-  testConfig,
-} from './ws-harness.ts';
+import { connectAgent, type Env, SHARED_TOKEN, silentLog, startEnv, testConfig } from './ws-harness.ts';
 
 let env: Env;
 let api: HttpApi;

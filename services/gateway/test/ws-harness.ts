@@ -204,28 +204,6 @@ export function connectAgent(
   });
 }
 
-/** Tries an upgrade that should be refused; the HTTP status and JSON body of the refusal. */
-export function refusedUpgrade(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.once('open', () => {
-      ws.terminate();
-      reject(new Error('upgrade was accepted'));
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => {
-        text += c.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-    });
-    ws.once('error', () => undefined);
-  });
-}
-
 export function makeEvent(
   node: string,
   seq: number,

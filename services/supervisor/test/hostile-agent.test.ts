@@ -8,13 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { jetstreamClient } from '@hal/bus';
 import { type EventRecord, LIMITS, makeEnvelope, SYSTEM_NODE, WS_LIMITS } from '@hal/protocol';
-import { waitFor } from '@hal/testkit';
+import { refusedUpgrade, waitFor } from '@hal/testkit';
 import {
   connectPeer,
   event,
   type HostileFleet,
   NODE_TOKENS,
-  refusedUpgrade,
   startHostileFleet,
   type WirePeer,
 } from './hostile-harness.ts';

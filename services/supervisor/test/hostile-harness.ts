@@ -261,28 +261,6 @@ export function connectPeer(
   });
 }
 
-/** An upgrade that must be refused: its HTTP status and error body. */
-export function refusedUpgrade(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.once('open', () => {
-      ws.terminate();
-      reject(new Error('upgrade was accepted'));
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => {
-        text += c.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-    });
-    ws.once('error', () => undefined);
-  });
-}
-
 /** An event record of `node`; `seq` orders it in the peer's stream. */
 export function event(node: string, seq: number, extra: Partial<EventRecordInput> = {}): EventRecordInput {
   return {
