@@ -213,3 +213,53 @@ test('discord e2e - the daily cost report for yesterday is posted once, at the c
   assert.match(text(report), /Observed.*Billed.*Budgets near their limit.*Forecast/);
   assert.equal(reports().length, 1);
 });
+
+test('discord e2e - an error alert: Restart hands the session off (update prompt, idle, new session) and the alert says who', async () => {
+  // A session of its own: the hand-off ends it, and the tests above keep theirs.
+  d.llm.script({ text: 'Ready to be restarted.' });
+  const answer = await d.slash(
+    'start',
+    { project: 'web', prompt: `restart-${randomUUID()}` },
+    d.users.operator,
+  );
+  const victim = /`(ses_[^`]+)`/.exec(text(answer))?.[1] ?? '';
+  assert.ok(victim, text(answer));
+  await waitFor(async () => (await d.sessionView(victim))?.state === 'idle', { timeoutMs: 90_000 });
+  await publishEvent(jetstreamClient(d.fleet.nc), {
+    version: 1,
+    id: randomUUID(),
+    seq: 2_000_000,
+    node: 'alpha',
+    project: 'web',
+    session: victim,
+    type: 'session.error',
+    time: new Date().toISOString(),
+    data: { kind: 'RestartMeError', message: 'the provider went away' },
+  });
+  const alert = await waitFor(
+    () =>
+      d.discord
+        .messages(d.discord.channelId('alerts'))
+        .filter((m) => text(m).includes('RestartMeError') && m.components.length > 0)
+        .at(-1),
+    { timeoutMs: 30_000, message: 'error alert with buttons' },
+  );
+  assert.deepEqual(
+    buttonsOf(alert).map((c) => c.label),
+    ['Resume', 'Restart', 'Kill'],
+  );
+  d.llm.script({ text: 'Context written from the button.' }, { text: 'Restarted from the button.' });
+  const restart = buttonsOf(alert).find((c) => c.label === 'Restart')!;
+  const { edited } = await d.clickAndWait(alert, restart.custom_id, d.users.operator);
+  await waitFor(edited, { timeoutMs: 20_000 });
+  assert.match(text(alert), new RegExp(`✅ restart of .${victim}. started as hand-off .ho_\\w+.*— by otto`));
+  const done = await waitFor(
+    () => d.fleet.events.of((e) => e.session === victim && e.type === 'handoff.completed')[0],
+    { timeoutMs: 60_000, message: 'the hand-off completed' },
+  );
+  assert.equal(done.data.went_idle, true);
+  await waitFor(() => d.llm.chatRequests(`continues session ${victim}`)[0], {
+    timeoutMs: 60_000,
+    message: "the new session's first prompt reached the LLM",
+  });
+});
