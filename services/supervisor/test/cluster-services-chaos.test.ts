@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { type EventRecord, type Notification, StreamName } from '@hal/protocol';
-import { startFakeDiscord, startNatsCluster, waitFor } from '@hal/testkit';
+import { startFakeDiscord, startNatsCluster, tempDir, waitFor } from '@hal/testkit';
 import { SERVICES } from '../src/services.ts';
 import { longestOutage, startProber } from './api-prober.ts';
 import {
@@ -44,7 +41,8 @@ test('cluster chaos - one of two trackers, policies, cost-pollers and discord br
   t.after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   });
-  const dir = mkdtempSync(join(tmpdir(), 'hal-services-chaos-'));
+  // Removed at process exit, after every service process that writes into it is gone.
+  const dir = tempDir('hal-services-chaos-');
   const cluster = await startNatsCluster(3);
   cleanups.push(() => cluster.stop());
   const discord = await startFakeDiscord({ guild: { channels: [{ name: 'alerts' }] } });
