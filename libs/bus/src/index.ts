@@ -11,7 +11,7 @@ export {
 } from './connect.ts';
 export { type EnvManifestStore, openEnvManifestStore } from './env-manifest-store.ts';
 export { jetstreamClient, publishAudit, publishEvent } from './events.ts';
-export { claimInstance, type InstanceClaim } from './instance-claim.ts';
+export { claimOwnConsumer, type InstanceClaim } from './instance-claim.ts';
 export { INSTANCE_ID_FILE, resolveInstanceId } from './instance-id.ts';
 export { openKv } from './kv.ts';
 export {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
+import { resolveInstanceId } from './instance-id.ts';
 import { createLease, openLeaseBucket } from './lease.ts';
 
 /** The services whose instances each own a durable consumer named from their instance id. */
@@ -9,6 +10,40 @@ export type ClaimingRole = 'tracker' | 'cost-poller';
 /** The lease key that stands for one instance id of a role (`LEASES_KV_BUCKET`). */
 export function instanceClaimKey(role: ClaimingRole, instanceId: string): string {
   return `instance.${role}.${instanceId}`;
+}
+
+/** The durable consumer each role's instance owns: `<prefix>-<instance id>`. */
+const CONSUMER_PREFIX: Record<ClaimingRole, string> = { tracker: 'hal-tracker', 'cost-poller': 'hal-cost' };
+const DEFAULT_LEASE_TTL_SEC = 5;
+
+/**
+ * This instance's own durable consumer name, claimed: resolves the instance id (config
+ * `instance_id`, else kept in data_dir) and claims it before anything consumes with it.
+ */
+export async function claimOwnConsumer(opts: {
+  nc: NatsConnection;
+  role: ClaimingRole;
+  config: {
+    data_dir: string;
+    instance_id?: string | undefined;
+    instances?: { lease_ttl_sec?: number | undefined };
+    nats?: { replicas: number };
+  };
+  log: Logger;
+}): Promise<{ durableName: string; claim: InstanceClaim }> {
+  const instanceId = resolveInstanceId({
+    configured: opts.config.instance_id,
+    dataDir: opts.config.data_dir,
+  });
+  const claim = await claimInstance({
+    nc: opts.nc,
+    role: opts.role,
+    instanceId,
+    ttlMs: (opts.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
+    replicas: opts.config.nats?.replicas,
+    log: opts.log,
+  });
+  return { durableName: `${CONSUMER_PREFIX[opts.role]}-${instanceId}`, claim };
 }
 
 export interface InstanceClaim {
@@ -36,7 +71,7 @@ export class InstanceIdInUseError extends Error {
  * lease bucket, renewed while the process runs: a process killed without releasing it frees the
  * id when the server's TTL ends, so a restart waits at most about one TTL before it is refused.
  */
-export async function claimInstance(opts: {
+async function claimInstance(opts: {
   nc: NatsConnection;
   role: ClaimingRole;
   instanceId: string;

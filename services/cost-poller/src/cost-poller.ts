@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
-  claimInstance,
+  claimOwnConsumer,
   createLeaderRole,
   ensureStreams,
   type InstanceClaim,
@@ -9,7 +9,6 @@ import {
   type LeaderRole,
   type NatsConnection,
   openLeaseBucket,
-  resolveInstanceId,
 } from '@hal/bus';
 import type { CostConfig } from '@hal/config';
 import { dbReadinessCheck, type HalDatabase, openDatabase } from '@hal/db';
@@ -161,20 +160,14 @@ export function createCostPoller(deps: CostPollerDeps): CostPoller {
       });
       let durableName = deps.consumerName;
       if (durableName === undefined) {
-        const instanceId = resolveInstanceId({
-          configured: deps.config.instance_id,
-          dataDir: deps.config.data_dir,
-        });
-        // Before the consumer: a second process with this id must not share it.
-        claim = await claimInstance({
+        // Before the consumer: a second process with this instance id must not share it.
+        const own = await claimOwnConsumer({
           nc: deps.nc,
           role: 'cost-poller',
-          instanceId,
-          ttlMs: (deps.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
-          replicas,
-          log,
+          config: deps.config,
+          log: log,
         });
-        durableName = `hal-cost-${instanceId}`;
+        ({ durableName, claim } = own);
       }
       spend = createSessionSpend({
         js,

@@ -1,12 +1,11 @@
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  claimInstance,
+  claimOwnConsumer,
   ensureStreams,
   type InstanceClaim,
   jetstreamClient,
   type NatsConnection,
-  resolveInstanceId,
 } from '@hal/bus';
 import {
   DatabaseUnreadableError,
@@ -61,7 +60,6 @@ export interface TrackerConfig {
 
 /** An unused consumer is removed after this long when the config does not say (1 hour). */
 const DEFAULT_CONSUMER_INACTIVE_SEC = 3_600;
-const DEFAULT_LEASE_TTL_SEC = 5;
 
 export interface TrackerDeps {
   config: TrackerConfig;
@@ -177,20 +175,14 @@ export function createTracker(deps: TrackerDeps): Tracker {
       });
       let durableName = deps.consumerName;
       if (durableName === undefined) {
-        const instanceId = resolveInstanceId({
-          configured: deps.config.instance_id,
-          dataDir: deps.config.data_dir,
-        });
-        // Before the consumer: a second process with this id must not share it.
-        claim = await claimInstance({
+        // Before the consumer: a second process with this instance id must not share it.
+        const own = await claimOwnConsumer({
           nc: deps.nc,
           role: 'tracker',
-          instanceId,
-          ttlMs: (deps.config.instances?.lease_ttl_sec ?? DEFAULT_LEASE_TTL_SEC) * 1000,
-          replicas: deps.config.nats?.replicas,
+          config: deps.config,
           log: deps.log,
         });
-        durableName = `hal-tracker-${instanceId}`;
+        ({ durableName, claim } = own);
       }
       consumer = createEventConsumer({
         js: jetstreamClient(deps.nc),
