@@ -94,11 +94,16 @@ test('dashboard - restart from the session page opens the new session with its h
   const page = await browser.page();
   await signIn(page, `${stack.apiUrl}/#/session/${encodeURIComponent(id)}`, TOKENS.operator);
   await page.getByTestId('log').getByText('Started the work.').waitFor({ timeout: 30_000 });
-  stack.llm.script({ text: 'Picked up where the old session left off.', usage: USAGE });
+  // The hand-off: the old session answers the update prompt, then the new one continues.
+  stack.llm.script(
+    { text: 'Progress and current task written.', usage: USAGE },
+    { text: 'Picked up where the old session left off.', usage: USAGE },
+  );
   await page.locator('[data-action="restart"]').click();
-  // The page follows the restart to the new session, which names the old one before it.
+  // The page follows the hand-off to the new session once it exists; it names the old one before it.
   await page.waitForURL(
     (url) => url.hash.startsWith('#/session/') && !url.hash.endsWith(encodeURIComponent(id)),
+    { timeout: 90_000 },
   );
   const next = decodeURIComponent(new URL(page.url()).hash.replace('#/session/', ''));
   await page.getByTestId('handoff').getByText(id).waitFor({ timeout: 30_000 });

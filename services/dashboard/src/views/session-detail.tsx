@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api.ts';
 import { can } from '../auth.ts';
 import { Chart } from '../components/chart.tsx';
@@ -135,6 +135,12 @@ function Actions({ session }: { session: SessionView }) {
   const [prompt, setPrompt] = useState('');
   const [busy, setBusy] = useState<string | null>(null);
   const [confirmKill, setConfirmKill] = useState(false);
+  // A restart is a hand-off: it answers at once, and the new session exists only once the old one
+  // wrote .context/ and went idle. The page follows when the tracker links the two.
+  const [following, setFollowing] = useState(false);
+  useEffect(() => {
+    if (following && session.next_session) location.hash = href('session', session.next_session);
+  }, [following, session.next_session]);
   if (!can(principal, 'operator')) return null;
   const path = `api/v1/sessions/${encodeURIComponent(session.session)}`;
   const act = async (
@@ -146,7 +152,11 @@ function Actions({ session }: { session: SessionView }) {
       const { data } = await api.post<Record<string, unknown>>(`${path}/${verb}`, body);
       notify('ok', `${verb}: done`);
       if (verb === 'inject') setPrompt('');
-      if (verb === 'restart' && typeof data.session === 'string')
+      if (verb === 'restart' && typeof data.handoff_id === 'string') {
+        notify('ok', `restart: hand-off ${data.handoff_id} started; the new session opens when it is ready`);
+        setFollowing(true);
+      } else if (verb === 'restart' && typeof data.session === 'string' && data.session !== session.session)
+        // An agent of the previous protocol answers with the new session itself.
         location.hash = href('session', data.session);
     } catch (err) {
       notify('error', err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
