@@ -11,7 +11,7 @@ import { nodesCommand } from './commands/nodes.ts';
 import { policiesCommand } from './commands/policies-command.ts';
 import { resumeCommand } from './commands/resume.ts';
 import { routesCommand } from './commands/routes.ts';
-import { sessionsCommand } from './commands/sessions.ts';
+import { sessionsCommand } from './commands/sessions-command.ts';
 import { statusCommand } from './commands/status.ts';
 import { CliError, ExitCode, exitCodeOf } from './exit-codes.ts';
 import { jsonForTerminal, safeForTerminal } from './terminal-text.ts';
