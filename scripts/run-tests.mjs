@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// Runs every node:test file of every workspace (tsx, `hal-source`), in two phases:
+// Runs every node:test file of every workspace (tsx, `hal-source`), in phases:
 //   1. files that start neither a real opencode nor a browser, several at a time;
-//   2. the heavy ones (a real opencode is ~800 MB and CPU-hungry, chromium likewise), one at a time,
-//      because two of them at once on a 2-core CI machine turn timing margins into flakes.
+//   2. the heavy ones (a real opencode is ~800 MB and CPU-hungry, chromium likewise): first those that
+//      start opencode, then those that drive a browser, one at a time, because two of them at once on a
+//      2-core CI machine turn timing margins into flakes.
 // Optional arguments narrow the run to files under those paths: `node scripts/run-tests.mjs libs/config`.
-// HAL_TEST_CONCURRENCY sets phase 1's concurrency (default 2).
+// HAL_TEST_CONCURRENCY sets phase 1's concurrency (default 2), HAL_TEST_HEAVY_CONCURRENCY that of the
+// opencode files (default 1); browser files always run one at a time.
+// Each file's wall time is printed as it ends (scripts/file-times-reporter.mjs); at the end come the
+// slowest files and each phase's time, and last the one summary line.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -40,22 +44,34 @@ function testFiles() {
 }
 
 const HEAVY = /\bstartOpencode\b|\bopencodeBinary\(|playwright-core|chromium/;
+const BROWSER = /playwright-core|chromium/;
 const RELATIVE_IMPORT = /from '(\.{1,2}\/[^']+)'/g;
 
-/** Whether a test file, or a test helper it imports by relative path, starts opencode or a browser. */
-function isHeavy(file, seen = new Set()) {
-  if (seen.has(file) || !existsSync(join(root, file))) return false;
+/** The texts of a test file and of the test helpers it imports by relative path, transitively. */
+function sources(file, seen = new Set()) {
+  if (seen.has(file) || !existsSync(join(root, file))) return [];
   seen.add(file);
   const text = readFileSync(join(root, file), 'utf8');
-  if (HEAVY.test(text)) return true;
+  const texts = [text];
   for (const [, spec] of text.matchAll(RELATIVE_IMPORT)) {
-    if (isHeavy(relative(root, resolve(root, dirname(file), spec)), seen)) return true;
+    texts.push(...sources(relative(root, resolve(root, dirname(file), spec)), seen));
   }
-  return false;
+  return texts;
 }
 
-/** One `node --test` run; its output passes through, and its summary counts are returned. */
+/** 'browser' when a file (or a helper it imports) drives chromium, 'opencode' when it starts one, else 'light'. */
+function weight(file) {
+  const texts = sources(file);
+  if (texts.some((t) => BROWSER.test(t))) return 'browser';
+  if (texts.some((t) => HEAVY.test(t))) return 'opencode';
+  return 'light';
+}
+
+const FILE_TIME = /^run-tests: file ([\d.]+) s (.+)$/;
+
+/** One `node --test` run; its output passes through, and its summary counts and file times are returned. */
 function runPhase(files, concurrency) {
+  const started = Date.now();
   return new Promise((done) => {
     const child = spawn(
       process.execPath,
@@ -66,24 +82,39 @@ function runPhase(files, concurrency) {
         '--test',
         `--test-concurrency=${concurrency}`,
         '--test-timeout=180000',
+        '--test-reporter=tap',
+        '--test-reporter-destination=stdout',
+        `--test-reporter=${join(root, 'scripts', 'file-times-reporter.mjs')}`,
+        '--test-reporter-destination=stderr',
         ...files,
       ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     current = child;
     const counts = { tests: 0, pass: 0, fail: 0, skipped: 0 };
-    let tail = '';
-    child.stdout.on('data', (chunk) => {
-      process.stdout.write(chunk);
-      const text = tail + chunk.toString('utf8');
-      const lines = text.split('\n');
-      tail = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = /^# (tests|pass|fail|skipped) (\d+)$/.exec(line);
-        if (m) counts[m[1]] = Number(m[2]);
-      }
+    const fileTimes = [];
+    eachLine(child.stdout, process.stdout, (line) => {
+      const m = /^# (tests|pass|fail|skipped) (\d+)$/.exec(line);
+      if (m) counts[m[1]] = Number(m[2]);
     });
-    child.on('exit', (code, signal) => done({ ok: code === 0 && !signal, counts }));
+    eachLine(child.stderr, process.stderr, (line) => {
+      const m = FILE_TIME.exec(line);
+      if (m) fileTimes.push({ seconds: Number(m[1]), file: m[2] });
+    });
+    child.on('close', (code, signal) =>
+      done({ ok: code === 0 && !signal, counts, fileTimes, seconds: (Date.now() - started) / 1000 }),
+    );
+  });
+}
+
+/** Passes a stream through to `out` and calls `onLine` with each whole line. */
+function eachLine(stream, out, onLine) {
+  let tail = '';
+  stream.on('data', (chunk) => {
+    out.write(chunk);
+    const lines = (tail + chunk.toString('utf8')).split('\n');
+    tail = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
   });
 }
 
@@ -103,15 +134,21 @@ if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
 }
-const heavy = files.filter((f) => isHeavy(f));
-const light = files.filter((f) => !heavy.includes(f));
+const weights = new Map(files.map((f) => [f, weight(f)]));
+const of = (w) => files.filter((f) => weights.get(f) === w);
+const heavyConcurrency = process.env.HAL_TEST_HEAVY_CONCURRENCY ?? '1';
 const phases = [
   {
     name: 'without opencode or a browser',
-    files: light,
+    files: of('light'),
     concurrency: process.env.HAL_TEST_CONCURRENCY ?? '2',
   },
-  { name: 'with a real opencode or a browser, one at a time', files: heavy, concurrency: '1' },
+  {
+    name: `with a real opencode, ${heavyConcurrency === '1' ? 'one' : heavyConcurrency} at a time`,
+    files: of('opencode'),
+    concurrency: heavyConcurrency,
+  },
+  { name: 'with a browser, one at a time', files: of('browser'), concurrency: '1' },
 ].filter((p) => p.files.length > 0);
 
 const started = Date.now();
@@ -122,6 +159,17 @@ for (const phase of phases) {
   results.push({ phase, ...(await runPhase(phase.files, phase.concurrency)) });
 }
 const sum = (k) => results.reduce((n, r) => n + r.counts[k], 0);
+const slowest = results
+  .flatMap((r) => r.fileTimes)
+  .sort((a, b) => b.seconds - a.seconds)
+  .slice(0, 10);
+if (slowest.length > 1) {
+  console.error('run-tests: slowest files');
+  for (const { seconds, file } of slowest) console.error(`  ${seconds.toFixed(1).padStart(6)} s  ${file}`);
+}
+for (const r of results) {
+  console.error(`run-tests: ${Math.round(r.seconds)} s for ${r.phase.files.length} files ${r.phase.name}`);
+}
 console.error(
   `run-tests: ${sum('tests')} tests, ${sum('pass')} passed, ${sum('fail')} failed, ${sum('skipped')} skipped ` +
     `in ${files.length} files, ${Math.round((Date.now() - started) / 1000)} s`,
