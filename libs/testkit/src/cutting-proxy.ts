@@ -4,8 +4,9 @@ import type { AddressInfo, Socket } from 'node:net';
 
 /**
  * An HTTP pass-through in front of a real opencode that a test can cut: `cut()` drops every open
- * connection (the SSE stream included) and answers 503 until `restore()`. Fault injection for the
- * agent's SSE re-subscribe and reconcile, with the real server behind it.
+ * connection (the SSE stream included) and answers 503 until `restore()`; `delay(ms)` makes it slow.
+ * Fault injection for the agent's SSE re-subscribe, reconcile and deadlines, with the real server
+ * behind it.
  */
 export interface CuttingProxy {
   url: string;
@@ -18,6 +19,11 @@ export interface CuttingProxy {
    * `ms` later — as opencode itself answers before it has subscribed to its bus. 0 turns it off.
    */
   lagEventStream(ms: number): void;
+  /**
+   * From now on every other request (not an event stream) reaches opencode `ms` after it reached
+   * the proxy — a slow or hung opencode. 0 turns it off; a request already waiting keeps its delay.
+   */
+  delay(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -26,6 +32,7 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
   const sockets = new Set<Socket>();
   let down = false;
   let lagMs = 0;
+  let delayMs = 0;
   const requests: string[] = [];
   const server = createServer((req, res) => {
     requests.push(`${req.method} ${(req.url ?? '').split('?')[0]}`);
@@ -49,21 +56,30 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
       res.once('close', () => clearTimeout(timer));
       return;
     }
-    const up = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        path: req.url,
-        method: req.method,
-        headers: req.headers,
-      },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    up.on('error', () => res.destroy());
-    req.pipe(up);
+    const forward = () => {
+      const up = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          path: req.url,
+          method: req.method,
+          headers: req.headers,
+        },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    };
+    if (isStream || delayMs === 0) {
+      forward();
+      return;
+    }
+    // The body waits in the socket meanwhile; a client that gives up (or a cut) cancels it.
+    const timer = setTimeout(forward, delayMs);
+    res.once('close', () => clearTimeout(timer));
   });
   server.on('connection', (s) => {
     sockets.add(s);
@@ -84,6 +100,9 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
     },
     lagEventStream(ms) {
       lagMs = ms;
+    },
+    delay(ms) {
+      delayMs = ms;
     },
     async stop() {
       for (const s of sockets) s.destroy();

@@ -3,9 +3,14 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-// A hand-written stand-in for `opencode serve`, used ONLY for fault injection (SSE drops, 5xx, slow
-// answers). Shapes follow what the real 1.18.33 sent (see OPENCODE-NOTES.md); behaviour tests use
-// the real opencode via startOpencode().
+// A hand-written stand-in for `opencode serve`. Shapes follow what the real 1.18.33 sent (see
+// OPENCODE-NOTES.md); behaviour tests use the real opencode via startOpencode(), and a slow or cut
+// opencode is the real one behind startCuttingProxy(). The fake stays where a test needs no
+// opencode behaviour but its API surface, and a real one (~800 MB, seconds to start, a heavy-phase
+// file) would only add cost: counting the agent's calls per command (agent command-calls), the
+// environment, dependency and quick-start e2e tests whose agents only need an opencode to watch,
+// the README configs run, the dashboard and Discord benches that emit events by hand — and for
+// faults the real one cannot produce on demand (failNext: a 5xx; dropSse).
 
 export interface FakeOcEvent {
   id?: string;
@@ -68,8 +73,6 @@ export interface FakeOpencode {
   dropSse(): void;
   /** The next `n` requests (any route, SSE included) answer `status` (default 500). */
   failNext(n: number, status?: number): void;
-  /** Delay every answer by `ms` (0 turns it off). */
-  delay(ms: number): void;
   /** Pushes an event to `/event?directory=` subscribers of that directory and to `/global/event`. */
   emit(directory: string, event: FakeOcEvent): void;
   /** Creates a pending permission for a session and emits `permission.asked`. */
@@ -103,7 +106,6 @@ export async function startFakeOpencode(opts: StartFakeOpencodeOptions = {}): Pr
   const requests: FakeOpencode['requests'] = [];
   const clients = new Set<SseClient>();
   let failures: { left: number; status: number } = { left: 0, status: 500 };
-  let delayMs = 0;
 
   function emit(directory: string, event: FakeOcEvent): void {
     const payload = { id: event.id ?? id('evt'), type: event.type, properties: event.properties };
@@ -205,7 +207,6 @@ export async function startFakeOpencode(opts: StartFakeOpencodeOptions = {}): Pr
       send(res, failures.status, { name: 'UnknownError', data: { message: 'injected failure' } });
       return;
     }
-    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
 
     if (method === 'GET' && (path === '/event' || path === '/global/event')) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -341,9 +342,6 @@ export async function startFakeOpencode(opts: StartFakeOpencodeOptions = {}): Pr
     },
     failNext(n, code = 500) {
       failures = { left: n, status: code };
-    },
-    delay(ms) {
-      delayMs = ms;
     },
     emit,
     askPermission(sessionID, permission = 'bash') {

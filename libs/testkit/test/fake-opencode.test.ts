@@ -94,9 +94,4 @@ test('fake-opencode - dropSse closes streams, failNext answers 5xx, emit reaches
   assert.equal(failedSse.status, 503);
   assert.deepEqual(await failedSse.json(), { name: 'UnknownError', data: { message: 'injected failure' } });
   assert.equal((await fetch(`${oc.url}/global/health`)).status, 200);
-
-  oc.delay(150);
-  const started = Date.now();
-  await fetch(`${oc.url}/session/status${q}`);
-  assert.ok(Date.now() - started >= 140);
 });
