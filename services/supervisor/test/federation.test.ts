@@ -1,61 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { jetstreamClient } from '@hal/bus';
 import { StreamName } from '@hal/protocol';
-import { freePort, startNats, startNatsCluster, waitFor } from '@hal/testkit';
-import { PROJECT, startClusterStack, startGatewayProcess, startSimAgent } from './cluster-harness.ts';
+import { waitFor } from '@hal/testkit';
+import { PROJECT, startSimAgent } from './cluster-harness.ts';
+import { startFederation } from './federation-harness.ts';
 
-// Two regions as docs/DEPLOYMENT.md describes them: region A a 3-server JetStream cluster with the
-// control plane, region B NATS without JetStream with its own gateway and agents, joined into one
-// supercluster by NATS gateways. The nats-server configs written here are the documented ones,
-// on loopback ports.
+// Two regions as docs/DEPLOYMENT.md describes them (federation-harness.ts): the control plane in
+// region A, region B with its own gateway and agents.
 test('federation - a host in region B is seen and commanded from the API of region A; its events are stored in region A', async (t) => {
-  const gwA = await Promise.all([freePort(), freePort(), freePort()]);
-  const [gwB, routeB] = [await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), 'hal-federation-'));
-  // Torn down in reverse: agent, gateway, control plane, then NATS (and the config files).
-  const cleanups: Array<() => Promise<unknown> | unknown> = [
-    () => rmSync(dir, { recursive: true, force: true }),
-  ];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
-  const gatewayUrls = (ports: number[]) => ports.map((p) => `"nats://127.0.0.1:${p}"`).join(', ');
-  const confA = gwA.map((port, i) => {
-    const file = join(dir, `region-a-${i + 1}.conf`);
-    writeFileSync(
-      file,
-      `gateway {\n  name: region-a\n  listen: "127.0.0.1:${port}"\n  gateways: [ { name: region-b, urls: [${gatewayUrls([gwB])}] } ]\n}\n`,
-    );
-    return file;
-  });
-  const confB = join(dir, 'region-b.conf');
-  writeFileSync(
-    confB,
-    `server_name: region-b-1\ncluster { name: region-b, listen: "127.0.0.1:${routeB}" }\ngateway {\n  name: region-b\n  listen: "127.0.0.1:${gwB}"\n  gateways: [ { name: region-a, urls: [${gatewayUrls(gwA)}] } ]\n}\n`,
-  );
-  const [regionA, regionB] = await Promise.all([
-    startNatsCluster(3, { name: 'region-a', nodeArgs: (i) => ['-c', confA[i] ?? ''] }),
-    // No JetStream in region B: the meta group stays within region A, so B can never cost it quorum.
-    startNats({ jetstream: false, args: ['-c', confB] }),
-  ]);
-  cleanups.push(() => Promise.all([regionA.stop(), regionB.stop()]));
-
-  const stack = await startClusterStack({ cluster: regionA });
-  cleanups.push(() => stack.close());
-  // Region B's gateway connects to region B's NATS only.
-  const gatewayB = await startGatewayProcess({
-    natsUrl: regionB.url,
-    replicas: 3,
-    dir: stack.dir,
-    name: 'gw-b',
-  });
-  cleanups.push(() => gatewayB.stop());
-  const host = await startSimAgent({ node: 'host-b', urls: [gatewayB.wsUrl], dir: stack.dir });
-  cleanups.push(() => host.stop());
+  const fed = await startFederation();
+  t.after(() => fed.close());
+  const { stack } = fed;
+  const host = await startSimAgent({ node: 'host-b', urls: [fed.gatewayB.wsUrl], dir: fed.dir });
+  fed.defer(() => host.stop());
 
   host.emit('ses_region_b', 'session.created', { title: 'in region B' });
   for (let i = 0; i < 50; i++)
