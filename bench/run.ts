@@ -10,6 +10,7 @@ const modules: BenchEntry[] = [
   { name: 'db', load: () => import('./db.bench.ts') },
   { name: 'gateway', load: () => import('./gateway.bench.ts') },
   { name: 'command', load: () => import('./command.bench.ts') },
+  { name: 'agent', load: () => import('./agent-memory.bench.ts') },
   { name: 'tracker', load: () => import('./tracker.bench.ts') },
   { name: 'api', load: () => import('./api.bench.ts') },
   { name: 'discord', load: () => import('./discord.bench.ts') },
