@@ -12,6 +12,7 @@ const modules: BenchEntry[] = [
   { name: 'command', load: () => import('./command.bench.ts') },
   { name: 'agent', load: () => import('./agent-memory.bench.ts') },
   { name: 'tracker', load: () => import('./tracker.bench.ts') },
+  { name: 'policy', load: () => import('./policy.bench.ts') },
   { name: 'api', load: () => import('./api.bench.ts') },
   { name: 'discord', load: () => import('./discord.bench.ts') },
   { name: 'dashboard', load: () => import('./dashboard.bench.ts') },

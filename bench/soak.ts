@@ -47,6 +47,8 @@ const RSS_WINDOW_MS = 30_000;
 const DRAIN_TIMEOUT_MS = 60_000;
 const COMMAND_EVERY_MS = 250;
 const COMMANDS_IN_FLIGHT = 8;
+/** API calls may fail with their node connected (e.g. an inject past its 5 s timeout) up to this share of those that succeed. */
+const COMMAND_FAILURE_LIMIT = 0.01;
 
 const flagsSchema = z.strictObject({
   minutes: z.coerce.number().int().min(1).max(1440),
@@ -289,8 +291,51 @@ async function consumerLag(nc: NatsConnection): Promise<Map<string, number>> {
   return lag;
 }
 const total = (lag: Map<string, number>): number => [...lag.values()].reduce((a, b) => a + b, 0);
+/** `12 {"inject 503 NODE_OFFLINE":12}`, or `0`. */
+const tally = (counts: Map<string, number>): string => {
+  const n = [...counts.values()].reduce((a, b) => a + b, 0);
+  return n === 0 ? '0' : `${n} ${JSON.stringify(Object.fromEntries(counts))}`;
+};
 
-async function api(apiUrl: string, path: string, post?: Record<string, unknown>): Promise<number> {
+/**
+ * Command latencies in fixed memory, however long the run: whole-run percentiles from 1-ms buckets
+ * (up to the call's 15 s timeout), and the current minute's samples, dropped each minute.
+ */
+function createLatencyHistogram() {
+  const buckets = new Uint32Array(15_001);
+  let count = 0;
+  let thisMinute: number[] = [];
+  return {
+    add(ms: number): void {
+      buckets[Math.min(buckets.length - 1, Math.round(ms))]! += 1;
+      count += 1;
+      thisMinute.push(ms);
+    },
+    /** Nearest-rank percentile of every sample so far. */
+    overall(q: number): number {
+      const rank = Math.max(1, Math.ceil((q / 100) * count));
+      let seen = 0;
+      for (let ms = 0; ms < buckets.length; ms++) {
+        seen += buckets[ms] ?? 0;
+        if (seen >= rank) return ms;
+      }
+      return 0;
+    },
+    /** p50 and p99 of the samples since the previous call, which starts a new minute. */
+    minute(): { p50: number; p99: number } {
+      const v = thisMinute;
+      thisMinute = [];
+      return v.length === 0 ? { p50: 0, p99: 0 } : { p50: percentile(v, 50), p99: percentile(v, 99) };
+    },
+  };
+}
+
+/** The status of an API call and, when it failed, the error code of its body. */
+async function api(
+  apiUrl: string,
+  path: string,
+  post?: Record<string, unknown>,
+): Promise<{ status: number; code?: string }> {
   const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
   const res = await fetch(`${apiUrl}${path}`, {
     ...(post === undefined
@@ -302,9 +347,18 @@ async function api(apiUrl: string, path: string, post?: Record<string, unknown>)
         }),
     signal: AbortSignal.timeout(15_000),
   });
-  await res.arrayBuffer();
-  return res.status;
+  const text = await res.text();
+  if (res.ok) return { status: res.status };
+  const code = /"code":"([A-Z_]+)"/.exec(text)?.[1];
+  return code === undefined ? { status: res.status } : { status: res.status, code };
 }
+
+/**
+ * Codes an API command gets when its node's link is cut under it — the soak cuts one about every
+ * 0.6 s: not connected (NODE_OFFLINE), or cut after the command went out (COMMAND_OUTCOME_UNKNOWN).
+ * Counted apart from real failures.
+ */
+const CUT_CODES: ReadonlySet<string> = new Set(['NODE_OFFLINE', 'COMMAND_OUTCOME_UNKNOWN']);
 
 interface Sample {
   at: number;
@@ -353,7 +407,7 @@ async function main(): Promise<number> {
   const [first] = agents;
   if (first === undefined) throw new Error('no agent');
   await waitFor(
-    async () => (await api(supervisor.apiUrl, `/api/v1/sessions/${[...first.sessions][0]}`)) === 200,
+    async () => (await api(supervisor.apiUrl, `/api/v1/sessions/${[...first.sessions][0]}`)).status === 200,
     {
       timeoutMs: 60_000,
       intervalMs: 200,
@@ -371,8 +425,10 @@ async function main(): Promise<number> {
   };
   const samples: Sample[] = [];
   const lagByMinute: number[] = [];
-  const commandMs: number[] = [];
+  const latency = createLatencyHistogram();
   const commandFailures = new Map<string, number>();
+  /** Calls that failed because the soak had just cut their node's link (CUT_CODES, or cut during the call). */
+  const commandsCut = new Map<string, number>();
   let commandsOk = 0;
   let cuts = 0;
   const start = Date.now();
@@ -416,15 +472,24 @@ async function main(): Promise<number> {
         : ['node', () => api(supervisor.apiUrl, `/api/v1/nodes/${agent.node}`)];
     inFlight += 1;
     const t0 = performance.now();
+    const welcomes = agent.counts.welcomes;
+    // Its link was cut during the call: not connected now, or welcomed again since it began.
+    const wasCut = (): boolean => !agent.connection.ready() || agent.counts.welcomes !== welcomes;
+    const count = (into: Map<string, number>, key: string): void => {
+      into.set(key, (into.get(key) ?? 0) + 1);
+    };
     call()
-      .then((status) => {
+      .then(({ status, code }) => {
         if (status === 200) {
           commandsOk += 1;
-          commandMs.push(performance.now() - t0);
-        } else commandFailures.set(`${what} ${status}`, (commandFailures.get(`${what} ${status}`) ?? 0) + 1);
+          latency.add(performance.now() - t0);
+          return;
+        }
+        const key = `${what} ${status}${code === undefined ? '' : ` ${code}`}`;
+        count((code !== undefined && CUT_CODES.has(code)) || wasCut() ? commandsCut : commandFailures, key);
       })
       .catch((err: Error) => {
-        commandFailures.set(`${what} ${err.name}`, (commandFailures.get(`${what} ${err.name}`) ?? 0) + 1);
+        count(wasCut() ? commandsCut : commandFailures, `${what} ${err.name}`);
       })
       .finally(() => {
         inFlight -= 1;
@@ -463,13 +528,12 @@ async function main(): Promise<number> {
         );
       }
       const lagText = [...lag].map(([name, n]) => `${name} ${n}`).join(', ');
-      const p50 = commandMs.length === 0 ? 0 : percentile(commandMs, 50);
-      const p99 = commandMs.length === 0 ? 0 : percentile(commandMs, 99);
+      const minuteMs = latency.minute();
       say(
         `[min ${minute}] lag ${total(lag)} (${lagText})  events ${emitted} (${perSecond}/s)  ` +
           `spooled ${agents.reduce((a, b) => a + b.spool.depth(), 0)}  cuts ${cuts}  reconnects ${sumOf(agents, 'welcomes') - welcomesAtStart} (refused ${sumOf(agents, 'refusals')})  ` +
-          `commands ${commandsOk} ok (p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms), ` +
-          `${[...commandFailures.values()].reduce((a, b) => a + b, 0)} failed${commandFailures.size > 0 ? ` ${JSON.stringify(Object.fromEntries(commandFailures))}` : ''}`,
+          `commands ${commandsOk} ok (this minute p50 ${minuteMs.p50.toFixed(0)} ms, p99 ${minuteMs.p99.toFixed(0)} ms), ` +
+          `${tally(commandsCut)} node cut, ${tally(commandFailures)} failed`,
       );
     }
   }
@@ -536,13 +600,20 @@ async function main(): Promise<number> {
     problems.push(`consumer lag kept growing after warm-up: ${afterWarmup.join(' → ')}`);
   }
   if (commandsOk === 0) problems.push('no command succeeded');
+  const failed = [...commandFailures.values()].reduce((a, b) => a + b, 0);
+  if (failed > commandsOk * COMMAND_FAILURE_LIMIT) {
+    problems.push(
+      `${failed} API calls failed with their node connected (limit ${COMMAND_FAILURE_LIMIT * 100} % of ${commandsOk} ok): ${JSON.stringify(Object.fromEntries(commandFailures))}`,
+    );
+  }
   if (supervisor.errors.length > 0) {
     say(`soak: hal-supervisor logged ${supervisor.errors.length} error(s); first: ${supervisor.errors[0]}`);
   }
 
   say(
     `soak: ${emitted} events in ${Math.round(endAt / 1000)} s, ${cuts} cuts, ${sumOf(agents, 'welcomes') - welcomesAtStart} reconnects, ` +
-      `${commandsOk} API calls ok (${sumOf(agents, 'commands')} commands run by agents), ${[...commandFailures.values()].reduce((a, b) => a + b, 0)} failed; ` +
+      `${commandsOk} API calls ok (p50 ${latency.overall(50).toFixed(0)} ms, p99 ${latency.overall(99).toFixed(0)} ms; ` +
+      `${sumOf(agents, 'commands')} commands run by agents), ${tally(commandsCut)} refused as their node was cut, ${tally(commandFailures)} failed; ` +
       `lag per minute ${lagByMinute.join(', ')}; ${drained ? `drained in ${(drainMs / 1000).toFixed(1)} s` : 'not drained'}`,
   );
   say(

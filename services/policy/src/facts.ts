@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   clipText,
   controlPlaneTime,
@@ -58,12 +59,15 @@ export interface SessionFacts {
   blocked_until: number | null;
   updated_at: number;
   /**
-   * Ids of the newest events that changed these facts. An agent resends what it saw unacked,
-   * and past JetStream's duplicate window the resend is a second stream message: without this a
-   * resent message.completed or session.compacted would count twice. Absent in facts written by
-   * older versions.
+   * The newest events that changed these facts, as one string of APPLIED_TOKEN_CHARS-character
+   * digests of their ids (appliedToken). An agent resends what it saw unacked, and past
+   * JetStream's duplicate window the resend is a second stream message: without this a resent
+   * message.completed or session.compacted would count twice. A string of short digests and not
+   * a list of ids: these facts are parsed and written for every event a session has, and 256 ids
+   * were ~10 KB of JSON — most of the policy's CPU and of what it wrote to KV. Versions before
+   * kept the ids themselves (a list; still read), older ones nothing.
    */
-  applied?: string[];
+  applied?: string | string[];
   /**
    * HAL_EVENTS stream seq of the newest event that changed these facts. A session's events are
    * handled in stream order, so one at or below it was handled already: a new leader replays
@@ -87,6 +91,11 @@ const MAX_ERRORS_KEPT = 100;
  * compactions, permissions — a handful per turn.
  */
 export const MAX_APPLIED_KEPT = 256;
+/**
+ * Characters of one event's digest in `applied`: 48 bits of SHA-1, base64url. A chance collision
+ * among 256 ids is ~1e-10; a contrived one only skips an event of the sender's own session.
+ */
+const APPLIED_TOKEN_CHARS = 8;
 const MAX_TEXTS_KEPT = 3;
 const TEXT_KEEP = 600;
 const TASK_KEEP = 4000;
@@ -120,7 +129,7 @@ export function emptyFacts(event: EventRecord, session: string): SessionFacts {
     stopped_by: null,
     blocked_until: null,
     updated_at: 0,
-    applied: [],
+    applied: '',
   };
 }
 
@@ -162,9 +171,29 @@ export function isReplay(f: { seq?: number } | undefined, streamSeq: number): bo
   return f?.seq !== undefined && streamSeq <= f.seq;
 }
 
+/** The digest of an event id kept in `applied`. */
+export function appliedToken(id: string): string {
+  return createHash('sha1').update(id).digest('base64url').slice(0, APPLIED_TOKEN_CHARS);
+}
+
+/** `applied` as a string of digests, whichever form the facts were written in. */
+function appliedTokens(f: Pick<SessionFacts, 'applied'> | undefined): string {
+  const a = f?.applied;
+  if (a === undefined) return '';
+  return typeof a === 'string' ? a : a.map(appliedToken).join('');
+}
+
 /** True when `event` already changed these facts (a resend: skip it, and act on nothing). */
 export function wasApplied(f: SessionFacts | undefined, event: Pick<EventRecord, 'id'>): boolean {
-  return f?.applied?.includes(event.id) === true;
+  if (f?.applied === undefined) return false;
+  if (Array.isArray(f.applied)) return f.applied.includes(event.id);
+  const tokens = f.applied;
+  const token = appliedToken(event.id);
+  // Only at a token's start: a match across two tokens is not one.
+  for (let at = tokens.indexOf(token); at >= 0; at = tokens.indexOf(token, at + 1)) {
+    if (at % APPLIED_TOKEN_CHARS === 0) return true;
+  }
+  return false;
 }
 
 /**
@@ -280,7 +309,7 @@ export function applyEvent(current: SessionFacts | undefined, event: EventRecord
       return undefined;
   }
   f.updated_at = Math.max(f.updated_at, at);
-  f.applied = [...(f.applied ?? []), event.id].slice(-MAX_APPLIED_KEPT);
+  f.applied = (appliedTokens(f) + appliedToken(event.id)).slice(-MAX_APPLIED_KEPT * APPLIED_TOKEN_CHARS);
   return f;
 }
 
