@@ -62,7 +62,8 @@ export const budgetSchema = z
 
 export const costConfigSchema = z
   .strictObject({
-    poll_interval_minutes: z.number().int().positive().default(60),
+    // Fractions allowed (0.5 = every 30 s): a test runs several cycles in seconds.
+    poll_interval_minutes: z.number().positive().default(60),
     providers: z
       .strictObject({
         anthropic: costProviderSchema.optional(),
