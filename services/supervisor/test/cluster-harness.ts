@@ -30,6 +30,8 @@ export const log = createLogger({ service: 'cluster-test', level: process.env.HA
 export interface GatewayProcess extends ServiceProcess {
   wsUrl: string;
   apiUrl: string;
+  /** As written to its config file: start it again on this to restart the same gateway. */
+  config: Record<string, unknown>;
 }
 
 export async function startGatewayProcess(opts: {
