@@ -48,7 +48,7 @@ export interface DiscordBridgeDeps {
   backoff?: Backoff;
   /** A `posting` claim older than this is taken over. Default 30 s. */
   claimTimeoutMs?: number;
-  /** How often the daily report checks the hour. Default 60 s. */
+  /** How often the daily report checks the hour, after a first check at start. Default 60 s. */
   reportTickMs?: number;
   /** `/metrics`: the `hal_o_swarm_discord_*` counters go here (absent: not counted). */
   registry?: Registry;
@@ -219,13 +219,13 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
             consumers.push(...made);
             for (const c of made) await c.start();
             if (cfg.daily_report) {
-              timer = setInterval(
-                () =>
-                  void report
-                    ?.tick()
-                    .catch((err) => log.warn({ err }, 'daily report failed; retried next tick')),
-                deps.reportTickMs ?? 60_000,
-              );
+              const check = () =>
+                void report
+                  ?.tick()
+                  .catch((err) => log.warn({ err }, 'daily report failed; retried next tick'));
+              // A bridge that starts (or takes over) past the hour posts a missing report now, not a tick later.
+              check();
+              timer = setInterval(check, deps.reportTickMs ?? 60_000);
             }
           },
           stop: async () => {

@@ -85,7 +85,7 @@ export async function startDiscordFleet(): Promise<DiscordFleet> {
         admin: discord.roleId('hal-admin'),
       },
       project_channels: { web: discord.channelId('web') },
-      // Hour 0: due at once, so the bridge's first check (60 s after start) posts yesterday's report.
+      // Hour 0: due at once, so the bridge's first check (at its start) posts yesterday's report.
       daily_report: { channel: discord.channelId('reports'), hour_utc: 0 },
       api_url: discord.apiUrl,
     },
