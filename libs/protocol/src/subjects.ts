@@ -212,6 +212,7 @@ export const subjects = {
   nodeClaim(node: string): string {
     return bounded(`${PREFIX}.gw.claim.${token(node, 'node')}`);
   },
+  nodeClaimAll: `${PREFIX}.gw.claim.*`,
   /** `hal.gw.holder.<node>` — request/reply: which agent instance holds a node (answered by its gateway). */
   nodeHolder(node: string): string {
     return bounded(`${PREFIX}.gw.holder.${token(node, 'node')}`);

@@ -68,7 +68,6 @@ export interface HeldConnection {
 interface Hold {
   conn: HeldConnection;
   commands: Server;
-  claims: Subscription;
   holder: Server;
 }
 
@@ -107,7 +106,6 @@ export function createNodeRegistry(deps: {
     const hold = holds.get(node);
     if (hold === undefined) return;
     holds.delete(node);
-    hold.claims.unsubscribe();
     void hold.holder.stop().catch(() => undefined);
     // Draining lets a command already being answered finish; the holder's close rejects it.
     const p = hold.commands
@@ -158,6 +156,25 @@ export function createNodeRegistry(deps: {
     conn.replace({ gateway: claim.gateway, connection: claim.connection });
   };
 
+  // Every gateway's claims on one subscription (a claim is one message per agent connect), not
+  // one per held node: a subscription costs ~1.4 KiB of heap, and a gateway holds thousands.
+  const claims: Subscription = nc.subscribe(subjects.nodeClaimAll, {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        const parsed = nodeClaimSchema.safeParse(safeJson(msg.data));
+        // A claim names its node in the subject too; one that disagrees is not a claim.
+        if (!parsed.success || msg.subject !== subjects.nodeClaim(parsed.data.node)) {
+          log.warn({ subject: msg.subject }, 'ignored malformed node claim');
+          return;
+        }
+        onClaim(parsed.data.node, parsed.data);
+      } catch (e) {
+        log.error({ err: e, subject: msg.subject }, 'node claim not handled');
+      }
+    },
+  });
+
   return {
     hold(conn) {
       const { node } = conn;
@@ -167,21 +184,6 @@ export function createNodeRegistry(deps: {
         previous.conn.replace({ gateway: gatewayId, connection: conn.id });
         previous.conn = conn;
       } else {
-        const claims = nc.subscribe(subjects.nodeClaim(node), {
-          callback: (err, msg) => {
-            if (err) return;
-            const parsed = nodeClaimSchema.safeParse(safeJson(msg.data));
-            if (!parsed.success) {
-              log.warn({ node, subject: msg.subject }, 'ignored malformed node claim');
-              return;
-            }
-            try {
-              onClaim(node, parsed.data);
-            } catch (e) {
-              log.error({ err: e, node }, 'node claim not handled');
-            }
-          },
-        });
         const commands = serve(nc, {
           subject: subjects.command(node),
           schema: commandRequestSchema,
@@ -199,7 +201,7 @@ export function createNodeRegistry(deps: {
             return holderOf(current);
           },
         });
-        holds.set(node, { conn, commands, claims, holder });
+        holds.set(node, { conn, commands, holder });
       }
       const claim: NodeClaim = {
         node,
@@ -230,6 +232,7 @@ export function createNodeRegistry(deps: {
       return [...holds.values()].map((h) => h.conn.info());
     },
     async stop() {
+      claims.unsubscribe();
       for (const node of [...holds.keys()]) unhold(node);
       await Promise.allSettled([...stopping]);
       // After the command subscriptions drained: their last traces are queued by now.
