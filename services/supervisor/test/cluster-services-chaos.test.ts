@@ -225,7 +225,16 @@ test('cluster chaos - one of two trackers, policies, cost-pollers and discord br
   function resumes(s: (typeof sessions)[number]) {
     return s.agent.commands.filter((c) => 'session' in c && c.session === s.id && c.type === 'resume');
   }
-  const acted = records.filter((e) => e.type === 'policy.action' && e.data.decision === 'acted');
+  // Read anew until each resume's record is there: a resume after the first read is stored later.
+  const acted = await waitFor(
+    async () => {
+      const found = (await streamRecords<EventRecord>(stack.nc, StreamName.EVENTS))
+        .map((m) => m.record)
+        .filter((e) => e.type === 'policy.action' && e.data.decision === 'acted');
+      return sessions.every((s) => found.some((e) => e.session === s.id)) ? found : undefined;
+    },
+    { timeoutMs: 30_000, message: 'an acted policy.action stored for every resume' },
+  );
   for (const s of sessions) {
     assert.equal(resumes(s).length, 1, `${s.id} resumed once (${JSON.stringify(resumes(s))})`);
     assert.equal(acted.filter((e) => e.session === s.id).length, 1, `one acted policy.action for ${s.id}`);
