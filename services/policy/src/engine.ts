@@ -16,6 +16,7 @@ import {
   snapshotSessions,
   wasApplied,
 } from './facts.ts';
+import type { NotifyBatch } from './notifier.ts';
 import type { Overrides } from './overrides.ts';
 import { errorLoopRule } from './rules/error-loop.ts';
 import { escalateWaitingInputRule } from './rules/escalate-waiting-input.ts';
@@ -37,6 +38,9 @@ const SESSION_RULES: ReadonlyArray<SessionRule<unknown>> = [
   resumeOnIdleRule,
   escalateWaitingInputRule,
 ] as ReadonlyArray<SessionRule<unknown>>;
+
+/** Event types some session rule reacts to (the others only change facts; ticks read them). */
+const RULE_EVENTS: ReadonlySet<string> = new Set(SESSION_RULES.flatMap((r) => r.events));
 
 /** Names of the rules that keep state per session (`ps.<rule>.<session>`). */
 export const SESSION_RULE_NAMES: readonly string[] = SESSION_RULES.map((r) => r.name);
@@ -62,6 +66,15 @@ export interface Engine {
   isRepeat(event: EventRecord, streamSeq: number): Promise<boolean>;
   /** `streamSeq`: the event's HAL_EVENTS seq, recorded with the facts it changes. */
   onEvent(event: EventRecord, streamSeq: number): Promise<void>;
+  /**
+   * Events of one session, in stream order: each not seen before is told to `notify` first and
+   * then applied, as onEvent would, but the facts are written once for the run of events that
+   * trigger no rule — before a rule reads them, and at the end.
+   */
+  onSessionEvents(
+    batch: ReadonlyArray<{ event: EventRecord; seq: number }>,
+    notify: NotifyBatch,
+  ): Promise<void>;
   tick(): Promise<void>;
 }
 
@@ -244,6 +257,64 @@ export function createEngine(deps: EngineDeps): Engine {
     await evaluateSession(facts, event);
   }
 
+  /**
+   * Applies `events` (one session's, in order) to the stored facts in one compare-and-set: each
+   * skipped when the facts already hold it, as onEvent's updateFacts would — the same result as
+   * one write per event, re-decided on the stored facts if another writer changed them.
+   */
+  async function applyAll(session: string, events: ReadonlyArray<{ event: EventRecord; seq: number }>) {
+    return updateFacts(session, (cur) => {
+      let f = cur;
+      let changed = false;
+      for (const { event, seq } of events) {
+        if (wasApplied(f, event) || isReplay(f, seq)) continue;
+        const next = applyEvent(f, event);
+        if (next === undefined) continue;
+        f = { ...next, seq };
+        changed = true;
+      }
+      return changed ? f : undefined;
+    });
+  }
+
+  async function onSessionEvents(
+    batch: ReadonlyArray<{ event: EventRecord; seq: number }>,
+    notify: NotifyBatch,
+  ): Promise<void> {
+    const session = batch[0]?.event.session;
+    if (session == null) return;
+    // What the facts will be once the events so far are applied: tells a repeat from a new event.
+    let facts = (await store.get<SessionFacts>(sessKey(session)))?.value;
+    let unwritten: Array<{ event: EventRecord; seq: number }> = [];
+    for (const item of batch) {
+      const { event, seq } = item;
+      if (wasApplied(facts, event) || isReplay(facts, seq)) {
+        log.debug({ event: event.id, type: event.type }, 'repeated event skipped');
+        continue;
+      }
+      // Notify first: people hear about an error even if a policy then fails on it.
+      await notify.onEvent(event);
+      // Our own decisions come back through the stream: reacting to them could loop.
+      if (event.type === EventType.POLICY_ACTION) continue;
+      const next = applyEvent(facts, event);
+      if (next !== undefined) {
+        facts = { ...next, seq };
+        unwritten.push(item);
+      }
+      if (!RULE_EVENTS.has(event.type)) continue;
+      // Told before a rule acts on it, as one at a time would be.
+      await notify.flush();
+      // A rule reads the facts from the store, and may change them: written first, read after.
+      const stored = unwritten.length > 0 ? await applyAll(session, unwritten) : facts;
+      unwritten = [];
+      if (stored === undefined) continue;
+      await evaluateSession(stored, event);
+      facts = (await store.get<SessionFacts>(sessKey(session)))?.value;
+    }
+    await notify.flush();
+    if (unwritten.length > 0) await applyAll(session, unwritten);
+  }
+
   async function isRepeat(event: EventRecord, streamSeq: number): Promise<boolean> {
     if (event.type === EventType.NODE_ONLINE || event.type === EventType.NODE_OFFLINE) {
       return isReplay((await store.get<NodeFacts>(nodeKey(event.node)))?.value, streamSeq);
@@ -285,5 +356,5 @@ export function createEngine(deps: EngineDeps): Engine {
     }
   }
 
-  return { isRepeat, onEvent, tick };
+  return { isRepeat, onEvent, onSessionEvents, tick };
 }

@@ -14,6 +14,11 @@ const DEFAULT_ACK_WAIT_MS = 10_000;
 const MAX_IN_FLIGHT = 4_096;
 /** Delays between attempts at an event that failed; after the last, it is given up (logged). */
 const RETRY_DELAYS_MS = [500, 2_000, 2_000, 2_000] as const;
+/** Most events of one session handled as one batch (one facts write). */
+const MAX_BATCH = 64;
+
+/** Events of one session, or one node-wide or fleet-wide event, in stream order. */
+export type EventBatch = ReadonlyArray<{ event: EventRecord; seq: number }>;
 
 export interface EventConsumer {
   start(): Promise<void>;
@@ -27,6 +32,11 @@ export interface EventConsumer {
  * before which every event is done. A new leader starts from that floor (consumer-position.ts),
  * and what it sees again, it recognises by stream seq (`handle` gets it).
  *
+ * Events of one session that arrive while its lane is busy wait as one batch, handled together
+ * (`handle` writes the session's facts once for them) and acked together: when caught up a batch
+ * is one event; behind, the backlog of each session shrinks by a batch per KV write, so the
+ * consumer catches up faster the further behind it is.
+ *
  * A failed event is retried in its lane — never handed back to the server, which would deliver it
  * after the events behind it. Events held longer than a third of `ack_wait` (a slow command ahead
  * of them) are marked as still being worked on, as long as this instance leads.
@@ -34,7 +44,12 @@ export interface EventConsumer {
 export function createEventConsumer(deps: {
   js: JetStreamClient;
   log: Logger;
-  handle: (event: EventRecord, streamSeq: number) => Promise<void>;
+  /**
+   * Handles a batch: the events of one session that waited in its lane while the one before ran
+   * (so, when caught up, one event), or one node-wide or fleet-wide event. Each is acked when the
+   * batch is done.
+   */
+  handle: (batch: EventBatch) => Promise<void>;
   /** Checked before each event and before each "still working": false stops taking events. */
   stillLeading?: () => boolean;
   ackWaitMs?: number;
@@ -53,28 +68,64 @@ export function createEventConsumer(deps: {
 
   const canAct = (): boolean => taking && leading();
 
-  async function handleOne(msg: JsMsg, event: EventRecord): Promise<void> {
+  async function handleBatch(items: ReadonlyArray<{ msg: JsMsg; event: EventRecord }>): Promise<void> {
+    const batch = items.map(({ msg, event }) => ({ event, seq: msg.seq }));
+    const first = items[0];
+    if (first === undefined) return;
     for (let attempt = 0; ; attempt++) {
       // Given up as leader: left unacked for the next leader, which starts from the ack floor.
       if (!canAct()) return;
       try {
-        await deps.handle(event, msg.seq);
-        msg.ack();
+        await deps.handle(batch);
+        for (const { msg } of items) msg.ack();
         return;
       } catch (err) {
+        // Again from the batch's first event: those whose effect was stored are recognised by
+        // their stream seq (facts.ts) and change nothing.
+        const where = { seq: first.msg.seq, event: first.event.id, events: items.length };
         const delay = RETRY_DELAYS_MS[attempt];
         if (delay === undefined) {
-          log.error(
-            { err, seq: msg.seq, event: event.id },
-            'event handling failed at every attempt; skipped',
-          );
-          msg.term();
+          log.error({ err, ...where }, 'event handling failed at every attempt; skipped');
+          for (const { msg } of items) msg.term();
           return;
         }
-        log.error({ err, seq: msg.seq, event: event.id }, 'event handling failed; will retry');
+        log.error({ err, ...where }, 'event handling failed; will retry');
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * A session's batch not yet started, which later events of that session join. Closed when it
+   * starts, and when a node-wide or fleet-wide event is scheduled after it (what comes next must
+   * follow that event).
+   */
+  const open = new Map<string, { items: Array<{ msg: JsMsg; event: EventRecord }>; node: string }>();
+
+  function schedule(path: string[], msg: JsMsg, event: EventRecord): void {
+    if (path.length === 2) {
+      const key = path.join('\u0000');
+      const joinable = open.get(key);
+      if (joinable !== undefined && joinable.items.length < MAX_BATCH) {
+        joinable.items.push({ msg, event });
+        return;
+      }
+      const batch = { items: [{ msg, event }], node: path[0] ?? '' };
+      open.set(key, batch);
+      void lanes
+        .run(path, () => {
+          if (open.get(key) === batch) open.delete(key);
+          return handleBatch(batch.items);
+        })
+        .then(() => {
+          for (const item of batch.items) held.delete(item.msg.seq);
+        });
+      return;
+    }
+    // Node-wide (path [node]) or fleet-wide ([]): the batches scheduled before it stay before it.
+    const node = path[0];
+    for (const [key, batch] of open) if (node === undefined || batch.node === node) open.delete(key);
+    void lanes.run(path, () => handleBatch([{ msg, event }])).then(() => held.delete(msg.seq));
   }
 
   function receive(msg: JsMsg): void {
@@ -96,7 +147,7 @@ export function createEventConsumer(deps: {
     }
     const event = parsed.data;
     held.set(msg.seq, { msg, since: Date.now() });
-    void lanes.run(laneOf(event), () => handleOne(msg, event)).then(() => held.delete(msg.seq));
+    schedule(laneOf(event), msg, event);
   }
 
   function markWorking(): void {
@@ -114,6 +165,7 @@ export function createEventConsumer(deps: {
       await prepareConsumer({ js: deps.js, log, wanted });
       lanes = createOrderedLanes();
       held.clear();
+      open.clear();
       taking = true;
       const consumer = await deps.js.consumers.get(StreamName.EVENTS, POLICY_CONSUMER);
       messages = await consumer.consume({ max_messages: 512 });
@@ -141,6 +193,7 @@ export function createEventConsumer(deps: {
       await loop;
       await lanes.idle();
       held.clear();
+      open.clear();
     },
   };
 }

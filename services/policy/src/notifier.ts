@@ -34,11 +34,24 @@ export interface NotifierOptions {
 
 export interface Notifier {
   onEvent(event: EventRecord): Promise<void>;
+  /**
+   * For a batch of events: onEvent as above, except that notifications of plain routes are
+   * counted per collapse key and written (one compare-and-set a key) and delivered at `flush`.
+   */
+  batch(): NotifyBatch;
   /** Sends the digests of windows that have closed. */
   tick(): Promise<void>;
   /** Waits for webhook deliveries still retrying. */
   drain(): Promise<void>;
 }
+
+export interface NotifyBatch {
+  onEvent(event: EventRecord): Promise<void>;
+  flush(): Promise<void>;
+}
+
+/** Plain notifications a batch holds, by collapse key: the first one's content and id, and how many. */
+type Held = Map<string, { target: RouteTarget; sample: CollapseState['sample']; id: string; count: number }>;
 
 /** A conditional route waiting for the duration of a state (KV `np.<rule>.<subject>`). */
 interface PendingRoute {
@@ -167,52 +180,88 @@ export function createNotifier(deps: {
     );
   }
 
-  /** Collapse, then deliver, one notification of `event` per target. */
+  /**
+   * Counts `count` notifications of one collapse key in its window (one compare-and-set), then
+   * delivers what that decided: the digest of the window it closed, and the first of a new one.
+   */
+  async function collapseAndDeliver(
+    key: string,
+    target: RouteTarget,
+    sample: CollapseState['sample'],
+    id: string,
+    count: number,
+  ): Promise<void> {
+    const now = deps.now();
+    const decision = await store.mutate<CollapseState, { send: boolean; digest?: CollapseState }>(
+      key,
+      (cur) => {
+        if (cur === undefined || now - cur.window_start >= options.collapseWindowMs) {
+          const fresh: CollapseState = {
+            window_start: now,
+            suppressed: count - 1,
+            target: target.id,
+            sample,
+          };
+          return {
+            value: fresh,
+            result: { send: true, ...(cur && cur.suppressed > 0 ? { digest: cur } : {}) },
+          };
+        }
+        return { value: { ...cur, suppressed: cur.suppressed + count }, result: { send: false } };
+      },
+    );
+    if (decision.digest) await deliver(target, digestOf(key, decision.digest, target));
+    const collapsed = decision.send ? count - 1 : count;
+    if (collapsed > 0) {
+      metrics.notificationsTotal.inc({ channel: channelOf(target), outcome: 'collapsed' }, collapsed);
+    }
+    if (decision.send) await deliver(target, build(id, target, sample));
+  }
+
+  /**
+   * Collapse, then deliver, one notification of `event` per target. With `held` (a batch's plain
+   * routes), they are only counted per collapse key, written and delivered at the batch's flush.
+   */
   async function notify(
     event: EventRecord,
     severity: Severity,
     targets: readonly RouteTarget[],
     extra?: { idSuffix: string; fields: Content['fields'] },
+    held?: Held,
   ): Promise<void> {
-    const now = deps.now();
     const content = contentOf(event, severity);
     if (extra) content.fields = [...content.fields, ...extra.fields];
     const sample = { ...content, node: event.node, project: event.project, session: event.session };
     for (const target of targets) {
       const subject = event.session ?? `node:${event.node}`;
       const key = keyOf(KeyPrefix.NOTIFY, target.id, content.kind, subject);
-      const decision = await store.mutate<CollapseState, { send: boolean; digest?: CollapseState }>(
-        key,
-        (cur) => {
-          if (cur === undefined || now - cur.window_start >= options.collapseWindowMs) {
-            const fresh: CollapseState = { window_start: now, suppressed: 0, target: target.id, sample };
-            return {
-              value: fresh,
-              result: { send: true, ...(cur && cur.suppressed > 0 ? { digest: cur } : {}) },
-            };
-          }
-          return { value: { ...cur, suppressed: cur.suppressed + 1 }, result: { send: false } };
-        },
-      );
-      if (decision.digest) await deliver(target, digestOf(key, decision.digest, target));
-      if (!decision.send) {
-        metrics.notificationsTotal.inc({ channel: channelOf(target), outcome: 'collapsed' });
+      const id = stableUuid(`${event.id}|${target.id}${extra?.idSuffix ?? ''}`);
+      if (held === undefined) {
+        await collapseAndDeliver(key, target, sample, id, 1);
         continue;
       }
-      await deliver(
-        target,
-        build(stableUuid(`${event.id}|${target.id}${extra?.idSuffix ?? ''}`), target, sample),
-      );
+      const waiting = held.get(key);
+      if (waiting === undefined) held.set(key, { target, sample, id, count: 1 });
+      else waiting.count += 1;
+    }
+  }
+
+  async function flushHeld(held: Held): Promise<void> {
+    for (const [key, h] of held) {
+      held.delete(key);
+      await collapseAndDeliver(key, h.target, h.sample, h.id, h.count);
     }
   }
 
   const conditionFields = (checks: readonly ConditionCheck[]): Content['fields'] =>
     checks.map((c) => ({ name: `When ${c.condition}`, value: `${c.actual} (${c.expected})` }));
 
-  async function onEvent(event: EventRecord): Promise<void> {
+  async function onEvent(event: EventRecord, held?: Held): Promise<void> {
     const severity = severityOf(event);
     const matched = matchingRules(deps.routes, event, severity);
     if (matched.length === 0) return;
+    // A conditional route may share a collapse key with what the batch holds: that goes first.
+    if (held !== undefined && matched.some((m) => m.rule.when !== undefined)) await flushHeld(held);
     const now = deps.now();
     // Control-plane time: a host whose clock is behind must not have its live alerts dropped as old.
     if (now - (controlPlaneTime(event) ?? now) > options.maxEventAgeMs) {
@@ -241,7 +290,7 @@ export function createNotifier(deps: {
         );
       }
     }
-    if (targets.size > 0) await notify(event, severity, [...targets.values()]);
+    if (targets.size > 0) await notify(event, severity, [...targets.values()], undefined, held);
     for (const c of conditional) {
       if (targets.has(c.target.id)) continue;
       targets.set(c.target.id, c.target);
@@ -304,7 +353,11 @@ export function createNotifier(deps: {
   }
 
   return {
-    onEvent,
+    onEvent: (event) => onEvent(event),
+    batch() {
+      const held: Held = new Map();
+      return { onEvent: (event) => onEvent(event, held), flush: () => flushHeld(held) };
+    },
     tick,
     async drain() {
       await Promise.allSettled([...inFlight]);

@@ -16,11 +16,11 @@ import {
   type Registry,
   systemClock,
 } from '@hal/observability';
-import { type EventRecord, LeaseName } from '@hal/protocol';
+import { LeaseName } from '@hal/protocol';
 import { createDecisionLog } from './decision-log.ts';
 import { createEngine, SESSION_RULE_NAMES } from './engine.ts';
 import { createEnvOnConnect, type EnvOnConnect } from './env-on-connect.ts';
-import { createEventConsumer } from './event-consumer.ts';
+import { createEventConsumer, type EventBatch } from './event-consumer.ts';
 import { createNotifier, type NotifierOptions } from './notifier.ts';
 import { createOverrides } from './overrides.ts';
 import { createPruner, DEFAULT_PRUNE, type Pruner, type PrunerOptions } from './pruner.ts';
@@ -180,14 +180,21 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         options: { ...DEFAULT_NOTIFY, ...deps.notify },
         conditions: { nc: deps.nc, store },
       });
-      const handle = async (event: EventRecord, streamSeq: number) => {
-        // A resend past JetStream's duplicate window is a second stream message with the same id,
-        // and a new leader replays what the old one handled past the ack floor: neither is told to
-        // people again nor counted again (the engine re-checks as it applies).
-        if (await engine.isRepeat(event, streamSeq)) return;
-        // Notify first: people hear about an error even if a policy then fails on it.
-        await notifier.onEvent(event);
-        await engine.onEvent(event, streamSeq);
+      const handle = async (batch: EventBatch) => {
+        const [only] = batch;
+        if (only !== undefined && batch.length === 1 && only.event.session === null) {
+          // A resend past JetStream's duplicate window is a second stream message with the same
+          // id, and a new leader replays what the old one handled past the ack floor: neither is
+          // told to people again nor counted again (the engine re-checks as it applies).
+          if (await engine.isRepeat(only.event, only.seq)) return;
+          // Notify first: people hear about an error even if a policy then fails on it.
+          await notifier.onEvent(only.event);
+          await engine.onEvent(only.event, only.seq);
+          return;
+        }
+        // A session's events: the same, each in turn, with one facts write (and one collapsed
+        // count per notification kind) for the batch.
+        await engine.onSessionEvents(batch, notifier.batch());
       };
       const consumer = createEventConsumer({
         js,
