@@ -153,7 +153,8 @@ export async function actedOnceProblems(
     message: 'every consumer of HAL_EVENTS caught up after the resumes',
   });
   await waitFor(async () => (await consumersLag(nc, StreamName.NOTIFY)) === 0, {
-    timeoutMs: 30_000,
+    // Discord's channel rate limit paces the posts (the fake enforces it): ~1 a second.
+    timeoutMs: 90_000,
     message: 'the bridge handled every notification',
   });
   const records = (await streamRecords<EventRecord>(nc, StreamName.EVENTS)).map((m) => m.record);
