@@ -1,7 +1,7 @@
 // The public surface of @hal/bus: connecting, streams, typed request/reply and publishing.
 
 export type { JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
-export type { KV, KvWatchEntry } from '@nats-io/kv';
+export type { KV } from '@nats-io/kv';
 export type { NatsConnection, Subscription } from '@nats-io/nats-core';
 export {
   type BusAuth,

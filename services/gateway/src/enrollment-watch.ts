@@ -1,6 +1,6 @@
-import type { KV, KvWatchEntry } from '@hal/bus';
+import type { KV } from '@hal/bus';
 import type { Logger } from '@hal/observability';
-import { ENROLLMENT_KEYS, type EnrollmentRecord, EnrollmentStatus } from '@hal/protocol';
+import { ENROLLMENT_KEYS, type EnrollmentRecord, EnrollmentStatus, enrollmentKey } from '@hal/protocol';
 import { recordOf } from './enrollment-store.ts';
 import type { AgentCredential, EnrollmentLookup } from './ws-auth.ts';
 
@@ -10,7 +10,17 @@ export interface EnrollmentWatch extends EnrollmentLookup {
   stop(): Promise<void>;
   /** Called for every change after start (a new record, a rotation, a revoke). */
   onChange(listener: (node: string, record: EnrollmentRecord | undefined) => void): void;
+  /**
+   * Reads one node's record from the bucket now, for an upgrade the copy would refuse: an agent
+   * enrolled through another gateway's API a moment ago must not see 401 because this copy's
+   * watch is a few milliseconds behind. One read per node at a time, and a bounded number
+   * overall, so a flood of bad tokens costs the bucket little; a failed read leaves the copy.
+   */
+  refresh(node: string): Promise<void>;
 }
+
+/** Refreshes in flight at once, across nodes; a refusal beyond it is answered from the copy. */
+const MAX_REFRESHES = 16;
 
 /**
  * Every gateway's copy of HAL_NODES. The upgrade check reads it synchronously, and a change
@@ -26,6 +36,7 @@ export function createEnrollmentWatch(deps: { kv: () => Promise<KV>; log: Logger
   const listeners: Array<(node: string, record: EnrollmentRecord | undefined) => void> = [];
   let iter: Awaited<ReturnType<KV['watch']>> | undefined;
   let started = false;
+  const refreshing = new Map<string, Promise<void>>();
 
   const apply = (node: string, record: EnrollmentRecord | undefined, revision: number): boolean => {
     const previous = records.get(node);
@@ -41,7 +52,7 @@ export function createEnrollmentWatch(deps: { kv: () => Promise<KV>; log: Logger
   const nodeOfKey = (key: string): string =>
     Buffer.from(key.slice(key.indexOf('.') + 1), 'base64url').toString('utf8');
 
-  const onEntry = (entry: KvWatchEntry): void => {
+  const onEntry = (entry: NonNullable<Awaited<ReturnType<KV['get']>>>): void => {
     const record = recordOf(entry);
     // A record's own node wins over its key; a deleted key only has the key.
     const node = record?.node ?? nodeOfKey(entry.key);
@@ -65,6 +76,23 @@ export function createEnrollmentWatch(deps: { kv: () => Promise<KV>; log: Logger
     nodeOfToken: (hash) => byToken.get(hash),
     onChange(listener) {
       listeners.push(listener);
+    },
+    refresh(node) {
+      const inFlight = refreshing.get(node);
+      if (inFlight !== undefined) return inFlight;
+      if (refreshing.size >= MAX_REFRESHES) return Promise.resolve();
+      const read = (async () => {
+        const kv = await deps.kv();
+        const entry = await kv.get(enrollmentKey(node));
+        // Through onEntry, so listeners hear of a change as if the watch had delivered it.
+        if (entry !== null) onEntry(entry);
+      })()
+        .catch((err: unknown) => {
+          log.warn({ err, node }, 'enrollment refresh failed; answered from the copy');
+        })
+        .finally(() => refreshing.delete(node));
+      refreshing.set(node, read);
+      return read;
     },
     async start() {
       const kv = await deps.kv();

@@ -24,7 +24,7 @@ import { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gatewa
 import { createNodeRegistry, type NodeInfo } from './node-registry.ts';
 import { PublishBudget } from './publish-budget.ts';
 import { readTlsFiles } from './tls-files.ts';
-import { authenticateUpgrade, refuseUpgrade } from './ws-auth.ts';
+import { type AuthResult, authenticateUpgrade, refuseUpgrade } from './ws-auth.ts';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -111,11 +111,28 @@ export function createGateway(deps: GatewayDeps): Gateway {
   };
 
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const auth = authenticateUpgrade(req, config, enrollments);
+    if (!auth.ok && auth.staleCopyOf !== undefined && accepting) {
+      // The copy may be a few milliseconds behind an enrollment made through another gateway.
+      void enrollments.refresh(auth.staleCopyOf).then(
+        () => {
+          if (!socket.destroyed) admit(req, socket, head, authenticateUpgrade(req, config, enrollments));
+        },
+        (err: unknown) => {
+          log.error({ err }, 'upgrade failed');
+          socket.destroy();
+        },
+      );
+      return;
+    }
+    admit(req, socket, head, auth);
+  };
+
+  const admit = (req: IncomingMessage, socket: Duplex, head: Buffer, auth: AuthResult): void => {
     if (!accepting || owners === undefined) {
       refuseUpgrade(socket, 503, ErrorCode.UNAVAILABLE, 'gateway is stopping');
       return;
     }
-    const auth = authenticateUpgrade(req, config, enrollments);
     if (!auth.ok) {
       metrics.authFailuresTotal.inc({ surface: 'ws', reason: auth.reason });
       refusals.warn(

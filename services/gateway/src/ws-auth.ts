@@ -32,6 +32,8 @@ export type AuthResult =
       message: string;
       /** Label of `hal_o_swarm_auth_failures_total{surface="ws"}`: a short, fixed word. */
       reason: string;
+      /** The node refused, when the enrollment copy decided it (a fresher copy may decide otherwise). */
+      staleCopyOf?: string;
     };
 
 type AuthConfig = Pick<GatewayConfig, 'server' | 'security'>;
@@ -120,6 +122,7 @@ export function authenticateUpgrade(
       code: ErrorCode.NODE_REVOKED,
       message: `node "${node}" was revoked${enrollment.revoked_at ? ` at ${enrollment.revoked_at}` : ''}; enroll it again (halctl nodes enroll) to let it connect`,
       reason: 'revoked',
+      staleCopyOf: node,
     };
   }
   if (enrollment?.token_sha256 != null && digestsEqual(presented, enrollment.token_sha256)) {
@@ -184,6 +187,7 @@ export function authenticateUpgrade(
     code: ErrorCode.UNAUTHORIZED,
     message: 'invalid token',
     reason: 'invalid_token',
+    staleCopyOf: node,
   };
 }
 

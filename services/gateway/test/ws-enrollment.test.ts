@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { jetstreamClient } from '@hal/bus';
 import { createRegistry, Readiness } from '@hal/observability';
@@ -214,6 +216,90 @@ test('enrollment - revoke closes the socket on every gateway within a second and
   const twice = await revoke('node-e3');
   assert.equal(twice.statusCode, 409);
   assert.equal((await revoke('never-enrolled')).json().error.code, 'NODE_NOT_FOUND');
+});
+
+/**
+ * A TCP pass-through to NATS that can hold what the server sends: the gateway behind it sees
+ * the bucket's changes only on `release()`, as a gateway whose watch is behind does.
+ */
+async function holdingProxy(target: string) {
+  const { hostname, port } = new URL(target);
+  let held: Array<() => void> | undefined;
+  let sentWhileHeld = '';
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(port), hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (d) => {
+      if (held !== undefined) sentWhileHeld += d.toString('latin1');
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => (held === undefined ? client.write(d) : held.push(() => client.write(d))));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) s.on('error', end).on('close', end);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `nats://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hold() {
+      held = [];
+      sentWhileHeld = '';
+    },
+    /** What the gateway sent to NATS since `hold()` (requests still go out; answers wait). */
+    sentWhileHeld: () => sentWhileHeld,
+    release() {
+      for (const write of held ?? []) write();
+      held = undefined;
+    },
+    async stop() {
+      for (const s of sockets) s.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+test('enrollment - an agent enrolled a moment ago connects through a gateway whose copy is behind; a flood of bad tokens is still refused', async (t) => {
+  const proxy = await holdingProxy(env.nats.url);
+  t.after(() => proxy.stop());
+  const gw3 = await env.startGateway({ id: 'gw-3', natsUrl: proxy.url });
+  const url = `ws://127.0.0.1:${gw3.address().port}`;
+
+  proxy.hold(); // gw-3 hears nothing from NATS: its copy does not have the enrollments below
+  const grant = (await enroll('node-fresh')).json().data;
+  const agent = connectAgent(url, { node: 'node-fresh', token: grant.token });
+  // The copy would refuse, so the gateway reads the bucket; that read goes out, its answer waits.
+  await waitFor(() => proxy.sentWhileHeld().includes('KV_HAL_NODES') || undefined, {
+    message: 'gw-3 never asked the bucket',
+  });
+  proxy.release();
+  const fresh = await agent;
+  assert.equal((await fresh.hello()).type, 'welcome');
+
+  // Revoked, then enrolled again: a copy still saying "revoked" must not refuse the new token.
+  assert.equal((await revoke('node-fresh')).statusCode, 200);
+  assert.equal((await fresh.closed).code, WsCloseCode.CREDENTIAL_REVOKED); // gw-3's copy says revoked
+  proxy.hold();
+  const again = (await enroll('node-fresh')).json().data;
+  const back = connectAgent(url, { node: 'node-fresh', token: again.token });
+  await waitFor(() => proxy.sentWhileHeld().includes('KV_HAL_NODES') || undefined);
+  proxy.release();
+  assert.equal((await (await back).hello()).type, 'welcome');
+  await (await back).close();
+
+  const refused = await Promise.all(
+    Array.from({ length: 100 }, (_, i) =>
+      refusedUpgrade(url, { authorization: `Bearer hal_node_bogus${i}`, 'x-hal-node': `node-x${i % 10}` }),
+    ),
+  );
+  for (const r of refused) {
+    assert.equal(r.status, 401);
+    assert.equal(r.body.error.code, 'UNAUTHORIZED');
+  }
 });
 
 test('enrollment - rotate: the old token stops at once, the new one connects; enrolling a shared-token node cuts it off', async () => {

@@ -50,6 +50,8 @@ export interface Env {
     config?: GatewayConfig;
     limits?: Partial<GatewayLimits>;
     id?: string;
+    /** Where this gateway's NATS connection goes (e.g. a proxy in front of the test's server). */
+    natsUrl?: string;
   }): Promise<Gateway>;
   close(): Promise<void>;
 }
@@ -89,7 +91,7 @@ export async function startEnv(
     gateway,
     url: `ws://127.0.0.1:${gateway.address().port}`,
     async startGateway(o = {}) {
-      const nc2 = await connectBus({ url: nats.url, name: 'gateway-test-2', log: silentLog });
+      const nc2 = await connectBus({ url: o.natsUrl ?? nats.url, name: 'gateway-test-2', log: silentLog });
       const gw = createGateway({
         config: o.config ?? opts.config ?? testConfig(),
         nc: nc2,
