@@ -132,7 +132,8 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
     value: perSecond(agents * perAgent, elapsed),
     unit: 'msg/s',
     baseline: 'jetstream.publish.async',
-    goal: { op: '>=', value: 0.5 },
+    // Issue #16's goal. Where the rest goes (per-session ordered publishing, GC): bench/README.md.
+    goal: { op: '>=', value: 0.8 },
   });
 
   // --- command round trip: hal.cmd.<node> → gateway → plain ws peer → back -----------------
