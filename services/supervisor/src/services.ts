@@ -1,5 +1,5 @@
 import { createCostPoller } from '@hal/cost-poller';
-import { createDiscordBridge, notConfiguredBridge } from '@hal/discord-bridge';
+import { discordBridgeService } from '@hal/discord-bridge';
 import { createGateway, createHttpApi } from '@hal/gateway';
 import { createPolicy } from '@hal/policy';
 import { NatsUser } from '@hal/protocol';
@@ -17,27 +17,8 @@ export const SERVICES: readonly ServiceEntry[] = [
   { name: 'cost-poller', natsUser: NatsUser.COST_POLLER, create: (deps) => createCostPoller(deps) },
   { name: 'policy', natsUser: NatsUser.POLICY, create: (deps) => createPolicy(deps) },
   { name: 'gateway', natsUser: NatsUser.GATEWAY, create: (deps) => createGateway(deps) },
-  {
-    // After the gateway: its buttons and commands act through agents the gateway holds.
-    name: 'discord-bridge',
-    natsUser: NatsUser.DISCORD_BRIDGE,
-    create: ({ config, nc, log, readiness, registry }) =>
-      config.channels.discord
-        ? createDiscordBridge({
-            config: {
-              discord: config.channels.discord,
-              audit: config.security.audit,
-              nats: config.nats,
-              instances: config.instances,
-              instance_id: config.instance_id,
-            },
-            nc,
-            log,
-            readiness,
-            registry,
-          })
-        : notConfiguredBridge(readiness),
-  },
+  // After the gateway: its buttons and commands act through agents the gateway holds.
+  discordBridgeService,
   // Last in, first out: the API stops taking requests before anything behind it stops.
   {
     name: 'http-api',
