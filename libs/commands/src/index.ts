@@ -6,7 +6,7 @@ export {
 } from './command-layer.ts';
 export { resumeProject } from './project-resume.ts';
 export { actorOf, type Principal, Role, requireRole, roleAtLeast } from './roles.ts';
-export { createPolicyClient } from './service-clients.ts';
+export { COST_QUERY_TIMING, createPolicyClient } from './service-clients.ts';
 export { queryService } from './service-query.ts';
 export {
   createSessionCommands,

@@ -9,8 +9,13 @@ import {
 import type { z } from 'zod';
 import { queryService } from './service-query.ts';
 
-/** A month-long report by session reads many rows; a little more than the tracker's reads. */
-const COST_TIMEOUT_MS = 10_000;
+/**
+ * A month-long report by session reads many rows: up to 10 s in all, a little more than the
+ * tracker's reads. The first try waits 3 s, so a request handed to a cost-poller that just died
+ * is asked again of a live one well inside the reconnect window (a slow report still gets the
+ * remaining 7 s on its second try).
+ */
+export const COST_QUERY_TIMING = { timeoutMs: 10_000, firstTryMs: 3_000 } as const;
 const POLICY_TIMEOUT_MS = 5_000;
 
 type CostSchemas = typeof costQuerySchemas;
@@ -31,7 +36,10 @@ export interface PolicyClient {
 }
 
 /** `hal.q.cost.*`, answered by the cost-poller; not running → UNAVAILABLE. */
-export function createCostClient(nc: NatsConnection, timeoutMs = COST_TIMEOUT_MS): CostClient {
+export function createCostClient(
+  nc: NatsConnection,
+  timeoutMs: number = COST_QUERY_TIMING.timeoutMs,
+): CostClient {
   return {
     async query(q, body) {
       const response: z.ZodType = costQuerySchemas[q].response;
@@ -42,6 +50,7 @@ export function createCostClient(nc: NatsConnection, timeoutMs = COST_TIMEOUT_MS
         body,
         response,
         timeoutMs,
+        firstTryMs: Math.min(COST_QUERY_TIMING.firstTryMs, timeoutMs),
       })) as never;
     },
   };

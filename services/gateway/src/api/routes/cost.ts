@@ -1,4 +1,4 @@
-import { queryService } from '@hal/commands';
+import { COST_QUERY_TIMING, queryService } from '@hal/commands';
 import {
   CostQuery,
   costQuerySchemas,
@@ -9,9 +9,6 @@ import {
 import type { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
 import { defineRoute, type RouteSpec } from '../route-table.ts';
-
-/** A month-long report by session reads many rows; a little more than the tracker's reads. */
-const COST_TIMEOUT_MS = 10_000;
 
 // Strict, like the other query strings: a misspelt `grop_by` is an error, not an ignored key.
 // The request schema itself accepts group_by as the comma list a query string carries.
@@ -25,7 +22,7 @@ function askCost<T extends z.ZodType>(deps: ApiDeps, q: CostQuery, body: unknown
     subject: subjects.costQuery(q),
     body,
     response,
-    timeoutMs: COST_TIMEOUT_MS,
+    ...COST_QUERY_TIMING,
   });
 }
 
