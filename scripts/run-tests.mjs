@@ -7,7 +7,7 @@
 // Optional arguments narrow the run to files under those paths: `node scripts/run-tests.mjs libs/config`.
 // HAL_TEST_CONCURRENCY sets phase 1's concurrency (default 2), HAL_TEST_HEAVY_CONCURRENCY that of the
 // opencode files (default 2; 1 on a machine too small for two opencodes); browser files always run
-// one at a time.
+// one at a time. HAL_TEST_PHASE=light, opencode or browser runs that phase alone (to time it or try a concurrency).
 // Each file's wall time is printed as it ends (scripts/file-times-reporter.mjs); at the end come the
 // slowest files and each phase's time, and last the one summary line.
 import { spawn } from 'node:child_process';
@@ -141,16 +141,23 @@ const heavyConcurrency = process.env.HAL_TEST_HEAVY_CONCURRENCY ?? '2';
 const phases = [
   {
     name: 'without opencode or a browser',
+    weight: 'light',
     files: of('light'),
     concurrency: process.env.HAL_TEST_CONCURRENCY ?? '2',
   },
   {
     name: `with a real opencode, ${heavyConcurrency === '1' ? 'one' : heavyConcurrency} at a time`,
+    weight: 'opencode',
     files: of('opencode'),
     concurrency: heavyConcurrency,
   },
-  { name: 'with a browser, one at a time', files: of('browser'), concurrency: '1' },
-].filter((p) => p.files.length > 0);
+  { name: 'with a browser, one at a time', weight: 'browser', files: of('browser'), concurrency: '1' },
+].filter((p) => p.files.length > 0 && (process.env.HAL_TEST_PHASE ?? p.weight) === p.weight);
+
+if (phases.length === 0) {
+  console.error(`run-tests: no ${process.env.HAL_TEST_PHASE} test files found`);
+  process.exit(1);
+}
 
 const started = Date.now();
 const results = [];
@@ -173,6 +180,6 @@ for (const r of results) {
 }
 console.error(
   `run-tests: ${sum('tests')} tests, ${sum('pass')} passed, ${sum('fail')} failed, ${sum('skipped')} skipped ` +
-    `in ${files.length} files, ${Math.round((Date.now() - started) / 1000)} s`,
+    `in ${phases.reduce((n, p) => n + p.files.length, 0)} files, ${Math.round((Date.now() - started) / 1000)} s`,
 );
 process.exitCode = !stopping && results.length === phases.length && results.every((r) => r.ok) ? 0 : 1;
