@@ -392,7 +392,7 @@ async function main(): Promise<number> {
   });
   const nc = await connectBus({ url: nats.url, name: 'soak', log: quiet });
   cleanups.push(() => nc.close());
-  // nats-server remembers every event id of HAL_EVENTS' duplicate window (15 min by default) for
+  // nats-server remembers every event id of HAL_EVENTS' duplicate window (2 min by default) for
   // dedupe: at `--rate` events/s its heap grows until the window is full, and Go's collector lets
   // the heap reach twice the live set before it collects. Its RSS is judged from when that is
   // bounded, not from the general warm-up, which would count a filling window as a leak.

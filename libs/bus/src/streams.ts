@@ -22,16 +22,23 @@ export interface StreamLimits {
   auditMaxAgeDays?: number;
   auditMaxBytes?: number;
   /**
-   * How long JetStream remembers a `Nats-Msg-Id`. An agent resends what was not acked after a
-   * reconnect, so the window must outlast a gateway restart plus the agent's reconnect backoff.
+   * How long JetStream remembers a `Nats-Msg-Id` (config `nats.duplicate_window_sec`). An agent
+   * resends what was not acked after a reconnect, so the window should outlast a gateway restart
+   * plus the agent's reconnect backoff (30 s at most by default). nats-server holds every id of
+   * the window in memory: at 1,000 events/s a 15-minute window was ~900,000 ids, the largest part
+   * of its heap in the soak. A resend past the window is stored twice and counted once by the
+   * consumers (tracker, policy, cost dedupe by event id), so a longer window buys little.
    */
   duplicateWindowSec?: number;
   /** Replicas of each stream (`nats.replicas`): 3 on a 3-node cluster. Default 1. */
   replicas?: number;
 }
 
+/** `nats.duplicate_window_sec`'s default, for a stream created without the deployment's limits. */
+const DEFAULT_DUPLICATE_WINDOW_SEC = 120;
+
 export function streamConfigs(limits: StreamLimits = {}): Array<Partial<StreamConfig> & { name: string }> {
-  const dup = (limits.duplicateWindowSec ?? 15 * 60) * 1e9;
+  const dup = (limits.duplicateWindowSec ?? DEFAULT_DUPLICATE_WINDOW_SEC) * 1e9;
   const base = {
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,

@@ -35,7 +35,7 @@ test('bus - ensureStreams is idempotent and survives concurrent callers', async 
   await ensureStreams(nc);
   const kept = await jsm.streams.info(StreamName.EVENTS);
   assert.equal(kept.config.max_age, 7 * 24 * 3600 * 1e9, 'a call without limits keeps them');
-  assert.equal(info.config.duplicate_window, 15 * 60 * 1e9);
+  assert.equal(info.config.duplicate_window, 120 * 1e9);
   for (const name of Object.values(StreamName))
     assert.equal((await jsm.streams.info(name)).config.name, name);
 });

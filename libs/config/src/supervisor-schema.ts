@@ -33,6 +33,12 @@ export const natsConfigSchema = z
      * single server. Raised on existing ones at start, never lowered (one set higher by hand stays).
      */
     replicas: z.number().int().min(1).max(5).default(1),
+    /**
+     * How long HAL_EVENTS and the other streams remember an event id to drop a resend. nats-server
+     * keeps every id of the window in memory (~150 bytes each: 2 min at 1,000 events/s ≈ 20 MB);
+     * past it a resend is stored again and the tracker, policy and cost count it once by its id.
+     */
+    duplicate_window_sec: z.number().int().min(10).max(86_400).default(120),
   })
   .superRefine((nats, ctx) => {
     if (nats.user !== undefined && nats.password === undefined) {

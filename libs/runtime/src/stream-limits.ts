@@ -12,5 +12,10 @@ import type { SupervisorConfig } from '@hal/config';
  */
 export function streamLimitsFor(config: Pick<SupervisorConfig, 'security' | 'nats'>): StreamLimits {
   const days = config.security.audit.retention_days;
-  return { eventsMaxAgeDays: Math.max(30, days), auditMaxAgeDays: days, replicas: config.nats.replicas };
+  return {
+    eventsMaxAgeDays: Math.max(30, days),
+    auditMaxAgeDays: days,
+    replicas: config.nats.replicas,
+    duplicateWindowSec: config.nats.duplicate_window_sec,
+  };
 }

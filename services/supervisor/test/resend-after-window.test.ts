@@ -34,7 +34,7 @@ import { log, startAgent, type TestAgent, TOKEN } from './spine-harness.ts';
 // Issue 10: "events resent after a 20-minute gap are counted once by the tracker, policy and
 // cost". The gap is simulated with a 1 s duplicate window on the streams (the stream limits of
 // ensureStreams): past it, JetStream stores a resend as a second message with the same event id,
-// exactly as after a real outage longer than the default 15 minutes. The resend is the real
+// exactly as after a real outage longer than the default 2 minutes. The resend is the real
 // agent's: its link drops the gateway's acks, so JetStream holds the events but the agent keeps
 // them, and after a reconnect it sends everything unacked again.
 const DUPLICATE_WINDOW_SEC = 1;
