@@ -1,16 +1,16 @@
 // The agent's memory on a host that lost its gateway for a while: a real `hal-agent` process, built
-// as it ships (compiled JS, no TypeScript loader: tsx's loader thread alone is ~30 MiB), watching 50 sessions of a real `opencode serve` while 100,000
+// as it ships (compiled JS, no TypeScript loader: bench/compile.ts), watching 50 sessions of a real `opencode serve` while 100,000
 // events wait in its spool, against a bare `node` process in the same run (#16: goal ≤ 3×). The
 // backlog is what an hour-long outage leaves (the spool is written, never held in memory); the
 // supervisor URL points at a port nobody listens on, so the agent keeps retrying and nothing drains.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSpool } from '@hal/agent';
 import { freePort, startCuttingProxy, startOpencode, startScriptedLlm, waitFor } from '@hal/testkit';
 import Database from 'better-sqlite3';
-import { build } from 'esbuild';
+import { compileForNode } from './compile.ts';
 import type { BenchContext } from './harness.ts';
 
 const AGENT_MAIN = fileURLToPath(new URL('../services/agent/src/main.ts', import.meta.url));
@@ -22,35 +22,6 @@ const PROJECT = 'bench';
 const SESSIONS = 50;
 const BACKLOG = 100_000;
 const BATCH = 1_000;
-
-/**
- * The agent in one compiled file: its own and the @hal/* libraries' sources bundled, every npm
- * package (and node:*) imported at run time from node_modules, as the built agent does.
- */
-async function buildAgent(ctx: BenchContext): Promise<string> {
-  ctx.defer(() => rmSync(AGENT_BUILD, { force: true }));
-  await build({
-    entryPoints: [AGENT_MAIN],
-    outfile: AGENT_BUILD,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    conditions: ['hal-source'],
-    logLevel: 'error',
-    plugins: [
-      {
-        name: 'npm-packages-external',
-        setup(b) {
-          b.onResolve({ filter: /^[^./]/ }, (args) =>
-            args.path.startsWith('@hal/') ? undefined : { path: args.path, external: true },
-          );
-        },
-      },
-    ],
-  });
-  return AGENT_BUILD;
-}
 
 /** VmRSS of a process, from /proc (Linux; the bench runs on the CI's Debian). */
 function rssKiB(pid: number): number {
@@ -161,7 +132,7 @@ export default async function agentMemory(ctx: BenchContext): Promise<void> {
   );
   const agent = track(
     ctx,
-    spawn(process.execPath, [await buildAgent(ctx), '--config', configFile], {
+    spawn(process.execPath, [await compileForNode(ctx, AGENT_MAIN, AGENT_BUILD), '--config', configFile], {
       stdio: ['ignore', 'ignore', 'inherit'],
     }),
   );
