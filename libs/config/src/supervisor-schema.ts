@@ -39,6 +39,13 @@ export const natsConfigSchema = z
      * past it a resend is stored again and the tracker, policy and cost count it once by its id.
      */
     duplicate_window_sec: z.number().int().min(10).max(86_400).default(120),
+    /**
+     * The embedded nats-server's Go memory limit (GOMEMLIMIT), in MiB: its collector works
+     * harder as the heap nears it instead of letting it reach twice the live set, and returns
+     * freed memory sooner. A soft limit — a live set above it is still served — so size it well
+     * above the expected use (docs/DEPLOYMENT.md: ~200–300 MiB at 1,000 events/s).
+     */
+    embedded_memory_limit_mib: z.number().int().min(64).default(1024),
   })
   .superRefine((nats, ctx) => {
     if (nats.user !== undefined && nats.password === undefined) {

@@ -19,6 +19,8 @@ export interface EmbeddedNatsOptions {
   log: Logger;
   binary?: string;
   startTimeoutMs?: number;
+  /** GOMEMLIMIT of the server, in MiB (`nats.embedded_memory_limit_mib`); unset: Go's default, none. */
+  memoryLimitMib?: number;
 }
 
 export interface EmbeddedNats {
@@ -112,7 +114,13 @@ export function createEmbeddedNats(opts: EmbeddedNatsOptions): EmbeddedNats {
   }
 
   async function launch(): Promise<void> {
-    const proc = spawnWatchdog({ lockFile, pidFile, binary, args: args() });
+    const proc = spawnWatchdog({
+      lockFile,
+      pidFile,
+      binary,
+      args: args(),
+      ...(opts.memoryLimitMib === undefined ? {} : { env: { GOMEMLIMIT: `${opts.memoryLimitMib}MiB` } }),
+    });
     await new Promise<void>((resolve, reject) => {
       proc.once('spawn', resolve);
       proc.once('error', (err) =>

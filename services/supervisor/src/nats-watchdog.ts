@@ -49,6 +49,8 @@ export interface WatchdogSpawn {
   pidFile: string;
   binary: string;
   args: readonly string[];
+  /** Added to the server's environment (GOMEMLIMIT). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -60,6 +62,6 @@ export function spawnWatchdog(opts: WatchdogSpawn): ChildProcess {
   return spawn(
     'sh',
     ['-c', SCRIPT, 'hal-nats-watchdog', opts.lockFile, opts.pidFile, opts.binary, ...opts.args],
-    { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+    { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...opts.env } },
   );
 }

@@ -39,6 +39,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       ? createEmbeddedNats({
           dataDir: config.data_dir,
           port: config.nats.embedded_port,
+          memoryLimitMib: config.nats.embedded_memory_limit_mib,
           log,
           ...(deps.natsBinary === undefined ? {} : { binary: deps.natsBinary }),
         })

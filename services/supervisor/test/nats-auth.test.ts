@@ -186,6 +186,8 @@ test('nats auth - passwords live in 0600 files under data_dir, never in the argu
   const pid = s.supervisor.embeddedNats?.pid();
   assert.ok(pid !== undefined);
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  // nats.embedded_memory_limit_mib's default, as Go reads it.
+  assert.ok(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('GOMEMLIMIT=1024MiB'));
   const log = s.lines.join('');
   for (const secret of secrets) {
     assert.equal(argv.includes(secret), false, 'no password on the command line');
