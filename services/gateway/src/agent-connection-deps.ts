@@ -38,4 +38,6 @@ export interface AgentConnectionDeps {
   skewAlerted: Set<string>;
   /** How the upgrade authenticated: an enrolled node's projects come from its record, not hello. */
   credential: AgentCredential;
+  /** Called once the socket is closed and node.offline (if due) is published. */
+  onClosed: () => void;
 }

@@ -16,11 +16,10 @@ import {
 } from '@hal/protocol';
 import type { RawData } from 'ws';
 import type { AgentConnectionDeps, IngestStats } from './agent-connection-deps.ts';
-import { ClockSkew } from './clock-skew.ts';
 import { credentialEndReason } from './enrollment-watch.ts';
 import { EventIngest } from './event-ingest.ts';
 import { type AgentFrame, BadFrameWindow, errorFrame, type FrameProblem, parseFrame } from './frames.ts';
-import { type HeartbeatWatch, republishHeartbeat, watchHeartbeats } from './heartbeats.ts';
+import { HeartbeatRelay } from './heartbeat-relay.ts';
 import {
   checkHello,
   type HelloRefusal,
@@ -41,24 +40,21 @@ const MAX_EARLY_FRAMES = 64;
 /**
  * One agent socket, from hello to close: validates every frame, publishes events with
  * pipelined JetStream publishes, acks in order, relays heartbeats and commands, and publishes
- * node.online/offline/snapshot.
+ * node.online/offline/snapshot. The parts a connection may never need (event ingest, pending
+ * commands, the rate-limited log) are made on first use: a gateway holds thousands of idle
+ * connections, and each one's memory is the figure #13 sets a goal on.
  */
-/** How often the gateway pings an agent: well inside the agent's 6 s silence limit. */
-const AGENT_PING_INTERVAL_MS = 2_000;
-
 export class AgentConnection implements HeldConnection {
   readonly node: string;
   readonly id = crypto.randomUUID();
   claimedAt = 0;
-  /** Resolves once the socket is closed and node.offline (if due) is published. */
-  readonly done: Promise<void>;
 
   readonly #d: AgentConnectionDeps;
   readonly #log: Logger;
-  readonly #ingest: EventIngest;
-  readonly #commands: PendingCommands;
+  #ingestPart: EventIngest | undefined;
+  #commandsPart: PendingCommands | undefined;
   readonly #badFrames: BadFrameWindow;
-  readonly #warn;
+  #warnLog: ReturnType<typeof createRateLimitedLog> | undefined;
   readonly #announce: NodeAnnouncements;
   #hello: WsPayload<'hello'> | undefined;
   /** Between hello and the holder check: a second hello in that window is a bad frame. */
@@ -68,15 +64,14 @@ export class AgentConnection implements HeldConnection {
   /** Set for an enrolled node: the projects its record names (they follow the record live). */
   #enrolledProjects: Array<{ name: string; directory: string }> | undefined;
   #connectedAt: Date;
-  #lastHeartbeat: Date | null = null;
-  #heartbeats: HeartbeatWatch | undefined;
-  /** Pings the agent so it can tell a live gateway from a vanished one (agent liveness). */
-  #pinger: NodeJS.Timeout | undefined;
-  readonly #skew = new ClockSkew();
+  readonly #heartbeats: HeartbeatRelay;
   #closed = false;
   /** Why this side ended the connection; unset means the peer or the network did. */
   #endReason: OfflineReason | undefined;
-  #resolveDone!: () => void;
+  /** Set once the socket is closed and node.offline (if due) is published. */
+  #finished = false;
+  /** Callers of `closed()` waiting for `#finished` (the gateway's stop only). */
+  #closeWaiters: Array<() => void> | undefined;
 
   constructor(deps: AgentConnectionDeps) {
     this.#d = deps;
@@ -85,8 +80,12 @@ export class AgentConnection implements HeldConnection {
     this.#connectedAt = new Date(deps.clock.now());
     this.#badFrames = new BadFrameWindow(deps.limits.badFrameWindowMs);
     this.#log = deps.log.child({ component: 'agent-connection', node: deps.node, connection: this.id });
-    this.#commands = new PendingCommands(deps.node, this.#log);
-    this.#warn = createRateLimitedLog(this.#log);
+    this.#heartbeats = new HeartbeatRelay({
+      nc: deps.nc,
+      clock: deps.clock,
+      onSkew: (skewMs, at) => this.#announce.skew(skewMs, at),
+      warn: () => this.#warn,
+    });
     this.#announce = new NodeAnnouncements({
       node: deps.node,
       gatewayId: deps.gatewayId,
@@ -98,29 +97,61 @@ export class AgentConnection implements HeldConnection {
       skewAlerted: deps.skewAlerted,
       skewThresholdSec: deps.config.alerts?.clock_skew_seconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
     });
-    this.#ingest = new EventIngest({
-      node: deps.node,
-      js: deps.js,
-      log: this.#log,
-      metrics: deps.metrics,
-      limits: deps.limits,
-      budget: deps.budget,
-      owners: deps.owners,
-      onSessionConflict: (conflict) => this.#announce.sessionConflict(conflict),
-      // ws offers no public pause: its socket is the only lever for TCP backpressure.
-      socket: (deps.ws as unknown as { _socket?: Socket })._socket,
-      send: (frame) => this.#sendText(frame),
-      isClosed: () => this.#closed,
-      clock: deps.clock,
-      skewMs: () => this.#skew.ms,
-    });
-    this.done = new Promise((resolve) => {
-      this.#resolveDone = resolve;
-    });
     deps.metrics.connectionsActive.inc();
     deps.ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     deps.ws.on('close', (code, reason) => void this.#onClose(code, reason.toString()));
     deps.ws.on('error', (err) => this.#log.warn({ err }, 'agent socket error'));
+  }
+
+  get #ingest(): EventIngest {
+    const d = this.#d;
+    this.#ingestPart ??= new EventIngest({
+      node: d.node,
+      js: d.js,
+      log: this.#log,
+      metrics: d.metrics,
+      limits: d.limits,
+      budget: d.budget,
+      owners: d.owners,
+      onSessionConflict: (conflict) => this.#announce.sessionConflict(conflict),
+      // ws offers no public pause: its socket is the only lever for TCP backpressure.
+      socket: (d.ws as unknown as { _socket?: Socket })._socket,
+      send: (frame) => this.#sendText(frame),
+      isClosed: () => this.#closed,
+      clock: d.clock,
+      skewMs: () => this.#heartbeats.skewMs,
+    });
+    return this.#ingestPart;
+  }
+
+  get #commands(): PendingCommands {
+    this.#commandsPart ??= new PendingCommands(this.node, this.#log);
+    return this.#commandsPart;
+  }
+
+  get #warn(): ReturnType<typeof createRateLimitedLog> {
+    this.#warnLog ??= createRateLimitedLog(this.#log);
+    return this.#warnLog;
+  }
+
+  /** Resolves once the socket is closed and node.offline (if due) is published. */
+  closed(): Promise<void> {
+    if (this.#finished) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#closeWaiters ??= [];
+      this.#closeWaiters.push(resolve);
+    });
+  }
+
+  /**
+   * Pings a welcomed agent so it can tell a live gateway from a vanished one (agent liveness);
+   * the gateway's one ping timer calls it for every connection. Written even while reading is
+   * paused for backpressure (a JetStream outage): the agent then still hears from its gateway
+   * and does not take the pause for a dead host and reconnect.
+   */
+  ping(): void {
+    if (this.#closed || this.#hello === undefined) return;
+    if (this.#d.ws.readyState === this.#d.ws.OPEN) this.#d.ws.ping();
   }
 
   info(): NodeInfo {
@@ -131,11 +162,11 @@ export class AgentConnection implements HeldConnection {
       agent_version: this.#hello?.agent_version ?? '',
       projects: this.#projects(),
       connected_at: this.#connectedAt.toISOString(),
-      last_heartbeat_at: this.#lastHeartbeat?.toISOString() ?? null,
+      last_heartbeat_at: this.#heartbeats.lastHeartbeat?.toISOString() ?? null,
       remote_address: this.#d.remoteAddress,
       instance_id: this.#hello?.instance_id ?? null,
       host: this.#hello?.host ?? null,
-      clock_skew_ms: this.#skew.ms ?? null,
+      clock_skew_ms: this.#heartbeats.skewMs ?? null,
     };
   }
 
@@ -171,15 +202,16 @@ export class AgentConnection implements HeldConnection {
 
   /** Ends the connection when its heartbeats are overdue by the clock (the gateway's tick). */
   checkHeartbeat(): void {
-    this.#heartbeats?.check();
+    this.#heartbeats.check();
   }
 
   /** Backpressure state of this connection's event path (read-only; tests and diagnostics). */
   ingestStats(): IngestStats {
+    const ingest = this.#ingestPart;
     return {
-      in_flight: this.#ingest.inFlight,
-      paused: this.#ingest.paused,
-      unread_bytes: this.#ingest.unreadBytes,
+      in_flight: ingest?.inFlight ?? 0,
+      paused: ingest?.paused ?? false,
+      unread_bytes: ingest?.unreadBytes ?? 0,
     };
   }
 
@@ -300,27 +332,16 @@ export class AgentConnection implements HeldConnection {
         this.#ingest.ingest(frame.payload.events, frame.requestId);
         break;
       case WsType.HEARTBEAT:
-        this.#lastHeartbeat = new Date(this.#d.clock.now());
-        this.#heartbeats?.beat();
-        this.#skew.sample(frame.sentAt, this.#lastHeartbeat.getTime());
-        if (this.#skew.ms !== undefined) this.#announce.skew(this.#skew.ms, this.#lastHeartbeat.getTime());
-        try {
-          republishHeartbeat(
-            this.#d.nc,
-            {
-              node: this.node,
-              gateway: this.#d.gatewayId,
-              agentVersion: this.#hello.agent_version,
-              projects: this.#projects(),
-            },
-            frame.payload,
-            this.#lastHeartbeat,
-            this.#skew.ms,
-          );
-        } catch (err) {
-          // The beat still counts for liveness; only its copy on hal.hb.<node> is lost.
-          this.#warn.warn('heartbeat', { err }, 'heartbeat not republished');
-        }
+        this.#heartbeats.beat(
+          {
+            node: this.node,
+            gateway: this.#d.gatewayId,
+            agentVersion: this.#hello.agent_version,
+            projects: this.#projects(),
+          },
+          frame.sentAt,
+          frame.payload,
+        );
         break;
       case WsType.SNAPSHOT:
         publishNodeSnapshot(
@@ -383,8 +404,7 @@ export class AgentConnection implements HeldConnection {
     }
     warnMissingFeatures(this.#log, negotiated, this.#enrolledProjects);
     this.#hello = frame.payload;
-    // The first skew sample, before any event of this connection is stamped.
-    this.#skew.sample(frame.sentAt, receivedAt);
+    this.#heartbeats.hello(frame.sentAt, receivedAt);
     this.claimedAt = this.#d.clock.now();
     this.#d.registry.hold(this);
     const { config } = this.#d;
@@ -402,18 +422,11 @@ export class AgentConnection implements HeldConnection {
         frame.requestId,
       ),
     );
-    this.#heartbeats = watchHeartbeats({
+    this.#heartbeats.watch({
       intervalSec: config.heartbeat_interval_sec,
       timeoutCount: config.heartbeat_timeout_count,
-      clock: this.#d.clock,
       onTimeout: () => this.#onHeartbeatTimeout(),
     });
-    // Written even while reading is paused for backpressure (a JetStream outage): the agent then
-    // still hears from its gateway and does not take the pause for a dead host and reconnect.
-    this.#pinger = setInterval(() => {
-      if (this.#d.ws.readyState === this.#d.ws.OPEN) this.#d.ws.ping();
-    }, AGENT_PING_INTERVAL_MS);
-    this.#pinger.unref();
     this.#log.info(
       {
         agent_version: frame.payload.agent_version,
@@ -462,11 +475,10 @@ export class AgentConnection implements HeldConnection {
   async #onClose(code: number, reason: string): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#heartbeats?.stop();
-    clearInterval(this.#pinger);
-    this.#ingest.close();
+    this.#heartbeats.stop();
+    this.#ingestPart?.close();
     this.#d.metrics.connectionsActive.dec();
-    this.#commands.disconnected();
+    this.#commandsPart?.disconnected();
     this.#log.info({ code, reason, end: this.#endReason ?? 'peer' }, 'agent connection closed');
     try {
       const held = this.#d.registry.release(this);
@@ -474,7 +486,9 @@ export class AgentConnection implements HeldConnection {
         await this.#announce.offline(this.#endReason ?? 'socket_closed');
       }
     } finally {
-      this.#resolveDone();
+      this.#finished = true;
+      this.#d.onClosed();
+      for (const resolve of this.#closeWaiters?.splice(0) ?? []) resolve();
     }
   }
 }

@@ -26,6 +26,9 @@ import { PublishBudget } from './publish-budget.ts';
 import { readTlsFiles } from './tls-files.ts';
 import { type AuthResult, authenticateUpgrade, refuseUpgrade } from './ws-auth.ts';
 
+/** How often the gateway pings each agent: well inside the agent's 6 s silence limit. */
+const AGENT_PING_INTERVAL_MS = 2_000;
+
 export interface GatewayDeps {
   config: GatewayConfig;
   /** Owned by the caller: the gateway never closes it. */
@@ -78,6 +81,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock, owners: () => owners });
   const connections = new Set<AgentConnection>();
   let heartbeatTimer: NodeJS.Timeout | undefined;
+  let pingTimer: NodeJS.Timeout | undefined;
   const tick = (): void => {
     for (const conn of connections) conn.checkHeartbeat();
   };
@@ -169,9 +173,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         credential: auth.credential,
         conflictAlerts,
         skewAlerted,
+        onClosed: () => connections.delete(conn),
       });
       connections.add(conn);
-      void conn.done.then(() => connections.delete(conn));
     });
   };
 
@@ -190,6 +194,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const checkMs = deps.heartbeatCheckMs ?? Math.min(1_000, (config.heartbeat_interval_sec * 1_000) / 4);
       heartbeatTimer = setInterval(tick, checkMs);
       heartbeatTimer.unref();
+      // One timer pings every agent, not one per connection (memory per connection, #13).
+      pingTimer = setInterval(() => {
+        for (const conn of connections) conn.ping();
+      }, AGENT_PING_INTERVAL_MS);
+      pingTimer.unref();
       const requireNodeTokens = config.security.require_node_tokens === true;
       log[requireNodeTokens ? 'info' : 'warn'](
         { require_node_tokens: requireNodeTokens },
@@ -235,11 +244,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       accepting = false;
       deps.readiness?.unregister('gateway-ws');
       clearInterval(heartbeatTimer);
+      clearInterval(pingTimer);
       const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
       // Close agents first: each publishes node.offline while NATS is still ours to use.
       const grace = deps.stopGraceMs ?? 2_000;
       for (const conn of connections) conn.shutdown(grace);
-      await Promise.allSettled([...connections].map((c) => c.done));
+      await Promise.allSettled([...connections].map((c) => c.closed()));
       await nodeRegistry.stop();
       await enrollments.stop();
       srv.closeAllConnections();

@@ -55,12 +55,22 @@ type Instance = { host: string | null; remote_address: string | null; instance_i
  */
 export class NodeAnnouncements {
   readonly #d: NodeAnnouncementsDeps;
-  readonly #warn;
-  readonly #alerted = new Set<string>();
+  /** Made on the first conflict: most connections never have one (memory per connection, #13). */
+  #warnLog: ReturnType<typeof createRateLimitedLog> | undefined;
+  #alertedSet: Set<string> | undefined;
 
   constructor(deps: NodeAnnouncementsDeps) {
     this.#d = deps;
-    this.#warn = createRateLimitedLog(deps.log);
+  }
+
+  get #warn(): ReturnType<typeof createRateLimitedLog> {
+    this.#warnLog ??= createRateLimitedLog(this.#d.log);
+    return this.#warnLog;
+  }
+
+  get #alerted(): Set<string> {
+    this.#alertedSet ??= new Set<string>();
+    return this.#alertedSet;
   }
 
   publish(event: EventRecord): Promise<void> {

@@ -124,3 +124,17 @@ test('ws heartbeat - a closed socket publishes node.offline once; online and sna
   assert.equal(new Set(seen.map((e) => e.id)).size, 3);
   assert.ok(seen.every((e) => e.seq === 0 && e.project === '' && e.node === 'node-s'));
 });
+
+test('ws heartbeat - every welcomed agent is pinged by the gateway (its dead-gateway check), none before welcome', async (t) => {
+  const env = await startEnv();
+  t.after(() => env.close());
+  const early = await connectAgent(env.url, { node: 'node-p0' });
+  let earlyPings = 0;
+  early.ws.on('ping', () => earlyPings++);
+  const agents = await Promise.all(['node-p1', 'node-p2'].map((node) => connectAgent(env.url, { node })));
+  await Promise.all(agents.map((a) => a.hello()));
+  // One shared gateway timer pings every connection: each welcomed agent hears a ping.
+  await Promise.all(agents.map((a) => new Promise((resolve) => a.ws.once('ping', resolve))));
+  assert.equal(earlyPings, 0);
+  await Promise.all([...agents, early].map((a) => a.close()));
+});
