@@ -3,7 +3,7 @@
 // ({ id, cmd, args }); each gets one JSON line on stdout ({ id, ok, result | error }). Id 0 is
 // the start. Every role answers `mem`: RSS and heap after three forced GCs.
 import { createInterface } from 'node:readline';
-import { connectBus } from '@hal/bus';
+import { connectBus, ensureStreams } from '@hal/bus';
 import { createLogger } from '@hal/observability';
 import { jetstream } from '@nats-io/jetstream';
 import { WebSocketServer } from 'ws';
@@ -44,6 +44,9 @@ async function mem() {
 /** The real gateway on its own NATS connection, as hal-gateway runs it (HTTP API aside). */
 async function gatewayRole(): Promise<{ ready: unknown; handlers: Handlers }> {
   const nc = await connectBus({ url: String(opts.natsUrl), name: 'bench-scale-gateway', log });
+  // The streams a deployment has (the supervisor makes them): without HAL_EVENTS each node.online
+  // publish fails and retries with backoff, and those retries were counted as connection memory.
+  await ensureStreams(nc);
   const gw = createBenchGateway({ nc, log, token: String(opts.token), gatewayId: String(opts.gatewayId) });
   await gw.start();
   return {
