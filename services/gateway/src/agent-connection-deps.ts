@@ -1,6 +1,7 @@
 import type { JetStreamClient, NatsConnection, SessionOwners } from '@hal/bus';
 import type { Clock, HalMetrics, Logger } from '@hal/observability';
 import type { WebSocket } from 'ws';
+import type { AgentConnection } from './agent-connection.ts';
 import type { GatewayConfig, GatewayLimits } from './gateway-config.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { PublishBudget } from './publish-budget.ts';
@@ -39,5 +40,5 @@ export interface AgentConnectionDeps {
   /** How the upgrade authenticated: an enrolled node's projects come from its record, not hello. */
   credential: AgentCredential;
   /** Called once the socket is closed and node.offline (if due) is published. */
-  onClosed: () => void;
+  onClosed: (conn: AgentConnection) => void;
 }

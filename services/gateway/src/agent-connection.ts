@@ -487,7 +487,7 @@ export class AgentConnection implements HeldConnection {
       }
     } finally {
       this.#finished = true;
-      this.#d.onClosed();
+      this.#d.onClosed(this);
       for (const resolve of this.#closeWaiters?.splice(0) ?? []) resolve();
     }
   }

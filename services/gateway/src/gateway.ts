@@ -80,6 +80,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let owners: SessionOwners | undefined;
   const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock, owners: () => owners });
   const connections = new Set<AgentConnection>();
+  // Defined here, not beside the upgrade: a closure made there would keep its request (headers and
+  // all, ~1.2 KiB) alive for as long as the connection lives.
+  const forget = (conn: AgentConnection): void => {
+    connections.delete(conn);
+  };
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let pingTimer: NodeJS.Timeout | undefined;
   const tick = (): void => {
@@ -173,7 +178,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         credential: auth.credential,
         conflictAlerts,
         skewAlerted,
-        onClosed: () => connections.delete(conn),
+        onClosed: forget,
       });
       connections.add(conn);
     });
