@@ -1,33 +1,12 @@
-// HTTP API read path: `GET /api/v1/sessions` (default page of 50) with 10,000 sessions in the
-// REAL tracker (SQLite projection, answering over NATS), as a multiple of a fastify
-// hello-world's p99 measured in the same run with the same HTTP client. The ratio is the cost
-// of auth + validation + a NATS round trip + the tracker's query + the envelope.
-import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { connectBus, ensureStreams, jetstreamClient, publishEvent } from '@hal/bus';
+import { connectBus, ensureStreams, jetstreamClient } from '@hal/bus';
 import { createHttpApi } from '@hal/gateway';
 import { createLogger, createRegistry, Readiness } from '@hal/observability';
-import type { EventRecord } from '@hal/protocol';
-import { createTracker } from '@hal/tracker';
 import Fastify from 'fastify';
+import { benchTracker, seedSessions } from './fixtures.ts';
 import type { BenchContext } from './harness.ts';
-import { nowMs, percentile, runWindowed, sampleLatencies } from './stats.ts';
+import { nowMs, percentile, sampleLatencies } from './stats.ts';
 
 const TOKEN = 'bench-admin-token-0123456789';
-
-function sessionCreated(i: number, start: number): EventRecord {
-  return {
-    version: 1,
-    id: randomUUID(),
-    seq: i,
-    node: `node-${i % 10}`,
-    project: `project-${i % 25}`,
-    session: `ses_${String(i).padStart(6, '0')}`,
-    type: 'session.created',
-    time: new Date(start + i).toISOString(),
-    data: { title: `bench session ${i}`, directory: `/srv/project-${i % 25}` },
-  };
-}
 
 async function p99(url: string, headers: Record<string, string>, count: number): Promise<number> {
   const once = async (): Promise<void> => {
@@ -48,30 +27,13 @@ export default async function api(ctx: BenchContext): Promise<void> {
 
   const sessions = ctx.size(10_000, 500);
   const start = Date.now();
-  const published = await runWindowed((i) => publishEvent(js, sessionCreated(i, start)), {
-    count: sessions,
-    budgetMs: 60_000,
-    window: 1_000,
-  });
-  if (published.sent < sessions) throw new Error(`only ${published.sent} of ${sessions} sessions published`);
+  await seedSessions(js, sessions, start);
 
-  const dir = await ctx.tmpDir();
-  const tracker = createTracker({
-    config: {
-      data_dir: join(dir, 'data'),
-      heartbeat_interval_sec: 30,
-      heartbeat_timeout_count: 3,
-      security: { audit: { retention_days: 90 } },
-    },
-    nc,
-    log,
-    registry: createRegistry({ defaultMetrics: false }),
-  });
-  ctx.defer(() => tracker.stop());
+  const tracker = await benchTracker(ctx, { nc, log, registry: createRegistry({ defaultMetrics: false }) });
   await tracker.start();
   const deadline = nowMs() + 120_000;
-  while (tracker.appliedSeq() < published.sent) {
-    if (nowMs() > deadline) throw new Error(`tracker applied ${tracker.appliedSeq()} of ${published.sent}`);
+  while (tracker.appliedSeq() < sessions) {
+    if (nowMs() > deadline) throw new Error(`tracker applied ${tracker.appliedSeq()} of ${sessions}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 

@@ -7,38 +7,20 @@
 // 2. the first render of the session list (10,000 sessions, first page on screen) from a fresh
 //    page load, against the issue's 1 s budget.
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createAgent } from '@hal/agent';
-import { connectBus, ensureStreams, jetstreamClient, publishEvent, request } from '@hal/bus';
-import { parseConfig } from '@hal/config';
+import { connectBus, ensureStreams, jetstreamClient, request } from '@hal/bus';
 import { createGateway, createHttpApi } from '@hal/gateway';
 import { createLogger, createRegistry, Readiness } from '@hal/observability';
 import { commandRequestSchema, type EventRecord, subjects } from '@hal/protocol';
-import { launchChromium, parseSse, startFakeOpencode, waitFor } from '@hal/testkit';
-import { createTracker } from '@hal/tracker';
+import { launchChromium, parseSse, waitFor } from '@hal/testkit';
 import { z } from 'zod';
+import { benchAgent, benchTracker, seedSessions } from './fixtures.ts';
 import type { BenchContext } from './harness.ts';
 import { jetstreamPublishToConsume } from './raw/nats.ts';
-import { percentile, runWindowed } from './stats.ts';
+import { percentile } from './stats.ts';
 
 const TOKEN = 'bench-dashboard-token-0123456789';
 const NODE = 'bench-node';
 const PROJECT = 'bench';
-
-function sessionCreated(i: number, start: number): EventRecord {
-  return {
-    version: 1,
-    id: randomUUID(),
-    seq: i,
-    node: `node-${i % 10}`,
-    project: `project-${i % 25}`,
-    session: `ses_${String(i).padStart(6, '0')}`,
-    type: 'session.created',
-    time: new Date(start + i).toISOString(),
-    data: { title: `bench session ${i}`, directory: `/srv/project-${i % 25}` },
-  };
-}
 
 export default async function dashboard(ctx: BenchContext): Promise<void> {
   const nats = await ctx.nats();
@@ -47,32 +29,16 @@ export default async function dashboard(ctx: BenchContext): Promise<void> {
   ctx.defer(() => nc.close());
   await ensureStreams(nc);
   const js = jetstreamClient(nc);
-  const dir = await ctx.tmpDir();
+  const _dir = await ctx.tmpDir();
 
   // 10,000 sessions, projected by the real tracker before anything is measured.
   const sessions = ctx.size(10_000, 500);
   const start = Date.now() - 3_600_000;
-  const seeded = await runWindowed((i) => publishEvent(js, sessionCreated(i, start)), {
-    count: sessions,
-    budgetMs: 60_000,
-    window: 1_000,
-  });
-  if (seeded.sent < sessions) throw new Error(`only ${seeded.sent} of ${sessions} sessions published`);
+  await seedSessions(js, sessions, start);
   const registry = createRegistry({ defaultMetrics: false });
-  const tracker = createTracker({
-    config: {
-      data_dir: join(dir, 'data'),
-      heartbeat_interval_sec: 30,
-      heartbeat_timeout_count: 3,
-      security: { audit: { retention_days: 90 } },
-    },
-    nc,
-    log,
-    registry,
-  });
-  ctx.defer(() => tracker.stop());
+  const tracker = await benchTracker(ctx, { nc, log, registry });
   await tracker.start();
-  await waitFor(() => tracker.appliedSeq() >= seeded.sent, { timeoutMs: 120_000, intervalMs: 20 });
+  await waitFor(() => tracker.appliedSeq() >= sessions, { timeoutMs: 120_000, intervalMs: 20 });
 
   const gw = createGateway({
     config: {
@@ -109,24 +75,13 @@ export default async function dashboard(ctx: BenchContext): Promise<void> {
   ctx.defer(() => httpApi.stop());
   const apiUrl = `http://127.0.0.1:${httpApi.address().port}`;
 
-  const projectDir = join(dir, 'project');
-  await mkdir(projectDir);
-  const opencode = await startFakeOpencode({ defaultDirectory: projectDir, autoReply: false });
-  ctx.defer(() => opencode.stop());
-  const agent = createAgent({
-    config: parseConfig('agent', {
-      node_id: NODE,
-      supervisor_url: `ws://127.0.0.1:${gw.address().port}`,
-      auth_token: TOKEN,
-      opencode_port: opencode.port,
-      projects: [{ name: PROJECT, directory: projectDir }],
-      data_dir: join(dir, 'agent'),
-      log_level: 'silent',
-    }),
+  const { opencode, projectDir } = await benchAgent(ctx, {
+    gatewayPort: gw.address().port,
+    token: TOKEN,
+    node: NODE,
+    project: PROJECT,
     log,
   });
-  await agent.start();
-  ctx.defer(() => agent.stop());
   const { session } = await waitFor(
     () =>
       request(

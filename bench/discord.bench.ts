@@ -1,21 +1,12 @@
-// Discord → opencode: from the moment the fake Discord dispatches an `/inject` interaction to the
-// moment the prompt reaches opencode, through discord.js, the bridge (claim by defer, role check,
-// target resolution, audit) and the command layer → the real gateway → the real hal-agent → the
-// fake opencode. The baseline is the same inject through the HTTP API (`POST
-// /api/v1/sessions/:id/inject`) measured in the same run, same stack, samples interleaved so
-// both see the same load. Goal: Discord ≤ 1.5× the API.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createAgent } from '@hal/agent';
 import { connectBus, ensureStreams, request } from '@hal/bus';
 import { parseConfig } from '@hal/config';
 import { createDiscordBridge } from '@hal/discord-bridge';
 import { createGateway, createHttpApi } from '@hal/gateway';
 import { createLogger, createRegistry, Readiness } from '@hal/observability';
 import { commandRequestSchema, subjects } from '@hal/protocol';
-import { startFakeDiscord, startFakeOpencode, waitFor } from '@hal/testkit';
-import { createTracker } from '@hal/tracker';
+import { startFakeDiscord, waitFor } from '@hal/testkit';
 import { z } from 'zod';
+import { benchAgent, benchTracker } from './fixtures.ts';
 import type { BenchContext } from './harness.ts';
 import { nowMs, percentile } from './stats.ts';
 
@@ -29,23 +20,7 @@ export default async function discord(ctx: BenchContext): Promise<void> {
   const nc = await connectBus({ url: nats.url, name: 'bench-discord', log });
   ctx.defer(() => nc.close());
   await ensureStreams(nc);
-  const dir = await ctx.tmpDir();
-  const projectDir = join(dir, 'project');
-  await mkdir(projectDir);
-
-  // Every prompt opencode receives wakes whoever waits for its text.
-  const opencode = await startFakeOpencode({ defaultDirectory: projectDir, autoReply: false });
-  ctx.defer(() => opencode.stop());
   const waiters = new Map<string, (t: number) => void>();
-  const push = opencode.requests.push.bind(opencode.requests);
-  opencode.requests.push = (...items) => {
-    const t = nowMs();
-    for (const r of items) {
-      const text = JSON.stringify(r.body ?? '');
-      for (const [key, wake] of waiters) if (text.includes(key)) wake(t);
-    }
-    return push(...items);
-  };
   const reached = (key: string) =>
     new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -60,19 +35,8 @@ export default async function discord(ctx: BenchContext): Promise<void> {
     });
 
   const registry = () => createRegistry({ defaultMetrics: false });
-  const tracker = createTracker({
-    config: {
-      data_dir: join(dir, 'data'),
-      heartbeat_interval_sec: 30,
-      heartbeat_timeout_count: 3,
-      security: { audit: { retention_days: 90 } },
-    },
-    nc,
-    log,
-    registry: registry(),
-  });
+  const tracker = await benchTracker(ctx, { nc, log, registry: registry() });
   await tracker.start();
-  ctx.defer(() => tracker.stop());
   const gw = createGateway({
     config: {
       server: { host: '127.0.0.1', port: 0, auth_token: TOKEN },
@@ -108,20 +72,23 @@ export default async function discord(ctx: BenchContext): Promise<void> {
   await httpApi.start();
   ctx.defer(() => httpApi.stop());
 
-  const agent = createAgent({
-    config: parseConfig('agent', {
-      node_id: NODE,
-      supervisor_url: `ws://127.0.0.1:${gw.address().port}`,
-      auth_token: TOKEN,
-      opencode_port: opencode.port,
-      projects: [{ name: PROJECT, directory: projectDir }],
-      data_dir: join(dir, 'agent'),
-      log_level: 'silent',
-    }),
+  const { opencode } = await benchAgent(ctx, {
+    gatewayPort: gw.address().port,
+    token: TOKEN,
+    node: NODE,
+    project: PROJECT,
     log,
   });
-  await agent.start();
-  ctx.defer(() => agent.stop());
+  // Every prompt opencode receives wakes whoever waits for its text.
+  const push = opencode.requests.push.bind(opencode.requests);
+  opencode.requests.push = (...items) => {
+    const t = nowMs();
+    for (const r of items) {
+      const text = JSON.stringify(r.body ?? '');
+      for (const [key, wake] of waiters) if (text.includes(key)) wake(t);
+    }
+    return push(...items);
+  };
 
   const fake = await startFakeDiscord({ guild: { channels: [{ name: 'alerts' }], roles: [{ name: 'op' }] } });
   ctx.defer(() => fake.stop());

@@ -4,11 +4,10 @@
 // in. Only when that figure is missing (the gateway module failed) is raw JetStream async
 // publishing the baseline — the spine's ceiling, a stricter bar — and the figure's name says so.
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { connectBus, ensureStreams, jetstreamClient, publishEvent } from '@hal/bus';
 import { createLogger, createRegistry } from '@hal/observability';
 import type { EventRecord } from '@hal/protocol';
-import { createTracker } from '@hal/tracker';
+import { benchTracker } from './fixtures.ts';
 import { ingestFigureName } from './gateway.bench.ts';
 import type { BenchContext, FigureInput } from './harness.ts';
 import { nowMs, perSecond, runWindowed } from './stats.ts';
@@ -78,19 +77,7 @@ export default async function tracker(ctx: BenchContext): Promise<void> {
   ctx.log(`tracker: ${published.sent} events in HAL_EVENTS`);
 
   // Catch-up from the first event: the consumer runs flat out, which is its projection rate.
-  const dir = await ctx.tmpDir();
-  const instance = createTracker({
-    config: {
-      data_dir: join(dir, 'data'),
-      heartbeat_interval_sec: 30,
-      heartbeat_timeout_count: 3,
-      security: { audit: { retention_days: 90 } },
-    },
-    nc,
-    log,
-    registry: createRegistry({ defaultMetrics: false }),
-  });
-  ctx.defer(() => instance.stop());
+  const instance = await benchTracker(ctx, { nc, log, registry: createRegistry({ defaultMetrics: false }) });
   const t0 = nowMs();
   await instance.start();
   const deadline = t0 + 120_000;
