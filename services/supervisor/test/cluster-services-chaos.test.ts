@@ -30,6 +30,8 @@ const PHASE_EVENTS = 2_500;
 const PHASE_MS = 4_000;
 const TICK_MS = 100;
 const RECONNECT_GOAL_MS = 10_000;
+/** A cost query after a cost-poller dies: its first try (3 s) plus a second to a live instance, with room for load. */
+const COST_QUERY_GOAL_MS = 6_000;
 
 // Six processes besides this one and 10,000 events: about 160 s on 2 cores at load 20 (another
 // engineer's suite beside it), more than the runner's 180 s default leaves for margin.
@@ -150,6 +152,11 @@ test('cluster chaos - one of two trackers, policies, cost-pollers and discord br
   });
   cleanups.push(() => prober.stop());
 
+  // The API's cost query, asked over and over: after cost-a's kill, a request the server hands to
+  // the dead instance must not cost the whole 10 s query timeout (the API tries again after 3 s).
+  const costProber = startProber(async () => (await stack.api('/api/v1/cost/budgets')).status === 200);
+  cleanups.push(() => costProber.stop());
+
   const kills: Record<string, number> = {};
   /** Runs a phase; halfway through, its quarter of sessions goes idle and errs, then `fault` runs. */
   const phase = async (n: number, fault: () => void) => {
@@ -196,6 +203,7 @@ test('cluster chaos - one of two trackers, policies, cost-pollers and discord br
     message: 'API commands succeed after the chaos',
   });
   await prober.stop();
+  await costProber.stop();
   // The killed tracker-a and cost-a are not back yet: their own consumers stay where they died.
   const gone = ['tracker-a', 'cost-a'];
   await waitFor(async () => (await consumersLag(stack.nc, StreamName.EVENTS, gone)) === 0, {
@@ -326,6 +334,19 @@ test('cluster chaos - one of two trackers, policies, cost-pollers and discord br
   t.diagnostic(
     `services chaos: ${prober.probes.length} API command probes, ${failed} failed; longest outage after the kills ${outage} ms`,
   );
+  // From cost-a's kill: the longest a cost query went unanswered — failing probes in a row, or
+  // one slow answer (a request handed to the dead instance, answered on the second try).
+  const costKill = kills['cost-a'] ?? 0;
+  const afterCostKill = costProber.probes.filter((p) => p.start >= costKill - 1_000);
+  const slowestCost = Math.max(0, ...afterCostKill.filter((p) => p.ok).map((p) => p.end - p.start));
+  const costWindow = Math.max(longestOutage(afterCostKill, costKill, costKill + 15_000), slowestCost);
+  t.diagnostic(
+    `services chaos: ${costProber.probes.length} API cost queries, ${costProber.probes.filter((p) => !p.ok).length} failed; longest wait for a cost answer after the cost-poller kill ${costWindow} ms`,
+  );
   assert.ok(outage <= RECONNECT_GOAL_MS, `API commands back within ${outage} ms`);
+  assert.ok(
+    costWindow <= COST_QUERY_GOAL_MS,
+    `the API's cost query answered within ${costWindow} ms of the kill`,
+  );
   for (const [key, ms] of takenOver) assert.ok(ms <= RECONNECT_GOAL_MS, `${key} taken over within ${ms} ms`);
 });

@@ -24,6 +24,8 @@ import { leaseHolder, startInstance } from './services-chaos-harness.ts';
 const POLL_INTERVAL_MIN = 0.05; // 3 s
 const LEASE_TTL_SEC = 1.5;
 const RECONNECT_GOAL_MS = 10_000;
+/** The API's first try at a cost query (3 s) plus a second to a live instance, with room for load. */
+const COST_QUERY_GOAL_MS = 6_000;
 const ANTHROPIC_KEY = 'sk-ant-admin01-regions';
 const OPENAI_KEY = 'sk-admin-regions';
 const DAY_MS = 86_400_000;
@@ -216,4 +218,7 @@ test("cost regions - provider billing polled by one cost-poller of two regions, 
     `cost regions: ${cyclesOfA} cycles by cost-a (region A), ${cyclesOfB} by cost-b (region B) after the kill, each window once; lease taken over ${takenOver} ms after the kill (TTL ${LEASE_TTL_SEC} s), first poll after ${polledAfter} ms; both APIs answered the billing ${answeredAfter} ms after the kill; billed $${BILLED_USD} in both APIs`,
   );
   assert.ok(takenOver <= RECONNECT_GOAL_MS, `lease taken over within ${takenOver} ms`);
+  // A report asked just as cost-a died may go to it: the API asks again after 3 s (it waited out
+  // the whole 10 s query timeout before, 10.2 s here).
+  assert.ok(answeredAfter <= COST_QUERY_GOAL_MS, `both APIs answered within ${answeredAfter} ms of the kill`);
 });
