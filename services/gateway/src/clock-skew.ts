@@ -32,9 +32,16 @@ export class ClockSkew {
 }
 
 /**
+ * Below this share of the threshold a node counts as back under. The band between it and the
+ * threshold keeps a host whose skew hovers at the threshold (jitter moves the estimate by tens of
+ * ms either way) from raising an alert on every other heartbeat.
+ */
+const REARM_SHARE = 0.8;
+
+/**
  * Whether a skew estimate should raise `node.clock_skew` now: once when it crosses the
- * threshold, and again only after it came back under and crossed anew. `alerted` is shared by
- * the gateway's connections.
+ * threshold, and again only after it came back well under (below {@link REARM_SHARE} of it) and
+ * crossed anew. `alerted` is shared by the gateway's connections.
  */
 export function skewAlertDue(
   alerted: Set<string>,
@@ -42,11 +49,13 @@ export function skewAlertDue(
   skewMs: number,
   thresholdSec: number,
 ): boolean {
-  if (Math.abs(skewMs) <= thresholdSec * 1000) {
+  const skew = Math.abs(skewMs);
+  const thresholdMs = thresholdSec * 1000;
+  if (skew <= thresholdMs * REARM_SHARE) {
     alerted.delete(node);
     return false;
   }
-  if (alerted.has(node)) return false;
+  if (skew <= thresholdMs || alerted.has(node)) return false;
   if (alerted.size > 10_000) alerted.clear();
   alerted.add(node);
   return true;

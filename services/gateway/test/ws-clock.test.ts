@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { NatsConnection } from '@hal/bus';
 import { type EventRecord, subjects } from '@hal/protocol';
 import { FakeClock, waitFor } from '@hal/testkit';
-import { ClockSkew } from '../src/clock-skew.ts';
+import { ClockSkew, skewAlertDue } from '../src/clock-skew.ts';
 import { agentEvents, connectAgent, makeEvent, readEvents, startEnv, testConfig } from './ws-harness.ts';
 
 const TEN_MIN = 10 * 60_000;
@@ -149,4 +149,20 @@ test('clock skew - the estimate is the largest recent sample: the fastest frame'
   assert.equal(skew.ms, 4_997);
   skew.sample('not a time', t0);
   assert.equal(skew.ms, 4_997);
+});
+
+test('clock skew - a skew hovering at the threshold alerts once; it alerts again only after coming back well under', () => {
+  const alerted = new Set<string>();
+  const due = (skewMs: number) => skewAlertDue(alerted, 'node-hover', skewMs, 30);
+  assert.equal(due(29_000), false, 'under the threshold');
+  assert.equal(due(30_400), true, 'crossed');
+  const jitter = [29_700, 30_300, 29_500, 30_200, -30_100, 25_000, 30_600];
+  assert.deepEqual(
+    jitter.map(due),
+    jitter.map(() => false),
+    'hovering between 80 % of the threshold and past it raises nothing more',
+  );
+  assert.equal(due(23_000), false, 'back well under (below 24 s)');
+  assert.equal(due(-31_000), true, 'crossed anew, the other way');
+  assert.equal(due(31_000), false);
 });
