@@ -17,7 +17,10 @@ const RETRY_DELAYS_MS = [500, 2_000, 2_000, 2_000] as const;
 /** Most events of one session handled as one batch (one facts write). */
 const MAX_BATCH = 64;
 
-/** Events of one session, or one node-wide or fleet-wide event, in stream order. */
+/**
+ * Events of one session, or one node-wide or fleet-wide event, in stream order. `seq` is the
+ * event's position: its stream seq plus the stream's offset (stream-epoch.ts).
+ */
 export type EventBatch = ReadonlyArray<{ event: EventRecord; seq: number }>;
 
 export interface EventConsumer {
@@ -53,6 +56,11 @@ export function createEventConsumer(deps: {
   /** Checked before each event and before each "still working": false stops taking events. */
   stillLeading?: () => boolean;
   ackWaitMs?: number;
+  /**
+   * Read at each start: added to stream seqs to give the positions `handle` gets, which only grow
+   * even when HAL_EVENTS is made anew (stream-epoch.ts). Without it, positions are stream seqs.
+   */
+  positionOffset?: () => Promise<number>;
 }): EventConsumer {
   const log = deps.log.child({ component: 'consumer' });
   const ackWaitMs = deps.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
@@ -65,11 +73,12 @@ export function createEventConsumer(deps: {
   /** Delivered, not yet acked or given up: by stream seq, in the order received. */
   const held = new Map<number, { msg: JsMsg; since: number }>();
   let taking = false;
+  let offset = 0;
 
   const canAct = (): boolean => taking && leading();
 
   async function handleBatch(items: ReadonlyArray<{ msg: JsMsg; event: EventRecord }>): Promise<void> {
-    const batch = items.map(({ msg, event }) => ({ event, seq: msg.seq }));
+    const batch = items.map(({ msg, event }) => ({ event, seq: offset + msg.seq }));
     const first = items[0];
     if (first === undefined) return;
     for (let attempt = 0; ; attempt++) {
@@ -163,6 +172,7 @@ export function createEventConsumer(deps: {
   return {
     async start() {
       await prepareConsumer({ js: deps.js, log, wanted });
+      offset = (await deps.positionOffset?.()) ?? 0;
       lanes = createOrderedLanes();
       held.clear();
       open.clear();

@@ -25,6 +25,7 @@ import { createNotifier, type NotifierOptions } from './notifier.ts';
 import { createOverrides } from './overrides.ts';
 import { createPruner, DEFAULT_PRUNE, type Pruner, type PrunerOptions } from './pruner.ts';
 import { servePolicyQueries } from './queries.ts';
+import { eventsOffset } from './stream-epoch.ts';
 import { createStartDependents } from './start-dependents.ts';
 import { openStateStore } from './state-store.ts';
 
@@ -202,6 +203,7 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
         handle,
         ...(deps.consumerAckWaitMs === undefined ? {} : { ackWaitMs: deps.consumerAckWaitMs }),
         stillLeading: () => role?.isLeader() === true,
+        positionOffset: () => eventsOffset({ js, store, log }),
       });
       const servers = servePolicyQueries({
         nc: deps.nc,

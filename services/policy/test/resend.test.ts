@@ -3,8 +3,10 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { type EventRecord, subjects } from '@hal/protocol';
+import { ensureStreams } from '@hal/bus';
+import { type EventRecord, StreamName, subjects } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
+import { jetstreamManager } from '@nats-io/jetstream';
 import {
   type Bus,
   config,
@@ -79,4 +81,48 @@ test('policy resend - an event stored twice (past the duplicate window) is count
     actions.map((a) => a.decision),
     ['acted'],
   );
+});
+
+test('policy resend - HAL_EVENTS deleted and made anew: its events (seqs from 1 again) are not mistaken for replays', async (t) => {
+  const bus = await startBus(t);
+  const clock = new FakeClock();
+  clock.t = Date.now();
+  const hooks: string[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      hooks.push(String(req.headers['x-hal-notification-id']));
+      res.end('ok');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const cfg = config({
+    routes: [{ match: 'session.error', target: 'webhook#ops' }],
+    webhooks: { ops: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` } },
+  });
+  const first = await startPolicy(t, bus, cfg, clock);
+  for (let i = 0; i < 5; i++) {
+    await emit(bus, { type: 'session.error', time: clock.iso(), data: { kind: 'APIError' } });
+    await settled(bus);
+    clock.advance(10 * 60_000); // past the collapse window: each is its own notification
+  }
+  await waitFor(() => hooks.length === 5, { message: 'the five errors are notified' });
+  await first.stop();
+
+  // What an operator does to move the stream to other storage: delete it, let it be made again.
+  const jsm = await jetstreamManager(bus.nc);
+  await jsm.streams.delete(StreamName.EVENTS);
+  await ensureStreams(bus.nc);
+  await startPolicy(t, bus, cfg, clock);
+  await emit(bus, { type: 'session.error', time: clock.iso(), data: { kind: 'APIError' } });
+  await settled(bus);
+  await waitFor(() => hooks.length === 6, {
+    message: 'the error stored as seq 1 of the new stream is notified (the facts held seq 5 of the old one)',
+  });
+  clock.advance(10 * 60_000);
+  await emit(bus, { type: 'session.error', time: clock.iso(), data: { kind: 'APIError' } });
+  await settled(bus);
+  await waitFor(() => hooks.length === 7, { message: 'and the next one' });
 });
