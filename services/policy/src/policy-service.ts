@@ -25,9 +25,9 @@ import { createNotifier, type NotifierOptions } from './notifier.ts';
 import { createOverrides } from './overrides.ts';
 import { createPruner, DEFAULT_PRUNE, type Pruner, type PrunerOptions } from './pruner.ts';
 import { servePolicyQueries } from './queries.ts';
-import { eventsOffset } from './stream-epoch.ts';
 import { createStartDependents } from './start-dependents.ts';
 import { openStateStore } from './state-store.ts';
+import { eventsOffset } from './stream-epoch.ts';
 
 export interface PolicyDeps {
   /** `nats.replicas`: of the policy KV bucket (absent: 1). */
