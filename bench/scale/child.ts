@@ -3,6 +3,7 @@
 // ({ id, cmd, args }); each gets one JSON line on stdout ({ id, ok, result | error }). Id 0 is
 // the start. Every role answers `mem`: RSS and heap after three forced GCs.
 import { createInterface } from 'node:readline';
+import { writeHeapSnapshot } from 'node:v8';
 import { connectBus, ensureStreams } from '@hal/bus';
 import { createLogger } from '@hal/observability';
 import { jetstream } from '@nats-io/jetstream';
@@ -117,7 +118,16 @@ if (start === undefined) {
 try {
   const { ready, handlers } = await start();
   // `rss` is cheap enough to ask under load; `mem` (GC, settling) is for quiet moments.
-  const all: Handlers = { ...handlers, mem, rss: () => ({ rss: process.memoryUsage().rss }) };
+  const all: Handlers = {
+    ...handlers,
+    mem,
+    rss: () => ({ rss: process.memoryUsage().rss }),
+    // A heap snapshot after the settling GCs, for finding where a figure's memory goes (bench/README.md).
+    snapshot: async (args: { path: string }) => {
+      await mem();
+      return { path: writeHeapSnapshot(args.path) };
+    },
+  };
   createInterface({ input: process.stdin }).on('line', (line) => {
     const req = JSON.parse(line) as { id: number; cmd: string; args?: never };
     const handler = all[req.cmd];
