@@ -2,16 +2,21 @@
 // protocol schema (parseEventRecord), publish it through @hal/bus into HAL_EVENTS (dedup id),
 // window 1,000.
 import { randomUUID } from 'node:crypto';
-import { ensureStreams, jetstreamClient, publishEvent } from '@hal/bus';
+import { connectBus, ensureStreams, jetstreamClient, publishEvent } from '@hal/bus';
+import { createLogger } from '@hal/observability';
 import { parseEventRecord } from '@hal/protocol';
-import { connect } from '@nats-io/transport-node';
 import type { BenchContext } from './harness.ts';
 import { jsonPayload, perSecond, runWindowed } from './stats.ts';
 
 export default async function spine(ctx: BenchContext): Promise<void> {
   const count = ctx.size(40_000, 1_000);
   const nats = await ctx.nats();
-  const nc = await connect({ servers: nats.url });
+  // The gateway's own connection settings (connectBus), not the client's defaults.
+  const nc = await connectBus({
+    url: nats.url,
+    name: 'bench-spine',
+    log: createLogger({ service: 'bench', level: 'silent' }),
+  });
   ctx.defer(() => nc.close());
   await ensureStreams(nc);
   const js = jetstreamClient(nc);
