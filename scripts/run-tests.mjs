@@ -3,13 +3,18 @@
 //   1. files that start neither a real opencode nor a browser, several at a time;
 //   2. the heavy ones (a real opencode is ~800 MB and CPU-hungry, chromium likewise): first those that
 //      start opencode, two at a time (on 2 cores: 417 s, against 682 s one at a time in a shared run; 63/63 green in
-//      each of two trial runs of the 20 files), then those that drive a browser, one at a time.
+//      each of two trial runs of the 20 files), then those that drive a browser, one at a time. The browser files
+//      beside the opencode ones were tried: on 2 cores every file took 2–3× as long and fleet-e2e timed out.
+// Each phase starts its longest files first (scripts/test-durations.json, each file's time in a full run), so it
+// does not end with one long file running alone; scripts/test-phase.mjs runs a phase in that order.
 // Optional arguments narrow the run to files under those paths: `node scripts/run-tests.mjs libs/config`.
 // HAL_TEST_CONCURRENCY sets phase 1's concurrency (default 2), HAL_TEST_HEAVY_CONCURRENCY that of the
 // opencode files (default 2; 1 on a machine too small for two opencodes); browser files always run
-// one at a time. HAL_TEST_PHASE=light, opencode or browser runs that phase alone (to time it or try a concurrency).
+// one at a time. HAL_TEST_PHASE=light, opencode or browser runs that phase alone (to time it or try a concurrency);
+// a list (`opencode,browser`) runs those.
 // Each file's wall time is printed as it ends (scripts/file-times-reporter.mjs); at the end come the
-// slowest files and each phase's time, and last the one summary line.
+// slowest files and each phase's time with how busy the machine's CPU was (all of it, every process: a
+// phase near 100 % gains nothing from more files at a time), and last the one summary line.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -71,9 +76,10 @@ function weight(file) {
 
 const FILE_TIME = /^run-tests: file ([\d.]+) s (.+)$/;
 
-/** One `node --test` run; its output passes through, and its summary counts and file times are returned. */
+/** One phase (scripts/test-phase.mjs); its output passes through, and its summary counts and file times are returned. */
 function runPhase(files, concurrency) {
   const started = Date.now();
+  const cpu = cpuTimes();
   return new Promise((done) => {
     const child = spawn(
       process.execPath,
@@ -81,54 +87,71 @@ function runPhase(files, concurrency) {
         '--conditions=hal-source',
         '--import',
         'tsx',
-        '--test',
-        `--test-concurrency=${concurrency}`,
-        // Node 20 applies it to each file as well as to each test: a budget for a whole file under
-        // load (fleet-e2e: 97 s quiet, 180 s at load 9), still a bound on a hung test.
-        '--test-timeout=600000',
-        '--test-reporter=tap',
-        '--test-reporter-destination=stdout',
-        `--test-reporter=${join(root, 'scripts', 'file-times-reporter.mjs')}`,
-        '--test-reporter-destination=stderr',
+        join(root, 'scripts', 'test-phase.mjs'),
+        String(concurrency),
         ...files,
       ],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    current = child;
+    running.add(child);
     const counts = { tests: 0, pass: 0, fail: 0, skipped: 0 };
     const fileTimes = [];
-    eachLine(child.stdout, process.stdout, (line) => {
+    eachLine(child.stdout, (line) => {
+      process.stdout.write(`${line}\n`);
       const m = /^# (tests|pass|fail|skipped) (\d+)$/.exec(line);
       if (m) counts[m[1]] = Number(m[2]);
     });
-    eachLine(child.stderr, process.stderr, (line) => {
+    eachLine(child.stderr, (line) => {
+      process.stderr.write(`${line}\n`);
       const m = FILE_TIME.exec(line);
       if (m) fileTimes.push({ seconds: Number(m[1]), file: m[2] });
     });
-    child.on('close', (code, signal) =>
-      done({ ok: code === 0 && !signal, counts, fileTimes, seconds: (Date.now() - started) / 1000 }),
-    );
+    child.on('close', (code, signal) => {
+      running.delete(child);
+      const seconds = (Date.now() - started) / 1000;
+      done({ ok: code === 0 && !signal, counts, fileTimes, seconds, busy: cpuBusy(cpu, cpuTimes()) });
+    });
   });
 }
 
-/** Passes a stream through to `out` and calls `onLine` with each whole line. */
-function eachLine(stream, out, onLine) {
+/** Calls `onLine` with each whole line of a stream (and with a last line without a newline). */
+function eachLine(stream, onLine) {
   let tail = '';
   stream.on('data', (chunk) => {
-    out.write(chunk);
     const lines = (tail + chunk.toString('utf8')).split('\n');
     tail = lines.pop() ?? '';
     for (const line of lines) onLine(line);
   });
+  stream.on('end', () => {
+    if (tail !== '') onLine(tail);
+  });
 }
 
-let current;
+/** The machine's CPU counters (Linux /proc/stat, in ticks): busy and all; undefined elsewhere. */
+function cpuTimes() {
+  try {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    const ticks = fields.map(Number);
+    const all = ticks.reduce((a, b) => a + b, 0);
+    return { busy: all - ticks[3] - (ticks[4] ?? 0), all };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The share of the machine's CPU time (all cores, every process) that was busy between two readings. */
+function cpuBusy(before, after) {
+  if (!before || !after || after.all === before.all) return undefined;
+  return (after.busy - before.busy) / (after.all - before.all);
+}
+
+const running = new Set();
 let stopping = false;
 // Forward Ctrl-C/SIGTERM so the test runner (and the servers its tests started) stop too.
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     stopping = true;
-    current?.kill(sig);
+    for (const child of running) child.kill(sig);
   });
 }
 
@@ -138,8 +161,15 @@ if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
 }
+
+// Each file's wall time in a full run (scripts/test-durations.json, from the `run-tests: file <s> s <path>` lines
+// of a full run's log; a file not in it counts as UNKNOWN_SECONDS). Each phase starts its longest files first,
+// so it does not end with one long file running alone. Only the order depends on it: a stale table costs time, never a test.
+const UNKNOWN_SECONDS = 10;
+const durations = JSON.parse(readFileSync(join(root, 'scripts', 'test-durations.json'), 'utf8'));
+const expected = (f) => durations[f] ?? UNKNOWN_SECONDS;
 const weights = new Map(files.map((f) => [f, weight(f)]));
-const of = (w) => files.filter((f) => weights.get(f) === w);
+const of = (w) => files.filter((f) => weights.get(f) === w).sort((a, b) => expected(b) - expected(a));
 const heavyConcurrency = process.env.HAL_TEST_HEAVY_CONCURRENCY ?? '2';
 const phases = [
   {
@@ -155,7 +185,9 @@ const phases = [
     concurrency: heavyConcurrency,
   },
   { name: 'with a browser, one at a time', weight: 'browser', files: of('browser'), concurrency: '1' },
-].filter((p) => p.files.length > 0 && (process.env.HAL_TEST_PHASE ?? p.weight) === p.weight);
+].filter(
+  (p) => p.files.length > 0 && (process.env.HAL_TEST_PHASE?.split(',') ?? [p.weight]).includes(p.weight),
+);
 
 if (phases.length === 0) {
   console.error(`run-tests: no ${process.env.HAL_TEST_PHASE} test files found`);
@@ -179,7 +211,10 @@ if (slowest.length > 1) {
   for (const { seconds, file } of slowest) console.error(`  ${seconds.toFixed(1).padStart(6)} s  ${file}`);
 }
 for (const r of results) {
-  console.error(`run-tests: ${Math.round(r.seconds)} s for ${r.phase.files.length} files ${r.phase.name}`);
+  const busy = r.busy === undefined ? '' : ` (CPU ${Math.round(r.busy * 100)} % busy)`;
+  console.error(
+    `run-tests: ${Math.round(r.seconds)} s for ${r.phase.files.length} files ${r.phase.name}${busy}`,
+  );
 }
 console.error(
   `run-tests: ${sum('tests')} tests, ${sum('pass')} passed, ${sum('fail')} failed, ${sum('skipped')} skipped ` +

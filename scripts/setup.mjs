@@ -3,8 +3,10 @@
 // installs the npm dependencies when needed, the pinned opencode into .tools/opencode, and makes
 // sure nats-server is on PATH (`--deploy-tools`, npm test: also the deploy tests' tools). It builds the
 // web dashboard when its sources are newer than its bundle; `--browser` (npm test, npm run
-// bench) also makes sure Debian's chromium is there for the dashboard's browser tests.
-import { spawnSync } from 'node:child_process';
+// bench) also makes sure Debian's chromium is there for the dashboard's browser tests. `--checks` (npm test)
+// also runs `npm run checks` (typecheck, biome, knip), started as soon as the packages are unpacked: on a
+// clean clone it then overlaps better-sqlite3's compile from source (~85 s on one core) and the tool installs.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +17,17 @@ function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`);
+}
+
+/** `run` that goes on in the background: resolves when the command succeeded, rejects otherwise. */
+function runInBackground(cmd, args) {
+  return new Promise((done, fail) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: 'inherit' });
+    child.on('error', fail);
+    child.on('close', (code) =>
+      code === 0 ? done() : fail(new Error(`${cmd} ${args.join(' ')} failed with exit code ${code}`)),
+    );
+  });
 }
 
 /** Why `npm ci` failed, from its stderr: the error lines before npm's usage text, at most 12 of them. */
@@ -33,21 +46,32 @@ function npmErrorSummary(stderr) {
 }
 
 /**
- * `npm ci`, else — loudly — `npm install --no-save`. npm ci refuses a lock that lacks optional
- * platform packages (opencode-darwin-*, …) when the registry in use does not serve them, so they
+ * `npm ci`, else — loudly — `npm install --no-save`, both without running the packages' install scripts;
+ * returns those scripts (`npm rebuild`: better-sqlite3's compile from source, esbuild's check) running in the
+ * background, so the tool installs and `--checks` go on beside the compile. npm ci refuses a lock that lacks
+ * optional platform packages (opencode-darwin-*, …) when the registry in use does not serve them, so they
  * could never be locked. `--no-save` installs from the same lock but never rewrites
  * package-lock.json (npm skips saving the ideal tree), so a green run cannot depend on a lock
  * that differs from the committed one; the check after it is the belt to those braces.
  */
 function installDependencies() {
-  console.log('setup: installing npm dependencies (npm ci)');
-  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], {
+  console.log('setup: installing npm dependencies (npm ci, then their install scripts in the background)');
+  const ci = spawnSync('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], {
     cwd: root,
     stdio: ['ignore', 'inherit', 'pipe'],
     encoding: 'utf8',
   });
   if (ci.error) throw ci.error;
-  if (ci.status === 0) return;
+  if (ci.status !== 0) installWithoutLockCheck(ci);
+  return runInBackground('npm', ['rebuild', '--no-audit', '--no-fund']).catch((err) => {
+    // The packages are unpacked but not built: the next run must install again.
+    rmSync(join(root, 'node_modules', '.package-lock.json'), { force: true });
+    throw err;
+  });
+}
+
+/** The fallback when `npm ci` failed (see installDependencies). */
+function installWithoutLockCheck(ci) {
   console.error(`setup: npm ci failed (exit code ${ci.status}):`);
   for (const line of npmErrorSummary(ci.stderr ?? '')) console.error(`setup:   ${line}`);
   console.error(
@@ -55,7 +79,7 @@ function installDependencies() {
   );
   const lockFile = join(root, 'package-lock.json');
   const lockBefore = readFileSync(lockFile, 'utf8');
-  run('npm', ['install', '--no-save', '--no-audit', '--no-fund']);
+  run('npm', ['install', '--no-save', '--ignore-scripts', '--no-audit', '--no-fund']);
   if (readFileSync(lockFile, 'utf8') !== lockBefore) {
     const message =
       'npm install changed package-lock.json; a run must not depend on a lock that differs from the committed one (see git diff package-lock.json)';
@@ -211,16 +235,25 @@ function ensureKubectl() {
 }
 
 try {
-  if (dependenciesStale()) installDependencies();
+  // Started first, awaited last: the install scripts (compiling) and the checks (CPU) overlap the
+  // downloads and unpacking below. The dashboard bundle waits for the install scripts (esbuild's check).
+  const installScripts = dependenciesStale() ? installDependencies() : Promise.resolve();
+  const checks = process.argv.includes('--checks')
+    ? runInBackground('npm', ['run', '--silent', 'checks'])
+    : Promise.resolve();
+  // Both are awaited below; until then a rejection must not end the process as unhandled.
+  for (const p of [installScripts, checks]) p.catch(() => {});
   ensureOpencode();
   ensureNatsServer();
-  ensureDashboardBuilt();
   if (process.argv.includes('--browser')) ensureChromium();
   // npm test only (`--deploy-tools`): what the deploy and k8s tests run.
   if (process.argv.includes('--deploy-tools')) {
     ensureDeployTools();
     ensureKubectl();
   }
+  await installScripts;
+  ensureDashboardBuilt();
+  await checks;
 } catch (err) {
   console.error(`setup: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
