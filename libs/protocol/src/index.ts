@@ -196,6 +196,7 @@ export {
   fitsSubjectToken,
   LEASES_KV_BUCKET,
   LeaseName,
+  nodeOfSubject,
   POLICY_KV_BUCKET,
   POLICY_OVERRIDES_KV_BUCKET,
   parseEventSubject,

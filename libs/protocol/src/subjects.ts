@@ -169,6 +169,8 @@ export const QueueGroup = {
   TRACKER: 'hal-tracker',
   COST: 'hal-cost',
   POLICY: 'hal-policy',
+  /** Every gateway takes `hal.cmd.*` in this group: one of them decides where each command goes. */
+  GATEWAY: 'hal-gateway',
 } as const;
 
 export interface EventFilter {
@@ -208,14 +210,33 @@ export const subjects = {
   command(node: string): string {
     return bounded(`${PREFIX}.cmd.${token(node, 'node')}`);
   },
+  /** What every gateway takes in the `hal-gateway` queue group: each command reaches one of them. */
+  commandAll: `${PREFIX}.cmd.*`,
+  /** `hal.cmd.<node>.<gateway>` — a command passed on to the gateway that last claimed the node. */
+  commandAt(node: string, gateway: string): string {
+    return bounded(`${PREFIX}.cmd.${token(node, 'node')}.${token(gateway, 'gateway')}`);
+  },
+  /** Every command passed on to one gateway. */
+  commandAtGateway(gateway: string): string {
+    return bounded(`${PREFIX}.cmd.*.${token(gateway, 'gateway')}`);
+  },
   /** `hal.gw.claim.<node>` — a gateway announces it now holds a node; others drop their hold. */
   nodeClaim(node: string): string {
     return bounded(`${PREFIX}.gw.claim.${token(node, 'node')}`);
   },
   nodeClaimAll: `${PREFIX}.gw.claim.*`,
-  /** `hal.gw.holder.<node>` — request/reply: which agent instance holds a node (answered by its gateway). */
-  nodeHolder(node: string): string {
-    return bounded(`${PREFIX}.gw.holder.${token(node, 'node')}`);
+  /**
+   * A gateway that starts asks the others to claim their nodes again, so it knows who holds what.
+   * `%sync` is no escaped id (`%` is followed by two hex digits in those), so no node has it.
+   */
+  nodeClaimSync: `${PREFIX}.gw.claim.%sync`,
+  /** `hal.gw.holder.<node>.<gateway>` — request/reply: which agent instance holds a node, asked of the gateway that claimed it. */
+  nodeHolder(node: string, gateway: string): string {
+    return bounded(`${PREFIX}.gw.holder.${token(node, 'node')}.${token(gateway, 'gateway')}`);
+  },
+  /** Every holder question asked of one gateway. */
+  nodeHolderAtGateway(gateway: string): string {
+    return bounded(`${PREFIX}.gw.holder.*.${token(gateway, 'gateway')}`);
   },
   /** `hal.q.tracker.<query>` — read queries answered by the tracker queue group. */
   trackerQuery(query: string): string {
@@ -259,4 +280,15 @@ export function parseEventSubject(subject: string): ParsedEventSubject {
     project: unescapeToken(parts[3]!),
     type: checkType(parts.slice(4).join('.')),
   };
+}
+
+/** The node of a `hal.cmd.<node>[.<gateway>]` or `hal.gw.holder.<node>.<gateway>` subject (VALIDATION_FAILED otherwise). */
+export function nodeOfSubject(subject: string): string {
+  const parts = subject.split('.');
+  const at = parts[1] === 'cmd' ? 2 : parts[1] === 'gw' && parts[2] === 'holder' ? 3 : -1;
+  const node = at < 0 ? undefined : parts[at];
+  if (parts[0] !== PREFIX || node === undefined) {
+    throw new HalError(ErrorCode.VALIDATION_FAILED, `"${subject.slice(0, 80)}" names no node`);
+  }
+  return unescapeToken(node);
 }

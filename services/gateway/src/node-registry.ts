@@ -1,26 +1,10 @@
-import {
-  jetstreamClient,
-  type NatsConnection,
-  request,
-  type Server,
-  type SessionOwners,
-  type Subscription,
-  serve,
-} from '@hal/bus';
+import { jetstreamClient, type NatsConnection, request, type SessionOwners } from '@hal/bus';
 import { type Clock, type HalMetrics, type Logger, systemClock } from '@hal/observability';
-import {
-  type CommandRequest,
-  commandRequestSchema,
-  ErrorCode,
-  HalError,
-  type NodeClaim,
-  nodeClaimSchema,
-  type Reply,
-  subjects,
-  toHalError,
-} from '@hal/protocol';
+import { type CommandRequest, type NodeClaim, type Reply, subjects } from '@hal/protocol';
 import { z } from 'zod';
-import { type CommandOutcome, createCommandTrail } from './command-trail.ts';
+import { holderOf, serveCommands } from './command-routing.ts';
+import { createCommandTrail } from './command-trail.ts';
+import { NodeClaims } from './node-claims.ts';
 
 /** What this gateway knows about a node it holds. */
 export interface NodeInfo {
@@ -39,7 +23,7 @@ export interface NodeInfo {
   clock_skew_ms: number | null;
 }
 
-/** Who holds a node right now, as `hal.gw.holder.<node>` answers it. */
+/** Who holds a node right now, as `hal.gw.holder.<node>.<gateway>` answers it. */
 export const holderSchema = z.object({
   node: z.string(),
   gateway: z.string(),
@@ -65,14 +49,8 @@ export interface HeldConnection {
   replace(by: { gateway: string; connection: string }): void;
 }
 
-interface Hold {
-  conn: HeldConnection;
-  commands: Server;
-  holder: Server;
-}
-
 export interface NodeRegistry {
-  /** Takes the node for `conn`: replaces a local holder, answers `hal.cmd.<node>`, tells other gateways. */
+  /** Takes the node for `conn`: replaces a local holder, answers its commands, tells other gateways. */
   hold(conn: HeldConnection): void;
   /** Drops the hold if `conn` still has it; true when it did (so the caller publishes node.offline). */
   release(conn: HeldConnection): boolean;
@@ -99,142 +77,92 @@ export function createNodeRegistry(deps: {
     clock: deps.clock ?? systemClock,
     owners: deps.owners ?? (() => undefined),
   });
-  const holds = new Map<string, Hold>();
-  const stopping = new Set<Promise<void>>();
+  /** The connection holding each node here: all a held node costs the registry. */
+  const holds = new Map<string, HeldConnection>();
 
-  const unhold = (node: string): void => {
-    const hold = holds.get(node);
-    if (hold === undefined) return;
-    holds.delete(node);
-    void hold.holder.stop().catch(() => undefined);
-    // Draining lets a command already being answered finish; the holder's close rejects it.
-    const p = hold.commands
-      .stop()
-      .catch((err: unknown) => log.warn({ err, node }, 'command subscription stop failed'));
-    stopping.add(p);
-    void p.finally(() => stopping.delete(p));
+  const publishClaim = (conn: HeldConnection): void => {
+    const claim: NodeClaim = {
+      node: conn.node,
+      gateway: gatewayId,
+      connection: conn.id,
+      time: new Date(conn.claimedAt).toISOString(),
+    };
+    nc.publish(subjects.nodeClaim(conn.node), JSON.stringify(claim));
   };
 
-  const answerCommand = async (node: string, request: CommandRequest): Promise<unknown> => {
-    const started = performance.now();
-    const commandId = crypto.randomUUID();
-    let outcome: CommandOutcome | undefined;
-    try {
-      const holder = holds.get(node)?.conn;
-      if (holder === undefined) throw new HalError(ErrorCode.NODE_OFFLINE, `node "${node}" is not connected`);
-      // Every command reaches the agent with a key, so it runs there at most once.
-      const keyed =
-        request.idempotency_key === undefined ? { ...request, idempotency_key: commandId } : request;
-      const reply = await holder.command(keyed, commandId);
-      if (!reply.ok) throw HalError.fromBody(reply.error);
-      outcome = { ok: true, data: reply.data };
-      return reply.data;
-    } catch (err) {
-      outcome = { ok: false, code: toHalError(err).code };
-      throw err;
-    } finally {
-      const ms = performance.now() - started;
-      const status = outcome?.ok === false ? outcome.code : 'ok';
-      metrics.commandsTotal.inc({ type: request.command.type, status });
-      metrics.commandDuration.observe({ type: request.command.type }, ms / 1000);
-      if (outcome !== undefined) trail.record(node, commandId, request, outcome, ms);
-    }
-  };
-
-  const onClaim = (node: string, claim: NodeClaim): void => {
+  const onClaim = (claim: NodeClaim): void => {
     // Our own claims (and a local replacement, already handled in hold()) never drop a hold.
     if (claim.gateway === gatewayId) return;
-    const hold = holds.get(node);
-    if (hold === undefined) return;
+    const { node } = claim;
+    const conn = holds.get(node);
+    if (conn === undefined) return;
     const theirs = Date.parse(claim.time);
-    const ours = hold.conn.claimedAt;
+    const ours = conn.claimedAt;
     // Latest claim wins; two claims in the same millisecond are settled by connection id.
-    if (ours > theirs || (ours === theirs && hold.conn.id > claim.connection)) return;
+    if (ours > theirs || (ours === theirs && conn.id > claim.connection)) return;
     log.info({ node, gateway: claim.gateway, connection: claim.connection }, 'node moved to another gateway');
-    const conn = hold.conn;
-    unhold(node);
+    holds.delete(node);
     conn.replace({ gateway: claim.gateway, connection: claim.connection });
   };
 
-  // Every gateway's claims on one subscription (a claim is one message per agent connect), not
-  // one per held node: a subscription costs ~1.4 KiB of heap, and a gateway holds thousands.
-  const claims: Subscription = nc.subscribe(subjects.nodeClaimAll, {
-    callback: (err, msg) => {
-      if (err) return;
-      try {
-        const parsed = nodeClaimSchema.safeParse(safeJson(msg.data));
-        // A claim names its node in the subject too; one that disagrees is not a claim.
-        if (!parsed.success || msg.subject !== subjects.nodeClaim(parsed.data.node)) {
-          log.warn({ subject: msg.subject }, 'ignored malformed node claim');
-          return;
-        }
-        onClaim(parsed.data.node, parsed.data);
-      } catch (e) {
-        log.error({ err: e, subject: msg.subject }, 'node claim not handled');
-      }
-    },
+  // Every gateway's claims on one subscription (a claim is one message per agent connect); a
+  // gateway that starts asks for them again, and each held node here is claimed once more.
+  const claims = new NodeClaims(nc, log, onClaim, () => {
+    for (const conn of holds.values()) publishClaim(conn);
+  });
+  const servers = serveCommands({
+    nc,
+    gatewayId,
+    log,
+    metrics,
+    trail,
+    claims,
+    held: (node) => holds.get(node),
   });
 
   return {
     hold(conn) {
-      const { node } = conn;
-      const previous = holds.get(node);
-      if (previous !== undefined) {
-        // Same gateway, new socket: keep the subscriptions, swap the holder.
-        previous.conn.replace({ gateway: gatewayId, connection: conn.id });
-        previous.conn = conn;
-      } else {
-        const commands = serve(nc, {
-          subject: subjects.command(node),
-          schema: commandRequestSchema,
-          log,
-          handler: (request) => answerCommand(node, request),
-        });
-        const holder = serve(nc, {
-          subject: subjects.nodeHolder(node),
-          schema: z.unknown(),
-          log,
-          handler: async (): Promise<Holder> => {
-            const current = holds.get(node)?.conn.info();
-            if (current === undefined)
-              throw new HalError(ErrorCode.NODE_OFFLINE, `node "${node}" is not held here`);
-            return holderOf(current);
-          },
-        });
-        holds.set(node, { conn, commands, holder });
+      const previous = holds.get(conn.node);
+      // Same gateway, new socket: swap the holder.
+      if (previous !== undefined && previous !== conn) {
+        previous.replace({ gateway: gatewayId, connection: conn.id });
       }
-      const claim: NodeClaim = {
-        node,
-        gateway: gatewayId,
-        connection: conn.id,
-        time: new Date(conn.claimedAt).toISOString(),
-      };
-      nc.publish(subjects.nodeClaim(node), JSON.stringify(claim));
+      holds.set(conn.node, conn);
+      claims.note(conn.node, gatewayId);
+      publishClaim(conn);
     },
     release(conn) {
-      const hold = holds.get(conn.node);
-      if (hold === undefined || hold.conn !== conn) return false;
-      unhold(conn.node);
+      if (holds.get(conn.node) !== conn) return false;
+      holds.delete(conn.node);
       return true;
     },
     async holderOf(node) {
-      const local = holds.get(node)?.conn.info();
+      const local = holds.get(node)?.info();
       if (local !== undefined) return holderOf(local);
+      const claimant = await claims.claimant(node);
+      // Claimed by no gateway, or last by this one (which no longer holds it): free.
+      if (claimant === undefined || claimant === gatewayId) return undefined;
       try {
-        return await request(nc, subjects.nodeHolder(node), {}, holderSchema, { timeoutMs: HOLDER_QUERY_MS });
+        return await request(nc, subjects.nodeHolder(node, claimant), {}, holderSchema, {
+          timeoutMs: HOLDER_QUERY_MS,
+        });
       } catch {
-        // No responders (nobody holds it), a timeout or a gateway going away: treat it as free.
-        // The claim protocol still settles a race between two gateways.
+        // Not held there any more, that gateway is gone (no responders), or a timeout: treat it
+        // as free. The claim protocol still settles a race between two gateways.
         return undefined;
       }
     },
     nodes() {
-      return [...holds.values()].map((h) => h.conn.info());
+      return [...holds.values()].map((conn) => conn.info());
     },
     async stop() {
-      claims.unsubscribe();
-      for (const node of [...holds.keys()]) unhold(node);
-      await Promise.allSettled([...stopping]);
+      claims.stop();
+      holds.clear();
+      // Draining lets a command already being answered finish; the holder's close rejects it.
+      const stopped = await Promise.allSettled(servers.map((s) => s.stop()));
+      for (const r of stopped) {
+        if (r.status === 'rejected') log.warn({ err: r.reason }, 'command subscription stop failed');
+      }
       // After the command subscriptions drained: their last traces are queued by now.
       await trail.flush();
     },
@@ -242,21 +170,3 @@ export function createNodeRegistry(deps: {
 }
 
 const HOLDER_QUERY_MS = 500;
-
-function holderOf(info: NodeInfo): Holder {
-  return {
-    node: info.node,
-    gateway: info.gateway,
-    instance_id: info.instance_id,
-    host: info.host,
-    remote_address: info.remote_address,
-  };
-}
-
-function safeJson(data: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(data));
-  } catch {
-    return undefined;
-  }
-}

@@ -107,3 +107,45 @@ test('ws cluster - a second socket for a node on the same gateway replaces the f
   assert.equal(env.gateway.nodes().length, 1);
   await second.close();
 });
+
+test('ws cluster - a command reaches a node on either gateway, and a node on none is NODE_OFFLINE at once', async (t) => {
+  const env = await startEnv();
+  t.after(() => env.close());
+  const gw2 = await env.startGateway();
+  const a = await connectAgent(env.url, { node: 'node-x', onCommand: echoing('x') });
+  const b = await connectAgent(`ws://127.0.0.1:${gw2.address().port}`, {
+    node: 'node-y',
+    onCommand: echoing('y'),
+  });
+  await a.hello();
+  await b.hello();
+  // One gateway of the queue group takes each command: ten each, so both pass some on to the other.
+  for (let i = 0; i < 10; i++) {
+    const [rx, ry] = await Promise.all([
+      env.nc.request(subjects.command('node-x'), status, { timeout: 3_000 }),
+      env.nc.request(subjects.command('node-y'), status, { timeout: 3_000 }),
+    ]);
+    assert.deepEqual(rx.json(), { ok: true, data: { answered_by: 'x' } });
+    assert.deepEqual(ry.json(), { ok: true, data: { answered_by: 'y' } });
+  }
+
+  const offline = async (node: string): Promise<number> => {
+    const started = performance.now();
+    const reply = await env.nc.request(subjects.command(node), status, { timeout: 3_000 });
+    const ms = performance.now() - started;
+    assert.equal((reply.json() as { error: { code: string } }).error.code, 'NODE_OFFLINE', node);
+    return ms;
+  };
+  // Never connected anywhere.
+  assert.ok((await offline('node-nowhere')) < 1_000);
+  // Held by gw-2 until its agent left: gw-2 still answers for the node it claimed last.
+  await b.close();
+  await waitFor(() => gw2.nodes().length === 0, { message: 'gw-2 released node-y' });
+  for (let i = 0; i < 4; i++) assert.ok((await offline('node-y')) < 1_000);
+  // Claimed by a gateway that is gone: nothing answers the pass, so NODE_OFFLINE, not a timeout.
+  const c = await connectAgent(`ws://127.0.0.1:${gw2.address().port}`, { node: 'node-z' });
+  await c.hello();
+  await gw2.stop();
+  for (let i = 0; i < 4; i++) assert.ok((await offline('node-z')) < 1_000);
+  await a.close();
+});
