@@ -4,17 +4,25 @@
 // the real hal-agent and opencode is command.bench.ts. Memory per idle agent connection, against
 // a raw ws server in the same run, is scale.bench.ts's.
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { connectBus, ensureStreams } from '@hal/bus';
 import { createLogger } from '@hal/observability';
 import { makeEnvelope, StreamName, subjects } from '@hal/protocol';
 import { jetstreamManager } from '@nats-io/jetstream';
 import WebSocket from 'ws';
-import { createBenchGateway } from './bench-gateway.ts';
+import { compileForNode } from './compile.ts';
 import type { BenchContext } from './harness.ts';
 import { helloFrame } from './scale/sim-agents.ts';
 import { jsonPayload, nowMs, percentile, perSecond, sampleLatencies } from './stats.ts';
 
 const TOKEN = 'bench-token-0123456789';
+/**
+ * The gateway runs compiled, as users run it (a plain JS build, no TypeScript loader): under
+ * tsx every function it transforms is wrapped by `__name` and the loader shares the process. The
+ * agents, which stand for other hosts, stay in this module.
+ */
+const GATEWAY_SRC = fileURLToPath(new URL('./bench-gateway.ts', import.meta.url));
+const GATEWAY_BUILD = fileURLToPath(new URL('./out/bench-gateway.mjs', import.meta.url));
 /** Unacked events one agent lets out, like the real agent's send window. */
 const AGENT_WINDOW = 2_000;
 const BATCH = 250;
@@ -88,6 +96,9 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
   const nc = await connectBus({ url: nats.url, name: 'bench-gateway', log });
   ctx.defer(() => nc.close());
   await ensureStreams(nc);
+  const { createBenchGateway } = (await import(
+    await compileForNode(ctx, GATEWAY_SRC, GATEWAY_BUILD)
+  )) as typeof import('./bench-gateway.ts');
   const gw = createBenchGateway({ nc, log, token: TOKEN, gatewayId: 'bench-gw' });
   await gw.start();
   ctx.defer(() => gw.stop());
