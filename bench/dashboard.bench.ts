@@ -136,19 +136,26 @@ export default async function dashboard(ctx: BenchContext): Promise<void> {
   await page.goto(`${apiUrl}/#/session/${encodeURIComponent(session)}`);
   await page.getByTestId('events').waitFor();
   await page.locator('[data-testid="stream-status"][data-status="live"]').waitFor();
-  // Every row added to the events table, with the wall-clock time it appeared.
+  // Every row added to the events table, with the wall-clock time it appeared. The observer looks
+  // at the added nodes only: querying every row at each mutation was itself a cost on the page.
   await page.evaluate(`(() => {
     window.__rows = [];
     const seen = new Set();
-    const note = () => {
-      const t = performance.timeOrigin + performance.now();
-      for (const tr of document.querySelectorAll('[data-testid="events"] tr[data-seq]')) {
-        const seq = tr.getAttribute('data-seq');
-        if (!seen.has(seq)) { seen.add(seq); window.__rows.push([Number(seq), t]); }
-      }
+    const add = (tr, t) => {
+      const seq = tr.getAttribute('data-seq');
+      if (!seen.has(seq)) { seen.add(seq); window.__rows.push([Number(seq), t]); }
     };
-    note();
-    new MutationObserver(note).observe(document.querySelector('[data-testid="events"]'), { childList: true, subtree: true });
+    const table = document.querySelector('[data-testid="events"]');
+    for (const tr of table.querySelectorAll('tr[data-seq]')) add(tr, performance.timeOrigin + performance.now());
+    new MutationObserver((records) => {
+      const t = performance.timeOrigin + performance.now();
+      for (const r of records)
+        for (const n of r.addedNodes) {
+          if (n.nodeType !== 1) continue;
+          if (n.matches('tr[data-seq]')) add(n, t);
+          else for (const tr of n.querySelectorAll('tr[data-seq]')) add(tr, t);
+        }
+    }).observe(table, { childList: true, subtree: true });
   })()`);
 
   const sse = new AbortController();

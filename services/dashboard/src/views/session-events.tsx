@@ -97,7 +97,7 @@ export function EventsTable({ events }: { events: SessionEvent[] }) {
   const rows = useRef(new WeakMap<SessionEvent, VNode>());
   const shown = events.slice(-500);
   return (
-    <section class="card" data-testid="events">
+    <section class="card events" data-testid="events">
       <h3>
         Events{' '}
         <span class="count" data-testid="event-count">
@@ -109,7 +109,13 @@ export function EventsTable({ events }: { events: SessionEvent[] }) {
           The newest {shown.length} of {count(events.length)}.
         </p>
       )}
-      <table class="compact">
+      <table class="compact events-table">
+        <colgroup>
+          <col class="seq" />
+          <col class="time" />
+          <col class="type" />
+          <col />
+        </colgroup>
         <thead>
           <tr>
             <th>seq</th>

@@ -15,7 +15,6 @@ interface LogState {
 export function Log({ id }: { id: string }) {
   const { api, live } = useApp();
   const [state, setState] = useState<LogState>({ entries: new Map(), version: 0 });
-  const end = useRef<HTMLDivElement>(null);
   const built = useRef(new WeakMap<LogEntry, VNode>());
   useEffect(() => {
     let stale = false;
@@ -79,14 +78,15 @@ export function Log({ id }: { id: string }) {
     () => [...state.entries.values()].sort((a, b) => a.stream_seq - b.stream_seq),
     [state.version],
   );
-  useEffect(() => end.current?.scrollIntoView({ block: 'nearest' }), [rows.length]);
   return (
     <section class="card log" data-testid="log">
       <h3>Log</h3>
       {rows.length === 0 && <p class="muted">Nothing said yet.</p>}
+      {/* Pinned to its newest line by CSS (a column-reverse scroller), not by scrolling from script:
+          a scrollIntoView per new line forced a layout of the page each time, on a page that a busy
+          session already keeps drawing every frame. */}
       <div class="log-scroll">
-        {rows.map((e) => entryOf(built.current, e))}
-        <div ref={end} />
+        <div class="log-lines">{rows.map((e) => entryOf(built.current, e))}</div>
       </div>
     </section>
   );
