@@ -1,11 +1,9 @@
 import type { JetStreamClient, NatsConnection, SessionOwners } from '@hal/bus';
 import type { Clock, HalMetrics, Logger } from '@hal/observability';
-import type { WebSocket } from 'ws';
 import type { AgentConnection } from './agent-connection.ts';
 import type { GatewayConfig, GatewayLimits } from './gateway-config.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { PublishBudget } from './publish-budget.ts';
-import type { AgentCredential } from './ws-auth.ts';
 
 export interface IngestStats {
   /** Publishes sent to JetStream and not yet acked. */
@@ -16,14 +14,15 @@ export interface IngestStats {
   unread_bytes: number;
 }
 
-export interface AgentConnectionDeps {
-  ws: WebSocket;
-  /** The node the upgrade authenticated; hello must name the same one. */
-  node: string;
-  remoteAddress: string | null;
+/**
+ * What every connection of a gateway is given: one object per gateway, not per connection (its
+ * own parts — socket, node, address, credential — are constructor arguments).
+ */
+export interface ConnectionShared {
   gatewayId: string;
   nc: NatsConnection;
   js: JetStreamClient;
+  /** The gateway's logger; a connection's lines add its component, node and connection id. */
   log: Logger;
   metrics: HalMetrics;
   config: Pick<GatewayConfig, 'heartbeat_interval_sec' | 'heartbeat_timeout_count' | 'alerts'>;
@@ -37,8 +36,8 @@ export interface AgentConnectionDeps {
   conflictAlerts: Map<string, number>;
   /** Nodes whose clock skew is past the threshold and was alerted, shared by the gateway's connections. */
   skewAlerted: Set<string>;
-  /** How the upgrade authenticated: an enrolled node's projects come from its record, not hello. */
-  credential: AgentCredential;
+  /** `alerts.clock_skew_seconds` (30 when the config has no `alerts` section). */
+  skewThresholdSec: number;
   /** Called once the socket is closed and node.offline (if due) is published. */
   onClosed: (conn: AgentConnection) => void;
 }

@@ -17,7 +17,7 @@ import {
 import { ErrorCode, WS_LIMITS } from '@hal/protocol';
 import { WebSocketServer } from 'ws';
 import { AgentConnection } from './agent-connection.ts';
-import type { IngestStats } from './agent-connection-deps.ts';
+import type { ConnectionShared, IngestStats } from './agent-connection-deps.ts';
 import { nodesBucket } from './enrollment-store.ts';
 import { createEnrollmentWatch } from './enrollment-watch.ts';
 import { DEFAULT_LIMITS, type GatewayConfig, type GatewayLimits } from './gateway-config.ts';
@@ -28,6 +28,8 @@ import { type AuthResult, authenticateUpgrade, refuseUpgrade } from './ws-auth.t
 
 /** How often the gateway pings each agent: well inside the agent's 6 s silence limit. */
 const AGENT_PING_INTERVAL_MS = 2_000;
+/** `alerts.clock_skew_seconds` when the config has no `alerts` section (tests' plain configs). */
+const DEFAULT_CLOCK_SKEW_SECONDS = 30;
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -81,7 +83,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const nodeRegistry = createNodeRegistry({ nc, gatewayId: id, log, metrics, clock, owners: () => owners });
   const connections = new Set<AgentConnection>();
   // Defined here, not beside the upgrade: a closure made there would keep its request (headers and
-  // all, ~1.2 KiB) alive for as long as the connection lives.
+  // all, ~1.2 KiB) alive for as long as the connection lives. Connections reach it through `shared`.
   const forget = (conn: AgentConnection): void => {
     connections.delete(conn);
   };
@@ -107,6 +109,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
   let server: Server | undefined;
   let accepting = false;
+  let shared: ConnectionShared | undefined;
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', (err) => log.debug({ err }, 'upgrade socket error'));
@@ -138,7 +141,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   };
 
   const admit = (req: IncomingMessage, socket: Duplex, head: Buffer, auth: AuthResult): void => {
-    if (!accepting || owners === undefined) {
+    if (!accepting || shared === undefined) {
       refuseUpgrade(socket, 503, ErrorCode.UNAVAILABLE, 'gateway is stopping');
       return;
     }
@@ -158,29 +161,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       refuseUpgrade(socket, auth.status, auth.code, auth.message);
       return;
     }
-    const sessionOwners = owners;
+    const connShared = shared;
+    const node = auth.node;
+    const remoteAddress = req.socket.remoteAddress ?? null;
+    const credential = auth.credential;
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new AgentConnection({
-        ws,
-        node: auth.node,
-        remoteAddress: req.socket.remoteAddress ?? null,
-        gatewayId: id,
-        nc,
-        js,
-        log,
-        metrics,
-        config,
-        limits,
-        budget,
-        registry: nodeRegistry,
-        owners: sessionOwners,
-        clock,
-        credential: auth.credential,
-        conflictAlerts,
-        skewAlerted,
-        onClosed: forget,
-      });
-      connections.add(conn);
+      connections.add(new AgentConnection(connShared, ws, node, remoteAddress, credential));
     });
   };
 
@@ -213,6 +199,24 @@ export function createGateway(deps: GatewayDeps): Gateway {
         // Every bucket follows nats.replicas; kvReplicas is for callers without that config.
         ...(kvReplicas === undefined ? {} : { replicas: kvReplicas }),
       });
+      // One object every connection shares (memory per connection, #13).
+      shared = {
+        gatewayId: id,
+        nc,
+        js,
+        log,
+        metrics,
+        config,
+        limits,
+        budget,
+        registry: nodeRegistry,
+        owners,
+        clock,
+        conflictAlerts,
+        skewAlerted,
+        skewThresholdSec: config.alerts?.clock_skew_seconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
+        onClosed: forget,
+      };
       const srv = await createServer();
       // Plain HTTP on the agent port gets a pointer, not a hang: the API lives on http_port.
       srv.on('request', (_req, res) => {

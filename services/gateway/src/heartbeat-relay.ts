@@ -1,36 +1,21 @@
 import type { NatsConnection } from '@hal/bus';
-import type { Clock, createRateLimitedLog } from '@hal/observability';
 import type { HeartbeatPayload } from '@hal/protocol';
 import { ClockSkew } from './clock-skew.ts';
-import {
-  type HeartbeatContext,
-  type HeartbeatWatch,
-  republishHeartbeat,
-  watchHeartbeats,
-} from './heartbeats.ts';
-
-export interface HeartbeatRelayDeps {
-  nc: NatsConnection;
-  clock: Clock;
-  /** The node's clock skew moved: announce it (node.clock_skew past the threshold). */
-  onSkew: (skewMs: number, at: number) => void;
-  /** The rate-limited log, asked for only when a republish fails. */
-  warn: () => ReturnType<typeof createRateLimitedLog>;
-}
+import { type HeartbeatContext, republishHeartbeat } from './heartbeats.ts';
 
 /**
- * One connection's heartbeats: the liveness deadline (checked on the gateway's tick), the clock
- * skew measured from every frame's host time, and the copy of each beat on `hal.hb.<node>`.
+ * One connection's heartbeats: the liveness deadline by the injected clock (the gateway's tick
+ * asks `overdue`), the clock skew measured from every frame's host time, and the copy of each
+ * beat on `hal.hb.<node>`. Numbers only — no timer, closure or Date per connection (#13).
  */
 export class HeartbeatRelay {
-  readonly #d: HeartbeatRelayDeps;
   readonly #skew = new ClockSkew();
-  #last: Date | null = null;
-  #watch: HeartbeatWatch | undefined;
-
-  constructor(deps: HeartbeatRelayDeps) {
-    this.#d = deps;
-  }
+  /** The last heartbeat (ms), -1 before any. */
+  #lastMs = -1;
+  /** The deadline counts from here: welcome, then each beat. */
+  #sinceMs = 0;
+  /** interval × count (ms); 0 when not watched (before welcome, once fired, after stop). */
+  #timeoutMs = 0;
 
   /** The node's clock minus the control plane's (ms), once measured. */
   get skewMs(): number | undefined {
@@ -38,7 +23,7 @@ export class HeartbeatRelay {
   }
 
   get lastHeartbeat(): Date | null {
-    return this.#last;
+    return this.#lastMs < 0 ? null : new Date(this.#lastMs);
   }
 
   /** Hello's frame: the first skew sample, before any event of the connection is stamped. */
@@ -46,32 +31,38 @@ export class HeartbeatRelay {
     this.#skew.sample(sentAt, receivedAt);
   }
 
-  /** After welcome: `onTimeout` fires once when no beat arrives for interval × count. */
-  watch(opts: { intervalSec: number; timeoutCount: number; onTimeout: () => void }): void {
-    this.#watch = watchHeartbeats({ ...opts, clock: this.#d.clock });
+  /** After welcome: overdue once no beat arrived for `timeoutMs` by the clock. */
+  watch(timeoutMs: number, now: number): void {
+    this.#timeoutMs = timeoutMs;
+    this.#sinceMs = now;
   }
 
-  /** One heartbeat frame: liveness, skew, and its copy for whoever taps `hal.hb.<node>`. */
-  beat(ctx: HeartbeatContext, sentAt: string, payload: HeartbeatPayload): void {
-    const now = new Date(this.#d.clock.now());
-    this.#last = now;
-    this.#watch?.beat();
-    this.#skew.sample(sentAt, now.getTime());
-    if (this.#skew.ms !== undefined) this.#d.onSkew(this.#skew.ms, now.getTime());
-    try {
-      republishHeartbeat(this.#d.nc, ctx, payload, now, this.#skew.ms);
-    } catch (err) {
-      // The beat still counts for liveness; only its copy on hal.hb.<node> is lost.
-      this.#d.warn().warn('heartbeat', { err }, 'heartbeat not republished');
-    }
+  /**
+   * One heartbeat frame: liveness and skew, then its copy for whoever taps `hal.hb.<node>` (a
+   * failed copy throws; the beat still counted). Returns the skew estimate.
+   */
+  beat(
+    nc: NatsConnection,
+    ctx: HeartbeatContext,
+    sentAt: string,
+    payload: HeartbeatPayload,
+    now: number,
+  ): number | undefined {
+    this.#lastMs = now;
+    this.#sinceMs = now;
+    this.#skew.sample(sentAt, now);
+    republishHeartbeat(nc, ctx, payload, new Date(now), this.#skew.ms);
+    return this.#skew.ms;
   }
 
-  /** The gateway's tick: ends the connection (onTimeout) when beats are overdue by the clock. */
-  check(): void {
-    this.#watch?.check();
+  /** True once (then no longer watched) when the beats are overdue at `now`. */
+  overdue(now: number): boolean {
+    if (this.#timeoutMs === 0 || now - this.#sinceMs < this.#timeoutMs) return false;
+    this.#timeoutMs = 0;
+    return true;
   }
 
   stop(): void {
-    this.#watch?.stop();
+    this.#timeoutMs = 0;
   }
 }

@@ -1,5 +1,4 @@
 import type { NatsConnection } from '@hal/bus';
-import type { Clock } from '@hal/observability';
 import {
   type HeartbeatMessage,
   type HeartbeatPayload,
@@ -32,41 +31,4 @@ export function republishHeartbeat(
     ...(clockSkewMs === undefined ? {} : { clock_skew_ms: clockSkewMs }),
   });
   nc.publish(subjects.heartbeat(ctx.node), JSON.stringify(message));
-}
-
-export interface HeartbeatWatch {
-  /** A heartbeat arrived: the deadline starts again. */
-  beat(): void;
-  /** Fires `onTimeout` (once) when the deadline has passed by the clock; the gateway's tick calls it. */
-  check(): void;
-  stop(): void;
-}
-
-/**
- * Fires `onTimeout` once when no beat arrives for `intervalSec × timeoutCount` by the injected
- * clock. It owns no timer: the gateway checks every connection on its tick, so a test moves a
- * FakeClock and calls tick() instead of waiting out a wall-clock window.
- */
-export function watchHeartbeats(opts: {
-  intervalSec: number;
-  timeoutCount: number;
-  clock: Clock;
-  onTimeout: () => void;
-}): HeartbeatWatch {
-  const timeoutMs = opts.intervalSec * opts.timeoutCount * 1000;
-  let last = opts.clock.now();
-  let stopped = false;
-  return {
-    beat() {
-      if (!stopped) last = opts.clock.now();
-    },
-    check() {
-      if (stopped || opts.clock.now() - last < timeoutMs) return;
-      stopped = true;
-      opts.onTimeout();
-    },
-    stop() {
-      stopped = true;
-    },
-  };
 }
