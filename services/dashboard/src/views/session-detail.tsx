@@ -25,13 +25,10 @@ export function SessionDetail({ id }: { id: string }) {
     fresh: projected,
     debounceMs: 200,
   });
-  const events = useSessionEvents(id);
   // The parts that grow with the session re-render only when their own input changes: this view
   // re-renders every second (the clock) and at each reload of the session, and redrawing the log
   // and the event table each time kept a busy session's new rows seconds behind the stream.
-  const log = useMemo(() => <Log id={id} />, [id]);
-  const trend = useMemo(() => <CostTrend events={events} />, [events]);
-  const table = useMemo(() => <EventsTable events={events} />, [events]);
+  const live = useMemo(() => <SessionLive id={id} />, [id]);
   if (error !== undefined && s === undefined) return <section class="card error">{error}</section>;
   if (s === undefined) return <section class="card muted">Loading {id}…</section>;
   return (
@@ -80,6 +77,21 @@ export function SessionDetail({ id }: { id: string }) {
         <PermissionRequests session={s.session} pendingIds={s.pending_permissions} />
         <Actions session={s} />
       </section>
+      {live}
+    </div>
+  );
+}
+
+/**
+ * The log, the cost trend and the event table: the live events re-render this part alone (at
+ * most once a frame), not the session's facts and actions above it.
+ */
+function SessionLive({ id }: { id: string }) {
+  const events = useSessionEvents(id);
+  const log = useMemo(() => <Log id={id} />, [id]);
+  const trend = useMemo(() => <CostTrend events={events} />, [events]);
+  return (
+    <>
       <div class="grid2">
         {log}
         <section class="card">
@@ -87,8 +99,8 @@ export function SessionDetail({ id }: { id: string }) {
           {trend}
         </section>
       </div>
-      {table}
-    </div>
+      <EventsTable events={events} />
+    </>
   );
 }
 
