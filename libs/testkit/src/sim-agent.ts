@@ -45,8 +45,11 @@ interface SimConnectionDeps {
   reconnect: { initialMs: number; maxMs: number };
   heartbeat(): Promise<HeartbeatPayload>;
   snapshot(): SessionSnapshot[];
-  // The agent passes more arguments (timeout, actor, …): none of them matter to a simulated host.
-  runCommand(command: Command, ...more: never[]): Promise<Reply<unknown>>;
+  runCommand(
+    command: Command,
+    timeoutMs: number,
+    from: { idempotencyKey?: string | undefined } | undefined,
+  ): Promise<Reply<unknown>>;
   onUnsendable(row: { seq: number }, ...more: never[]): void;
 }
 
@@ -118,6 +121,8 @@ export async function startSimAgent(opts: SimAgentOptions): Promise<SimAgent> {
   const commands: Command[] = [];
   const welcomes: Array<{ url: string; at: number }> = [];
   const counts = { welcomes: 0, refusals: 0, commands: 0, events: 0 };
+  /** Replies by idempotency key (the sim runs for minutes: no expiry needed). */
+  const ran = new Map<string, Promise<Reply<unknown>>>();
   const draftOf = (session: string | null, type: string, data: Record<string, unknown>): EventDraft => ({
     version: 1,
     id: crypto.randomUUID(),
@@ -172,10 +177,16 @@ export async function startSimAgent(opts: SimAgentOptions): Promise<SimAgent> {
       sessions: sessions.size,
       spool_depth: spool.depth(),
     }),
-    runCommand: async (command) => {
+    // As the real agent's command memory: a repeat under one idempotency key is answered, not run.
+    runCommand: (command, _timeoutMs, from) => {
+      const key = from?.idempotencyKey;
+      const known = key === undefined ? undefined : ran.get(key);
+      if (known !== undefined) return known;
       counts.commands += 1;
       if (record) commands.push(command);
-      return okReply({ node, ran: command.type });
+      const reply = Promise.resolve(okReply({ node, ran: command.type }));
+      if (key !== undefined) ran.set(key, reply);
+      return reply;
     },
     onUnsendable: (row) => spool.drop(row.seq),
   });

@@ -11,19 +11,29 @@ import { z } from 'zod';
 
 export type CommandOutcome = { ok: true; data: unknown } | { ok: false; code: string; message: string };
 
-/** Sends one command to the gateway holding the node, as the policy; never throws. */
+/**
+ * Sends one command to the gateway holding the node, as the policy; never throws. With
+ * `idempotencyKey` the agent runs it at most once and answers a repeat with the first outcome.
+ */
 export async function sendCommand(
   nc: NatsConnection,
   node: string,
   command: Command,
   policy: string,
   timeoutMs: number,
+  idempotencyKey?: string,
 ): Promise<CommandOutcome> {
   try {
     const data = await request(
       nc,
       subjects.command(node),
-      { version: SCHEMA_VERSION, command, actor: { kind: 'policy', id: policy }, timeout_ms: timeoutMs },
+      {
+        version: SCHEMA_VERSION,
+        command,
+        actor: { kind: 'policy', id: policy },
+        timeout_ms: timeoutMs,
+        ...(idempotencyKey === undefined ? {} : { idempotency_key: idempotencyKey }),
+      },
       z.unknown(),
       // The gateway answers within timeout_ms (with TIMEOUT if the agent does not); a little
       // more here so its answer, not ours, decides.

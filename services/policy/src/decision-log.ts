@@ -20,7 +20,11 @@ export interface DecisionTarget {
 }
 
 export interface DecisionLog {
-  record(target: DecisionTarget, data: PolicyActionData): Promise<void>;
+  /**
+   * `id` names the decision: recorded twice under one id (a new leader settling what its
+   * predecessor began), the event and audit record are stored once.
+   */
+  record(target: DecisionTarget, data: PolicyActionData, id?: string): Promise<void>;
   recent(policy: string): Promise<PolicyActionRecord[]>;
 }
 
@@ -37,7 +41,11 @@ export function createDecisionLog(deps: {
 }): DecisionLog {
   const { js, store, log, metrics } = deps;
 
-  async function record(target: DecisionTarget, data: PolicyActionData): Promise<void> {
+  async function record(
+    target: DecisionTarget,
+    data: PolicyActionData,
+    id: string = crypto.randomUUID(),
+  ): Promise<void> {
     const time = new Date(deps.now()).toISOString();
     const node = target.node ?? SYSTEM_NODE;
     metrics.policyActionsTotal.inc({ policy: data.policy, outcome: data.decision });
@@ -47,7 +55,7 @@ export function createDecisionLog(deps: {
     );
     const event: EventRecord = {
       version: SCHEMA_VERSION,
-      id: crypto.randomUUID(),
+      id,
       seq: 0,
       node,
       project: target.project,
@@ -67,7 +75,7 @@ export function createDecisionLog(deps: {
     const results = await Promise.allSettled([
       publishEvent(js, event),
       publishAudit(js, {
-        id: crypto.randomUUID(),
+        id,
         time,
         actor: { kind: 'policy', id: data.policy },
         action: `policy.${data.decision}`,

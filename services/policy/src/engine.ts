@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@hal/bus';
 import type { PoliciesConfig } from '@hal/config';
 import type { Logger } from '@hal/observability';
-import { type EventRecord, EventType } from '@hal/protocol';
+import { type Command, type EventRecord, EventType, type Severity } from '@hal/protocol';
 import { lastMessagesFromTracker, sendCommand } from './command-client.ts';
 import type { DecisionLog } from './decision-log.ts';
 import type { EnvOnConnect } from './env-on-connect.ts';
@@ -38,6 +38,10 @@ const SESSION_RULES: ReadonlyArray<SessionRule<unknown>> = [
   resumeOnIdleRule,
   escalateWaitingInputRule,
 ] as ReadonlyArray<SessionRule<unknown>>;
+
+const RULES_BY_NAME: ReadonlyMap<string, SessionRule<unknown>> = new Map(
+  SESSION_RULES.map((r) => [r.name, r]),
+);
 
 /** Event types some session rule reacts to (the others only change facts; ticks read them). */
 const RULE_EVENTS: ReadonlySet<string> = new Set(SESSION_RULES.flatMap((r) => r.events));
@@ -76,7 +80,29 @@ export interface Engine {
     notify: NotifyBatch,
   ): Promise<void>;
   tick(): Promise<void>;
+  /**
+   * Settles every command a leader decided but did not see answered (it died in between): sent
+   * again under its idempotency key, so the agent runs it at most once, and recorded once.
+   */
+  recoverIntents(): Promise<void>;
 }
+
+/** A command decided, kept in the store from before it is sent until its outcome is recorded. */
+interface Intent {
+  id: string;
+  rule: keyof PoliciesConfig;
+  ps_key: string;
+  target: { node: string; project: string; session: string | null };
+  command: Command;
+  reason: string;
+  alert: { title: string; severity: Severity } | null;
+  /** The command retires the session (facts.stopped_by): undone if it fails. */
+  retire: boolean;
+  /** The rule's state when the command fails (Verdict.failState). */
+  fail_state?: unknown;
+}
+
+const intentKey = (i: Intent) => keyOf(KeyPrefix.INTENT, i.rule, i.target.session ?? i.target.node);
 
 export function createEngine(deps: EngineDeps): Engine {
   const { store, policies, log } = deps;
@@ -128,31 +154,82 @@ export function createEngine(deps: EngineDeps): Engine {
       });
       return;
     }
-    const session = target.session;
-    if (effect.retire && session !== null) {
-      await updateFacts(session, (f) => (f ? { ...f, stopped_by: effect.retire ?? null } : undefined));
+    if (effect.retire && target.session !== null) {
+      await updateFacts(target.session, (f) => (f ? { ...f, stopped_by: effect.retire ?? null } : undefined));
     }
-    const outcome = await sendCommand(deps.nc, target.node, effect.command, name, deps.commandTimeoutMs);
-    const result = outcome.ok
-      ? { ok: true, data: outcome.data }
-      : { ok: false, code: outcome.code, message: outcome.message };
-    if (verdict.after) {
-      const after = verdict.after;
-      await store.mutate<unknown, void>(psKey, (cur) => ({
-        value: after(cur ?? verdict.state, outcome.ok, outcome.ok ? outcome.data : undefined),
+    // Written before the command is sent: a leader that dies before recording the outcome leaves
+    // it for the next one, which settles it (recoverIntents) under the same idempotency key.
+    const intent: Intent = {
+      id: crypto.randomUUID(),
+      rule: name,
+      ps_key: psKey,
+      target,
+      command: effect.command,
+      reason: effect.reason,
+      alert: effect.alert ?? null,
+      retire: effect.retire !== undefined,
+      ...(verdict.failState === undefined ? {} : { fail_state: verdict.failState }),
+    };
+    await store.mutate<Intent, void>(intentKey(intent), () => ({ value: intent, result: undefined }));
+    await settle(intent);
+  }
+
+  /** Sends an intent's command (at most once per intent, by the agent's memory), stores and records its outcome. */
+  async function settle(intent: Intent): Promise<void> {
+    const { target } = intent;
+    const outcome = await sendCommand(
+      deps.nc,
+      target.node,
+      intent.command,
+      intent.rule,
+      deps.commandTimeoutMs,
+      `policy:${intent.id}`,
+    );
+    const settleOk = RULES_BY_NAME.get(intent.rule)?.settle;
+    if (outcome.ok && settleOk) {
+      await store.mutate<unknown, void>(intent.ps_key, (cur) => ({
+        value: settleOk(cur, outcome.data),
         result: undefined,
       }));
+    } else if (!outcome.ok && intent.fail_state !== undefined) {
+      const failed = intent.fail_state;
+      await store.mutate<unknown, void>(intent.ps_key, () => ({ value: failed, result: undefined }));
     }
-    if (!outcome.ok && effect.retire && session !== null) {
-      await updateFacts(session, (f) => (f ? { ...f, stopped_by: null } : undefined));
+    if (!outcome.ok && intent.retire && target.session !== null) {
+      await updateFacts(target.session, (f) => (f ? { ...f, stopped_by: null } : undefined));
     }
-    await deps.decisions.record(target, {
-      ...base,
-      ...alert,
-      decision: outcome.ok ? 'acted' : 'failed',
-      reason: outcome.ok ? effect.reason : `${effect.reason}; the command failed: ${outcome.code}`,
-      result,
-    });
+    await deps.decisions.record(
+      target,
+      {
+        policy: intent.rule,
+        command: intent.command,
+        ...(intent.alert ? { severity: intent.alert.severity, alert: intent.alert.title } : {}),
+        decision: outcome.ok ? 'acted' : 'failed',
+        reason: outcome.ok ? intent.reason : `${intent.reason}; the command failed: ${outcome.code}`,
+        result: outcome.ok
+          ? { ok: true, data: outcome.data }
+          : { ok: false, code: outcome.code, message: outcome.message },
+      },
+      intent.id,
+    );
+    await store.delete(intentKey(intent));
+  }
+
+  async function recoverIntents(): Promise<void> {
+    const keys = await store.keys(KeyPrefix.INTENT);
+    await Promise.all(
+      keys.map(async (key) => {
+        const intent = (await store.get<Intent>(key))?.value;
+        if (intent === undefined) return;
+        log.info(
+          { policy: intent.rule, session: intent.target.session, node: intent.target.node },
+          'settling a command decided before the previous leader stopped',
+        );
+        await settle(intent).catch((err: unknown) =>
+          log.error({ err, policy: intent.rule }, 'policy command not settled'),
+        );
+      }),
+    );
   }
 
   async function evaluate(rule: SessionRule<unknown>, ctx: SessionContext): Promise<void> {
@@ -356,5 +433,5 @@ export function createEngine(deps: EngineDeps): Engine {
     }
   }
 
-  return { isRepeat, onEvent, onSessionEvents, tick };
+  return { isRepeat, onEvent, onSessionEvents, tick, recoverIntents };
 }

@@ -239,6 +239,8 @@ export function createPolicy(deps: PolicyDeps): PolicyService {
           start: async () => {
             // The one writer from now on: what it writes it may remember (state-store.ts).
             store.remember(true);
+            // What the previous leader decided but did not see answered, before anything new.
+            await engine.recoverIntents();
             await consumer.start();
             timer = setInterval(() => void tick(), deps.tickMs ?? 5_000);
           },

@@ -12,6 +12,8 @@ export const KeyPrefix = {
   /** Overrides as versions before HAL_POLICY_OVERRIDES kept them; moved there at start. */
   OVERRIDE: 'ovr',
   ACTIONS: 'act',
+  /** A command decided and maybe sent, kept until its outcome is recorded (rule, session or node). */
+  INTENT: 'pi',
   NOTIFY: 'nt',
   /** A conditional route waiting for its duration (rule, subject). */
   NOTIFY_PENDING: 'np',

@@ -8,7 +8,7 @@ import { POLICY_CONSUMER } from '../src/index.ts';
 import { KeyPrefix, keyOf, openStateStore } from '../src/state-store.ts';
 import {
   config,
-  type emit,
+  emit,
   FakeClock,
   fakeAgent,
   policyActions,
@@ -108,4 +108,54 @@ test('policy instances - the active one killed with hundreds of events in flight
   assert.deepEqual(resumed, idle, 'each idle session resumed once, no busy one');
   const acted = (await policyActions(bus, 'resume_on_idle')).filter((x) => x.decision === 'acted');
   assert.deepEqual(acted.map((x) => x.session).sort(), idle);
+});
+
+test('policy instances - the active one killed after sending a resume and before its answer: the standby settles it under the same idempotency key, so the session is resumed once and the action recorded once', async (t) => {
+  const bus = await startBus(t);
+  const clock = new FakeClock();
+  let release: () => void = () => undefined;
+  const answered = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const agent = fakeAgent(bus, 'node-a', async (cmd) => {
+    await answered;
+    return { session: 'session' in cmd ? cmd.session : null, resumed: true };
+  });
+  t.after(() => agent.stop());
+  const a = await startPolicy(t, bus, cfg, clock);
+  const b = await startPolicy(t, bus, cfg, clock);
+  assert.equal(a.isLeader(), true);
+
+  await emit(bus, { session: 's1', type: 'session.busy', time: clock.iso(0) });
+  await emit(bus, { session: 's1', type: 'session.idle', time: clock.iso(1) });
+  await settled(bus);
+  clock.advance(2_000);
+  // The resume is sent and the agent runs it, but the answer comes only after a is gone (or the
+  // test fails: released either way, or a's stop would wait for its tick for ever).
+  try {
+    void a.tick();
+    await waitFor(() => agent.commands.length === 1, { message: 'a sent the resume' });
+    await a.kill();
+
+    await waitFor(() => b.isLeader(), { timeoutMs: 4 * TTL_SEC * 1000, message: 'b takes over' });
+    await waitFor(() => agent.repeats.length === 1, { message: 'b sent the undecided resume again' });
+  } finally {
+    release();
+  }
+  await waitFor(async () => (await policyActions(bus, 'resume_on_idle')).length > 0, {
+    message: 'the resume is recorded',
+  });
+  await b.tick();
+  await settled(bus);
+
+  assert.equal(agent.commands.length, 1, 'the agent ran the resume once');
+  assert.equal(agent.repeats[0], agent.keys[0], 'the repeat carried the first send’s key');
+  const actions = await policyActions(bus, 'resume_on_idle');
+  assert.deepEqual(
+    actions.map((x) => [x.session, x.decision]),
+    [['s1', 'acted']],
+    'one acted record, from b',
+  );
+  const store = await openStateStore(bus.nc);
+  assert.deepEqual(await store.keys(KeyPrefix.INTENT), [], 'no command left unsettled');
 });

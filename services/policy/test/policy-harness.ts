@@ -133,7 +133,11 @@ export async function settled(bus: Bus): Promise<void> {
   );
 }
 
-/** A fake agent on `hal.cmd.<node>`: records each command and answers with `reply`. */
+/**
+ * A fake agent on `hal.cmd.<node>`: records each command it runs and answers with `reply`. As the
+ * real agent's command memory, a repeat under one idempotency key is answered with the first
+ * outcome (waiting for it if it still runs) and not run again; `repeats` lists those keys.
+ */
 export function fakeAgent(
   bus: Bus,
   node: string,
@@ -143,16 +147,29 @@ export function fakeAgent(
   }),
 ) {
   const commands: Array<{ command: Command; actor: { kind: string; id: string } }> = [];
+  /** The idempotency key each command in `commands` came with. */
+  const keys: Array<string | undefined> = [];
+  const repeats: string[] = [];
+  const outcomes = new Map<string, Promise<unknown>>();
   const server = serve(bus.nc, {
     subject: subjects.command(node),
     schema: commandRequestSchema,
     log,
     handler: async (req) => {
+      const key = req.idempotency_key;
+      const known = key === undefined ? undefined : outcomes.get(key);
+      if (key !== undefined && known !== undefined) {
+        repeats.push(key);
+        return known;
+      }
       commands.push({ command: req.command, actor: req.actor });
-      return reply(req.command);
+      keys.push(key);
+      const outcome = (async () => reply(req.command))();
+      if (key !== undefined) outcomes.set(key, outcome);
+      return outcome;
     },
   });
-  return { commands, stop: () => server.stop() };
+  return { commands, keys, repeats, stop: () => server.stop() };
 }
 
 export function failingReply(): never {

@@ -46,8 +46,9 @@ export const killOnCostRule: SessionRule<CostState> = {
       };
     }
     if (now - state.warned_at < cfg.cooldown_seconds * 1000) return null;
+    const stopped = { ...state, stopped_at: now };
     return {
-      state: { ...state, stopped_at: now },
+      state: stopped,
       effect: {
         decision: 'acted',
         reason: `${over}; ${cfg.action === 'kill' ? 'aborting' : 'pausing'} the session`,
@@ -60,7 +61,7 @@ export const killOnCostRule: SessionRule<CostState> = {
         // no policy resumes it (it would spend again).
         retire: cfg.action === 'kill' ? 'kill_on_cost' : 'kill_on_cost (pause)',
       },
-      after: (s, ok) => (ok ? s : { ...s, stopped_at: null, warned_at: now }),
+      failState: { ...stopped, stopped_at: null, warned_at: now },
     };
   },
 };

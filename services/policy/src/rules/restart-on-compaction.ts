@@ -118,8 +118,14 @@ export const restartOnCompactionRule: SessionRule<RestartState> = {
     if (blocked !== null) return null;
     const attempts = attemptsInWindow(state?.attempts, now, cfg.retry_reset_seconds);
     if (attempts.length >= cfg.max_retries) return null;
+    const handled: RestartState = {
+      handled_at: now,
+      attempts: [...attempts, now],
+      new_session: null,
+      handoff_id: null,
+    };
     return {
-      state: { handled_at: now, attempts: [...attempts, now], new_session: null, handoff_id: null },
+      state: handled,
       effect: {
         decision: 'acted',
         reason: `${why}: restarting through a hand-off`,
@@ -130,9 +136,10 @@ export const restartOnCompactionRule: SessionRule<RestartState> = {
           handoff: handOffOf(cfg.handoff_prompt, f, lastMessages ?? f.last_texts),
         },
       },
-      after: (s, ok, data) => (ok ? { ...s, ...restartAnswer(data) } : { ...s, handled_at: null }),
+      failState: { ...handled, handled_at: null },
     };
   },
+  settle: (s, data) => ({ ...s, ...restartAnswer(data) }),
 };
 
 function restartedAs(state: RestartState): string {

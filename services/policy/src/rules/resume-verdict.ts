@@ -39,8 +39,9 @@ export function resumeVerdict(state: ResumeState | undefined, i: ResumeInput): V
       },
     };
   }
+  const claimed: ResumeState = { fired_for: i.period, attempts: [...attempts, i.now], retry_at: null };
   return {
-    state: { fired_for: i.period, attempts: [...attempts, i.now], retry_at: null },
+    state: claimed,
     effect: {
       decision: 'acted',
       reason: i.reason,
@@ -48,6 +49,6 @@ export function resumeVerdict(state: ResumeState | undefined, i: ResumeInput): V
     },
     // A failed resume does not use up the period: it is tried again after the cooldown, and
     // the attempt still counts towards the cap.
-    after: (s, ok) => (ok ? s : { ...s, fired_for: null, retry_at: i.now + i.cooldown_seconds * 1000 }),
+    failState: { ...claimed, fired_for: null, retry_at: i.now + i.cooldown_seconds * 1000 },
   };
 }

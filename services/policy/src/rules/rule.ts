@@ -17,12 +17,16 @@ export interface Effect {
 
 /**
  * A rule's verdict on one (session or node, policy): the state to store — storing it is the
- * claim — and what to do once stored. `after` folds the command's outcome into the state.
+ * claim — and what to do once stored.
  */
 export interface Verdict<S> {
   state: S;
   effect?: Effect;
-  after?: (state: S, ok: boolean, data: unknown) => S;
+  /**
+   * Stored instead of `state` when the command fails. Data, decided with the verdict: a new
+   * leader that settles a command its predecessor sent before dying stores the same.
+   */
+  failState?: S;
   /** Evaluate again right away (a warning whose grace period is zero is followed by the action). */
   again?: boolean;
 }
@@ -45,6 +49,8 @@ export interface SessionRule<S> {
   events: readonly string[];
   onTick: boolean;
   decide(state: S | undefined, ctx: SessionContext): Verdict<S> | null;
+  /** Folds a successful command's answer into the state (e.g. the session a restart made). */
+  settle?(state: S, data: unknown): S;
 }
 
 export interface NodeRule<S> {
