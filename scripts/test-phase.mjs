@@ -5,6 +5,7 @@
 // each test file's process inherits those flags (node:test passes its own execArgv on).
 // Usage: test-phase.mjs <concurrency> <file>...; TAP on stdout, one line per file on stderr
 // (scripts/file-times-reporter.mjs), exit code 1 when any test or file failed.
+import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import { run } from 'node:test';
 import { tap } from 'node:test/reporters';
@@ -13,6 +14,8 @@ import fileTimes from './file-times-reporter.mjs';
 const [concurrency, ...files] = process.argv.slice(2);
 // Ctrl-C/SIGTERM (forwarded by run-tests.mjs) stops every test file's process, which stops its servers.
 const stop = new AbortController();
+// node:test hangs one abort listener per test file (and per test) on it: as many as there are files, no leak.
+setMaxListeners(0, stop.signal);
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, () => {
     process.exitCode = 1;
