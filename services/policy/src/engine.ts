@@ -1,8 +1,8 @@
 import type { NatsConnection } from '@hal/bus';
 import type { PoliciesConfig } from '@hal/config';
 import type { Logger } from '@hal/observability';
-import { type Command, type EventRecord, EventType, type Severity } from '@hal/protocol';
-import { lastMessagesFromTracker, sendCommand } from './command-client.ts';
+import { type EventRecord, EventType } from '@hal/protocol';
+import { type CommandOutcome, lastMessagesFromTracker } from './command-client.ts';
 import type { DecisionLog } from './decision-log.ts';
 import type { EnvOnConnect } from './env-on-connect.ts';
 import {
@@ -16,6 +16,7 @@ import {
   snapshotSessions,
   wasApplied,
 } from './facts.ts';
+import { createIntents, type Intent, intentKey } from './intents.ts';
 import type { NotifyBatch } from './notifier.ts';
 import type { Overrides } from './overrides.ts';
 import { errorLoopRule } from './rules/error-loop.ts';
@@ -87,25 +88,9 @@ export interface Engine {
   recoverIntents(): Promise<void>;
 }
 
-/** A command decided, kept in the store from before it is sent until its outcome is recorded. */
-interface Intent {
-  id: string;
-  rule: keyof PoliciesConfig;
-  ps_key: string;
-  target: { node: string; project: string; session: string | null };
-  command: Command;
-  reason: string;
-  alert: { title: string; severity: Severity } | null;
-  /** The command retires the session (facts.stopped_by): undone if it fails. */
-  retire: boolean;
-  /** The rule's state when the command fails (Verdict.failState). */
-  fail_state?: unknown;
-}
-
-const intentKey = (i: Intent) => keyOf(KeyPrefix.INTENT, i.rule, i.target.session ?? i.target.node);
-
 export function createEngine(deps: EngineDeps): Engine {
   const { store, policies, log } = deps;
+  const intents = createIntents({ ...deps, onOutcome: (i, o) => foldOutcome(i, o) });
   const sessKey = (s: string) => keyOf(KeyPrefix.SESSION, s);
   const nodeKey = (n: string) => keyOf(KeyPrefix.NODE, n);
 
@@ -157,79 +142,39 @@ export function createEngine(deps: EngineDeps): Engine {
     if (effect.retire && target.session !== null) {
       await updateFacts(target.session, (f) => (f ? { ...f, stopped_by: effect.retire ?? null } : undefined));
     }
-    // Written before the command is sent: a leader that dies before recording the outcome leaves
-    // it for the next one, which settles it (recoverIntents) under the same idempotency key.
-    const intent: Intent = {
-      id: crypto.randomUUID(),
-      rule: name,
-      ps_key: psKey,
+    // Kept from before the send until recorded: a leader that dies in between leaves it to the next.
+    await intents.carry(intentKey(name, target.session ?? target.node), {
+      policy: name,
       target,
       command: effect.command,
       reason: effect.reason,
       alert: effect.alert ?? null,
-      retire: effect.retire !== undefined,
-      ...(verdict.failState === undefined ? {} : { fail_state: verdict.failState }),
-    };
-    await store.mutate<Intent, void>(intentKey(intent), () => ({ value: intent, result: undefined }));
-    await settle(intent);
+      fold: {
+        ps_key: psKey,
+        ...(verdict.failState === undefined ? {} : { fail_state: verdict.failState }),
+        ...(effect.retire === undefined ? {} : { retire: true }),
+      },
+    });
   }
 
-  /** Sends an intent's command (at most once per intent, by the agent's memory), stores and records its outcome. */
-  async function settle(intent: Intent): Promise<void> {
-    const { target } = intent;
-    const outcome = await sendCommand(
-      deps.nc,
-      target.node,
-      intent.command,
-      intent.rule,
-      deps.commandTimeoutMs,
-      `policy:${intent.id}`,
-    );
-    const settleOk = RULES_BY_NAME.get(intent.rule)?.settle;
+  /** A rule's state after its command: folded on success, `failState` on failure; a retire undone. */
+  async function foldOutcome(intent: Intent, outcome: CommandOutcome): Promise<void> {
+    const fold = intent.fold;
+    if (fold === undefined) return;
+    const settleOk = RULES_BY_NAME.get(intent.policy)?.settle;
     if (outcome.ok && settleOk) {
-      await store.mutate<unknown, void>(intent.ps_key, (cur) => ({
+      await store.mutate<unknown, void>(fold.ps_key, (cur) => ({
         value: settleOk(cur, outcome.data),
         result: undefined,
       }));
-    } else if (!outcome.ok && intent.fail_state !== undefined) {
-      const failed = intent.fail_state;
-      await store.mutate<unknown, void>(intent.ps_key, () => ({ value: failed, result: undefined }));
+    } else if (!outcome.ok && fold.fail_state !== undefined) {
+      const failed = fold.fail_state;
+      await store.mutate<unknown, void>(fold.ps_key, () => ({ value: failed, result: undefined }));
     }
-    if (!outcome.ok && intent.retire && target.session !== null) {
-      await updateFacts(target.session, (f) => (f ? { ...f, stopped_by: null } : undefined));
+    const session = intent.target.session;
+    if (!outcome.ok && fold.retire && session !== null) {
+      await updateFacts(session, (f) => (f ? { ...f, stopped_by: null } : undefined));
     }
-    await deps.decisions.record(
-      target,
-      {
-        policy: intent.rule,
-        command: intent.command,
-        ...(intent.alert ? { severity: intent.alert.severity, alert: intent.alert.title } : {}),
-        decision: outcome.ok ? 'acted' : 'failed',
-        reason: outcome.ok ? intent.reason : `${intent.reason}; the command failed: ${outcome.code}`,
-        result: outcome.ok
-          ? { ok: true, data: outcome.data }
-          : { ok: false, code: outcome.code, message: outcome.message },
-      },
-      intent.id,
-    );
-    await store.delete(intentKey(intent));
-  }
-
-  async function recoverIntents(): Promise<void> {
-    const keys = await store.keys(KeyPrefix.INTENT);
-    await Promise.all(
-      keys.map(async (key) => {
-        const intent = (await store.get<Intent>(key))?.value;
-        if (intent === undefined) return;
-        log.info(
-          { policy: intent.rule, session: intent.target.session, node: intent.target.node },
-          'settling a command decided before the previous leader stopped',
-        );
-        await settle(intent).catch((err: unknown) =>
-          log.error({ err, policy: intent.rule }, 'policy command not settled'),
-        );
-      }),
-    );
   }
 
   async function evaluate(rule: SessionRule<unknown>, ctx: SessionContext): Promise<void> {
@@ -433,5 +378,5 @@ export function createEngine(deps: EngineDeps): Engine {
     }
   }
 
-  return { isRepeat, onEvent, onSessionEvents, tick, recoverIntents };
+  return { isRepeat, onEvent, onSessionEvents, tick, recoverIntents: () => intents.recover() };
 }

@@ -9,8 +9,8 @@ import {
   TrackerQuery,
   trackerQuerySchemas,
 } from '@hal/protocol';
-import { sendCommand } from './command-client.ts';
 import type { DecisionLog } from './decision-log.ts';
+import { createIntents, intentKey } from './intents.ts';
 import type { Overrides } from './overrides.ts';
 import { KeyPrefix, keyOf, type StateStore } from './state-store.ts';
 
@@ -52,6 +52,8 @@ export function createStartDependents(deps: {
   commandTimeoutMs: number;
 }): StartDependents {
   const cfg = deps.policies.start_dependents;
+  // Carried like every policy command; one left by a dead leader is settled by the engine's recovery.
+  const intents = createIntents(deps);
 
   async function tracker<Q extends 'nodes_list' | 'sessions_list'>(q: Q, body: unknown) {
     return request(deps.nc, subjects.trackerQuery(q), body, trackerQuerySchemas[q].response, {
@@ -112,21 +114,25 @@ export function createStartDependents(deps: {
           });
           continue;
         }
-        const claimKey = keyOf(KeyPrefix.POLICY_STATE, POLICY, dependent, event.project, milestone);
-        const claimed = await deps.store.mutate<MilestoneClaim, boolean>(claimKey, (cur) =>
-          cur === undefined
-            ? { value: { at: deps.now(), event: event.id }, result: true }
-            : { result: false },
-        );
-        if (!claimed) {
-          deps.log.debug({ dependent, milestone }, 'milestone already handled');
-          continue;
-        }
+        // Planned before the claim (it only reads the tracker): between the claim and the intent
+        // there is one KV write, not the tracker's round trips, for a crash to fall into.
         let p: Awaited<ReturnType<typeof plan>>;
         try {
           p = await plan(dependent, prompt);
         } catch (err) {
           p = `the tracker did not answer (${(err as Error).message})`;
+        }
+        const ids = [dependent, event.project, milestone];
+        const claimed = await deps.store.mutate<MilestoneClaim, boolean>(
+          keyOf(KeyPrefix.POLICY_STATE, POLICY, ...ids),
+          (cur) =>
+            cur === undefined
+              ? { value: { at: deps.now(), event: event.id }, result: true }
+              : { result: false },
+        );
+        if (!claimed) {
+          deps.log.debug({ dependent, milestone }, 'milestone already handled');
+          continue;
         }
         if (typeof p === 'string') {
           await deps.decisions.record(target, {
@@ -136,21 +142,18 @@ export function createStartDependents(deps: {
           });
           continue;
         }
-        const outcome = await sendCommand(deps.nc, p.node, p.command, POLICY, deps.commandTimeoutMs);
-        await deps.decisions.record(
-          { ...target, node: p.node, session: p.command.type === 'resume' ? p.command.session : null },
-          {
-            policy: POLICY,
-            decision: outcome.ok ? 'acted' : 'failed',
-            reason: outcome.ok
-              ? `${p.command.type} ${dependent}: ${why}`
-              : `${why}; the command failed: ${outcome.code}`,
-            command: p.command,
-            result: outcome.ok
-              ? { ok: true, data: outcome.data }
-              : { ok: false, code: outcome.code, message: outcome.message },
+        await intents.carry(intentKey(POLICY, ...ids), {
+          policy: POLICY,
+          target: {
+            ...target,
+            node: p.node,
+            session: p.command.type === 'resume' ? p.command.session : null,
           },
-        );
+          command: p.command,
+          reason: `${p.command.type} ${dependent}: ${why}`,
+          fail_reason: why,
+          alert: null,
+        });
       }
     },
   };
