@@ -44,6 +44,8 @@ export const policyActionDataSchema = z.object({
 export type PolicyActionData = z.infer<typeof policyActionDataSchema>;
 
 export const policyActionRecordSchema = policyActionDataSchema.extend({
+  /** The decision's id (its `policy.action` event's); absent on records older than it. */
+  id: z.string().optional(),
   time: z.string(),
   node: z.string(),
   project: z.string(),

@@ -66,6 +66,7 @@ export function createDecisionLog(deps: {
     };
     const entry: PolicyActionRecord = {
       ...data,
+      id,
       time,
       node,
       project: target.project,
@@ -93,7 +94,10 @@ export function createDecisionLog(deps: {
         source: 'policy',
       }),
       store.mutate<PolicyActionRecord[], void>(keyOf(KeyPrefix.ACTIONS, data.policy), (cur) => ({
-        value: [entry, ...(cur ?? [])].slice(0, RECENT_ACTIONS_KEPT),
+        // A decision recorded twice under one id (a stalled leader and its successor) is listed once.
+        ...(cur?.some((e) => e.id === id)
+          ? {}
+          : { value: [entry, ...(cur ?? [])].slice(0, RECENT_ACTIONS_KEPT) }),
         result: undefined,
       })),
     ]);
