@@ -55,24 +55,28 @@ export function kib(bytes: number): string {
 }
 
 /**
- * Opens `warm` connections and closes them, then samples memory: the server's one-time costs
- * (code compiled on the first hello, pools) are then in the "before" sample, not per connection.
+ * Opens 20 connections and closes them, then samples memory: the server's one-time costs (code
+ * compiled on the first hello, pools) are then in the "before" sample, not per connection.
+ * `events` per connection (10 sessions each) also warm the event path: code V8 compiles and
+ * optimises once under load is the process's, however many agents it holds.
  */
-async function warmUp(
+export async function warmUp(
   ctx: BenchContext,
   server: BenchChild<{ url: string }>,
   hello: boolean,
   prefix: string,
+  events = 0,
 ): Promise<MemorySample> {
   const warm = await startChild(ctx, 'agents', {
     url: server.ready.url,
     token: SCALE_TOKEN,
     count: 20,
     prefix,
-    sessions: 1,
+    sessions: events > 0 ? 10 : 1,
     hello,
   });
   await warm.call('open');
+  if (events > 0) await warm.call('burst', { perAgent: events, batch: 1, window: 20 });
   await warm.call('close');
   await warm.stop();
   await waitForNodes(server, 0);

@@ -12,7 +12,15 @@ import type { BenchContext } from '../harness.ts';
 import { nowMs, perSecond } from '../stats.ts';
 import { startBenchTracker } from './bench-tracker.ts';
 import { type MemorySample, startChild } from './children.ts';
-import { kib, type PerConnection, perConnection, recordMemory, SCALE_TOKEN, waitForNodes } from './memory.ts';
+import {
+  kib,
+  type PerConnection,
+  perConnection,
+  recordMemory,
+  SCALE_TOKEN,
+  waitForNodes,
+  warmUp,
+} from './memory.ts';
 
 const CONSUMER = 'bench-scale-steady';
 
@@ -43,7 +51,9 @@ export async function steadyLoad(ctx: BenchContext, rawIdle: PerConnection): Pro
     token: SCALE_TOKEN,
     gatewayId: 'bench-scale-steady',
   });
-  const before = await gateway.call<MemorySample>('mem');
+  // As for idle connections: the one-time costs (code compiled and optimised for hello and for
+  // events) go into the "before" sample, so the figure is what each further agent costs.
+  const before = await warmUp(ctx, gateway, true, 'warm-', ctx.size(500, 50));
   const agents = await startChild(ctx, 'agents', {
     url: gateway.ready.url,
     token: SCALE_TOKEN,

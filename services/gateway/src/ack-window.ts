@@ -1,5 +1,6 @@
-interface Slot {
-  seq: number;
+/** One event's place in the window; the ingest's waiting event is its own slot. */
+export interface Slot {
+  readonly seq: number;
   done: boolean;
 }
 
@@ -17,7 +18,11 @@ export class AckWindow {
 
   /** Registers an event about to be published; settle it later with the returned slot. */
   open(seq: number): Slot {
-    const slot = { seq, done: false };
+    return this.track({ seq, done: false });
+  }
+
+  /** Registers a slot made by the caller (an accepted event's own record, no second object). */
+  track<S extends Slot>(slot: S): S {
     this.#slots.push(slot);
     return slot;
   }

@@ -14,20 +14,27 @@ const SAMPLES_KEPT = 8;
  * whose clock was corrected (NTP) is believed within a few heartbeats.
  */
 export class ClockSkew {
-  readonly #samples: number[] = [];
+  /**
+   * A ring of the last samples, NaN where none yet: exactly {@link SAMPLES_KEPT} unboxed doubles
+   * (a growing array took twice the room, on every connection).
+   */
+  readonly #samples = new Array<number>(SAMPLES_KEPT).fill(Number.NaN);
+  #next = 0;
 
   /** One frame: its envelope timestamp (host clock, ISO) and when it arrived (control-plane ms). */
   sample(hostTime: string, receivedAt: number): void {
     const host = Date.parse(hostTime);
     if (Number.isNaN(host)) return;
     const offset = Math.max(-MAX_SKEW_MS, Math.min(MAX_SKEW_MS, Math.round(host - receivedAt)));
-    this.#samples.push(offset);
-    if (this.#samples.length > SAMPLES_KEPT) this.#samples.shift();
+    this.#samples[this.#next] = offset;
+    this.#next = (this.#next + 1) % SAMPLES_KEPT;
   }
 
   /** The estimate, ms; undefined before the first sample. */
   get ms(): number | undefined {
-    return this.#samples.length === 0 ? undefined : Math.max(...this.#samples);
+    let max: number | undefined;
+    for (const s of this.#samples) if (!Number.isNaN(s) && (max === undefined || s > max)) max = s;
+    return max;
   }
 }
 

@@ -7,7 +7,7 @@ import { checkEvent, seqOf } from './event-check.ts';
 import { errorFrame, type FrameProblem } from './frames.ts';
 import type { GatewayLimits } from './gateway-config.ts';
 import type { PublishBudget } from './publish-budget.ts';
-import { SessionOrderedPublisher } from './session-ordered-publish.ts';
+import { SessionOrderedPublisher, type Waiting } from './session-ordered-publish.ts';
 
 /** A node reported a session that belongs to another node. */
 export interface SessionConflict {
@@ -41,20 +41,16 @@ export interface EventIngestDeps {
 const RETRY_BASE_MS = 250;
 const RETRY_CAP_MS = 5_000;
 
-interface Slot {
-  seq: number;
-  done: boolean;
-}
-
 class ConnectionClosed extends Error {}
 
 /**
  * The `events` path of one connection: validates each record on its own, checks that the node
  * may say it (host event types only, its own sessions only), publishes the good ones pipelined
  * (never one at a time: JetStream's round trip would cap throughput), rejects the bad ones with
- * their seqs, and acks in order once JetStream has everything up to a seq.
+ * their seqs, and acks in order once JetStream has everything up to a seq. It owns no closure
+ * and nothing it does not need at the moment (a loaded connection's memory is #13's figure).
  */
-export class EventIngest {
+export class EventIngest extends SessionOrderedPublisher {
   readonly #d: EventIngestDeps;
   readonly #acks = new AckWindow();
   #inFlight = 0;
@@ -62,17 +58,15 @@ export class EventIngest {
   #ackScheduled = false;
   /**
    * Events whose session owner is being looked up wait here, and every later event of this
-   * connection queues behind them: publishes leave in the order the agent sent them.
+   * connection queues behind them: publishes leave in the order the agent sent them. Undefined
+   * while nothing waits.
    */
-  #queue: Promise<void> = Promise.resolve();
+  #queue: Promise<void> | undefined;
   #queued = 0;
-  readonly #resumeFromBudget = (): void => this.#maybeResume();
-
-  readonly #publisher: SessionOrderedPublisher;
 
   constructor(deps: EventIngestDeps) {
+    super(deps);
     this.#d = deps;
-    this.#publisher = new SessionOrderedPublisher(deps);
   }
 
   get inFlight(): number {
@@ -123,26 +117,42 @@ export class EventIngest {
 
   /** Stops waiting for the global budget; in-flight publishes finish without acks. */
   close(): void {
-    this.#d.budget.forget(this.#resumeFromBudget);
+    this.#d.budget.forget(this);
   }
 
-  /** A valid event: its slot in the ack window, then publish once its session is known to be its node's. */
+  /** The gateway's publish budget is low again (PublishBudget's waiter). */
+  budgetAvailable(): void {
+    this.#maybeResume();
+  }
+
+  /**
+   * A valid event: its slot in the ack window, then publish once its session is known to be its
+   * node's. From here on only what the publish needs is kept (the parsed record is let go).
+   */
   #accept(event: EventRecord, json: string, index: number, requestId: string): void {
-    const slot = this.#acks.open(event.seq);
+    const session = event.session;
+    const item: Waiting = this.#acks.track({
+      seq: event.seq,
+      done: false,
+      key: session ?? '',
+      id: event.id,
+      node: event.node,
+      project: event.project,
+      type: event.type,
+      json,
+    });
     this.#inFlight++;
     this.#d.budget.acquire();
-    const session = event.session;
     const known = session === null ? this.#d.node : this.#d.owners.cached(session);
-    const where = { index, requestId };
     if (this.#queued === 0 && known !== undefined) {
-      this.#decide(event, json, slot, known, where);
+      this.#decide(item, known, index, requestId);
       return;
     }
     // The look-up starts now (several run in parallel); the decisions keep the agent's order.
     const owner = session === null ? Promise.resolve(this.#d.node) : this.#ownerOf(session);
     owner.catch(() => undefined);
     this.#queued++;
-    this.#queue = this.#queue
+    this.#queue = (this.#queue ?? Promise.resolve())
       .then(async () => {
         let o: string;
         try {
@@ -152,11 +162,11 @@ export class EventIngest {
           this.#release();
           return;
         }
-        this.#decide(event, json, slot, o, where);
+        this.#decide(item, o, index, requestId);
       })
-      .catch((err: unknown) => this.#d.log.error({ err, seq: event.seq }, 'event not handled'))
+      .catch((err: unknown) => this.#d.log.error({ err, seq: item.seq }, 'event not handled'))
       .finally(() => {
-        this.#queued--;
+        if (--this.#queued === 0) this.#queue = undefined;
       });
   }
 
@@ -173,15 +183,9 @@ export class EventIngest {
     }
   }
 
-  #decide(
-    event: EventRecord,
-    json: string,
-    slot: Slot,
-    owner: string,
-    where: { index: number; requestId: string },
-  ): void {
+  #decide(item: Waiting, owner: string, index: number, requestId: string): void {
     if (owner === this.#d.node) {
-      this.#publish(event, json, slot);
+      this.publish(item);
       return;
     }
     this.#d.metrics.agentRefusalsTotal.inc({ code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE });
@@ -192,16 +196,16 @@ export class EventIngest {
           WsType.ERROR,
           {
             code: ErrorCode.SESSION_OWNED_BY_OTHER_NODE,
-            message: `event seq ${event.seq} (${event.type}) reports session "${event.session}", which belongs to another node`,
-            path: formatPath(['payload', 'events', where.index, 'session']),
-            rejected_seqs: [event.seq],
+            message: `event seq ${item.seq} (${item.type}) reports session "${item.key}", which belongs to another node`,
+            path: formatPath(['payload', 'events', index, 'session']),
+            rejected_seqs: [item.seq],
           },
-          where.requestId,
+          requestId,
         ),
       ),
     );
-    this.#d.onSessionConflict({ session: event.session ?? '', owner, type: event.type, seq: event.seq });
-    this.#settle(slot);
+    this.#d.onSessionConflict({ session: item.key, owner, type: item.type, seq: item.seq });
+    this.#settle(item);
   }
 
   #release(): void {
@@ -209,14 +213,15 @@ export class EventIngest {
     this.#d.budget.release();
   }
 
-  #settle(slot: Slot): void {
+  #settle(item: Waiting): void {
     this.#release();
-    if (this.#acks.settle(slot)) this.#scheduleAck();
+    if (this.#acks.settle(item)) this.#scheduleAck();
     this.#maybeResume();
   }
 
-  #publish(event: EventRecord, json: string, slot: Slot): void {
-    this.#publisher.publish(event, json, (settled) => (settled ? this.#settle(slot) : this.#release()));
+  protected published(item: Waiting, settled: boolean): void {
+    if (settled) this.#settle(item);
+    else this.#release();
   }
 
   /** One ack frame per turn of the event loop, however many publishes completed in it. */
@@ -236,13 +241,13 @@ export class EventIngest {
       this.#paused = true;
       this.#d.socket?.pause();
     }
-    if (this.#d.budget.exhausted) this.#d.budget.whenAvailable(this.#resumeFromBudget);
+    if (this.#d.budget.exhausted) this.#d.budget.whenAvailable(this);
   }
 
   #maybeResume(): void {
     if (!this.#paused || this.#inFlight > this.#d.limits.maxInFlightPerConnection / 2) return;
     if (this.#d.budget.exhausted) {
-      this.#d.budget.whenAvailable(this.#resumeFromBudget);
+      this.#d.budget.whenAvailable(this);
       return;
     }
     this.#paused = false;

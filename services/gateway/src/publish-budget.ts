@@ -1,3 +1,7 @@
+interface BudgetWaiter {
+  budgetAvailable(): void;
+}
+
 /**
  * Publishes in flight over all connections of one gateway. A connection above its own limit,
  * or any connection while the gateway is above the global one, pauses reading its socket:
@@ -7,7 +11,8 @@
 export class PublishBudget {
   readonly #limit: number;
   #inFlight = 0;
-  readonly #paused = new Set<() => void>();
+  /** Connections paused on the budget (their ingest: an object, so none makes a closure for it). */
+  readonly #paused = new Set<BudgetWaiter>();
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -31,16 +36,16 @@ export class PublishBudget {
     if (this.#paused.size > 0 && this.#inFlight <= this.#limit / 2) {
       const waiting = [...this.#paused];
       this.#paused.clear();
-      for (const resume of waiting) resume();
+      for (const waiter of waiting) waiter.budgetAvailable();
     }
   }
 
-  /** Calls `resume` once the global count is low again. */
-  whenAvailable(resume: () => void): void {
-    this.#paused.add(resume);
+  /** Calls `waiter.budgetAvailable()` once the global count is low again. */
+  whenAvailable(waiter: BudgetWaiter): void {
+    this.#paused.add(waiter);
   }
 
-  forget(resume: () => void): void {
-    this.#paused.delete(resume);
+  forget(waiter: BudgetWaiter): void {
+    this.#paused.delete(waiter);
   }
 }
