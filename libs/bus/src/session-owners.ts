@@ -2,6 +2,7 @@ import { SESSION_OWNERS_KV_BUCKET, sessionOwnerKey } from '@hal/protocol';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { OwnerCache } from './owner-cache.ts';
 
 /** The stored record: `{node, since}`; only `node` decides anything. */
 function ownerOf(value: unknown): string | undefined {
@@ -48,14 +49,10 @@ export async function openSessionOwners(
   });
   const cacheSize = opts.cacheSize ?? 100_000;
   const clock = opts.clock ?? (() => new Date());
-  const cache = new Map<string, string>();
+  const cache = new OwnerCache(cacheSize);
   const pending = new Map<string, Promise<string>>();
 
   const remember = (session: string, owner: string): string => {
-    if (cache.size >= cacheSize) {
-      const oldest = cache.keys().next().value;
-      if (oldest !== undefined) cache.delete(oldest);
-    }
     cache.set(session, owner);
     return owner;
   };
