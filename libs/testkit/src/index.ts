@@ -1,4 +1,5 @@
 export { type BrowserProblem, type Chromium, launchChromium } from './chromium.ts';
+export { compiledEntry } from './compiled-entry.ts';
 export { type CuttingProxy, startCuttingProxy } from './cutting-proxy.ts';
 export {
   type FakeAnthropicData,
@@ -11,7 +12,6 @@ export {
   type FakeDiscord,
   startFakeDiscord,
 } from './fake-discord.ts';
-
 export { messageProblems } from './fake-discord-limits.ts';
 export type {
   FakeDiscordChannel,
@@ -26,7 +26,6 @@ export {
   type FakeOpencode,
   startFakeOpencode,
 } from './fake-opencode.ts';
-
 export { createRng, fuzzSeed, type Rng } from './fuzz.ts';
 export { NATS_NOT_FOUND_MESSAGE, type NatsServer, type StartNatsOptions, startNats } from './nats.ts';
 export { type NatsCluster, startNatsCluster } from './nats-cluster.ts';

@@ -1,4 +1,4 @@
-// The hal-agent bin as its own OS process (from source), as a host in another region runs it:
+// hal-agent as its own OS process (its main compiled once by testkit's compiledEntry), as a host in another region runs it:
 // its config written to a file, its JSON log read from stdout so the test knows when it is
 // welcomed and subscribed to opencode (commands are served from the welcome on; a session
 // started before the subscription is live would have its first events found only by reconcile).
@@ -7,9 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '@hal/testkit';
+import { compiledEntry, waitFor } from '@hal/testkit';
 
-const AGENT_BIN = fileURLToPath(new URL('../../agent/bin/hal-agent.js', import.meta.url));
+const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.ts', import.meta.url));
 
 export interface AgentProcess {
   readonly pid: number;
@@ -47,8 +47,7 @@ export async function startAgentProcess(opts: {
   );
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
-  env.HAL_FROM_SOURCE = '1';
-  const child = spawn(process.execPath, [AGENT_BIN, '--config', file], {
+  const child = spawn(process.execPath, [await compiledEntry(AGENT_MAIN), '--config', file], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -14,7 +14,7 @@ import { createLogger, createRegistry } from '@hal/observability';
 import { createPolicy } from '@hal/policy';
 import { type EventRecord, NatsUser, type Notification, StreamName } from '@hal/protocol';
 import type { ServiceEntry } from '@hal/runtime';
-import { freePort, waitFor } from '@hal/testkit';
+import { compiledEntry, freePort, waitFor } from '@hal/testkit';
 import { SERVICES } from '../src/services.ts';
 import { createSupervisor, type Supervisor } from '../src/supervisor.ts';
 
@@ -54,7 +54,7 @@ export interface HalctlResult {
   stderr: string;
 }
 
-const HALCTL_BIN = fileURLToPath(new URL('../../halctl/bin/halctl.js', import.meta.url));
+const HALCTL_MAIN = fileURLToPath(new URL('../../halctl/src/main.ts', import.meta.url));
 
 export interface Fleet {
   /** The test's own NATS connection (reads streams) as the admin user; after startSupervisor(). */
@@ -69,7 +69,7 @@ export interface Fleet {
   supervisor(): Supervisor | undefined;
   startSupervisor(): Promise<void>;
   stopSupervisor(): Promise<void>;
-  /** Runs the halctl bin (from source) against the API with HAL_URL/HAL_TOKEN. */
+  /** Runs halctl (its main, compiled once by testkit's compiledEntry) against the API with HAL_URL/HAL_TOKEN. */
   halctl(args: string[]): Promise<HalctlResult>;
   /** A call on the API with the admin token (GET unless `post` gives a body); returns the JSON body. */
   api<T = unknown>(path: string, post?: Record<string, unknown>): Promise<{ status: number; body: T }>;
@@ -196,11 +196,11 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       await supervisor?.stop();
       supervisor = undefined;
     },
-    halctl(args) {
+    async halctl(args) {
+      const bin = await compiledEntry(HALCTL_MAIN);
       const env: NodeJS.ProcessEnv = {};
       for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
       Object.assign(env, {
-        HAL_FROM_SOURCE: '1',
         HAL_URL: apiUrl,
         HAL_TOKEN: TOKEN,
         // No developer config file may leak into the run.
@@ -208,7 +208,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       });
       const t0 = Date.now();
       return new Promise((resolve) => {
-        execFile(process.execPath, [HALCTL_BIN, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+        execFile(process.execPath, [bin, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
           const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
           if (process.env.HAL_TEST_LOG !== undefined)
             process.stderr.write(`halctl ${args.join(' ')} ${Date.now() - t0}ms code ${code}\n`);

@@ -1,12 +1,13 @@
 // One HAL service as its own OS process, as a systemd unit or a k8s Deployment runs it:
-// `hal-<service> --config FILE` from source (services/<service>/src/main.ts), so a test can
+// `hal-<service> --config FILE` built from source (services/<service>/src/main.ts, compiled once
+// by testkit's compiledEntry: no tsx transform per start), so a test can
 // SIGKILL it (no drain, no lease release, sockets dropped) and start it again on the same
 // config and data_dir. Its health server (server.http_port) says when it is ready.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitFor } from '@hal/testkit';
+import { compiledEntry, freePort, waitFor } from '@hal/testkit';
 
 export type SplitService = 'gateway' | 'tracker' | 'policy' | 'cost-poller' | 'discord-bridge';
 
@@ -44,14 +45,15 @@ export async function startServiceProcess(opts: {
   };
   const file = join(opts.dir, `${opts.name}.config.json`);
   writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
-  const main = fileURLToPath(new URL(`../../${opts.service}/src/main.ts`, import.meta.url));
+  const main = await compiledEntry(
+    fileURLToPath(new URL(`../../${opts.service}/src/main.ts`, import.meta.url)),
+  );
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--conditions=hal-source', '--import', 'tsx', main, '--config', file],
-    { env, stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore'] },
-  );
+  const child: ChildProcess = spawn(process.execPath, [main, '--config', file], {
+    env,
+    stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore'],
+  });
   // A test process that ends early (timeout, Ctrl-C: testkit's signal hooks exit) takes it along.
   const killOnExit = (): void => {
     child.kill('SIGKILL');
@@ -71,7 +73,7 @@ export async function startServiceProcess(opts: {
         const res = await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(1_000) });
         return res.status === 200;
       },
-      // Generous: five of these starting at once through tsx on 2 busy cores took over 60 s.
+      // Generous: five of these starting at once (then through tsx) on 2 busy cores took over 60 s.
       { timeoutMs: 120_000, intervalMs: 100, message: `${opts.name} ready` },
     );
   } catch (err) {

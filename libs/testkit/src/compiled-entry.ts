@@ -1,0 +1,128 @@
+// Tests spawn our TypeScript mains (services, agent, halctl) as compiled JS, not through tsx: each
+// tsx start costs 0.5–1.8 s of CPU transforming the same sources again, and a test that starts a
+// dozen service processes spends most of its time there (#16). The bundle is what a built service
+// runs: its own and the @hal/* sources (the `hal-source` condition), npm packages imported at run
+// time from node_modules. It is cached across test files and runs, keyed by the content of every
+// input file, so a changed source is never run stale.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CACHE = join(REPO, 'node_modules', '.cache', 'hal-test-build');
+
+interface Manifest {
+  /** Repo-relative input paths and the sha256 of each one's content when `output` was built. */
+  readonly inputs: Record<string, string>;
+  readonly output: string;
+}
+
+const inProcess = new Map<string, Promise<string>>();
+
+function sha(bytes: Buffer | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function fileSha(path: string): string | undefined {
+  try {
+    return sha(readFileSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cached bundle when every input it was built from is unchanged. */
+function fresh(manifestFile: string): string | undefined {
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest;
+  } catch {
+    return undefined;
+  }
+  for (const [input, hash] of Object.entries(manifest.inputs)) {
+    if (fileSha(join(REPO, input)) !== hash) return undefined;
+  }
+  return fileSha(manifest.output) === undefined ? undefined : manifest.output;
+}
+
+// A bundle lives in the cache directory, so a source's `import.meta.url` (migrations folders,
+// the checkout's .tools/opencode) must keep naming the source file, as it does under tsx.
+const sourceUrls: Plugin = {
+  name: 'source-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      return {
+        contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+        loader: 'ts',
+      };
+    });
+  },
+};
+
+const npmExternal: Plugin = {
+  name: 'npm-packages-external',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.path.startsWith('@hal/') ? undefined : { path: args.path, external: true },
+    );
+  },
+};
+
+async function compile(entry: string): Promise<string> {
+  const name = relative(REPO, entry).replaceAll(/[^\w.-]+/g, '_');
+  const manifestFile = join(CACHE, `${name}.json`);
+  const cached = fresh(manifestFile);
+  if (cached !== undefined) return cached;
+  mkdirSync(CACHE, { recursive: true });
+  // Two test files may build the same entry at once: each writes its own temp files and renames
+  // them into place; both bundles are complete, so either one winning is right.
+  const tmp = join(CACHE, `.${name}.${process.pid}.${Date.now()}`);
+  const result = await build({
+    entryPoints: [entry],
+    absWorkingDir: REPO,
+    outfile: `${tmp}.mjs`,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    conditions: ['hal-source'],
+    logLevel: 'error',
+    metafile: true,
+    write: false,
+    plugins: [npmExternal, sourceUrls],
+  });
+  const code = result.outputFiles?.[0]?.contents;
+  if (code === undefined) throw new Error(`esbuild wrote no output for ${entry}`);
+  const inputs: Record<string, string> = {};
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const hash = fileSha(join(REPO, input));
+    if (hash !== undefined) inputs[input] = hash;
+  }
+  const output = join(CACHE, `${name}.${sha(Buffer.from(code)).slice(0, 16)}.mjs`);
+  writeFileSync(`${tmp}.mjs`, code);
+  renameSync(`${tmp}.mjs`, output);
+  writeFileSync(`${tmp}.json`, JSON.stringify({ inputs, output } satisfies Manifest));
+  renameSync(`${tmp}.json`, manifestFile);
+  return output;
+}
+
+/**
+ * `entry` (a TypeScript main, e.g. services/tracker/src/main.ts) as one compiled ESM file to run with
+ * `node <file> ...args`: argv, env, signals, stdio and exit codes are the main's own, as with tsx.
+ * Built at most once per process, and reused across processes while no input file changed.
+ */
+export function compiledEntry(entry: string): Promise<string> {
+  const key = resolve(entry);
+  let built = inProcess.get(key);
+  if (built === undefined) {
+    built = compile(key);
+    inProcess.set(key, built);
+    built.catch(() => inProcess.delete(key));
+  }
+  return built;
+}
