@@ -16,7 +16,7 @@ import {
   resolveInstanceId,
 } from '@hal/bus';
 import { LEASES_KV_BUCKET } from '@hal/protocol';
-import { type NatsServer, startNats, waitFor } from '@hal/testkit';
+import { compiledEntry, type NatsServer, startNats, waitFor } from '@hal/testkit';
 import pino from 'pino';
 
 const log = pino({ level: 'silent' });
@@ -108,7 +108,7 @@ test('lease - no split brain: a stalled holder (SIGSTOP) stops acting before the
   const script = fileURLToPath(new URL('./fixtures/lease-holder.ts', import.meta.url));
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--conditions=hal-source', '--import', 'tsx', script, nats.url, String(TTL_MS), 'role'],
+    [await compiledEntry(script), nats.url, String(TTL_MS), 'role'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   t.after(() => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createLogger, Readiness } from '@hal/observability';
 import { createLifecycleGroup, LIFECYCLE_CHECK, type LifecyclePart } from '@hal/runtime/process';
-import { waitFor } from '@hal/testkit';
+import { compiledEntry, waitFor } from '@hal/testkit';
 
 const log = createLogger({ service: 'lifecycle-test', level: 'silent' });
 
@@ -101,10 +101,10 @@ test('lifecycle - a failed start stops nothing it did not start; a failed stop s
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/staged-process.ts', import.meta.url));
 
-function runFixture(args: string[]) {
+async function runFixture(args: string[]) {
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--conditions=hal-source', '--import', 'tsx', FIXTURE, ...args],
+    [await compiledEntry(FIXTURE), ...args],
     // The supervisor config needs its one required key; nothing else of the test's environment.
     {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -125,7 +125,7 @@ function runFixture(args: string[]) {
 }
 
 test('runtime process - SIGTERM while a part is starting: that part is stopped, later parts never start, exit 0', async (t) => {
-  const proc = runFixture(['--slow-start']);
+  const proc = await runFixture(['--slow-start']);
   t.after(() => proc.child.kill('SIGKILL'));
   await waitFor(() => proc.messages().some((m) => m.msg === 'b is starting slowly'), {
     message: 'part b began starting',
@@ -146,7 +146,7 @@ test('runtime process - SIGTERM while a part is starting: that part is stopped, 
 });
 
 test('runtime process - a stop stuck past the deadline exits 1 and says so', async (t) => {
-  const proc = runFixture(['--stuck-stop']);
+  const proc = await runFixture(['--stuck-stop']);
   t.after(() => proc.child.kill('SIGKILL'));
   await waitFor(() => proc.messages().some((m) => m.msg === 'started'), { message: 'the process started' });
   const sentAt = Date.now();

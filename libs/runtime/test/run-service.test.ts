@@ -6,19 +6,16 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NatsUser, natsPermissions } from '@hal/protocol';
-import { freePort, startNats, waitFor } from '@hal/testkit';
+import { compiledEntry, freePort, startNats, waitFor } from '@hal/testkit';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/demo-service.ts', import.meta.url));
 const TOKEN = 'r'.repeat(40);
 
-function run(t: TestContext, args: string[]) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--conditions=hal-source', '--import', 'tsx', FIXTURE, ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+// Compiled once (testkit's compiledEntry), not through tsx: five starts of the same fixture.
+async function run(t: TestContext, args: string[]) {
+  const child: ChildProcess = spawn(process.execPath, [await compiledEntry(FIXTURE), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (b: Buffer) => {
@@ -58,7 +55,7 @@ test('runtime - a standalone service on a NATS with users (nats.user + password_
     nats: { url: nats.url, user: NatsUser.TRACKER, password_file: join(secrets, 'nats-password') },
     server: { auth_token: TOKEN, http_port: httpPort },
   });
-  const proc = run(t, ['--config', file, '--loud']);
+  const proc = await run(t, ['--config', file, '--loud']);
   const ready = await waitFor(
     async () => {
       const res = await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined);
@@ -74,17 +71,17 @@ test('runtime - a standalone service on a NATS with users (nats.user + password_
 });
 
 test('runtime - bad arguments exit 2 with the usage; a missing nats.url exits 1 naming the key, and --validate refuses it', async (t) => {
-  const bad = run(t, ['--nope']);
+  const bad = await run(t, ['--nope']);
   assert.equal(await bad.done, 2);
   assert.match(bad.stderr(), /Unknown option '--nope'/);
   assert.match(bad.stderr(), /usage: hal-demo \[--config supervisor.config.json\] \[--validate\] \[--loud\]/);
 
   const file = configFile(t, { server: { auth_token: TOKEN, http_port: await freePort() } });
-  const noNats = run(t, ['--config', file]);
+  const noNats = await run(t, ['--config', file]);
   assert.equal(await noNats.done, 1);
   assert.match(noNats.stderr(), /^nats\.url: required when a service runs on its own/m);
   // --validate says it too, instead of passing a config the service would restart-loop on.
-  const validate = run(t, ['--config', file, '--validate']);
+  const validate = await run(t, ['--config', file, '--validate']);
   assert.equal(await validate.done, 1);
   assert.equal(
     validate.stderr(),
@@ -94,7 +91,7 @@ test('runtime - bad arguments exit 2 with the usage; a missing nats.url exits 1 
   assert.equal(validate.stdout(), '');
 
   const broken = configFile(t, { server: { auth_token: 'short' } });
-  const invalid = run(t, ['--config', broken]);
+  const invalid = await run(t, ['--config', broken]);
   assert.equal(await invalid.done, 1);
   assert.match(invalid.stderr(), /^server\.auth_token: /m);
   assert.match(invalid.stderr(), /^1 problem\(s\) found in the supervisor config$/m);

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { compiledEntry } from '@hal/testkit';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
-test('hal-policy --validate - bad rules fail with their key paths and exit code 1', (t) => {
+test('hal-policy --validate - bad rules fail with their key paths and exit code 1', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hal-policy-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'supervisor.config.json');
@@ -20,11 +21,11 @@ test('hal-policy --validate - bad rules fail with their key paths and exit code 
       routes: [{ match: 'session.error', target: 'webhook#nowhere' }],
     }),
   );
-  const run = spawnSync(
-    process.execPath,
-    ['--conditions=hal-source', '--import', 'tsx', MAIN, '--validate', '--config', file],
-    { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 },
-  );
+  const run = spawnSync(process.execPath, [await compiledEntry(MAIN), '--validate', '--config', file], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+    timeout: 30_000,
+  });
   assert.equal(run.status, 1);
   assert.equal(run.stdout, '');
   assert.match(run.stderr, /^policies\.nap_on_idle: unknown key/m);
