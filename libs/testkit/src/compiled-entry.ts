@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CACHE = join(REPO, 'node_modules', '.cache', 'hal-test-build');
@@ -82,6 +82,8 @@ async function compile(entry: string): Promise<string> {
   // Two test files may build the same entry at once: each writes its own temp files and renames
   // them into place; both bundles are complete, so either one winning is right.
   const tmp = join(CACHE, `.${name}.${process.pid}.${Date.now()}`);
+  // Loaded here, not with the testkit: most test files never build, and a cached bundle needs no esbuild.
+  const { build } = await import('esbuild');
   const result = await build({
     entryPoints: [entry],
     absWorkingDir: REPO,

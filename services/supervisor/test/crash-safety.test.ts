@@ -105,7 +105,7 @@ test('supervisor crash safety - SIGKILL of hal-supervisor alone, started again a
     for (const pid of natsServersOn(cfg.storeDir)) process.kill(pid, 'SIGKILL');
   });
 
-  const first = spawnSupervisor(['--config', cfg.file], dir);
+  const first = await spawnSupervisor(['--config', cfg.file], dir);
   running.push(first);
   const firstNats = await natsPidOf(first);
   await ready(cfg.httpPort);
@@ -117,7 +117,7 @@ test('supervisor crash safety - SIGKILL of hal-supervisor alone, started again a
   // The node process alone: its watchdog and nats-server are in another process group.
   first.child.kill('SIGKILL');
   await first.done;
-  const second = spawnSupervisor(['--config', cfg.file], dir);
+  const second = await spawnSupervisor(['--config', cfg.file], dir);
   running.push(second);
   const secondNats = await natsPidOf(second);
   await ready(cfg.httpPort);
@@ -175,7 +175,7 @@ test('supervisor crash safety - a nats-server left on the store without its supe
   await publishAll(nc, before);
   await nc.close();
 
-  const sup = spawnSupervisor(['--config', cfg.file], dir);
+  const sup = await spawnSupervisor(['--config', cfg.file], dir);
   running.push(sup);
   const natsPid = await natsPidOf(sup);
   await ready(cfg.httpPort);
@@ -193,7 +193,7 @@ test('supervisor crash safety - a nats-server left on the store without its supe
     [],
   );
 
-  const intruder = spawnSupervisor(['--config', cfg.file], dir);
+  const intruder = await spawnSupervisor(['--config', cfg.file], dir);
   running.push(intruder);
   const { code, stdout } = await intruder.done;
   assert.equal(code, 1);

@@ -12,7 +12,7 @@ test('supervisor shutdown - SIGTERM exits within 10 s and leaves no nats-server 
     nats: { embedded_port: 0 },
     server: { auth_token: TOKEN, http_port: httpPort, port: 0 },
   });
-  const sup = spawnSupervisor(['--config', file], dir);
+  const sup = await spawnSupervisor(['--config', file], dir);
   let natsPid: number | undefined;
   t.after(() => {
     sup.child.kill('SIGKILL');

@@ -214,7 +214,7 @@ test('spine faults - hal-agent SIGKILLed while streaming 10,000 spooled events, 
     dataDir,
   };
   const subject = `hal.evt.${node}.bulk.message.part`;
-  const first = spawnAgentProcess(opts);
+  const first = await spawnAgentProcess(opts);
   t.after(() => {
     first.child.kill('SIGKILL');
   });
@@ -229,7 +229,7 @@ test('spine faults - hal-agent SIGKILLed while streaming 10,000 spooled events, 
   assert.ok(atCrash < BULK, `killed mid-stream (${atCrash} of ${BULK} stored)`);
   t.diagnostic(`SIGKILL with ${atCrash} of ${BULK} stored`);
 
-  const second = spawnAgentProcess(opts);
+  const second = await spawnAgentProcess(opts);
   t.after(async () => {
     second.child.kill('SIGTERM');
     await second.exited;

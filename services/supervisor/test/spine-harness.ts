@@ -13,7 +13,7 @@ import { parseConfig } from '@hal/config';
 import { createGateway, type Gateway } from '@hal/gateway';
 import { createLogger, createRegistry } from '@hal/observability';
 import { type EventRecord, type Reply, StreamName, subjects } from '@hal/protocol';
-import { freePort, type NatsServer, startNats, waitFor } from '@hal/testkit';
+import { compiledEntry, freePort, type NatsServer, startNats, waitFor } from '@hal/testkit';
 
 export const TOKEN = 'spine-token-0123456789abcdef';
 export const HEARTBEAT_SEC = 1;
@@ -229,22 +229,27 @@ export async function startAgent(opts: AgentOptions): Promise<TestAgent> {
   };
 }
 
-const AGENT_BIN = fileURLToPath(new URL('../../agent/bin/hal-agent.js', import.meta.url));
+const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.ts', import.meta.url));
 
 export interface AgentProcess {
   child: ChildProcess;
   exited: Promise<void>;
 }
 
-/** The hal-agent bin as a child process (from source), for crash tests: SIGKILL is a real crash. */
-export function spawnAgentProcess(opts: AgentOptions & { dataDir: string }): AgentProcess {
+/**
+ * hal-agent as a child process (its main compiled once by testkit's compiledEntry), for crash tests:
+ * SIGKILL is a real crash.
+ */
+export async function spawnAgentProcess(opts: AgentOptions & { dataDir: string }): Promise<AgentProcess> {
   const file = join(opts.dataDir, 'agent.config.json');
   const { opencode, ...rest } = agentConfig(opts);
   writeFileSync(file, JSON.stringify({ ...rest, opencode: { url: opencode.url } }));
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
-  env.HAL_FROM_SOURCE = '1';
-  const child = spawn(process.execPath, [AGENT_BIN, '--config', file], { env, stdio: 'ignore' });
+  const child = spawn(process.execPath, [await compiledEntry(AGENT_MAIN), '--config', file], {
+    env,
+    stdio: 'ignore',
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return { child, exited };
 }

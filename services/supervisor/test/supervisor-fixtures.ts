@@ -2,10 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tempDir as testkitTempDir } from '@hal/testkit';
+import { compiledEntry, tempDir as testkitTempDir } from '@hal/testkit';
 
 export const TOKEN = 'b'.repeat(40);
-export const BIN = fileURLToPath(new URL('../bin/hal-supervisor.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 /** A supervisor's data dir: removed when the file's process exits, after every child has stopped. */
 export function tempDir(): string {
@@ -32,12 +32,18 @@ export interface Spawned {
   stdout(): string;
 }
 
-/** Spawns `hal-supervisor` from source with no HAL_* variables of the test environment. */
-export function spawnSupervisor(args: string[], cwd: string): Spawned {
+/**
+ * Spawns `hal-supervisor` (its main compiled once by testkit's compiledEntry, not through tsx) with
+ * no HAL_* variables of the test environment.
+ */
+export async function spawnSupervisor(args: string[], cwd: string): Promise<Spawned> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
-  env.HAL_FROM_SOURCE = '1';
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [await compiledEntry(MAIN), ...args], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => {

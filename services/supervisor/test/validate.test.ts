@@ -9,7 +9,7 @@ test('supervisor validate - three mistakes are named with their key paths and ex
     heartbeat_intervall_sec: 10,
     security: { audit: { retention_days: 'ninety' } },
   });
-  const { code, stdout, stderr } = await spawnSupervisor(['--config', file, '--validate'], dir).done;
+  const { code, stdout, stderr } = await (await spawnSupervisor(['--config', file, '--validate'], dir)).done;
   assert.equal(code, 1);
   assert.equal(stdout, '');
   const lines = stderr.trim().split('\n');
@@ -22,7 +22,7 @@ test('supervisor validate - three mistakes are named with their key paths and ex
 test('supervisor validate - broken JSON names the line and column', async () => {
   const dir = tempDir();
   const file = writeJson(dir, 'bad.json', '{\n  "server": { "auth_token": "x", }\n}\n');
-  const { code, stderr } = await spawnSupervisor(['--config', file, '--validate'], dir).done;
+  const { code, stderr } = await (await spawnSupervisor(['--config', file, '--validate'], dir)).done;
   assert.equal(code, 1);
   assert.match(
     stderr,
@@ -36,7 +36,7 @@ test('supervisor validate - a valid file exits 0 and prints the effective config
     server: { auth_token: TOKEN },
     cost: { providers: { anthropic: { admin_api_key: 'sk-ant-admin-secret' } } },
   });
-  const { code, stdout, stderr } = await spawnSupervisor(['--config', file, '--validate'], dir).done;
+  const { code, stdout, stderr } = await (await spawnSupervisor(['--config', file, '--validate'], dir)).done;
   assert.equal(code, 0, stderr);
   const printed = JSON.parse(stdout);
   assert.equal(printed.server.auth_token, '***');
@@ -47,7 +47,7 @@ test('supervisor validate - a valid file exits 0 and prints the effective config
 
 test('supervisor cli - an unknown flag is refused with the usage and exit code 2', async () => {
   const dir = tempDir();
-  const { code, stderr } = await spawnSupervisor(['--confg', 'x.json'], dir).done;
+  const { code, stderr } = await (await spawnSupervisor(['--confg', 'x.json'], dir)).done;
   assert.equal(code, 2);
   assert.match(stderr, /Unknown option '--confg'/);
   assert.match(stderr, /^usage: hal-supervisor \[--config supervisor\.config\.json\] \[--validate\]$/m);
