@@ -1,5 +1,5 @@
 // The agent's memory on a host that lost its gateway for a while: a real `hal-agent` process, built
-// as it ships (compiled JS, no TypeScript loader: bench/compile.ts), watching 50 sessions of a real `opencode serve` while 100,000
+// as it ships (compiled JS, no TypeScript loader: testkit compiledEntry), watching 50 sessions of a real `opencode serve` while 100,000
 // events wait in its spool, against a bare `node` process in the same run (#16: goal ≤ 3×). The
 // backlog is what an hour-long outage leaves (the spool is written, never held in memory); the
 // supervisor URL points at a port nobody listens on, so the agent keeps retrying and nothing drains.
@@ -8,15 +8,20 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSpool } from '@hal/agent';
-import { freePort, startCuttingProxy, startOpencode, startScriptedLlm, waitFor } from '@hal/testkit';
+import {
+  compiledEntry,
+  freePort,
+  startCuttingProxy,
+  startOpencode,
+  startScriptedLlm,
+  waitFor,
+} from '@hal/testkit';
 import Database from 'better-sqlite3';
-import { compileForNode } from './compile.ts';
 import type { BenchContext } from './harness.ts';
 
 const AGENT_MAIN = fileURLToPath(new URL('../services/agent/src/main.ts', import.meta.url));
 // Beside where `npm run build` puts the agent (its `../drizzle` and the checkout's .tools resolve
 // the same), under a name the bin never runs; removed when the module ends.
-const AGENT_BUILD = fileURLToPath(new URL('../services/agent/dist/bench-agent.mjs', import.meta.url));
 const NODE = 'bench-agent-memory';
 const PROJECT = 'bench';
 const SESSIONS = 50;
@@ -132,7 +137,7 @@ export default async function agentMemory(ctx: BenchContext): Promise<void> {
   );
   const agent = track(
     ctx,
-    spawn(process.execPath, [await compileForNode(ctx, AGENT_MAIN, AGENT_BUILD), '--config', configFile], {
+    spawn(process.execPath, [await compiledEntry(AGENT_MAIN), '--config', configFile], {
       stdio: ['ignore', 'ignore', 'inherit'],
     }),
   );

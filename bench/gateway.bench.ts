@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { connectBus, ensureStreams } from '@hal/bus';
 import { createLogger } from '@hal/observability';
 import { makeEnvelope, StreamName, subjects } from '@hal/protocol';
+import { compiledEntry } from '@hal/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import WebSocket from 'ws';
-import { compileForNode } from './compile.ts';
 import type { BenchContext } from './harness.ts';
 import { helloFrame } from './scale/sim-agents.ts';
 import { jsonPayload, nowMs, percentile, perSecond, sampleLatencies } from './stats.ts';
@@ -22,7 +22,6 @@ const TOKEN = 'bench-token-0123456789';
  * agents, which stand for other hosts, stay in this module.
  */
 const GATEWAY_SRC = fileURLToPath(new URL('./bench-gateway.ts', import.meta.url));
-const GATEWAY_BUILD = fileURLToPath(new URL('./out/bench-gateway.mjs', import.meta.url));
 /** Unacked events one agent lets out, like the real agent's send window. */
 const AGENT_WINDOW = 2_000;
 const BATCH = 250;
@@ -97,7 +96,7 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
   ctx.defer(() => nc.close());
   await ensureStreams(nc);
   const { createBenchGateway } = (await import(
-    await compileForNode(ctx, GATEWAY_SRC, GATEWAY_BUILD)
+    await compiledEntry(GATEWAY_SRC)
   )) as typeof import('./bench-gateway.ts');
   const gw = createBenchGateway({ nc, log, token: TOKEN, gatewayId: 'bench-gw' });
   await gw.start();

@@ -1,17 +1,16 @@
 // The parent side of scale.bench.ts's child processes: each part of a scale figure (a gateway,
 // a raw ws server, a thousand agents, a JetStream publisher) runs in a process of its own, so its
 // memory is its own and two gateways really are two event loops. A child answers one JSON line
-// per request on stdout (`child.ts`). Children run compiled (bench/compile.ts), as users run the
+// per request on stdout (`child.ts`). Children run compiled (testkit `compiledEntry`), as users run the
 // gateway: a figure under tsx would count the loader's closure wrappers as the gateway's memory.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { compileForNode } from '../compile.ts';
+import { compiledEntry } from '@hal/testkit';
 import type { BenchContext } from '../harness.ts';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
-// Under bench/out (ignored by git), where node_modules resolves as it does for the sources.
-const CHILD_BUILD = fileURLToPath(new URL('../out/scale-child.mjs', import.meta.url));
+// The children's working directory: the checkout, as a service run from it has.
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEFAULT_TIMEOUT_MS = 120_000;
 
@@ -39,18 +38,6 @@ interface Reply {
   error?: string;
 }
 
-const builds = new WeakMap<BenchContext, Promise<string>>();
-
-/** child.ts compiled once per bench module run. */
-function compiledChild(ctx: BenchContext): Promise<string> {
-  let built = builds.get(ctx);
-  if (built === undefined) {
-    built = compileForNode(ctx, CHILD, CHILD_BUILD);
-    builds.set(ctx, built);
-  }
-  return built;
-}
-
 /** Spawns `bench/scale/child.ts <role>` compiled; resolves once it answered its start (request id 0). */
 export async function startChild<Ready>(
   ctx: BenchContext,
@@ -59,7 +46,7 @@ export async function startChild<Ready>(
 ): Promise<BenchChild<Ready>> {
   const proc: ChildProcess = spawn(
     process.execPath,
-    ['--expose-gc', await compiledChild(ctx), role, JSON.stringify(opts)],
+    ['--expose-gc', await compiledEntry(CHILD), role, JSON.stringify(opts)],
     { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   let exited = false;
