@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { ensureStreams } from '@hal/bus';
 import { type EventRecord, StreamName, subjects } from '@hal/protocol';
 import { waitFor } from '@hal/testkit';
@@ -28,10 +28,8 @@ async function resend(bus: Bus, event: EventRecord): Promise<void> {
   await bus.js.publish(subjects.event(event.node, event.project, event.type), JSON.stringify(event));
 }
 
-test('policy resend - an event stored twice (past the duplicate window) is counted, notified and acted on once', async (t) => {
-  const bus = await startBus(t);
-  const clock = new FakeClock();
-  clock.t = Date.now();
+/** A webhook receiver: the notification id of each delivery, in order. */
+async function startWebhook(t: TestContext): Promise<{ hooks: string[]; hookUrl: string }> {
   const hooks: string[] = [];
   const server = createServer((req, res) => {
     req.resume();
@@ -43,7 +41,14 @@ test('policy resend - an event stored twice (past the duplicate window) is count
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const hookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return { hooks, hookUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` };
+}
+
+test('policy resend - an event stored twice (past the duplicate window) is counted, notified and acted on once', async (t) => {
+  const bus = await startBus(t);
+  const clock = new FakeClock();
+  clock.t = Date.now();
+  const { hooks, hookUrl } = await startWebhook(t);
   const tracker = fakeTracker(bus, []);
   t.after(() => tracker.stop());
   const agent = fakeAgent(bus, 'node-a', () => ({
@@ -87,20 +92,10 @@ test('policy resend - HAL_EVENTS deleted and made anew: its events (seqs from 1 
   const bus = await startBus(t);
   const clock = new FakeClock();
   clock.t = Date.now();
-  const hooks: string[] = [];
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      hooks.push(String(req.headers['x-hal-notification-id']));
-      res.end('ok');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const { hooks, hookUrl } = await startWebhook(t);
   const cfg = config({
     routes: [{ match: 'session.error', target: 'webhook#ops' }],
-    webhooks: { ops: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` } },
+    webhooks: { ops: { url: hookUrl } },
   });
   const first = await startPolicy(t, bus, cfg, clock);
   for (let i = 0; i < 5; i++) {
