@@ -12,6 +12,11 @@ import type { Plugin } from 'esbuild';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CACHE = join(REPO, 'node_modules', '.cache', 'hal-test-build');
+/** This file: its content is an input of every bundle, so one built by another version is not reused. */
+const BUILDER = fileURLToPath(import.meta.url);
+// Spelled in parts: this file is bundled too (the test files run compiled), and the plugin below
+// would otherwise rewrite its own search text into this file's URL and then never match again.
+const META_URL = ['import', 'meta', 'url'].join('.');
 
 interface Manifest {
   /** Repo-relative input paths and the sha256 of each one's content when `output` was built. */
@@ -41,6 +46,8 @@ function fresh(manifestFile: string): string | undefined {
   } catch {
     return undefined;
   }
+  // Built by another version of this file (its own hash is among the inputs since), or before that.
+  if (manifest.inputs[relative(REPO, BUILDER)] === undefined) return undefined;
   for (const [input, hash] of Object.entries(manifest.inputs)) {
     if (fileSha(join(REPO, input)) !== hash) return undefined;
   }
@@ -55,9 +62,9 @@ const sourceUrls: Plugin = {
     b.onLoad({ filter: /\.ts$/ }, (args) => {
       if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
       const text = readFileSync(args.path, 'utf8');
-      if (!text.includes('import.meta.url')) return undefined;
+      if (!text.includes(META_URL)) return undefined;
       return {
-        contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+        contents: text.replaceAll(META_URL, JSON.stringify(pathToFileURL(args.path).href)),
         loader: 'ts',
       };
     });
@@ -101,7 +108,7 @@ async function compile(entry: string): Promise<string> {
   const code = result.outputFiles?.[0]?.contents;
   if (code === undefined) throw new Error(`esbuild wrote no output for ${entry}`);
   const inputs: Record<string, string> = {};
-  for (const input of Object.keys(result.metafile.inputs)) {
+  for (const input of [relative(REPO, BUILDER), ...Object.keys(result.metafile.inputs)]) {
     const hash = fileSha(join(REPO, input));
     if (hash !== undefined) inputs[input] = hash;
   }
