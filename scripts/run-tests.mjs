@@ -12,11 +12,15 @@
 // opencode files (default 2; 1 on a machine too small for two opencodes); browser files always run
 // one at a time. HAL_TEST_PHASE=light, opencode or browser runs that phase alone (to time it or try a concurrency);
 // a list (`opencode,browser`) runs those.
+// The test files run compiled: bundled first (testkit compileTestFiles, one esbuild build, ~3 s) into
+// node_modules/.cache/hal-test-files/, each file's process then starts without tsx, whose module hooks alone
+// cost ~1 s of CPU per file; `--enable-source-maps` keeps failures pointing at the .ts lines.
+// HAL_TEST_FROM_SOURCE=1 runs them through tsx instead, as `node --import tsx --test <file>` does.
 // Each file's wall time is printed as it ends (scripts/file-times-reporter.mjs); at the end come the
 // slowest files and each phase's time with how busy the machine's CPU was (all of it, every process: a
 // phase near 100 % gains nothing from more files at a time), and last the one summary line.
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,14 +85,16 @@ function runPhase(files, concurrency) {
   const started = Date.now();
   const cpu = cpuTimes();
   return new Promise((done) => {
+    // Each test file's process inherits these flags (node:test passes its own execArgv on).
+    const flags = compiled === undefined ? ['--import', 'tsx'] : ['--enable-source-maps'];
     const child = spawn(
       process.execPath,
       [
         '--conditions=hal-source',
-        '--import',
-        'tsx',
+        ...flags,
         join(root, 'scripts', 'test-phase.mjs'),
         String(concurrency),
+        compiled ?? '-',
         ...files,
       ],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -145,6 +151,35 @@ function cpuBusy(before, after) {
   return (after.busy - before.busy) / (after.all - before.all);
 }
 
+/** Bundles `list` (scripts/compile-tests.mjs) into a fresh directory of this run's own; returns it. */
+function compileTests(list) {
+  const t0 = Date.now();
+  const cache = join(root, 'node_modules', '.cache', 'hal-test-files');
+  mkdirSync(cache, { recursive: true });
+  const outdir = mkdtempSync(join(cache, 'run-'));
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--conditions=hal-source',
+      '--import',
+      'tsx',
+      join(root, 'scripts', 'compile-tests.mjs'),
+      outdir,
+      ...list,
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
+  if (r.status !== 0) {
+    rmSync(outdir, { recursive: true, force: true });
+    console.error(`run-tests: compiling the test files failed (exit code ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+  console.error(
+    `run-tests: ${list.length} test files compiled in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  return outdir;
+}
+
 const running = new Set();
 let stopping = false;
 // Forward Ctrl-C/SIGTERM so the test runner (and the servers its tests started) stop too.
@@ -195,12 +230,16 @@ if (phases.length === 0) {
 }
 
 const started = Date.now();
+/** Where the compiled test files are (undefined: they run from source through tsx). */
+const compiled =
+  process.env.HAL_TEST_FROM_SOURCE === '1' ? undefined : compileTests(phases.flatMap((p) => p.files));
 const results = [];
 for (const phase of phases) {
   if (stopping) break;
   console.error(`run-tests: ${phase.files.length} files ${phase.name}`);
   results.push({ phase, ...(await runPhase(phase.files, phase.concurrency)) });
 }
+if (compiled !== undefined) rmSync(compiled, { recursive: true, force: true });
 const sum = (k) => results.reduce((n, r) => n + r.counts[k], 0);
 const slowest = results
   .flatMap((r) => r.fileTimes)

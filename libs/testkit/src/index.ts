@@ -1,5 +1,5 @@
 export { type BrowserProblem, type Chromium, launchChromium } from './chromium.ts';
-export { compiledEntry } from './compiled-entry.ts';
+export { compiledEntry, compileTestFiles } from './compiled-entry.ts';
 export { type CuttingProxy, startCuttingProxy } from './cutting-proxy.ts';
 export {
   type FakeAnthropicData,
