@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import {
+  compiledEntry,
   freePort,
   startFakeAnthropic,
   startFakeDiscord,
@@ -13,8 +14,9 @@ import {
 } from '@hal/testkit';
 import { REPO } from './install-harness.ts';
 
-const SUPERVISOR = join(REPO, 'services/supervisor/bin/hal-supervisor.js');
-const AGENT = join(REPO, 'services/agent/bin/hal-agent.js');
+// The bins' mains, compiled once by testkit's compiledEntry (what a built install runs), not through tsx.
+const SUPERVISOR = () => compiledEntry(join(REPO, 'services/supervisor/src/main.ts'));
+const AGENT = () => compiledEntry(join(REPO, 'services/agent/src/main.ts'));
 
 // The product README's two example files, as written; only the <placeholders> are replaced.
 const SECRET = 'd'.repeat(64);
@@ -57,12 +59,18 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
-function start(t: TestContext, bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Proc {
+async function start(
+  t: TestContext,
+  main: () => Promise<string>,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Proc> {
   const clean: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) clean[k] = v;
-  const child = spawn(process.execPath, [bin, ...args], {
+  const child = spawn(process.execPath, [await main(), ...args], {
     cwd,
-    env: { ...clean, HAL_FROM_SOURCE: '1', ...env },
+    env: { ...clean, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -88,8 +96,10 @@ test('product README configs - both load as written (placeholders replaced): --v
   const dir = tempDir('hal-readme-');
   writeFileSync(join(dir, 'supervisor.config.json'), JSON.stringify(supervisorExample(), null, 2));
   writeFileSync(join(dir, 'agent.config.json'), JSON.stringify(agentExample(join(dir, 'p')), null, 2));
-  const sup = start(t, SUPERVISOR, ['--config', 'supervisor.config.json', '--validate'], dir, {});
-  const agent = start(t, AGENT, ['--config', 'agent.config.json', '--validate'], dir, {});
+  const [sup, agent] = await Promise.all([
+    start(t, SUPERVISOR, ['--config', 'supervisor.config.json', '--validate'], dir, {}),
+    start(t, AGENT, ['--config', 'agent.config.json', '--validate'], dir, {}),
+  ]);
   assert.equal(await sup.exited, 0, sup.out());
   assert.equal(await agent.exited, 0, agent.out());
   // The effective config (JSON), among notes such as what the shared token allows.
@@ -126,7 +136,7 @@ test('product README configs - the supervisor and an agent run on them, Discord 
   const [ws, http] = await Promise.all([freePort(), freePort()]);
 
   // The file's ports 8420/8421 may be taken on a test machine; everything else is the file's.
-  const supervisor = start(t, SUPERVISOR, ['--config', 'supervisor.config.json'], dir, {
+  const supervisor = await start(t, SUPERVISOR, ['--config', 'supervisor.config.json'], dir, {
     HAL_SERVER__PORT: String(ws),
     HAL_SERVER__HTTP_PORT: String(http),
     HAL_NATS__EMBEDDED_PORT: '0',
@@ -136,10 +146,10 @@ test('product README configs - the supervisor and an agent run on them, Discord 
   const api = `http://127.0.0.1:${http}`;
   await waitFor(async () => (await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200, {
     timeoutMs: 120_000,
-    intervalMs: 500,
+    intervalMs: 100,
     message: 'the supervisor never became ready',
   });
-  const agent = start(t, AGENT, ['--config', 'agent.config.json'], dir, {
+  const agent = await start(t, AGENT, ['--config', 'agent.config.json'], dir, {
     HAL_SUPERVISOR_URL: `ws://127.0.0.1:${ws}`,
     HAL_OPENCODE_PORT: String(opencode.port),
   });
@@ -152,7 +162,7 @@ test('product README configs - the supervisor and an agent run on them, Discord 
       };
       return body.data.nodes.find((n) => n.status === 'online');
     },
-    { timeoutMs: 60_000, intervalMs: 500, message: `the agent never came online:\n${agent.out()}` },
+    { timeoutMs: 60_000, intervalMs: 100, message: `the agent never came online:\n${agent.out()}` },
   );
   assert.deepEqual(
     node.projects.map((p) => p.name),

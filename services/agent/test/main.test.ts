@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { compiledEntry } from '@hal/testkit';
 
-const BIN = fileURLToPath(new URL('../bin/hal-agent.js', import.meta.url));
+// hal-agent's main, compiled once by testkit's compiledEntry (what a built install runs), not through tsx.
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
-test('hal-agent - a config with several mistakes names every one of them, not only the first, and exits 1', (t) => {
+test('hal-agent - a config with several mistakes names every one of them, not only the first, and exits 1', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hal-agent-main-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'agent.config.json');
@@ -21,9 +23,9 @@ test('hal-agent - a config with several mistakes names every one of them, not on
       heartbeat_interval_sec: 0,
     }),
   );
-  const run = spawnSync(process.execPath, [BIN, '--config', file], {
+  const run = spawnSync(process.execPath, [await compiledEntry(MAIN), '--config', file], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', HAL_FROM_SOURCE: '1' },
+    env: { PATH: process.env.PATH ?? '' },
     timeout: 60_000,
   });
   assert.equal(run.status, 1, run.stderr);
@@ -34,10 +36,10 @@ test('hal-agent - a config with several mistakes names every one of them, not on
   assert.match(run.stderr, /^4 problem\(s\) found in the agent config$/m);
 });
 
-test('hal-agent - an unknown flag exits 2 with the usage', () => {
-  const run = spawnSync(process.execPath, [BIN, '--conifg', 'x.json'], {
+test('hal-agent - an unknown flag exits 2 with the usage', async () => {
+  const run = spawnSync(process.execPath, [await compiledEntry(MAIN), '--conifg', 'x.json'], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', HAL_FROM_SOURCE: '1' },
+    env: { PATH: process.env.PATH ?? '' },
     timeout: 60_000,
   });
   assert.equal(run.status, 2);

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '@hal/testkit';
+import { compiledEntry, waitFor } from '@hal/testkit';
 import { plaintextSupervisorWarning } from '../src/supervisor-url.ts';
 
-const BIN = fileURLToPath(new URL('../bin/hal-agent.js', import.meta.url));
+// hal-agent's main, compiled once by testkit's compiledEntry (what a built install runs), not through tsx.
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 test('agent supervisor url - ws:// to another host warns that the token crosses the network in clear', () => {
   for (const url of ['ws://10.0.0.5:8420', 'ws://hal.example.com:8420', 'ws://[2001:db8::1]:8420']) {
@@ -49,8 +50,8 @@ test('agent supervisor url - hal-agent logs the warning at start-up', async (t) 
       projects: [{ name: '프로젝트', directory: dir }],
     }),
   );
-  const child = spawn(process.execPath, [BIN, '--config', config], {
-    env: { ...process.env, HAL_FROM_SOURCE: '1' },
+  const child = spawn(process.execPath, [await compiledEntry(MAIN), '--config', config], {
+    env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => child.kill('SIGKILL'));

@@ -1,13 +1,15 @@
 // The real stack the dashboard is tested against, each part as it runs in production: a real
-// nats-server (testkit), the hal-supervisor bin (tracker, cost-poller, policy, gateway, HTTP API
-// and the dashboard's files) as a child process, a real `opencode serve` on a scripted LLM
-// (testkit), and the hal-agent bin as a child process watching it.
+// nats-server (testkit), hal-supervisor (tracker, cost-poller, policy, gateway, HTTP API and the
+// dashboard's files) as a child process, a real `opencode serve` on a scripted LLM (testkit), and
+// hal-agent as a child process watching it. Both run their mains compiled by testkit's compiledEntry
+// (what a built install runs), not through tsx.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  compiledEntry,
   freePort,
   type NatsServer,
   type OpencodeServer,
@@ -29,8 +31,8 @@ export const PROJECT = 'demo';
 export const NODE = 'demo-node';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const SUPERVISOR_BIN = join(REPO, 'services/supervisor/bin/hal-supervisor.js');
-const AGENT_BIN = join(REPO, 'services/agent/bin/hal-agent.js');
+const SUPERVISOR_MAIN = join(REPO, 'services/supervisor/src/main.ts');
+const AGENT_MAIN = join(REPO, 'services/agent/src/main.ts');
 const BUILD = join(REPO, 'services/dashboard/build.mjs');
 
 export interface Stack {
@@ -58,11 +60,10 @@ process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-function spawnBin(bin: string, config: string, log: string[]): ChildProcess {
+function spawnMain(main: string, config: string, log: string[]): ChildProcess {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
-  env.HAL_FROM_SOURCE = '1';
-  const child = spawn(process.execPath, [bin, '--config', config], {
+  const child = spawn(process.execPath, [main, '--config', config], {
     cwd: REPO,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -154,7 +155,7 @@ export async function startStack(opts: { budgets?: unknown[] } = {}): Promise<St
         log_level: 'warn',
       }),
     );
-    const supervisor = spawnBin(SUPERVISOR_BIN, supervisorConfig, log);
+    const supervisor = spawnMain(await compiledEntry(SUPERVISOR_MAIN), supervisorConfig, log);
     parts.push(() => stopChild(supervisor));
     const apiUrl = `http://127.0.0.1:${httpPort}`;
     const withOutput = <T>(p: Promise<T>) =>
@@ -186,7 +187,7 @@ export async function startStack(opts: { budgets?: unknown[] } = {}): Promise<St
         log_level: 'info',
       }),
     );
-    const agent = spawnBin(AGENT_BIN, agentConfig, log);
+    const agent = spawnMain(await compiledEntry(AGENT_MAIN), agentConfig, log);
     parts.push(() => stopChild(agent));
 
     const api: Stack['api'] = async (path, body, token = TOKENS.admin) => {

@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { EnvStatusView, Notification } from '@hal/protocol';
-import { type FakeOpencode, startFakeOpencode, waitFor } from '@hal/testkit';
+import { compiledEntry, type FakeOpencode, startFakeOpencode, waitFor } from '@hal/testkit';
 import { type Fleet, startFleet, TOKEN } from './fleet-harness.ts';
 
-const AGENT_BIN = fileURLToPath(new URL('../../agent/bin/hal-agent.js', import.meta.url));
+// hal-agent's main, compiled once by testkit's compiledEntry (what a built install runs), not through tsx.
+const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'hal-quickstart-'));
 const project = join(root, 'app');
 const tokenFile = join(root, 'node.token');
@@ -24,7 +25,7 @@ let output = '';
 
 /** The environment of a host that has nothing of HAL in it: no HAL_* variables, a bare PATH. */
 function hostEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { HAL_FROM_SOURCE: '1', PATH: '/usr/bin:/bin', HOME: root };
+  const env: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin', HOME: root };
   return env;
 }
 
@@ -62,14 +63,11 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function run(args: string[]): Promise<{ code: number; stderr: string }> {
+async function run(args: string[]): Promise<{ code: number; stderr: string }> {
+  const main = await compiledEntry(AGENT_MAIN);
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [AGENT_BIN, ...args],
-      { env: hostEnv(), timeout: 30_000 },
-      (err, _out, stderr) =>
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stderr }),
+    execFile(process.execPath, [main, ...args], { env: hostEnv(), timeout: 30_000 }, (err, _out, stderr) =>
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stderr }),
     );
   });
 }
@@ -88,7 +86,7 @@ test('quick start - a token on the command line is refused, with the reason', as
 
 test('quick start - flags only; on connect the manifest is applied and the alert lists what needs approval', async () => {
   const args = [
-    AGENT_BIN,
+    await compiledEntry(AGENT_MAIN),
     '--supervisor',
     fleet.wsUrl,
     '--token-file',
