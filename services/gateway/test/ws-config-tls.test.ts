@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -87,6 +87,9 @@ test('ws config - the parsed supervisor config drives the gateway, TLS on: wss w
 test('ws config - an unreadable cert or an unset key fails the agent listener with CONFIG_INVALID naming the key', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'hal-gw-tls-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
+  // The key is there, so the cert is the one unreadable file: with both missing, either read could
+  // fail first (they run side by side) and the message would name either key.
+  await writeFile(join(dir, 'key.pem'), 'not a key, never parsed: the cert fails first\n');
   const nats = await startNats();
   t.after(() => nats.stop());
   const nc = await connectBus({ url: nats.url, name: 'tls-test', log: silentLog });
