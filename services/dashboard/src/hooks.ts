@@ -132,3 +132,36 @@ export function onNextFrame(fn: () => void): () => void {
     clearTimeout(fallback);
   };
 }
+
+/**
+ * Keeps the scroll box `box` at its end while `content` grows, as long as the reader is there
+ * (scrolled up, they keep their place until they scroll back down). The scroll is set from a
+ * ResizeObserver on the content, which runs after the frame's layout and before its paint: the
+ * new line is on screen in the frame that adds it, and following costs no layout of its own (a
+ * scrollIntoView per line did: a forced layout each time). The content keeps its place in the
+ * box as it grows, so a new line repaints that line, not every line before it (a column-reverse
+ * box moved them all).
+ */
+export function usePinnedToEnd(
+  box: { current: HTMLElement | null },
+  content: { current: HTMLElement | null },
+): void {
+  useEffect(() => {
+    const b = box.current;
+    const c = content.current;
+    if (b === null || c === null) return;
+    let pinned = true;
+    const onScroll = (): void => {
+      pinned = b.scrollTop + b.clientHeight >= b.scrollHeight - 8;
+    };
+    const grown = new ResizeObserver(() => {
+      if (pinned) b.scrollTop = b.scrollHeight;
+    });
+    b.addEventListener('scroll', onScroll, { passive: true });
+    grown.observe(c);
+    return () => {
+      grown.disconnect();
+      b.removeEventListener('scroll', onScroll);
+    };
+  }, []);
+}

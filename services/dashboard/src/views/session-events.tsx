@@ -2,7 +2,7 @@ import type { VNode } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from '../context.ts';
 import { count, time, usd } from '../format.ts';
-import { onNextFrame } from '../hooks.ts';
+import { onNextFrame, usePinnedToEnd } from '../hooks.ts';
 import type { StoredEvent } from '../types.ts';
 
 export type SessionEvent = Omit<StoredEvent, 'stream_seq'> & { stream_seq: number };
@@ -74,28 +74,75 @@ export function useSessionEvents(id: string): SessionEvent[] {
   return list;
 }
 
-/** A row is built once per event: a new event adds one row, never re-renders the others. */
+/**
+ * A row is built once per event, as a component vnode: preact skips a component whose vnode is the
+ * one it rendered last time (an element vnode given again is copied and diffed down to its text),
+ * so a new event renders one row and the others cost a comparison each.
+ */
 function rowOf(cache: WeakMap<SessionEvent, VNode>, e: SessionEvent): VNode {
   let row = cache.get(e);
   if (row === undefined) {
-    row = (
-      <tr key={e.stream_seq} data-seq={e.stream_seq} data-type={e.type}>
-        <td class="muted">{e.stream_seq}</td>
-        <td class="muted">{time(e.time)}</td>
-        <td>
-          <code>{e.type}</code>
-        </td>
-        <td class="summary">{summary(e)}</td>
-      </tr>
-    );
+    row = <EventRow key={e.stream_seq} e={e} />;
     cache.set(e, row);
   }
   return row;
 }
 
+function EventRow({ e }: { e: SessionEvent }) {
+  return (
+    <tr data-seq={e.stream_seq} data-type={e.type}>
+      <td class="muted">{e.stream_seq}</td>
+      <td class="muted">{time(e.time)}</td>
+      <td>
+        <code>{e.type}</code>
+      </td>
+      <td class="summary">{summary(e)}</td>
+    </tr>
+  );
+}
+
+/** Rows a block holds: a new event lays out and repaints its block, not the others. */
+const BLOCK = 20;
+/** At least this many of the newest events are shown (whole blocks: up to BLOCK - 1 more). */
+const SHOWN = 500;
+
+interface Block {
+  events: SessionEvent[];
+  vnode: VNode;
+}
+
+/**
+ * The newest events, in stream order, in a box that keeps the newest row in view while the reader
+ * is at its end (usePinnedToEnd). The rows are split into tables of BLOCK rows with the same fixed
+ * columns: a new event adds a row to the last one, and the tables before it keep their layout and
+ * paint. One table of all rows was laid out again, whole, for each new row (in chromium, 300 rows:
+ * ~5 ms of layout a frame, against ~0.8 ms in tables of 20).
+ */
 export function EventsTable({ events }: { events: SessionEvent[] }) {
   const rows = useRef(new WeakMap<SessionEvent, VNode>());
-  const shown = events.slice(-500);
+  const blocks = useRef(new Map<number, Block>());
+  const box = useRef<HTMLDivElement>(null);
+  const content = useRef<HTMLDivElement>(null);
+  const first = Math.max(0, Math.floor((events.length - SHOWN) / BLOCK) * BLOCK);
+  const shown = events.length - first;
+  const next = new Map<number, Block>();
+  const tables: VNode[] = [];
+  for (let at = first; at < events.length; at += BLOCK) {
+    const part = events.slice(at, at + BLOCK);
+    const head = part[0] as SessionEvent;
+    const old = blocks.current.get(head.stream_seq);
+    const block =
+      old !== undefined && old.events.length === part.length && old.events.every((e, i) => e === part[i])
+        ? old
+        : {
+            events: part,
+            vnode: <EventBlock key={head.stream_seq} rows={part.map((e) => rowOf(rows.current, e))} />,
+          };
+    next.set(head.stream_seq, block);
+    tables.push(block.vnode);
+  }
+  blocks.current = next;
+  usePinnedToEnd(box, content);
   return (
     <section class="card events" data-testid="events">
       <h3>
@@ -104,18 +151,13 @@ export function EventsTable({ events }: { events: SessionEvent[] }) {
           {count(events.length)}
         </span>
       </h3>
-      {events.length > shown.length && (
+      {first > 0 && (
         <p class="muted">
-          The newest {shown.length} of {count(events.length)}.
+          The newest {shown} of {count(events.length)}.
         </p>
       )}
       <table class="compact events-table">
-        <colgroup>
-          <col class="seq" />
-          <col class="time" />
-          <col class="type" />
-          <col />
-        </colgroup>
+        <Columns />
         <thead>
           <tr>
             <th>seq</th>
@@ -124,9 +166,31 @@ export function EventsTable({ events }: { events: SessionEvent[] }) {
             <th>summary</th>
           </tr>
         </thead>
-        <tbody>{shown.map((e) => rowOf(rows.current, e))}</tbody>
       </table>
+      <div class="events-scroll" ref={box}>
+        <div ref={content}>{tables}</div>
+      </div>
     </section>
+  );
+}
+
+function Columns() {
+  return (
+    <colgroup>
+      <col class="seq" />
+      <col class="time" />
+      <col class="type" />
+      <col />
+    </colgroup>
+  );
+}
+
+function EventBlock({ rows }: { rows: VNode[] }) {
+  return (
+    <table class="compact events-table">
+      <Columns />
+      <tbody>{rows}</tbody>
+    </table>
   );
 }
 

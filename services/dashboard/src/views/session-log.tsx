@@ -1,28 +1,52 @@
 import type { VNode } from 'preact';
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from '../context.ts';
 import type { LiveEvent } from '../event-stream.ts';
 import { time } from '../format.ts';
-import { onNextFrame } from '../hooks.ts';
+import { onNextFrame, usePinnedToEnd } from '../hooks.ts';
 import type { LogEntry } from '../types.ts';
-
-interface LogState {
-  entries: Map<string, LogEntry>;
-  version: number;
-}
 
 /** The session's messages and tool calls: the tracker's log, then live `message.part` events. */
 export function Log({ id }: { id: string }) {
   const { api, live } = useApp();
-  const [state, setState] = useState<LogState>({ entries: new Map(), version: 0 });
+  /** In stream order; a new array whenever it changed. */
+  const [rows, setRows] = useState<LogEntry[]>([]);
   const built = useRef(new WeakMap<LogEntry, VNode>());
+  const box = useRef<HTMLDivElement>(null);
+  const content = useRef<HTMLDivElement>(null);
+  usePinnedToEnd(box, content);
   useEffect(() => {
     let stale = false;
-    const entries = new Map<string, LogEntry>();
+    // Kept in stream order as parts arrive (they come in order: a new one is appended, an update
+    // replaces its entry in place), so a frame's render copies the list instead of sorting it.
+    const entries = new Map<string, { entry: LogEntry; at: number }>();
+    let lines: LogEntry[] = [];
+    let resort = false;
     const put = (e: LogEntry): void => {
       const key = `${e.message_id}/${e.part_id}`;
       const old = entries.get(key);
-      entries.set(key, old === undefined ? e : { ...e, stream_seq: old.stream_seq, time: old.time });
+      if (old !== undefined) {
+        const entry = { ...e, stream_seq: old.entry.stream_seq, time: old.entry.time };
+        old.entry = entry;
+        if (lines[old.at]?.stream_seq === entry.stream_seq) lines[old.at] = entry;
+        else resort = true;
+        return;
+      }
+      const last = lines[lines.length - 1];
+      entries.set(key, { entry: e, at: lines.length });
+      lines.push(e);
+      if (last !== undefined && e.stream_seq < last.stream_seq) resort = true;
+    };
+    const show = (): void => {
+      if (resort) {
+        lines = [...entries.values()].map((v) => v.entry).sort((a, b) => a.stream_seq - b.stream_seq);
+        lines.forEach((e, at) => {
+          const v = entries.get(`${e.message_id}/${e.part_id}`);
+          if (v !== undefined) v.at = at;
+        });
+        resort = false;
+      }
+      setRows(lines.slice());
     };
     const buffered: LiveEvent[] = [];
     let loaded = false;
@@ -53,7 +77,7 @@ export function Log({ id }: { id: string }) {
       // and laying out the whole log, was what kept a busy session's rows seconds behind.
       render ??= onNextFrame(() => {
         render = undefined;
-        if (!stale) setState((s) => ({ entries, version: s.version + 1 }));
+        if (!stale) show();
       });
     });
     api.get<LogEntry[]>(`api/v1/sessions/${encodeURIComponent(id)}/logs`, { limit: 5000 }).then(
@@ -62,7 +86,7 @@ export function Log({ id }: { id: string }) {
         for (const e of data) put(e);
         loaded = true;
         for (const e of buffered) apply(e);
-        setState((s) => ({ entries, version: s.version + 1 }));
+        show();
       },
       () => {
         loaded = true;
@@ -74,47 +98,45 @@ export function Log({ id }: { id: string }) {
       render?.();
     };
   }, [id]);
-  const rows = useMemo(
-    () => [...state.entries.values()].sort((a, b) => a.stream_seq - b.stream_seq),
-    [state.version],
-  );
   return (
     <section class="card log" data-testid="log">
       <h3>Log</h3>
       {rows.length === 0 && <p class="muted">Nothing said yet.</p>}
-      {/* Pinned to its newest line by CSS (a column-reverse scroller), not by scrolling from script:
-          a scrollIntoView per new line forced a layout of the page each time, on a page that a busy
-          session already keeps drawing every frame. */}
-      <div class="log-scroll">
-        <div class="log-lines">{rows.map((e) => entryOf(built.current, e))}</div>
+      <div class="log-scroll" ref={box}>
+        <div class="log-lines" ref={content}>
+          {rows.map((e) => entryOf(built.current, e))}
+        </div>
       </div>
     </section>
   );
 }
 
-/** An entry is built once per version of it: a new part adds one, never re-renders the others. */
+/**
+ * An entry is built once per version of it, as a component vnode: preact skips a component whose
+ * vnode is the one it rendered last time, so a new part renders one line and the others cost a
+ * comparison each (an element vnode given again is copied and diffed down to its text).
+ */
 function entryOf(cache: WeakMap<LogEntry, VNode>, e: LogEntry): VNode {
   let entry = cache.get(e);
   if (entry === undefined) {
-    entry = (
-      <div
-        key={`${e.message_id}/${e.part_id}`}
-        class={`entry ${e.role} ${e.kind}`}
-        data-kind={e.kind}
-        data-role={e.role}
-      >
-        <span class="muted">{time(e.time)}</span>
-        {e.kind === 'tool' ? (
-          <span>
-            <span class="badge">{e.tool}</span>{' '}
-            <span class={`tool-${e.tool_status ?? ''}`}>{e.tool_status}</span>
-          </span>
-        ) : (
-          <pre class="text">{e.text}</pre>
-        )}
-      </div>
-    );
+    entry = <LogLine key={`${e.message_id}/${e.part_id}`} e={e} />;
     cache.set(e, entry);
   }
   return entry;
+}
+
+function LogLine({ e }: { e: LogEntry }) {
+  return (
+    <div class={`entry ${e.role} ${e.kind}`} data-kind={e.kind} data-role={e.role}>
+      <span class="muted">{time(e.time)}</span>
+      {e.kind === 'tool' ? (
+        <span>
+          <span class="badge">{e.tool}</span>{' '}
+          <span class={`tool-${e.tool_status ?? ''}`}>{e.tool_status}</span>
+        </span>
+      ) : (
+        <pre class="text">{e.text}</pre>
+      )}
+    </div>
+  );
 }
