@@ -88,7 +88,8 @@ export function SessionDetail({ id }: { id: string }) {
  */
 function SessionLive({ id }: { id: string }) {
   const events = useSessionEvents(id);
-  const log = useMemo(() => <Log id={id} />, [id]);
+  // Keyed by session: another session opens new boxes, at their newest line.
+  const log = useMemo(() => <Log key={id} id={id} />, [id]);
   const trend = useMemo(() => <CostTrend events={events} />, [events]);
   return (
     <>
@@ -99,7 +100,7 @@ function SessionLive({ id }: { id: string }) {
           {trend}
         </section>
       </div>
-      <EventsTable events={events} />
+      <EventsTable key={id} events={events} />
     </>
   );
 }
