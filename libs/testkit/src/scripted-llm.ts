@@ -147,7 +147,26 @@ function sendJson(
   res.end(JSON.stringify(value));
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * Waits `ms`, or less when `res` closes first (the client gave up: opencode aborted the turn, or
+ * stop() closed every connection); true when the whole wait passed. A timer left running would
+ * keep the test's process alive after its last test: a killed 45 s turn kept discord-kill-e2e's
+ * process 45 s past its end.
+ */
+function delay(ms: number, res: ServerResponse): Promise<boolean> {
+  if (res.closed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const closed = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      res.off('close', closed);
+      resolve(true);
+    }, ms);
+    res.once('close', closed);
+  });
+}
 
 /** An OpenAI-compatible chat-completions server on loopback that answers from a script. */
 export async function startScriptedLlm(opts: StartScriptedLlmOptions = {}): Promise<ScriptedLlm> {
@@ -163,7 +182,7 @@ export async function startScriptedLlm(opts: StartScriptedLlmOptions = {}): Prom
       rec.kind === 'title'
         ? { text: opts.titleText ?? 'Test session' }
         : (queue.shift() ?? opts.respond?.(rec) ?? {});
-    if (step.delayMs) await sleep(step.delayMs);
+    if (step.delayMs && !(await delay(step.delayMs, res))) return;
     if (step.error) {
       const e = step.error;
       sendJson(
@@ -217,7 +236,7 @@ export async function startScriptedLlm(opts: StartScriptedLlmOptions = {}): Prom
       res.write(
         `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: MODEL, choices, ...extra })}\n\n`,
       );
-      if (chunkDelayMs) await sleep(chunkDelayMs);
+      if (chunkDelayMs) await delay(chunkDelayMs, res);
     };
     await send([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
     if (text) {
