@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { jetstreamClient } from '@hal/bus';
 import { StreamName } from '@hal/protocol';
-import { waitFor } from '@hal/testkit';
+import { startNatsCluster, tempDir, waitFor } from '@hal/testkit';
 import { longestOutage, startProber } from './api-prober.ts';
 import {
   deliveryProblems,
@@ -27,23 +27,32 @@ test('cluster chaos - agents stream events while a NATS node dies and comes back
   t.after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
-  const stack = await startClusterStack();
-  cleanups.push(() => stack.close());
-  const g2 = await startGatewayProcess({
-    natsUrl: stack.cluster.url,
-    replicas: 3,
-    dir: stack.dir,
-    name: 'gw-2',
-  });
-  cleanups.push(() => g2.stop());
+  // The control plane (gw-1) and gw-2 start side by side on the cluster; both create the streams
+  // (ensureStreams is safe to call from every service at the same time).
+  const cluster = await startNatsCluster(3);
+  cleanups.push(() => cluster.stop());
+  const dir = tempDir('hal-cluster-chaos-');
+  const [stackStart, g2Start] = await Promise.allSettled([
+    startClusterStack({ cluster, dir }),
+    startGatewayProcess({ natsUrl: cluster.url, replicas: 3, dir, name: 'gw-2' }),
+  ]);
+  if (stackStart.status === 'fulfilled') cleanups.push(() => stackStart.value.close());
+  if (g2Start.status === 'fulfilled') cleanups.push(() => g2Start.value.stop());
+  if (stackStart.status === 'rejected') throw stackStart.reason;
+  if (g2Start.status === 'rejected') throw g2Start.reason;
+  const [stack, g2] = [stackStart.value, g2Start.value];
 
   // Half the hosts start on gw-2, half on gw-1; each lists both.
   const agents: SimAgent[] = [];
   cleanups.push(() => Promise.all(agents.map((a) => a.stop())));
-  for (let i = 0; i < AGENTS; i++) {
-    const urls = i % 2 === 0 ? [g2.wsUrl, stack.wsUrl] : [stack.wsUrl, g2.wsUrl];
-    agents.push(await startSimAgent({ node: `host-${i}`, urls, dir: stack.dir }));
-  }
+  await Promise.all(
+    Array.from({ length: AGENTS }, async (_, i) => {
+      const urls = i % 2 === 0 ? [g2.wsUrl, stack.wsUrl] : [stack.wsUrl, g2.wsUrl];
+      agents.push(await startSimAgent({ node: `host-${i}`, urls, dir }));
+    }),
+  );
+  // In host order: host-0 (on gw-2 first) is the probed one, and the even ones are gw-2's.
+  agents.sort((a, b) => a.node.localeCompare(b.node));
   const sessionsOf = (a: SimAgent) =>
     Array.from({ length: SESSIONS_PER_AGENT }, (_, s) => `ses_${a.node.replace('-', '_')}_${s}`);
   for (const a of agents) for (const s of sessionsOf(a)) a.emit(s, 'session.created', { title: s });

@@ -92,8 +92,13 @@ test('cluster chaos - one of two trackers, policies, cost-pollers and discord br
 
   const agents: SimAgent[] = [];
   cleanups.push(() => Promise.all(agents.map((a) => a.stop())));
-  for (let i = 0; i < AGENTS; i++)
-    agents.push(await startSimAgent({ node: `host-${i}`, urls: [stack.wsUrl], dir }));
+  await Promise.all(
+    Array.from({ length: AGENTS }, async (_, i) =>
+      agents.push(await startSimAgent({ node: `host-${i}`, urls: [stack.wsUrl], dir })),
+    ),
+  );
+  // In host order: the probed session is host-0's, and each phase's quarter of sessions fixed.
+  agents.sort((a, b) => a.node.localeCompare(b.node));
   const sessions = agents.flatMap((a) =>
     Array.from({ length: SESSIONS_PER_AGENT }, (_, s) => ({
       agent: a,

@@ -55,13 +55,16 @@ export const buttonsOf = (m: FakeDiscordMessage) =>
 
 export async function startDiscordFleet(): Promise<DiscordFleet> {
   const llm = await startScriptedLlm({ titleText: 'Discord title' });
-  // A generous start: real opencode competes for 2 cores with every other test on a CI machine.
-  const opencode = await startOpencode({
+  // A generous start: real opencode competes for 2 cores with every other test on a CI machine. It
+  // starts beside the fake Discord and the supervisor: neither needs it before the agent connects.
+  const starting = startOpencode({
     llm,
     projects: [{ name: 'web' }],
     permission: 'ask',
     startTimeoutMs: 120_000,
   });
+  // Awaited below; a set-up step failing first must not leave its rejection unhandled.
+  starting.catch(() => undefined);
   const discord = await startFakeDiscord({
     guild: {
       channels: [{ name: 'alerts' }, { name: 'dev-log' }, { name: 'web' }, { name: 'reports' }],
@@ -90,7 +93,7 @@ export async function startDiscordFleet(): Promise<DiscordFleet> {
       api_url: discord.apiUrl,
     },
   });
-  await fleet.startSupervisor();
+  const [opencode] = await Promise.all([starting, fleet.startSupervisor()]);
   const agent: TestAgent = await startAgent({
     node: 'alpha',
     supervisorUrl: fleet.wsUrl,

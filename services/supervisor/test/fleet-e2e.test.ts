@@ -83,9 +83,14 @@ async function sessionView(id: string): Promise<SessionView> {
 
 before(async () => {
   llm = await startScriptedLlm({ titleText: TITLE });
-  opencode = await startOpencode({ llm, projects: [{ name: 'web' }, { name: 'api' }, { name: 'docs' }] });
   fleet = await startFleet();
-  await fleet.startSupervisor();
+  // opencode and the supervisor start side by side: neither needs the other before the agents connect.
+  await Promise.all([
+    startOpencode({ llm, projects: [{ name: 'web' }, { name: 'api' }, { name: 'docs' }] }).then((o) => {
+      opencode = o;
+    }),
+    fleet.startSupervisor(),
+  ]);
   const agent = async (node: string, projects: string[]) =>
     agents.push(
       await startAgent({

@@ -29,9 +29,14 @@ let agent: TestAgent | undefined;
 
 before(async () => {
   llm = await startScriptedLlm({ titleText: 'Hand-off title' });
-  opencode = await startOpencode({ llm, projects: [{ name: 'app' }] });
   fleet = await startFleet();
-  await fleet.startSupervisor();
+  // opencode and the supervisor start side by side: neither needs the other before the agent connects.
+  await Promise.all([
+    startOpencode({ llm, projects: [{ name: 'app' }] }).then((o) => {
+      opencode = o;
+    }),
+    fleet.startSupervisor(),
+  ]);
   agent = await startAgent({
     node: 'solo',
     supervisorUrl: fleet.wsUrl,

@@ -27,7 +27,6 @@ let agent: TestAgent | undefined;
 
 before(async () => {
   llm = await startScriptedLlm({ titleText: 'Acting title' });
-  opencode = await startOpencode({ llm, projects: [{ name: 'app' }, { name: 'budget' }] });
   fleet = await startFleet({
     policyTickMs: 250,
     policies: {
@@ -41,7 +40,13 @@ before(async () => {
       forecast: false,
     },
   });
-  await fleet.startSupervisor();
+  // opencode and the supervisor start side by side: neither needs the other before the agent connects.
+  await Promise.all([
+    startOpencode({ llm, projects: [{ name: 'app' }, { name: 'budget' }] }).then((o) => {
+      opencode = o;
+    }),
+    fleet.startSupervisor(),
+  ]);
   agent = await startAgent({
     node: 'solo',
     supervisorUrl: fleet.wsUrl,

@@ -22,7 +22,6 @@ let agent: TestAgent | undefined;
 
 before(async () => {
   llm = await startScriptedLlm({ titleText: 'Policy title' });
-  opencode = await startOpencode({ llm, projects: [{ name: 'app' }] });
   fleet = await startFleet({
     policyTickMs: 250,
     policies: {
@@ -36,7 +35,13 @@ before(async () => {
       },
     },
   });
-  await fleet.startSupervisor();
+  // opencode and the supervisor start side by side: neither needs the other before the agent connects.
+  await Promise.all([
+    startOpencode({ llm, projects: [{ name: 'app' }] }).then((o) => {
+      opencode = o;
+    }),
+    fleet.startSupervisor(),
+  ]);
   agent = await startAgent({
     node: 'solo',
     supervisorUrl: fleet.wsUrl,
