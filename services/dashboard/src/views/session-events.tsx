@@ -187,7 +187,7 @@ function Columns() {
 
 function EventBlock({ rows }: { rows: VNode[] }) {
   return (
-    <table class="compact events-table">
+    <table class="compact events-table events-block">
       <Columns />
       <tbody>{rows}</tbody>
     </table>
