@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -45,6 +45,9 @@ export async function launchChromium(opts: { screenshots?: string } = {}): Promi
     );
   }
   const profile = mkdtempSync(join(tmpdir(), 'hal-chromium-'));
+  // Loaded here, not with the testkit: importing playwright-core costs ~0.7 s of CPU, and nearly
+  // every test file imports the testkit while four drive a browser.
+  const { chromium } = await import('playwright-core');
   // launchPersistentContext is how Playwright takes a --user-data-dir: a fresh one per launch.
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,
