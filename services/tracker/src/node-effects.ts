@@ -65,14 +65,14 @@ export function createNodeEffects(sqlite: Database.Database, store: TrackerStore
         const seen = new Set<string>();
         for (const s of snap.sessions) {
           seen.add(s.session);
-          const before = st.getState.get(s.session);
+          const before = store.head(s.session)?.state;
           store.applySnapshotSession(event.node, time, s);
-          if (st.getState.get(s.session) !== before) st.setStateSince.run(time, s.session);
+          if (store.head(s.session)?.state !== before) st.setStateSince.run(time, s.session);
         }
         // The agent reports every session it watches: a live one it no longer has has ended.
         for (const { session } of st.nodeSessionIds.all(event.node)) {
           if (!seen.has(session)) {
-            st.setState.run(SessionState.COMPLETED, session);
+            store.setState(session, SessionState.COMPLETED);
             st.setStateSince.run(time, session);
           }
         }

@@ -53,7 +53,7 @@ export function createProjection(sqlite: Database.Database): Projection {
     const time = normaliseTime(event.time) ?? new Date(0).toISOString();
     // Another node's report about a session: indexed as the stream holds it, but not under that
     // session, and it changes nothing (a session never moves to another node).
-    const owner = event.session === null ? undefined : st.getSessionNode.get(event.session);
+    const owner = event.session === null ? undefined : store.head(event.session)?.node;
     const foreign = owner !== undefined && owner !== event.node;
     const inserted = st.insertEvent.run({
       seq: raw.streamSeq,
@@ -82,9 +82,9 @@ export function createProjection(sqlite: Database.Database): Projection {
         if (seen === undefined) store.ensureSession(event.session, event.node, event.project, time);
         if (seen === undefined || seen < time) seenSessions.set(event.session, time);
         // Every state change of an event is stamped with that event's time: "waiting for 3 min".
-        const before = st.getState.get(event.session);
+        const before = store.head(event.session)?.state;
         applySessionEvent(event, event.session, raw.streamSeq, time);
-        if (st.getState.get(event.session) !== before) st.setStateSince.run(time, event.session);
+        if (store.head(event.session)?.state !== before) st.setStateSince.run(time, event.session);
       } else {
         st.ensureNode.run(event.node, time);
         applyNodeEvent(event, time, raw.streamSeq);
@@ -120,7 +120,7 @@ export function createProjection(sqlite: Database.Database): Projection {
     store,
     applyBatch(batch) {
       const result: BatchResult = { applied: 0, duplicates: 0, rejected: [], appliedSeq: 0 };
-      applyTx(batch, result);
+      store.withSessionHeads(() => applyTx(batch, result));
       return result;
     },
     appliedSeq: () => store.appliedSeq(),

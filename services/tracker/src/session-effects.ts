@@ -41,9 +41,9 @@ export function createSessionEffects(store: TrackerStore): SessionEffects {
 
   /** Moves a session to `state` unless it is in a state that this kind of event must not leave. */
   function transition(session: string, state: SessionState, sticky: ReadonlySet<string>): void {
-    const current = st.getState.get(session);
+    const current = store.head(session)?.state;
     if (current === undefined || sticky.has(current)) return;
-    st.setState.run(state, session);
+    store.setState(session, state);
   }
 
   const FINAL = new Set<string>([SessionState.COMPLETED]);
@@ -64,12 +64,12 @@ export function createSessionEffects(store: TrackerStore): SessionEffects {
         return;
       case EventType.SESSION_IDLE:
         transition(session, SessionState.IDLE, AFTER_FAILURE);
-        st.setRetry.run(null, session);
+        store.setRetry(session, null);
         return;
       case EventType.SESSION_RETRY: {
         const retry = parseData(sessionRetryDataSchema, event);
         transition(session, SessionState.RUNNING, STOPPED);
-        st.setRetry.run(JSON.stringify(retry), session);
+        store.setRetry(session, JSON.stringify(retry));
         return;
       }
       case EventType.SESSION_COMPACTED:
@@ -87,7 +87,7 @@ export function createSessionEffects(store: TrackerStore): SessionEffects {
         return;
       }
       case EventType.SESSION_DELETED:
-        st.setState.run(SessionState.COMPLETED, session);
+        store.setState(session, SessionState.COMPLETED);
         return;
       case EventType.MESSAGE_COMPLETED: {
         const m = parseData(messageCompletedDataSchema, event);
@@ -189,7 +189,7 @@ export function createSessionEffects(store: TrackerStore): SessionEffects {
         const done = parseData(handOffCompletedDataSchema, event);
         if (done.session === session) return;
         store.ensureSession(done.session, event.node, event.project, time);
-        if (st.getSessionNode.get(done.session) !== event.node) return;
+        if (store.head(done.session)?.node !== event.node) return;
         st.setPrevious.run(session, done.session, session);
         return;
       }
@@ -199,8 +199,8 @@ export function createSessionEffects(store: TrackerStore): SessionEffects {
   }
 
   function resumeFromWaiting(session: string): void {
-    if (st.getState.get(session) === SessionState.WAITING_INPUT) {
-      st.setState.run(SessionState.RUNNING, session);
+    if (store.head(session)?.state === SessionState.WAITING_INPUT) {
+      store.setState(session, SessionState.RUNNING);
     }
   }
 

@@ -50,6 +50,16 @@ export interface NodeRow {
   resources: string | null;
 }
 
+/** What the projection reads of a session on nearly every event. */
+export interface SessionHead {
+  node: string;
+  state: string;
+  /** `prior_state` is set (only ever while `unreachable`). */
+  prior: boolean;
+  /** `retry` is set. */
+  retry: boolean;
+}
+
 /**
  * Row-level writes shared by the event projection and node liveness, as prepared statements
  * (the projection runs them thousands of times a second). Callers own the transaction.
@@ -102,9 +112,11 @@ export function createTrackerStore(sqlite: Database.Database) {
          project = excluded.project
        where sessions.node = excluded.node`,
     ),
-    getSessionNode: sqlite.prepare<[string], string>('select node from sessions where session = ?').pluck(),
     getSession: sqlite.prepare<[string], SessionRow>('select * from sessions where session = ?'),
-    getState: sqlite.prepare<[string], string>('select state from sessions where session = ?').pluck(),
+    getHead: sqlite.prepare<[string], { node: string; state: string; prior: 0 | 1; retry: 0 | 1 }>(
+      `select node, state, prior_state is not null as prior, retry is not null as retry
+       from sessions where session = ?`,
+    ),
     touchSession: sqlite.prepare(
       'update sessions set last_activity_at = max(last_activity_at, ?) where session = ?',
     ),
@@ -192,7 +204,23 @@ export function createTrackerStore(sqlite: Database.Database) {
     countOnline: sqlite.prepare<[], { n: number }>("select count(*) as n from nodes where status = 'online'"),
   };
 
+  // Inside `withSessionHeads` (one projection batch): each session's head as last read or
+  // written, null = no such row. Every statement here that can change a session's node, state,
+  // prior_state or retry keeps it right or drops it; a batch that fails drops it all, so a
+  // rolled-back write is never remembered.
+  let heads: Map<string, SessionHead | null> | undefined;
+
+  function head(session: string): SessionHead | undefined {
+    const cached = heads?.get(session);
+    if (cached !== undefined) return cached ?? undefined;
+    const row = s.getHead.get(session);
+    const value = row === undefined ? undefined : { ...row, prior: row.prior === 1, retry: row.retry === 1 };
+    heads?.set(session, value ?? null);
+    return value;
+  }
+
   function markNodeOnline(node: string, time: string, info: NodeOnlineInfo = {}): void {
+    heads?.clear();
     s.ensureNode.run(node, time);
     s.nodeOnline.run({
       node,
@@ -215,6 +243,7 @@ export function createTrackerStore(sqlite: Database.Database) {
     markNodeOnline,
     /** A node is gone: its live sessions become `unreachable`, never `killed`. */
     markNodeOffline(node: string, time: string): void {
+      heads?.clear();
       s.ensureNode.run(node, time);
       s.nodeOffline.run(node);
       s.sessionsUnreachable.run({ node, time });
@@ -234,11 +263,45 @@ export function createTrackerStore(sqlite: Database.Database) {
     ensureSession(session: string, node: string, project: string, time: string): void {
       s.ensureNode.run(node, time);
       s.ensureSession.run({ session, node, project, time });
+      // An existing row keeps its node and state; a new one is read again when asked for.
+      if (heads?.get(session) === null) heads.delete(session);
     },
     getSession(session: string): SessionRow | undefined {
       return s.getSession.get(session);
     },
+    /** The session's node, state and flags; undefined when there is no such session. */
+    head,
+    /**
+     * Runs `fn` (one projection batch, inside its transaction) with session heads remembered
+     * between events, so a session's node and state are read once a batch, not on every event.
+     */
+    withSessionHeads<T>(fn: () => T): T {
+      heads = new Map();
+      try {
+        return fn();
+      } finally {
+        heads = undefined;
+      }
+    },
+    /** Sets the state and drops `prior_state`; nothing to write when the head says it is so already. */
+    setState(session: string, state: string): void {
+      const h = heads?.get(session);
+      if (h != null && h.state === state && !h.prior) return;
+      s.setState.run(state, session);
+      if (h != null) {
+        h.state = state;
+        h.prior = false;
+      }
+    },
+    /** Sets or clears the retry; nothing to write when it is clear and stays clear. */
+    setRetry(session: string, retry: string | null): void {
+      const h = heads?.get(session);
+      if (h != null && retry === null && !h.retry) return;
+      s.setRetry.run(retry, session);
+      if (h != null) h.retry = retry !== null;
+    },
     applySnapshotSession(node: string, time: string, snap: SessionSnapshot): void {
+      heads?.delete(snap.session);
       s.snapshotSession.run({
         session: snap.session,
         node,
