@@ -24,6 +24,7 @@ import {
 } from '@hal/observability';
 import { SessionState, StreamName } from '@hal/protocol';
 import { JetStreamApiError } from '@nats-io/jetstream';
+import { type Checkpointer, startCheckpointer } from './checkpointer.ts';
 import { createEventConsumer, type EventConsumer } from './consumer.ts';
 import { createLiveness, type Liveness } from './liveness.ts';
 import { migrationsFolder } from './migrations.ts';
@@ -104,6 +105,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
   let catchUp: { target: number; done: () => void } | undefined;
   let catchUpTimer: NodeJS.Timeout | undefined;
   let claim: InstanceClaim | undefined;
+  let checkpointer: Checkpointer | undefined;
 
   const countRecoveryError = (n = 1) => metrics.recoveryErrorsTotal.inc({ component: 'tracker' }, n);
 
@@ -159,6 +161,8 @@ export function createTracker(deps: TrackerDeps): Tracker {
       const { sqlite } = database;
       const proj = createProjection(sqlite);
       projection = proj;
+      const ckpt = startCheckpointer({ sqlite, log: deps.log });
+      checkpointer = ckpt;
       if (deps.rebuild === true) {
         proj.reset();
         log.warn('rebuild requested: tables emptied, replaying the event stream');
@@ -191,6 +195,7 @@ export function createTracker(deps: TrackerDeps): Tracker {
         durableName,
         inactiveThresholdSec: deps.config.instances?.consumer_inactive_sec ?? DEFAULT_CONSUMER_INACTIVE_SEC,
         onBatch: (result) => {
+          ckpt.committed();
           if (catchUp !== undefined && proj.appliedSeq() >= catchUp.target) catchUp.done();
           if (result.rejected.length > 0) countRecoveryError(result.rejected.length);
           scheduleGauges();
@@ -260,6 +265,9 @@ export function createTracker(deps: TrackerDeps): Tracker {
       await queries?.stop();
       clearTimeout(gaugeTimer);
       gaugeTimer = undefined;
+      // The worker's connection goes first: closing the last one checkpoints and removes the WAL.
+      await checkpointer?.stop();
+      checkpointer = undefined;
       database?.close();
       database = undefined;
       await claim?.release();
