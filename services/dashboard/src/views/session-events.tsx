@@ -1,5 +1,6 @@
 import type { VNode } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { type BlockCache, blocksOf } from '../components/blocks.ts';
 import { useApp } from '../context.ts';
 import { count, time, usd } from '../format.ts';
 import { onNextFrame, usePinnedToEnd } from '../hooks.ts';
@@ -106,11 +107,6 @@ const BLOCK = 20;
 /** At least this many of the newest events are shown (whole blocks: up to BLOCK - 1 more). */
 const SHOWN = 500;
 
-interface Block {
-  events: SessionEvent[];
-  vnode: VNode;
-}
-
 /**
  * The newest events, in stream order, in a box that keeps the newest row in view while the reader
  * is at its end (usePinnedToEnd). The rows are split into tables of BLOCK rows with the same fixed
@@ -120,28 +116,20 @@ interface Block {
  */
 export function EventsTable({ events }: { events: SessionEvent[] }) {
   const rows = useRef(new WeakMap<SessionEvent, VNode>());
-  const blocks = useRef(new Map<number, Block>());
+  const blocks = useRef<BlockCache<SessionEvent>>(new Map());
   const box = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
   const first = Math.max(0, Math.floor((events.length - SHOWN) / BLOCK) * BLOCK);
   const shown = events.length - first;
-  const next = new Map<number, Block>();
-  const tables: VNode[] = [];
-  for (let at = first; at < events.length; at += BLOCK) {
-    const part = events.slice(at, at + BLOCK);
-    const head = part[0] as SessionEvent;
-    const old = blocks.current.get(head.stream_seq);
-    const block =
-      old !== undefined && old.events.length === part.length && old.events.every((e, i) => e === part[i])
-        ? old
-        : {
-            events: part,
-            vnode: <EventBlock key={head.stream_seq} rows={part.map((e) => rowOf(rows.current, e))} />,
-          };
-    next.set(head.stream_seq, block);
-    tables.push(block.vnode);
-  }
-  blocks.current = next;
+  const { vnodes: tables, cache } = blocksOf(
+    blocks.current,
+    events,
+    first,
+    BLOCK,
+    (e) => e.stream_seq,
+    (part, key) => <EventBlock key={key} rows={part.map((e) => rowOf(rows.current, e))} />,
+  );
+  blocks.current = cache;
   usePinnedToEnd(box, content);
   return (
     <section class="card events" data-testid="events">

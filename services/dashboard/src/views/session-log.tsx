@@ -1,10 +1,14 @@
 import type { VNode } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { type BlockCache, blocksOf } from '../components/blocks.ts';
 import { useApp } from '../context.ts';
 import type { LiveEvent } from '../event-stream.ts';
 import { time } from '../format.ts';
 import { onNextFrame, usePinnedToEnd } from '../hooks.ts';
 import type { LogEntry } from '../types.ts';
+
+/** Log lines a block holds. */
+const LINES = 20;
 
 /** The session's messages and tool calls: the tracker's log, then live `message.part` events. */
 export function Log({ id }: { id: string }) {
@@ -12,6 +16,7 @@ export function Log({ id }: { id: string }) {
   /** In stream order; a new array whenever it changed. */
   const [rows, setRows] = useState<LogEntry[]>([]);
   const built = useRef(new WeakMap<LogEntry, VNode>());
+  const blocks = useRef<BlockCache<LogEntry>>(new Map());
   const box = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
   usePinnedToEnd(box, content);
@@ -98,13 +103,24 @@ export function Log({ id }: { id: string }) {
       render?.();
     };
   }, [id]);
+  // In runs of LINES: a new part renders, lays out and paints its run; a run scrolled far out of the
+  // box is neither laid out nor painted (content-visibility).
+  const { vnodes: lines, cache } = blocksOf(
+    blocks.current,
+    rows,
+    0,
+    LINES,
+    (e) => `${e.message_id}/${e.part_id}`,
+    (part, key) => <LogBlock key={key} lines={part.map((e) => entryOf(built.current, e))} />,
+  );
+  blocks.current = cache;
   return (
     <section class="card log" data-testid="log">
       <h3>Log</h3>
       {rows.length === 0 && <p class="muted">Nothing said yet.</p>}
       <div class="log-scroll" ref={box}>
         <div class="log-lines" ref={content}>
-          {rows.map((e) => entryOf(built.current, e))}
+          {lines}
         </div>
       </div>
     </section>
@@ -139,4 +155,8 @@ function LogLine({ e }: { e: LogEntry }) {
       )}
     </div>
   );
+}
+
+function LogBlock({ lines }: { lines: VNode[] }) {
+  return <div class="log-block">{lines}</div>;
 }
