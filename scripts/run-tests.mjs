@@ -20,7 +20,7 @@
 // slowest files and each phase's time with how busy the machine's CPU was (all of it, every process: a
 // phase near 100 % gains nothing from more files at a time), and last the one summary line.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -156,6 +156,11 @@ function compileTests(list) {
   const t0 = Date.now();
   const cache = join(root, 'node_modules', '.cache', 'hal-test-files');
   mkdirSync(cache, { recursive: true });
+  // A run removes its own at the end; one killed outright leaves it: gone a day later.
+  for (const old of readdirSync(cache)) {
+    const dir = join(cache, old);
+    if (Date.now() - statSync(dir).mtimeMs > 86_400_000) rmSync(dir, { recursive: true, force: true });
+  }
   const outdir = mkdtempSync(join(cache, 'run-'));
   const r = spawnSync(
     process.execPath,
