@@ -16,6 +16,7 @@ function killAll(): void {
   live.clear();
 }
 
+/** Kills `child` with SIGKILL if the test process exits (or gets SIGINT/SIGTERM) while it runs; one process hook for all. */
 export function track(child: ChildProcess): void {
   live.add(child);
   child.once('exit', () => live.delete(child));

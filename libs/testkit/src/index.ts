@@ -1,3 +1,4 @@
+export { track as killWithTestProcess } from './children.ts';
 export { type BrowserProblem, type Chromium, launchChromium } from './chromium.ts';
 export { compiledEntry, compileTestFiles } from './compiled-entry.ts';
 export { type CuttingProxy, startCuttingProxy } from './cutting-proxy.ts';

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { compiledEntry, waitFor } from '@hal/testkit';
+import { compiledEntry, killWithTestProcess, waitFor } from '@hal/testkit';
 
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.ts', import.meta.url));
 
@@ -51,16 +51,8 @@ export async function startAgentProcess(opts: {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      process.removeListener('exit', killOnExit);
-      resolve();
-    }),
-  );
+  killWithTestProcess(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let subscribed = false;
   createInterface({ input: child.stdout }).on('line', (line) => {
     if (line.includes('"opencode events subscribed and reconciled"')) subscribed = true;

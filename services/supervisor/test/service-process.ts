@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compiledEntry, freePort, waitFor } from '@hal/testkit';
+import { compiledEntry, freePort, killWithTestProcess, waitFor } from '@hal/testkit';
 
 export type SplitService = 'gateway' | 'tracker' | 'policy' | 'cost-poller' | 'discord-bridge';
 
@@ -54,17 +54,9 @@ export async function startServiceProcess(opts: {
     env,
     stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore'],
   });
-  // A test process that ends early (timeout, Ctrl-C: testkit's signal hooks exit) takes it along.
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      process.removeListener('exit', killOnExit);
-      resolve();
-    }),
-  );
+  // A test process that ends early (timeout, Ctrl-C) takes it along, through one process hook for all.
+  killWithTestProcess(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   try {
     await waitFor(
