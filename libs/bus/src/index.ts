@@ -21,6 +21,7 @@ export {
 export { createLease, type LeaseBucket, openLeaseBucket } from './lease.ts';
 export {
   isPermanentPublishError,
+  isTransientNatsError,
   PermanentJetStreamCodes,
   TransientJetStreamCodes,
 } from './publish-errors.ts';

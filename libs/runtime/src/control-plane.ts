@@ -2,11 +2,13 @@ import {
   type BusAuth,
   ensureStreams,
   isPermissionViolation,
+  isTransientNatsError,
   type NatsConnection,
   streamsReadinessCheck,
 } from '@hal/bus';
 import type { NatsConfig, SupervisorConfig } from '@hal/config';
 import {
+  backoffDelay,
   type Clock,
   createHalMetrics,
   type Lifecycle,
@@ -108,6 +110,9 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
         log,
       });
   const credentials = opts.credentials;
+  // Set by stop(): a start waiting out a busy cluster gives up at once instead of holding the stop.
+  const stopRequested = new AbortController();
+  const settling = (part: LifecyclePart) => retryWhileSettling(part, { log, signal: stopRequested.signal });
   const connection = (partName: string, connectionName: string, auth: () => BusAuth | undefined) =>
     busPart({
       partName,
@@ -147,16 +152,18 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
       credentials === undefined
         ? undefined
         : connection(`nats.${entry.name}`, `hal-${entry.name}`, () => credentials(entry.natsUser));
-    const service = deferredPart(entry.name, () =>
-      entry.create({
-        config,
-        nc: (own ?? bus).nc(),
-        log: opts.loggerFor?.(entry.name) ?? log,
-        registry,
-        readiness,
-        clock,
-        flags: opts.flags ?? {},
-      }),
+    const service = settling(
+      deferredPart(entry.name, () =>
+        entry.create({
+          config,
+          nc: (own ?? bus).nc(),
+          log: opts.loggerFor?.(entry.name) ?? log,
+          registry,
+          readiness,
+          clock,
+          flags: opts.flags ?? {},
+        }),
+      ),
     );
     return own === undefined ? [service] : [own, service];
   });
@@ -166,11 +173,73 @@ export function createControlPlane(opts: ControlPlaneOptions): ControlPlane {
       : [{ name: 'health', start: () => health.start(), stop: () => health.stop() }]),
     ...(opts.before ?? []),
     bus,
-    streams,
+    settling(streams),
     ...services,
   ];
   const group = createLifecycleGroup(parts, { log, readiness });
-  return { ...group, readiness, healthPort: () => health?.port() ?? 0 };
+  return {
+    ...group,
+    stop() {
+      stopRequested.abort();
+      return group.stop();
+    },
+    readiness,
+    healthPort: () => health?.port() ?? 0,
+  };
+}
+
+/** How long a part's start is retried while NATS says "not now", before the process gives up. */
+const SETTLE_WINDOW_MS = 120_000;
+const SETTLE_BACKOFF = { initialMs: 250, maxMs: 5_000 };
+
+/**
+ * A part whose start is tried again when it failed for a reason that passes on its own (a JetStream
+ * API call timed out while a cluster elects its meta leader, or a dozen services create their
+ * replicated consumers and buckets at once on a loaded host). What it had started is stopped
+ * first, so each try begins clean. Any other failure, or one still there after the window, ends
+ * the start as before: the process exits 1 and systemd or Kubernetes restarts it.
+ */
+function retryWhileSettling(
+  part: LifecyclePart,
+  opts: { log: Logger; signal: AbortSignal; windowMs?: number },
+): LifecyclePart {
+  return {
+    name: part.name,
+    async start() {
+      const deadline = performance.now() + (opts.windowMs ?? SETTLE_WINDOW_MS);
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          await part.start();
+          return;
+        } catch (err) {
+          const delayMs = backoffDelay(attempt, SETTLE_BACKOFF, Math.random);
+          if (!isTransientNatsError(err) || opts.signal.aborted || performance.now() + delayMs > deadline)
+            throw err;
+          opts.log.warn(
+            { err, component: part.name, attempt: attempt + 1, retry_in_ms: delayMs },
+            'start failed while NATS is busy; trying again',
+          );
+          await part
+            .stop()
+            .catch((stopErr: unknown) =>
+              opts.log.warn({ err: stopErr, component: part.name }, 'stopping the half-started part failed'),
+            );
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(done, delayMs);
+            opts.signal.addEventListener('abort', done, { once: true });
+            function done() {
+              clearTimeout(timer);
+              opts.signal.removeEventListener('abort', done);
+              resolve();
+            }
+          });
+          // Stopping: nothing of it runs now, and the group starts no more parts.
+          if (opts.signal.aborted) return;
+        }
+      }
+    },
+    stop: () => part.stop(),
+  };
 }
 
 /** The credentials of `nats` in the config, for a NATS of nats.url (the schema allows one way). */

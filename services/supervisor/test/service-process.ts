@@ -52,25 +52,47 @@ export async function startServiceProcess(opts: {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HAL_')) env[k] = v;
   const child: ChildProcess = spawn(process.execPath, [main, '--config', file], {
     env,
-    stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore'],
+    stdio: ['ignore', verbose ? 'inherit' : 'pipe', verbose ? 'inherit' : 'pipe'],
   });
+  // Its last log lines (warn and above unless HAL_TEST_LOG), put in the error when it fails to start.
+  const tail: string[] = [];
+  const keep = (chunk: Buffer) => {
+    tail.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
+    );
+    tail.splice(0, Math.max(0, tail.length - 20));
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   // A test process that ends early (timeout, Ctrl-C) takes it along, through one process hook for all.
   killWithTestProcess(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   try {
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`${opts.name} exited with ${child.exitCode}`);
+        if (gone()) return true; // reported just below, with its output
         const res = await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(1_000) });
         return res.status === 200;
       },
       // Generous: five of these starting at once (then through tsx) on 2 busy cores took over 60 s.
       { timeoutMs: 120_000, intervalMs: 100, message: `${opts.name} ready` },
     );
+    if (gone()) {
+      await closed; // its last output read
+      throw new Error(
+        `${opts.name} exited while starting (code ${child.exitCode}, signal ${child.signalCode})`,
+      );
+    }
   } catch (err) {
     child.kill('SIGKILL');
-    throw err;
+    const lines = tail.length === 0 ? '(no output)' : tail.join('\n');
+    throw new Error(`${(err as Error).message}; its last output:\n${lines}`, { cause: err });
   }
   return {
     name: opts.name,
