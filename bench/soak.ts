@@ -292,6 +292,39 @@ async function consumerLag(nc: NatsConnection): Promise<Map<string, number>> {
   }
   return lag;
 }
+const varzSchema = z.looseObject({
+  mem: z.number(),
+  connections: z.number(),
+  subscriptions: z.number(),
+  slow_consumers: z.number(),
+});
+const jszSchema = z.looseObject({
+  streams: z.number(),
+  consumers: z.number(),
+  messages: z.number(),
+  bytes: z.number(),
+});
+
+/**
+ * What nats-server holds (its monitoring endpoint, loopback): when its RSS grows, whether it is
+ * carrying more of something (connections, subscriptions, consumers: a leak of ours) or only a
+ * longer stream (its store's own bookkeeping).
+ */
+async function natsHolds(monitorUrl: string): Promise<string> {
+  try {
+    const get = async (path: string) =>
+      (await fetch(`${monitorUrl}${path}`, { signal: AbortSignal.timeout(2_000) })).json();
+    const v = varzSchema.parse(await get('/varz'));
+    const j = jszSchema.parse(await get('/jsz'));
+    return (
+      `nats-server holds: ${v.connections} connections, ${v.subscriptions} subscriptions, ` +
+      `${j.streams} streams, ${j.consumers} consumers, ${j.messages} messages (${mib(j.bytes / 1024)}), ` +
+      `slow consumers ${v.slow_consumers}`
+    );
+  } catch (err) {
+    return `nats-server monitoring unreadable: ${(err as Error).message}`;
+  }
+}
 const total = (lag: Map<string, number>): number => [...lag.values()].reduce((a, b) => a + b, 0);
 /** `12 {"inject 503 NODE_OFFLINE":12}`, or `0`. */
 const tally = (counts: Map<string, number>): string => {
@@ -414,7 +447,9 @@ async function main(): Promise<number> {
     `soak: ${flags.minutes} min, ${flags.agents} agents, ${flags.rate} events/s; warm-up ${Math.round(warmupMs / 1000)} s`,
   );
 
-  const nats = await startNats({ storeDir: join(root, 'nats') });
+  // Its monitoring port (loopback) says what it holds each minute.
+  const monitorPort = await freePort();
+  const nats = await startNats({ storeDir: join(root, 'nats'), args: ['-m', String(monitorPort)] });
   cleanups.push(() => nats.stop());
   hardKills.push(() => nats.kill('SIGKILL'));
   const supervisor = await startSupervisor(nats);
@@ -585,6 +620,7 @@ async function main(): Promise<number> {
           `[min ${minute}] ${name.padEnd(11)} pid ${pid}  rss ${kb === undefined ? 'gone' : mib(kb)}${anon === undefined ? '' : ` (anon ${mib(anon)})`}`,
         );
       }
+      say(`[min ${minute}] ${await natsHolds(`http://127.0.0.1:${monitorPort}`)}`);
       const lagText = [...lag].map(([name, n]) => `${name} ${n}`).join(', ');
       const minuteMs = latency.minute();
       say(

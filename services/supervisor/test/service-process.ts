@@ -90,9 +90,15 @@ export async function startServiceProcess(opts: {
       );
     }
   } catch (err) {
+    // What its /readyz says (the check that holds it back), then its last output.
+    const readyz = await fetch(`${httpUrl}/readyz`, { signal: AbortSignal.timeout(1_000) })
+      .then(async (res) => `${res.status} ${await res.text()}`)
+      .catch((e: unknown) => `no answer (${(e as Error).message})`);
     child.kill('SIGKILL');
     const lines = tail.length === 0 ? '(no output)' : tail.join('\n');
-    throw new Error(`${(err as Error).message}; its last output:\n${lines}`, { cause: err });
+    throw new Error(`${(err as Error).message}; /readyz: ${readyz}; its last output:\n${lines}`, {
+      cause: err,
+    });
   }
   return {
     name: opts.name,
