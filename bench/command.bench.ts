@@ -10,7 +10,6 @@
 // command and its baseline, so a burst of load on the shared machine hits both alike; each
 // percentile of the command is set against the same percentile of the per-sample baseline sums.
 // gateway.bench.ts keeps the same trip with a plain ws peer as the agent.
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAgent } from '@hal/agent';
 import { connectBus, ensureStreams, request } from '@hal/bus';
@@ -18,12 +17,11 @@ import { parseConfig } from '@hal/config';
 import { createLogger } from '@hal/observability';
 import { type Command, commandRequestSchema, subjects } from '@hal/protocol';
 import { startOpencode, startScriptedLlm, waitFor } from '@hal/testkit';
-import { connect } from '@nats-io/transport-node';
-import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { createBenchGateway } from './bench-gateway.ts';
 import type { BenchContext } from './harness.ts';
-import { jsonPayload, nowMs, percentile } from './stats.ts';
+import { rawHops, timed } from './raw/hops.ts';
+import { nowMs, percentile } from './stats.ts';
 
 const TOKEN = 'bench-token-0123456789';
 const NODE = 'bench-agent';
@@ -32,60 +30,6 @@ const PROJECT = 'bench';
 const startedSchema = z.object({ session: z.string(), project: z.literal(PROJECT) });
 const injectedSchema = z.object({ session: z.string(), injected: z.literal(true) });
 const statusSchema = z.object({ session: z.string() });
-
-/** The raw hops, each timed on its own: NATS request/reply and a WebSocket echo. */
-async function rawHops(
-  ctx: BenchContext,
-  url: string,
-): Promise<{ nats(): Promise<void>; ws(): Promise<void> }> {
-  const payload = jsonPayload();
-  const server = await connect({ servers: url });
-  const client = await connect({ servers: url });
-  ctx.defer(() => Promise.all([server.close(), client.close()]));
-  server.subscribe('bench.cmd.rr', {
-    callback: (_err, msg) => {
-      msg.respond(msg.data);
-    },
-  });
-  await server.flush();
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  ctx.defer(() => new Promise<void>((resolve) => wss.close(() => resolve())));
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  wss.on('connection', (socket) =>
-    socket.on('message', (data: Buffer) => {
-      JSON.parse(data.toString('utf8'));
-      socket.send(data);
-    }),
-  );
-  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-  ctx.defer(() => ws.terminate());
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  let answered: (() => void) | undefined;
-  ws.on('message', (data: Buffer) => {
-    JSON.parse(data.toString('utf8'));
-    answered?.();
-  });
-  const wsPayload = Buffer.from(payload);
-  return {
-    async nats() {
-      await client.request('bench.cmd.rr', payload, { timeout: 5_000 });
-    },
-    ws: () =>
-      new Promise<void>((resolve) => {
-        answered = resolve;
-        ws.send(wsPayload);
-      }),
-  };
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = nowMs();
-  await fn();
-  return nowMs() - start;
-}
 
 export default async function command(ctx: BenchContext): Promise<void> {
   const nats = await ctx.nats();

@@ -12,8 +12,9 @@ import { compiledEntry } from '@hal/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import WebSocket from 'ws';
 import type { BenchContext } from './harness.ts';
+import { rawHops, timed } from './raw/hops.ts';
 import { helloFrame } from './scale/sim-agents.ts';
-import { jsonPayload, nowMs, percentile, perSecond, sampleLatencies } from './stats.ts';
+import { jsonPayload, nowMs, percentile, perSecond } from './stats.ts';
 
 const TOKEN = 'bench-token-0123456789';
 /**
@@ -161,22 +162,38 @@ export default async function gateway(ctx: BenchContext): Promise<void> {
     timeout_ms: 5_000,
   });
   const subject = subjects.command('bench-0');
-  const samples = await sampleLatencies(
-    async () => {
-      await nc.request(subject, body, { timeout: 5_000 });
-    },
-    { count: ctx.size(3_000, 100), budgetMs: 3_000 },
-  );
+  // The baseline is timed interleaved with the figure, one each in turn (the order swapped each
+  // time): a raw NATS request/reply plus a raw WebSocket echo, in these same seconds. Taken from
+  // the raw module at the start of the run instead, its p99 saw a quieter machine: 1.45 ms in one
+  // full run, 0.72 ms in the next, against 3.6 and 3.3 ms for the gateway.
+  const hops = await rawHops(ctx, nats.url);
+  const command = () => nc.request(subject, body, { timeout: 5_000 });
+  const base = async () => (await timed(hops.nats)) + (await timed(hops.ws));
+  const count = ctx.size(3_000, 100);
+  const warmup = Math.min(100, count);
+  const samples: number[] = [];
+  const baseline: number[] = [];
+  const budgetEnd = nowMs() + 6_000;
+  for (let i = 0; i < warmup + count && nowMs() < budgetEnd; i++) {
+    const commandFirst = i % 2 === 0;
+    const before = commandFirst ? undefined : await base();
+    const c = await timed(command);
+    const b = before ?? (await base());
+    if (i >= warmup) {
+      samples.push(c);
+      baseline.push(b);
+    }
+  }
   for (const q of [50, 99] as const) {
-    const nats = ctx.raw[`nats.reqreply.p${q}`];
-    const ws = ctx.raw[`ws.roundtrip.p${q}`];
-    if (nats === undefined || ws === undefined)
-      throw new Error('raw figures nats.reqreply / ws.roundtrip missing');
     ctx.record({
       name: `gateway.command.roundtrip_ws_peer.p${q}`,
       value: percentile(samples, q),
       unit: 'ms',
-      baseline: { name: `nats.reqreply.p${q}+ws.roundtrip.p${q}`, value: nats.value + ws.value, unit: 'ms' },
+      baseline: {
+        name: `nats.reqreply+ws.roundtrip.p${q} (same run, interleaved)`,
+        value: percentile(baseline, q),
+        unit: 'ms',
+      },
       goal: { op: '<=', value: 3 },
     });
   }
