@@ -21,7 +21,6 @@ export {
 export { createLease, type LeaseBucket, openLeaseBucket } from './lease.ts';
 export {
   isPermanentPublishError,
-  isTransientNatsError,
   PermanentJetStreamCodes,
   TransientJetStreamCodes,
 } from './publish-errors.ts';
@@ -37,3 +36,4 @@ export {
   type StreamLimits,
   streamsReadinessCheck,
 } from './streams.ts';
+export { isTransientNatsError } from './transient.ts';

@@ -1,6 +1,4 @@
-import { ErrorCode, HalError } from '@hal/protocol';
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/nats-core';
 
 /**
  * JetStream API error codes (nats-server `server/errors.json`) that say the message itself can
@@ -70,31 +68,4 @@ export function isPermanentPublishError(err: unknown): boolean {
     return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
   }
   return err instanceof Error && PERMANENT_CLIENT_ERRORS.has(err.name);
-}
-
-/** The API errors a JetStream cluster gives while it elects leaders or places replicas. */
-const CLUSTER_SETTLING = new Set<number>([
-  TransientJetStreamCodes.TEMPORARILY_UNAVAILABLE,
-  TransientJetStreamCodes.NOT_LEADER,
-  TransientJetStreamCodes.INSUFFICIENT_RESOURCES,
-  TransientJetStreamCodes.STREAM_OFFLINE,
-  TransientJetStreamCodes.STREAM_OFFLINE_REASON,
-  TransientJetStreamCodes.TOO_MANY_REQUESTS,
-]);
-
-/**
- * True when a JetStream or request/reply call (creating a stream, a consumer, a KV bucket at a
- * service's start) failed for a reason that passes on its own: no answer in time, nothing
- * answering yet, a cluster electing its meta leader or busy placing replicas (any 5xx). A wrong
- * config, a refused permission or a conflict is not: trying again gives the same answer.
- */
-export function isTransientNatsError(err: unknown): boolean {
-  for (let e = err; e instanceof Error; e = e.cause) {
-    if (e instanceof TimeoutError || e instanceof NoRespondersError) return true;
-    if (e instanceof RequestError && e.isNoResponders()) return true;
-    if (e instanceof JetStreamApiError) return CLUSTER_SETTLING.has(e.code) || e.status >= 500;
-    if (e instanceof HalError && (e.code === ErrorCode.TIMEOUT || e.code === ErrorCode.NO_RESPONDERS))
-      return true;
-  }
-  return false;
 }

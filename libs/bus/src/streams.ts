@@ -8,6 +8,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { retryTransient } from './transient.ts';
 
 const DAY_NS = 24 * 3600 * 1e9;
 /** JSStreamNameExistErr: another process created the stream between our look-up and our add. */
@@ -83,7 +84,8 @@ export async function ensureStreams(nc: NatsConnection, limits?: StreamLimits): 
   const jsm = await jetstreamManager(nc);
   for (const config of streamConfigs(limits)) {
     try {
-      await jsm.streams.add(config);
+      // A create lost in a cluster's race (no answer) is made again: add is idempotent.
+      await retryTransient(() => jsm.streams.add(config));
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
       if (limits === undefined) continue;
