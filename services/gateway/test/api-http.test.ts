@@ -293,6 +293,22 @@ test('api commands - a session on an offline node is 503 NODE_OFFLINE, a silent 
   assert.deepEqual(kill.result, { ok: false, code: 'NODE_OFFLINE' });
 });
 
+test('api audit - a read leaves no consumer on HAL_AUDIT behind (each window deleted, not left to expire)', async () => {
+  const jsm = await jetstreamClient(fx.nc).jetstreamManager();
+  const consumersOnAudit = async () => {
+    const names: string[] = [];
+    for await (const ci of jsm.consumers.list(StreamName.AUDIT)) names.push(ci.name);
+    return names;
+  };
+  assert.ok((await auditCount()) > 0, 'earlier tests left audit records to read');
+  // Filtered reads scan window after window: each window is a consumer of its own.
+  for (const url of ['/api/v1/audit?limit=5', '/api/v1/audit?limit=50&action=session.kill']) {
+    const res = await get(url, TOKENS.admin);
+    assert.equal(res.statusCode, 200, url);
+  }
+  assert.deepEqual(await consumersOnAudit(), []);
+});
+
 test('api openapi - the document lists every route with its method', async () => {
   const res = await get('/api/openapi.json');
   assert.equal(res.statusCode, 200);

@@ -55,6 +55,9 @@ export async function readAudit(js: JetStreamClient, q: AuditQuery, log: Logger)
       if (m.seq >= to || m.info.pending === 0) break;
     }
     iter.stop();
+    // Deleted now, not left for the server to drop after its inactivity threshold (5 min): a
+    // dashboard's audit view polling every few seconds would keep dozens of them per viewer.
+    await consumer.delete().catch((err: unknown) => log.debug({ err }, 'audit read consumer already gone'));
     for (const record of window.reverse()) {
       if (out.length >= q.limit) break;
       if (matches(record, q)) out.push(record);
