@@ -293,7 +293,6 @@ async function consumerLag(nc: NatsConnection): Promise<Map<string, number>> {
   return lag;
 }
 const varzSchema = z.looseObject({
-  mem: z.number(),
   connections: z.number(),
   subscriptions: z.number(),
   slow_consumers: z.number(),

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type BusAuth,
   ensureStreams,
@@ -224,15 +225,8 @@ function retryWhileSettling(
             .catch((stopErr: unknown) =>
               opts.log.warn({ err: stopErr, component: part.name }, 'stopping the half-started part failed'),
             );
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(done, delayMs);
-            opts.signal.addEventListener('abort', done, { once: true });
-            function done() {
-              clearTimeout(timer);
-              opts.signal.removeEventListener('abort', done);
-              resolve();
-            }
-          });
+          // Rejects when stop() aborts the wait: handled just below.
+          await sleep(delayMs, undefined, { signal: opts.signal }).catch(() => undefined);
           // Stopping: nothing of it runs now, and the group starts no more parts.
           if (opts.signal.aborted) return;
         }
