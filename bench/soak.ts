@@ -4,9 +4,12 @@
 // (@hal/agent) over the real WebSocket protocol, cut at random by a TCP proxy (each comes back
 // with its backoff and resends what the gateway had not acked), while commands flow through the
 // HTTP API to random nodes. Each minute: RSS of every process and the lag of every durable
-// consumer on HAL_EVENTS. Exit 1 on RSS growth over 5 % after warm-up, lag that keeps growing,
-// a backlog that does not drain at the end, or a process that died. Loopback only; everything
-// started here is stopped on exit, Ctrl-C and SIGTERM. Not part of `npm test`.
+// consumer on HAL_EVENTS. nats-server's RSS is judged against a raw control run beside it: a
+// second nats-server with the same HAL_EVENTS stream and durable consumers, fed the same messages
+// by a raw client and drained by raw consumers, so the store's own growth is not called ours.
+// Exit 1 on RSS growth over 5 % after warm-up (nats-server: beyond the control's), lag that keeps
+// growing, a backlog that does not drain at the end, or a process that died. Loopback only;
+// everything started here is stopped on exit, Ctrl-C and SIGTERM. Not part of `npm test`.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -17,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { createConnection, openSpool } from '@hal/agent';
 import { connectBus, jetstreamClient, type NatsConnection } from '@hal/bus';
 import { createLogger } from '@hal/observability';
-import { StreamName } from '@hal/protocol';
+import { StreamName, streamSubjects } from '@hal/protocol';
 import {
   freePort,
   type NatsServer,
@@ -309,20 +312,93 @@ const jszSchema = z.looseObject({
  * carrying more of something (connections, subscriptions, consumers: a leak of ours) or only a
  * longer stream (its store's own bookkeeping).
  */
-async function natsHolds(monitorUrl: string): Promise<string> {
+async function natsHolds(monitorUrl: string, who = 'nats-server'): Promise<string> {
   try {
     const get = async (path: string) =>
       (await fetch(`${monitorUrl}${path}`, { signal: AbortSignal.timeout(2_000) })).json();
     const v = varzSchema.parse(await get('/varz'));
     const j = jszSchema.parse(await get('/jsz'));
     return (
-      `nats-server holds: ${v.connections} connections, ${v.subscriptions} subscriptions, ` +
+      `${who} holds: ${v.connections} connections, ${v.subscriptions} subscriptions, ` +
       `${j.streams} streams, ${j.consumers} consumers, ${j.messages} messages (${mib(j.bytes / 1024)}), ` +
       `slow consumers ${v.slow_consumers}`
     );
   } catch (err) {
-    return `nats-server monitoring unreadable: ${(err as Error).message}`;
+    return `${who} monitoring unreadable: ${(err as Error).message}`;
   }
+}
+
+/**
+ * The building block nats-server's RSS is judged against: a second, plain nats-server with
+ * HAL_EVENTS' stream config and durable consumers copied from the system's own (file store, same
+ * limits and duplicate window), fed every message published on the events subjects — a core tap
+ * on the system's server, so the same subjects, payloads, `Nats-Msg-Id`s and resends, at the
+ * same moments — by a raw JetStream publisher, and drained by raw consumers that ack each message.
+ * What its RSS does over the run is what a file store with that traffic does on its own.
+ */
+async function startRawControl(
+  nc: NatsConnection,
+  monitorPort: number,
+): Promise<{
+  nats: NatsServer;
+  nc: NatsConnection;
+  consumers: number;
+  counts(): { relayed: number; failed: number; inFlight: number; acked: number };
+}> {
+  const nats = await startNats({ storeDir: join(root, 'nats-control'), args: ['-m', String(monitorPort)] });
+  cleanups.push(() => nats.stop());
+  hardKills.push(() => nats.kill('SIGKILL'));
+  const cnc = await connectBus({ url: nats.url, name: 'soak-control', log: quiet });
+  cleanups.push(() => cnc.close());
+  const jsm = await jetstreamClient(nc).jetstreamManager();
+  const cjs = jetstreamClient(cnc);
+  const cjsm = await cjs.jetstreamManager();
+  await cjsm.streams.add((await jsm.streams.info(StreamName.EVENTS)).config);
+  const durables = [];
+  for await (const ci of jsm.consumers.list(StreamName.EVENTS)) {
+    if (ci.config.durable_name !== undefined) durables.push(ci.config);
+  }
+  if (durables.length === 0) throw new Error('the system has no durable consumer on HAL_EVENTS to copy');
+  let acked = 0;
+  for (const config of durables) {
+    await cjsm.consumers.add(StreamName.EVENTS, config);
+    const messages = await (await cjs.consumers.get(StreamName.EVENTS, config.durable_name)).consume();
+    cleanups.push(() => messages.close().then(() => undefined));
+    void (async () => {
+      for await (const m of messages) {
+        m.ack();
+        acked += 1;
+      }
+    })();
+  }
+  let relayed = 0;
+  let failed = 0;
+  let inFlight = 0;
+  const [pattern] = streamSubjects.HAL_EVENTS;
+  const tap = nc.subscribe(pattern ?? 'hal.evt.>', {
+    callback: (err, msg) => {
+      if (err !== null) return;
+      inFlight += 1;
+      cjs
+        .publish(msg.subject, msg.data, msg.headers === undefined ? {} : { headers: msg.headers })
+        .then(() => {
+          relayed += 1;
+        })
+        .catch(() => {
+          failed += 1;
+        })
+        .finally(() => {
+          inFlight -= 1;
+        });
+    },
+  });
+  cleanups.push(() => tap.unsubscribe());
+  return {
+    nats,
+    nc: cnc,
+    consumers: durables.length,
+    counts: () => ({ relayed, failed, inFlight, acked }),
+  };
 }
 const total = (lag: Map<string, number>): number => [...lag.values()].reduce((a, b) => a + b, 0);
 /** `12 {"inject 503 NODE_OFFLINE":12}`, or `0`. */
@@ -426,6 +502,7 @@ function trend(
 }
 
 const fmt = (kb: number | undefined): string => (kb === undefined ? '—' : mib(kb));
+const pct = (fraction: number): string => `${fraction >= 0 ? '+' : ''}${(fraction * 100).toFixed(1)} %`;
 
 /** Every 5-second RSS sample, for a look at the curve: bench/out/soak-rss.json. */
 function writeSamples(samples: readonly Sample[]): void {
@@ -473,9 +550,11 @@ async function main(): Promise<number> {
   const duplicateWindowMs =
     (await (await jetstreamClient(nc).jetstreamManager()).streams.info(StreamName.EVENTS)).config
       .duplicate_window / 1e6;
+  const natsWarmupMs = Math.max(warmupMs, duplicateWindowMs + NATS_HEAP_SETTLE_MS);
   const warmupOf: Record<string, number> = {
     supervisor: warmupMs,
-    'nats-server': Math.max(warmupMs, duplicateWindowMs + NATS_HEAP_SETTLE_MS),
+    'nats-server': natsWarmupMs,
+    'nats-control': natsWarmupMs,
     driver: warmupMs,
   };
   say(
@@ -506,13 +585,18 @@ async function main(): Promise<number> {
       message: 'the tracker knows the first session',
     },
   );
+  // Started once the system's durable consumers exist (the tracker answered), to copy them.
+  const controlMonitorPort = await freePort();
+  const control = await startRawControl(nc, controlMonitorPort);
   say(
-    `soak: supervisor pid ${supervisor.child.pid}, nats-server pid ${nats.pid}, driver pid ${process.pid}; ${agents.length} agents welcomed`,
+    `soak: supervisor pid ${supervisor.child.pid}, nats-server pid ${nats.pid}, raw control nats-server pid ${control.nats.pid}, ` +
+      `driver pid ${process.pid}; ${agents.length} agents welcomed`,
   );
 
   const pids: Record<string, number> = {
     supervisor: supervisor.child.pid ?? -1,
     'nats-server': nats.pid,
+    'nats-control': control.nats.pid,
     driver: process.pid,
   };
   const samples: Sample[] = [];
@@ -620,6 +704,11 @@ async function main(): Promise<number> {
         );
       }
       say(`[min ${minute}] ${await natsHolds(`http://127.0.0.1:${monitorPort}`)}`);
+      const c = control.counts();
+      say(
+        `[min ${minute}] ${await natsHolds(`http://127.0.0.1:${controlMonitorPort}`, 'nats-control')}; ` +
+          `relayed ${c.relayed} (in flight ${c.inFlight}, failed ${c.failed}), acked ${c.acked}`,
+      );
       const lagText = [...lag].map(([name, n]) => `${name} ${n}`).join(', ');
       const minuteMs = latency.minute();
       say(
@@ -691,12 +780,33 @@ async function main(): Promise<number> {
     }
     const growth = line.to / line.from - 1;
     rssSummary.push(
-      `${name} ${mib(line.from)} → ${mib(line.to)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} % by the trend from ${Math.round(warmup / 1000)} s; ` +
-        `min ${mib(line.min)}, max ${mib(line.max)}; ${windows})`,
+      `${name}${name === 'nats-control' ? ' (raw control, not judged)' : ''} ${mib(line.from)} → ${mib(line.to)} ` +
+        `(${pct(growth)} by the trend from ${Math.round(warmup / 1000)} s; min ${mib(line.min)}, max ${mib(line.max)}; ${windows})`,
     );
-    if (growth > RSS_GROWTH_LIMIT) {
+    if (name === 'nats-control') continue;
+    if (name !== 'nats-server') {
+      if (growth > RSS_GROWTH_LIMIT) {
+        problems.push(
+          `${name}: RSS grew ${pct(growth)} after warm-up by its trend (${mib(line.from)} → ${mib(line.to)}; limit ${RSS_GROWTH_LIMIT * 100} %)`,
+        );
+      }
+      continue;
+    }
+    // nats-server: only what it grew beyond the raw control, which carried the same messages
+    // over the same stretch, is ours (a file store's own growth with its stream is not a leak).
+    const controlLine = trend(samples, 'nats-control', warmup, endAt);
+    if (controlLine === undefined) {
+      problems.push('nats-control: RSS not measured (process gone?), so nats-server cannot be judged');
+      continue;
+    }
+    const excess = (line.to - line.from - (controlLine.to - controlLine.from)) / line.from;
+    rssSummary.push(
+      `nats-server beyond the raw control: ${pct(excess)} (${mib(line.to - line.from)} against ${mib(controlLine.to - controlLine.from)}; limit ${RSS_GROWTH_LIMIT * 100} %)`,
+    );
+    if (excess > RSS_GROWTH_LIMIT) {
       problems.push(
-        `${name}: RSS grew ${(growth * 100).toFixed(1)} % after warm-up by its trend (${mib(line.from)} → ${mib(line.to)}; limit ${RSS_GROWTH_LIMIT * 100} %)`,
+        `nats-server: RSS grew ${pct(excess)} after warm-up beyond the raw control's growth ` +
+          `(${mib(line.to - line.from)} against ${mib(controlLine.to - controlLine.from)}, of ${mib(line.from)}; limit ${RSS_GROWTH_LIMIT * 100} %)`,
       );
     }
   }
@@ -724,6 +834,21 @@ async function main(): Promise<number> {
       `${commandsOk} API calls ok (p50 ${latency.overall(50).toFixed(0)} ms, p99 ${latency.overall(99).toFixed(0)} ms; ` +
       `${sumOf(agents, 'commands')} commands run by agents), ${tally(commandsCut)} refused as their node was cut, ${tally(commandFailures)} failed; ` +
       `lag per minute ${lagByMinute.join(', ')}; ${drained ? `drained in ${(drainMs / 1000).toFixed(1)} s` : 'not drained'}`,
+  );
+  const stored = async (conn: NatsConnection): Promise<string> =>
+    String(
+      (
+        await (
+          await jetstreamClient(conn).jetstreamManager()
+        ).streams
+          .info(StreamName.EVENTS)
+          .catch(() => undefined)
+      )?.state.messages ?? '?',
+    );
+  const c = control.counts();
+  say(
+    `soak: HAL_EVENTS holds ${await stored(nc)} messages, the raw control's ${await stored(control.nc)} ` +
+      `(relayed ${c.relayed}, failed ${c.failed}, acked by its ${control.consumers} consumers ${c.acked})`,
   );
   say(`soak: RSS after warm-up → end: ${rssSummary.join('; ')}`);
   if (problems.length > 0) {
