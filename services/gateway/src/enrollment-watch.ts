@@ -11,15 +11,17 @@ export interface EnrollmentWatch extends EnrollmentLookup {
   /** Called for every change after start (a new record, a rotation, a revoke). */
   onChange(listener: (node: string, record: EnrollmentRecord | undefined) => void): void;
   /**
-   * Reads one node's record from the bucket now, for an upgrade the copy would refuse: an agent
+   * Reads one node's record from the bucket now, for an upgrade the copy decided: an agent
    * enrolled through another gateway's API a moment ago must not see 401 because this copy's
-   * watch is a few milliseconds behind. One read per node at a time, and a bounded number
-   * overall, so a flood of bad tokens costs the bucket little; a failed read leaves the copy.
+   * watch is a few milliseconds behind, and a token revoked or rotated a moment ago must not
+   * open a socket. One read per node at a time; with `capped` (a refusal: anyone can send a bad
+   * token) a bounded number overall, so a flood costs the bucket little, and beyond it the copy
+   * answers. A failed read leaves the copy.
    */
-  refresh(node: string): Promise<void>;
+  refresh(node: string, opts?: { capped?: boolean }): Promise<void>;
 }
 
-/** Refreshes in flight at once, across nodes; a refusal beyond it is answered from the copy. */
+/** Capped refreshes (refusals) in flight at once, across nodes; a refusal beyond it is answered from the copy. */
 const MAX_REFRESHES = 16;
 
 /**
@@ -77,10 +79,10 @@ export function createEnrollmentWatch(deps: { kv: () => Promise<KV>; log: Logger
     onChange(listener) {
       listeners.push(listener);
     },
-    refresh(node) {
+    refresh(node, { capped = true } = {}) {
       const inFlight = refreshing.get(node);
       if (inFlight !== undefined) return inFlight;
-      if (refreshing.size >= MAX_REFRESHES) return Promise.resolve();
+      if (capped && refreshing.size >= MAX_REFRESHES) return Promise.resolve();
       const read = (async () => {
         const kv = await deps.kv();
         const entry = await kv.get(enrollmentKey(node));

@@ -124,9 +124,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const auth = authenticateUpgrade(req, config, enrollments);
-    if (!auth.ok && auth.staleCopyOf !== undefined && accepting) {
-      // The copy may be a few milliseconds behind an enrollment made through another gateway.
-      void enrollments.refresh(auth.staleCopyOf).then(
+    // The copy may be behind the bucket either way: an enrollment made through another gateway a
+    // moment ago (the copy would refuse it), or a revoke or rotation (the copy would accept a
+    // token the bucket no longer holds, and the socket would live until the watch caught up).
+    // Both are read from the bucket before the answer: one KV read per enrolled connect.
+    const enrolled = auth.ok && auth.credential.kind === 'enrolled';
+    const recheck = auth.ok ? (enrolled ? auth.node : undefined) : auth.staleCopyOf;
+    if (recheck !== undefined && accepting) {
+      void enrollments.refresh(recheck, { capped: !enrolled }).then(
         () => {
           if (!socket.destroyed) admit(req, socket, head, authenticateUpgrade(req, config, enrollments));
         },

@@ -302,6 +302,35 @@ test('enrollment - an agent enrolled a moment ago connects through a gateway who
   }
 });
 
+test('enrollment - a token revoked a moment ago opens no socket through a gateway whose copy still says active', async (t) => {
+  const proxy = await holdingProxy(env.nats.url);
+  t.after(() => proxy.stop());
+  const gw4 = await env.startGateway({ id: 'gw-4', natsUrl: proxy.url });
+  const url = `ws://127.0.0.1:${gw4.address().port}`;
+  const grant = (await enroll('node-gone')).json().data;
+  const headers = { authorization: `Bearer ${grant.token}`, 'x-hal-node': 'node-gone' };
+  const first = await connectAgent(url, { node: 'node-gone', token: grant.token });
+  assert.equal((await first.hello()).type, 'welcome'); // gw-4's copy has the active enrollment
+  await first.close();
+
+  proxy.hold(); // gw-4 hears nothing from NATS: its copy still says active
+  assert.equal((await revoke('node-gone')).statusCode, 200);
+  const mark = proxy.sentWhileHeld().length;
+  const attempt = refusedUpgrade(url, headers).then(
+    (r) => r,
+    (err: Error) => err,
+  );
+  // The copy would accept, so the gateway reads the bucket first; that read goes out, its answer waits.
+  await waitFor(() => proxy.sentWhileHeld().slice(mark).includes('KV_HAL_NODES') || undefined, {
+    message: 'gw-4 answered from its copy without reading the bucket',
+  });
+  proxy.release();
+  const refused = await attempt;
+  assert.ok(!(refused instanceof Error), `the revoked token was let in: ${String(refused)}`);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.error.code, 'NODE_REVOKED');
+});
+
 test('enrollment - rotate: the old token stops at once, the new one connects; enrolling a shared-token node cuts it off', async () => {
   const sharedAgent = await connectAgent(env.url, { node: 'node-e4' });
   assert.equal((await sharedAgent.hello()).type, 'welcome');
