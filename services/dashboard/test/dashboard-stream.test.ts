@@ -117,3 +117,71 @@ test('dashboard - restart from the session page opens the new session with its h
   assert.deepEqual(unexpected(browser, caused), [], 'console errors, page errors or CSP violations');
   await page.close();
 });
+
+test('dashboard - the log follows new lines while the reader is at its end, and keeps their place once they scroll up', async () => {
+  const lines = (what: string, n: number) =>
+    Array.from({ length: n }, (_, i) => `${what} line ${i + 1}.`).join('\n');
+  const id = await startSession(stack, 'long answers', 'write a lot', lines('First answer', 120));
+  await waitFor(async () => (await sessionView(stack, id)).state === 'idle', { timeoutMs: 60_000 });
+  const page = await browser.page();
+  await signIn(page, `${stack.apiUrl}/#/session/${encodeURIComponent(id)}`, TOKENS.operator);
+  const log = page.getByTestId('log');
+  await log.getByText('First answer line 120.').waitFor({ state: 'attached', timeout: 30_000 });
+  const box = log.locator('.log-scroll');
+  /** The box's scroll after the next frame has laid out and painted (the hook scrolls before paint). */
+  const scroll = () =>
+    box.evaluate(
+      (b) =>
+        new Promise<{ top: number; height: number; full: number }>((resolve) =>
+          requestAnimationFrame(() =>
+            requestAnimationFrame(() =>
+              resolve({ top: b.scrollTop, height: b.clientHeight, full: b.scrollHeight }),
+            ),
+          ),
+        ),
+    );
+  /** Scrolls the box as a reader does, and waits for its scroll event. */
+  const scrollTo = (where: 'start' | 'end') =>
+    box.evaluate(
+      (b, to) =>
+        new Promise<void>((resolve) => {
+          const top = to === 'start' ? 0 : b.scrollHeight - b.clientHeight;
+          if (Math.abs(b.scrollTop - top) < 1) resolve(); // already there: no scroll event comes
+          b.addEventListener('scroll', () => resolve(), { once: true });
+          b.scrollTop = top;
+        }),
+      where,
+    );
+  const atEnd = (s: { top: number; height: number; full: number }) => s.top + s.height >= s.full - 8;
+  const turn = async (prompt: string, reply: string, last: string) => {
+    stack.llm.script({ text: reply, usage: USAGE });
+    assert.equal(
+      (await stack.api(`/api/v1/sessions/${encodeURIComponent(id)}/inject`, { prompt })).status,
+      200,
+    );
+    await log.getByText(last).waitFor({ state: 'attached', timeout: 60_000 });
+  };
+
+  const opened = await scroll();
+  assert.ok(
+    opened.full > opened.height + 200,
+    `the log must overflow its box to test anything: ${JSON.stringify(opened)}`,
+  );
+  assert.ok(atEnd(opened), `opened at its newest line: ${JSON.stringify(opened)}`);
+
+  // Scrolled up to read: new lines arrive below and the reader keeps their place.
+  await scrollTo('start');
+  await turn('more', lines('Second answer', 40), 'Second answer line 40.');
+  const reading = await scroll();
+  assert.equal(reading.top, 0, 'the box jumped away from where the reader was');
+  assert.ok(reading.full > opened.full, 'the second answer grew the log');
+
+  // Back at the end: it follows again.
+  await scrollTo('end');
+  await turn('again', lines('Third answer', 40), 'Third answer line 40.');
+  const following = await scroll();
+  assert.ok(following.full > reading.full, 'the third answer grew the log');
+  assert.ok(atEnd(following), `the box stayed behind the newest line: ${JSON.stringify(following)}`);
+  assert.deepEqual(unexpected(browser, caused), [], 'console errors, page errors or CSP violations');
+  await page.close();
+});
