@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { createConnection, openSpool } from '@hal/agent';
 import { connectBus, jetstreamClient, type NatsConnection } from '@hal/bus';
 import { createLogger } from '@hal/observability';
-import { StreamName, streamSubjects } from '@hal/protocol';
+import { StreamName } from '@hal/protocol';
 import {
   freePort,
   type NatsServer,
@@ -31,6 +31,7 @@ import {
   waitFor,
 } from '@hal/testkit';
 import { z } from 'zod';
+import { type BenchChild, startChild } from './scale/children.ts';
 import { percentile } from './stats.ts';
 
 const SUPERVISOR_BIN = fileURLToPath(
@@ -328,77 +329,44 @@ async function natsHolds(monitorUrl: string, who = 'nats-server'): Promise<strin
   }
 }
 
+/** The raw control's processes: measured and printed, never judged. */
+const RAW_CONTROL: ReadonlySet<string> = new Set(['nats-control', 'control-client']);
+
+interface ControlCounts {
+  relayed: number;
+  failed: number;
+  inFlight: number;
+  acked: number;
+}
+
 /**
  * The building block nats-server's RSS is judged against: a second, plain nats-server with
  * HAL_EVENTS' stream config and durable consumers copied from the system's own (file store, same
  * limits and duplicate window), fed every message published on the events subjects — a core tap
  * on the system's server, so the same subjects, payloads, `Nats-Msg-Id`s and resends, at the
  * same moments — by a raw JetStream publisher, and drained by raw consumers that ack each message.
- * What its RSS does over the run is what a file store with that traffic does on its own.
+ * What its RSS does over the run is what a file store with that traffic does on its own. The
+ * tap, publisher and consumers run in a process of their own (bench/scale/child.ts
+ * `raw-control`), so the driver's memory stays the driver's.
  */
 async function startRawControl(
-  nc: NatsConnection,
+  system: NatsServer,
   monitorPort: number,
 ): Promise<{
   nats: NatsServer;
-  nc: NatsConnection;
-  consumers: number;
-  counts(): { relayed: number; failed: number; inFlight: number; acked: number };
+  client: BenchChild<{ consumers: number }>;
+  counts(): Promise<ControlCounts>;
 }> {
   const nats = await startNats({ storeDir: join(root, 'nats-control'), args: ['-m', String(monitorPort)] });
   cleanups.push(() => nats.stop());
   hardKills.push(() => nats.kill('SIGKILL'));
-  const cnc = await connectBus({ url: nats.url, name: 'soak-control', log: quiet });
-  cleanups.push(() => cnc.close());
-  const jsm = await jetstreamClient(nc).jetstreamManager();
-  const cjs = jetstreamClient(cnc);
-  const cjsm = await cjs.jetstreamManager();
-  await cjsm.streams.add((await jsm.streams.info(StreamName.EVENTS)).config);
-  const durables = [];
-  for await (const ci of jsm.consumers.list(StreamName.EVENTS)) {
-    if (ci.config.durable_name !== undefined) durables.push(ci.config);
-  }
-  if (durables.length === 0) throw new Error('the system has no durable consumer on HAL_EVENTS to copy');
-  let acked = 0;
-  for (const config of durables) {
-    await cjsm.consumers.add(StreamName.EVENTS, config);
-    const messages = await (await cjs.consumers.get(StreamName.EVENTS, config.durable_name)).consume();
-    cleanups.push(() => messages.close().then(() => undefined));
-    void (async () => {
-      for await (const m of messages) {
-        m.ack();
-        acked += 1;
-      }
-    })();
-  }
-  let relayed = 0;
-  let failed = 0;
-  let inFlight = 0;
-  const [pattern] = streamSubjects.HAL_EVENTS;
-  const tap = nc.subscribe(pattern ?? 'hal.evt.>', {
-    callback: (err, msg) => {
-      if (err !== null) return;
-      inFlight += 1;
-      cjs
-        .publish(msg.subject, msg.data, msg.headers === undefined ? {} : { headers: msg.headers })
-        .then(() => {
-          relayed += 1;
-        })
-        .catch(() => {
-          failed += 1;
-        })
-        .finally(() => {
-          inFlight -= 1;
-        });
-    },
-  });
-  cleanups.push(() => tap.unsubscribe());
-  return {
-    nats,
-    nc: cnc,
-    consumers: durables.length,
-    counts: () => ({ relayed, failed, inFlight, acked }),
-  };
+  const client = await startChild<{ consumers: number }>(
+    { defer: (stop) => cleanups.push(async () => void (await stop())) },
+    'raw-control',
+    { systemUrl: system.url, controlUrl: nats.url },
+  );
+  hardKills.push(() => process.kill(client.pid, 'SIGKILL'));
+  return { nats, client, counts: () => client.call<ControlCounts>('counts', undefined, 5_000) };
 }
 const total = (lag: Map<string, number>): number => [...lag.values()].reduce((a, b) => a + b, 0);
 /** `12 {"inject 503 NODE_OFFLINE":12}`, or `0`. */
@@ -587,16 +555,17 @@ async function main(): Promise<number> {
   );
   // Started once the system's durable consumers exist (the tracker answered), to copy them.
   const controlMonitorPort = await freePort();
-  const control = await startRawControl(nc, controlMonitorPort);
+  const control = await startRawControl(nats, controlMonitorPort);
   say(
-    `soak: supervisor pid ${supervisor.child.pid}, nats-server pid ${nats.pid}, raw control nats-server pid ${control.nats.pid}, ` +
-      `driver pid ${process.pid}; ${agents.length} agents welcomed`,
+    `soak: supervisor pid ${supervisor.child.pid}, nats-server pid ${nats.pid}, raw control: nats-server pid ${control.nats.pid}, ` +
+      `client pid ${control.client.pid}; driver pid ${process.pid}; ${agents.length} agents welcomed`,
   );
 
   const pids: Record<string, number> = {
     supervisor: supervisor.child.pid ?? -1,
     'nats-server': nats.pid,
     'nats-control': control.nats.pid,
+    'control-client': control.client.pid,
     driver: process.pid,
   };
   const samples: Sample[] = [];
@@ -704,7 +673,9 @@ async function main(): Promise<number> {
         );
       }
       say(`[min ${minute}] ${await natsHolds(`http://127.0.0.1:${monitorPort}`)}`);
-      const c = control.counts();
+      const c = await control
+        .counts()
+        .catch(() => ({ relayed: '?', failed: '?', inFlight: '?', acked: '?' }));
       say(
         `[min ${minute}] ${await natsHolds(`http://127.0.0.1:${controlMonitorPort}`, 'nats-control')}; ` +
           `relayed ${c.relayed} (in flight ${c.inFlight}, failed ${c.failed}), acked ${c.acked}`,
@@ -780,10 +751,10 @@ async function main(): Promise<number> {
     }
     const growth = line.to / line.from - 1;
     rssSummary.push(
-      `${name}${name === 'nats-control' ? ' (raw control, not judged)' : ''} ${mib(line.from)} → ${mib(line.to)} ` +
+      `${name}${RAW_CONTROL.has(name) ? ' (raw control, not judged)' : ''} ${mib(line.from)} → ${mib(line.to)} ` +
         `(${pct(growth)} by the trend from ${Math.round(warmup / 1000)} s; min ${mib(line.min)}, max ${mib(line.max)}; ${windows})`,
     );
-    if (name === 'nats-control') continue;
+    if (RAW_CONTROL.has(name)) continue;
     if (name !== 'nats-server') {
       if (growth > RSS_GROWTH_LIMIT) {
         problems.push(
@@ -845,10 +816,12 @@ async function main(): Promise<number> {
           .catch(() => undefined)
       )?.state.messages ?? '?',
     );
-  const c = control.counts();
+  const c = await control.counts();
+  const controlNc = await connectBus({ url: control.nats.url, name: 'soak-control-count', log: quiet });
+  cleanups.push(() => controlNc.close());
   say(
-    `soak: HAL_EVENTS holds ${await stored(nc)} messages, the raw control's ${await stored(control.nc)} ` +
-      `(relayed ${c.relayed}, failed ${c.failed}, acked by its ${control.consumers} consumers ${c.acked})`,
+    `soak: HAL_EVENTS holds ${await stored(nc)} messages, the raw control's ${await stored(controlNc)} ` +
+      `(relayed ${c.relayed}, failed ${c.failed}, acked by its ${control.client.ready.consumers} consumers ${c.acked})`,
   );
   say(`soak: RSS after warm-up → end: ${rssSummary.join('; ')}`);
   if (problems.length > 0) {

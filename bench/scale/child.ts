@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { writeHeapSnapshot } from 'node:v8';
 import { connectBus, ensureStreams } from '@hal/bus';
 import { createLogger } from '@hal/observability';
+import { StreamName, streamSubjects } from '@hal/protocol';
 import { jetstream } from '@nats-io/jetstream';
 import { WebSocketServer } from 'ws';
 import { createBenchGateway } from '../bench-gateway.ts';
@@ -103,11 +104,73 @@ async function publisherRole(): Promise<{ ready: unknown; handlers: Handlers }> 
   };
 }
 
+/**
+ * The soak's raw control (bench/soak.ts): copies HAL_EVENTS' stream config and every durable
+ * consumer's config from the system's server (`systemUrl`) to a plain one (`controlUrl`), taps
+ * every message published on the events subjects there with a core subscription (the same
+ * subjects, payloads and `Nats-Msg-Id`s, resends included, at the same moments), stores each
+ * in the control with a raw JetStream publish, and drains the control's consumers with raw
+ * consumers that ack each message.
+ */
+async function rawControlRole(): Promise<{ ready: unknown; handlers: Handlers }> {
+  const system = await connectBus({ url: String(opts.systemUrl), name: 'soak-control-tap', log });
+  const control = await connectBus({ url: String(opts.controlUrl), name: 'soak-control', log });
+  const jsm = await jetstream(system).jetstreamManager();
+  const cjs = jetstream(control);
+  const cjsm = await cjs.jetstreamManager();
+  await cjsm.streams.add((await jsm.streams.info(StreamName.EVENTS)).config);
+  const durables = [];
+  for await (const ci of jsm.consumers.list(StreamName.EVENTS)) {
+    if (ci.config.durable_name !== undefined) durables.push(ci.config);
+  }
+  if (durables.length === 0) throw new Error('the system has no durable consumer on HAL_EVENTS to copy');
+  let acked = 0;
+  for (const config of durables) {
+    await cjsm.consumers.add(StreamName.EVENTS, config);
+    const messages = await (await cjs.consumers.get(StreamName.EVENTS, config.durable_name)).consume();
+    void (async () => {
+      for await (const m of messages) {
+        m.ack();
+        acked += 1;
+      }
+    })();
+  }
+  let relayed = 0;
+  let failed = 0;
+  let inFlight = 0;
+  for (const pattern of streamSubjects.HAL_EVENTS) {
+    system.subscribe(pattern, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        inFlight += 1;
+        cjs
+          .publish(msg.subject, msg.data, msg.headers === undefined ? {} : { headers: msg.headers })
+          .then(
+            () => {
+              relayed += 1;
+            },
+            () => {
+              failed += 1;
+            },
+          )
+          .finally(() => {
+            inFlight -= 1;
+          });
+      },
+    });
+  }
+  return {
+    ready: { consumers: durables.length },
+    handlers: { counts: () => ({ relayed, failed, inFlight, acked }) },
+  };
+}
+
 const roles: Record<string, () => Promise<{ ready: unknown; handlers: Handlers }>> = {
   gateway: gatewayRole,
   'ws-server': wsServerRole,
   agents: agentsRole,
   publisher: publisherRole,
+  'raw-control': rawControlRole,
 };
 
 const start = roles[role];

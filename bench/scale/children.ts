@@ -14,7 +14,7 @@ const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEFAULT_TIMEOUT_MS = 120_000;
 
-export type ChildRole = 'gateway' | 'ws-server' | 'agents' | 'publisher';
+export type ChildRole = 'gateway' | 'ws-server' | 'agents' | 'publisher' | 'raw-control';
 
 /** What a child's `mem` request answers: after three forced GCs. */
 export interface MemorySample {
@@ -27,6 +27,7 @@ export interface MemorySample {
 export interface BenchChild<Ready> {
   readonly role: ChildRole;
   readonly ready: Ready;
+  readonly pid: number;
   call<T>(cmd: string, args?: unknown, timeoutMs?: number): Promise<T>;
   stop(): Promise<void>;
 }
@@ -40,7 +41,7 @@ interface Reply {
 
 /** Spawns `bench/scale/child.ts <role>` compiled; resolves once it answered its start (request id 0). */
 export async function startChild<Ready>(
-  ctx: BenchContext,
+  ctx: Pick<BenchContext, 'defer'>,
   role: ChildRole,
   opts: Record<string, unknown>,
 ): Promise<BenchChild<Ready>> {
@@ -101,6 +102,7 @@ export async function startChild<Ready>(
   return {
     role,
     ready,
+    pid: proc.pid ?? -1,
     call: <T>(cmd: string, args?: unknown, timeoutMs = DEFAULT_TIMEOUT_MS) => {
       if (exited) return Promise.reject(new Error(`scale child ${role} is gone`));
       const id = nextId++;
