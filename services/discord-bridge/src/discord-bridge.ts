@@ -50,6 +50,8 @@ export interface DiscordBridgeDeps {
   claimTimeoutMs?: number;
   /** How often the daily report checks the hour, after a first check at start. Default 60 s. */
   reportTickMs?: number;
+  /** Of the bridge's consumers: what a dead leader was given is delivered again after this. Default 10 s. */
+  ackWaitMs?: number;
   /** `/metrics`: the `hal_o_swarm_discord_*` counters go here (absent: not counted). */
   registry?: Registry;
   /** Called when an interaction has been handled (kind, ms from receipt, ok). */
@@ -182,6 +184,7 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
             filter: subjects.notifyFilter('discord'),
             log,
             backoff,
+            ackWaitMs: deps.ackWaitMs,
             handle: gated(alerts.handle),
           }),
         ];
@@ -198,6 +201,7 @@ export function createDiscordBridge(deps: DiscordBridgeDeps): DiscordBridge {
                 filter: subjects.eventFilter({ type }),
                 log,
                 backoff,
+                ackWaitMs: deps.ackWaitMs,
                 handle: gated(threads.handle),
               }),
             );

@@ -4,7 +4,14 @@ import { AckPolicy, type ConsumerMessages, DeliverPolicy, JetStreamApiError } fr
 
 /** JSConsumerNotFoundErr. */
 const CONSUMER_NOT_FOUND = 10014;
-const ACK_WAIT_NS = 60 * 1e9;
+/**
+ * How long the server waits for an ack before it delivers a message again. A message delivered
+ * to an instance that died (or hangs) is posted by the next leader after this; one still being
+ * handled here, or waiting its turn, is kept by a "working" every third of it.
+ */
+const DEFAULT_ACK_WAIT_MS = 10_000;
+/** Delivered and not yet acked, per consumer: what this instance holds (and keeps alive) at most. */
+const MAX_ACK_PENDING = 64;
 
 export interface DurableConsumer {
   start(): Promise<void>;
@@ -20,6 +27,11 @@ export type Outcome = 'done' | 'drop' | { retryInMs: number };
  * unreachable, a 5xx — is retried in place with backoff while the message is kept (`working()`),
  * so nothing behind it overtakes it and nothing is dropped: notifications wait in the stream.
  * Created with "deliver new": the first start does not post the stream's history.
+ *
+ * Every delivered message is taken off the client at once into this instance's queue (the
+ * server bounds it: `max_ack_pending`), so each one held here — in hand or waiting its turn —
+ * is kept alive, and `ack_wait` can be short: what an instance that died had been given is
+ * delivered to the next leader seconds later, not a minute later.
  */
 export function createDurableConsumer(deps: {
   js: JetStreamClient;
@@ -29,12 +41,19 @@ export function createDurableConsumer(deps: {
   log: Logger;
   backoff: Backoff;
   handle: (msg: JsMsg) => Promise<Outcome>;
+  ackWaitMs?: number;
 }): DurableConsumer {
   const log = deps.log.child({ consumer: deps.durable });
+  const ackWaitMs = deps.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   let messages: ConsumerMessages | undefined;
-  let loop: Promise<void> | undefined;
+  let reader: Promise<void> | undefined;
+  let worker: Promise<void> | undefined;
+  let keepAlive: NodeJS.Timeout | undefined;
   let stopping = false;
   const wake = new Set<() => void>();
+  /** Delivered and not yet acked, naked or termed, by stream seq: the one in hand, then the queue. */
+  const held = new Map<number, JsMsg>();
+  const queue: JsMsg[] = [];
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -49,8 +68,13 @@ export function createDurableConsumer(deps: {
 
   async function ensure(): Promise<void> {
     const jsm = await deps.js.jetstreamManager();
+    const wanted = { ack_wait: ackWaitMs * 1e6, max_ack_pending: MAX_ACK_PENDING };
     try {
-      await jsm.consumers.info(deps.stream, deps.durable);
+      const { config } = await jsm.consumers.info(deps.stream, deps.durable);
+      // Made by an older version (a 60 s ack_wait, the server's max_ack_pending): brought to these.
+      if (config.ack_wait !== wanted.ack_wait || config.max_ack_pending !== wanted.max_ack_pending) {
+        await jsm.consumers.update(deps.stream, deps.durable, wanted);
+      }
       return;
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== CONSUMER_NOT_FOUND) throw err;
@@ -58,7 +82,7 @@ export function createDurableConsumer(deps: {
     await jsm.consumers.add(deps.stream, {
       durable_name: deps.durable,
       ack_policy: AckPolicy.Explicit,
-      ack_wait: ACK_WAIT_NS,
+      ...wanted,
       deliver_policy: DeliverPolicy.New,
       filter_subject: deps.filter,
       // Never give up on a message: a long Discord outage must not drop an alert.
@@ -93,27 +117,57 @@ export function createDurableConsumer(deps: {
     }
   }
 
+  /** Handles the queue in order, one at a time; after a stop, hands what is left back. */
+  async function work(): Promise<void> {
+    for (let msg = queue.shift(); msg !== undefined; msg = queue.shift()) {
+      if (stopping) msg.nak();
+      else await handleOne(msg);
+      held.delete(msg.seq);
+    }
+  }
+
+  function kick(): void {
+    if (worker !== undefined) return;
+    worker = work()
+      .catch((err) => log.error({ err }, 'consumer stopped'))
+      .finally(() => {
+        worker = undefined;
+        if (queue.length > 0) kick();
+      });
+  }
+
   return {
     async start() {
+      stopping = false;
       await ensure();
       const consumer = await deps.js.consumers.get(deps.stream, deps.durable);
       messages = await consumer.consume({ max_messages: 8 });
       const iter = messages;
-      loop = (async () => {
+      keepAlive = setInterval(() => {
+        if (!stopping) for (const msg of held.values()) msg.working();
+      }, ackWaitMs / 3);
+      reader = (async () => {
         for await (const msg of iter) {
           if (stopping) {
             msg.nak();
             continue;
           }
-          await handleOne(msg);
+          // Delivered again while still held here (this process stalled past ack_wait): it has it.
+          if (held.has(msg.seq)) continue;
+          held.set(msg.seq, msg);
+          queue.push(msg);
+          kick();
         }
       })().catch((err) => log.error({ err }, 'consumer stopped'));
     },
     async stop() {
       stopping = true;
+      clearInterval(keepAlive);
       for (const w of [...wake]) w();
       await messages?.close();
-      await loop;
+      await reader;
+      await worker;
+      held.clear();
     },
   };
 }
