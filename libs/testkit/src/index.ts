@@ -30,6 +30,7 @@ export {
 export { createRng, fuzzSeed, type Rng } from './fuzz.ts';
 export { NATS_NOT_FOUND_MESSAGE, type NatsServer, type StartNatsOptions, startNats } from './nats.ts';
 export { type NatsCluster, startNatsCluster } from './nats-cluster.ts';
+export { startNatsLinkProxy } from './nats-link-proxy.ts';
 export { freePort } from './net.ts';
 export {
   type OpencodeServer,

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { connectBus, type NatsConnection } from '@hal/bus';
 import { Readiness } from '@hal/observability';
 import type { Notification } from '@hal/protocol';
-import { waitFor } from '@hal/testkit';
+import { startNatsLinkProxy, waitFor } from '@hal/testkit';
 import { createDiscordBridge, type DiscordBridge } from '../src/index.ts';
 import { alertMessages, type BridgeHarness, log, startBridgeHarness } from './bridge-harness.ts';
 
@@ -102,45 +100,8 @@ test('discord bridge instances - a clean stop hands the posting over at once', a
   await waitFor(() => alertMessages(h.discord).some((m) => footerId(m) === n.id));
 });
 
-/**
- * A TCP pass-through to NATS that can freeze: both directions stop, the connection stays open.
- * The server keeps delivering to the frozen side, as to an instance that hangs (a stopped VM, a
- * partition) rather than one whose socket closed.
- */
-async function freezingProxy(target: string) {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(port), hostname);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    for (const s of [client, upstream]) s.on('error', end).on('close', end);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `nats://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    freeze() {
-      for (const s of sockets) {
-        s.unpipe();
-        s.pause();
-      }
-    },
-    async stop() {
-      for (const s of sockets) s.destroy();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-}
-
 test('discord bridge instances - the leader hangs with notifications delivered to it: the other posts them within ack_wait, each once', async (t) => {
-  const proxy = await freezingProxy(h.nats.url);
+  const proxy = await startNatsLinkProxy(h.nats.url);
   t.after(() => proxy.stop());
   const a = await bridge(proxy.url);
   const b = await bridge();

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { jetstreamClient } from '@hal/bus';
 import { createRegistry, Readiness } from '@hal/observability';
 import { type AuditRecord, type EventRecord, StreamName, WsCloseCode } from '@hal/protocol';
-import { refusedUpgrade, waitFor } from '@hal/testkit';
+import { refusedUpgrade, startNatsLinkProxy, waitFor } from '@hal/testkit';
 import { createHttpApi, type HttpApi } from '../src/http-server.ts';
 import { apiConfig, bearer, TOKENS } from './api-stand-ins.ts';
 import { connectAgent, type Env, SHARED_TOKEN, silentLog, startEnv, testConfig } from './ws-harness.ts';
@@ -218,53 +216,8 @@ test('enrollment - revoke closes the socket on every gateway within a second and
   assert.equal((await revoke('never-enrolled')).json().error.code, 'NODE_NOT_FOUND');
 });
 
-/**
- * A TCP pass-through to NATS that can hold what the server sends: the gateway behind it sees
- * the bucket's changes only on `release()`, as a gateway whose watch is behind does.
- */
-async function holdingProxy(target: string) {
-  const { hostname, port } = new URL(target);
-  let held: Array<() => void> | undefined;
-  let sentWhileHeld = '';
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(port), hostname);
-    sockets.add(client).add(upstream);
-    client.on('data', (d) => {
-      if (held !== undefined) sentWhileHeld += d.toString('latin1');
-      upstream.write(d);
-    });
-    upstream.on('data', (d) => (held === undefined ? client.write(d) : held.push(() => client.write(d))));
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    for (const s of [client, upstream]) s.on('error', end).on('close', end);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `nats://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    hold() {
-      held = [];
-      sentWhileHeld = '';
-    },
-    /** What the gateway sent to NATS since `hold()` (requests still go out; answers wait). */
-    sentWhileHeld: () => sentWhileHeld,
-    release() {
-      for (const write of held ?? []) write();
-      held = undefined;
-    },
-    async stop() {
-      for (const s of sockets) s.destroy();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-}
-
 test('enrollment - an agent enrolled a moment ago connects through a gateway whose copy is behind; a flood of bad tokens is still refused', async (t) => {
-  const proxy = await holdingProxy(env.nats.url);
+  const proxy = await startNatsLinkProxy(env.nats.url);
   t.after(() => proxy.stop());
   const gw3 = await env.startGateway({ id: 'gw-3', natsUrl: proxy.url });
   const url = `ws://127.0.0.1:${gw3.address().port}`;
@@ -303,7 +256,7 @@ test('enrollment - an agent enrolled a moment ago connects through a gateway who
 });
 
 test('enrollment - a token revoked a moment ago opens no socket through a gateway whose copy still says active', async (t) => {
-  const proxy = await holdingProxy(env.nats.url);
+  const proxy = await startNatsLinkProxy(env.nats.url);
   t.after(() => proxy.stop());
   const gw4 = await env.startGateway({ id: 'gw-4', natsUrl: proxy.url });
   const url = `ws://127.0.0.1:${gw4.address().port}`;
