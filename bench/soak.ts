@@ -333,6 +333,8 @@ async function natsHolds(monitorUrl: string, who = 'nats-server'): Promise<strin
 const RAW_CONTROL: ReadonlySet<string> = new Set(['nats-control', 'control-client']);
 
 interface ControlCounts {
+  /** Messages in the control's HAL_EVENTS. */
+  stored: number;
   relayed: number;
   failed: number;
   inFlight: number;
@@ -365,7 +367,6 @@ async function startRawControl(
     'raw-control',
     { systemUrl: system.url, controlUrl: nats.url },
   );
-  hardKills.push(() => process.kill(client.pid, 'SIGKILL'));
   return { nats, client, counts: () => client.call<ControlCounts>('counts', undefined, 5_000) };
 }
 const total = (lag: Map<string, number>): number => [...lag.values()].reduce((a, b) => a + b, 0);
@@ -675,7 +676,7 @@ async function main(): Promise<number> {
       say(`[min ${minute}] ${await natsHolds(`http://127.0.0.1:${monitorPort}`)}`);
       const c = await control
         .counts()
-        .catch(() => ({ relayed: '?', failed: '?', inFlight: '?', acked: '?' }));
+        .catch(() => ({ stored: '?', relayed: '?', failed: '?', inFlight: '?', acked: '?' }));
       say(
         `[min ${minute}] ${await natsHolds(`http://127.0.0.1:${controlMonitorPort}`, 'nats-control')}; ` +
           `relayed ${c.relayed} (in flight ${c.inFlight}, failed ${c.failed}), acked ${c.acked}`,
@@ -806,21 +807,16 @@ async function main(): Promise<number> {
       `${sumOf(agents, 'commands')} commands run by agents), ${tally(commandsCut)} refused as their node was cut, ${tally(commandFailures)} failed; ` +
       `lag per minute ${lagByMinute.join(', ')}; ${drained ? `drained in ${(drainMs / 1000).toFixed(1)} s` : 'not drained'}`,
   );
-  const stored = async (conn: NatsConnection): Promise<string> =>
-    String(
-      (
-        await (
-          await jetstreamClient(conn).jetstreamManager()
-        ).streams
-          .info(StreamName.EVENTS)
-          .catch(() => undefined)
-      )?.state.messages ?? '?',
-    );
   const c = await control.counts();
-  const controlNc = await connectBus({ url: control.nats.url, name: 'soak-control-count', log: quiet });
-  cleanups.push(() => controlNc.close());
+  const stored = await jetstreamClient(nc)
+    .jetstreamManager()
+    .then((jsm) => jsm.streams.info(StreamName.EVENTS))
+    .then(
+      (info) => String(info.state.messages),
+      () => '?',
+    );
   say(
-    `soak: HAL_EVENTS holds ${await stored(nc)} messages, the raw control's ${await stored(controlNc)} ` +
+    `soak: HAL_EVENTS holds ${stored} messages, the raw control's ${c.stored} ` +
       `(relayed ${c.relayed}, failed ${c.failed}, acked by its ${control.client.ready.consumers} consumers ${c.acked})`,
   );
   say(`soak: RSS after warm-up → end: ${rssSummary.join('; ')}`);

@@ -161,7 +161,15 @@ async function rawControlRole(): Promise<{ ready: unknown; handlers: Handlers }>
   }
   return {
     ready: { consumers: durables.length },
-    handlers: { counts: () => ({ relayed, failed, inFlight, acked }) },
+    handlers: {
+      counts: async () => ({
+        stored: (await cjsm.streams.info(StreamName.EVENTS)).state.messages,
+        relayed,
+        failed,
+        inFlight,
+        acked,
+      }),
+    },
   };
 }
 

@@ -108,7 +108,7 @@ export function createDurableConsumer(deps: {
         msg.nak();
         return;
       }
-      msg.working();
+      // Kept meanwhile by the keep-alive, with everything else held.
       await sleep(outcome.retryInMs);
       if (stopping) {
         msg.nak();
